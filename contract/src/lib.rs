@@ -1,1 +1,23 @@
-//! placeholder
+//! The contract that the panel and the runner share.
+//!
+//! Pure logic and file reading only: no Redis client, no HTTP. Everything both programs must
+//! agree on lives here exactly once: the manifest model and its validation, input validation
+//! and the environment mapping, the job envelope and its signature, key derivation, Redis key
+//! names, progress events, job states and the exit-code policy.
+
+// Installer bundles: manifest, catalog, inputs.
+pub mod catalog;
+pub mod inputs;
+pub mod limits;
+pub mod manifest;
+
+// The job protocol between panel and runner.
+pub mod envelope;
+pub mod event;
+pub mod exit_policy;
+pub mod host;
+pub mod ids;
+pub mod job;
+pub mod keys;
+pub mod redis_keys;
+pub mod seal;
