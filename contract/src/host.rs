@@ -1,1 +1,68 @@
-//! (being written)
+//! Host facts a runner reports in its heartbeat, and what the panel reads from them.
+
+use serde::{Deserialize, Serialize};
+
+/// Seconds between heartbeats.
+pub const HEARTBEAT_INTERVAL_SECS: u64 = 5;
+/// The heartbeat key lives this long; an agent whose key is gone is offline.
+pub const HEARTBEAT_TTL_SECS: u64 = 20;
+
+/// What a runner says about its server, every [`HEARTBEAT_INTERVAL_SECS`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostFacts {
+    pub agent_id: String,
+    /// `ID` from /etc/os-release (e.g. `debian`, `ubuntu`).
+    pub os_family: String,
+    /// `ID_LIKE` from /etc/os-release, split on spaces.
+    #[serde(default)]
+    pub os_like: Vec<String>,
+    /// `VERSION_ID` from /etc/os-release (e.g. `12`, `22.04`).
+    pub os_version: String,
+    /// `PRETTY_NAME` from /etc/os-release.
+    #[serde(default)]
+    pub os_pretty: String,
+    pub arch: String,
+    pub cpus: u32,
+    pub ram_mb: u64,
+    pub disk_free_mb: u64,
+    pub load1: f64,
+    pub runner_version: String,
+    /// Unix milliseconds when this heartbeat was written.
+    pub ts: i64,
+    /// The job running now, if any.
+    #[serde(default)]
+    pub running_jobs: Vec<String>,
+}
+
+/// Compares dotted versions numerically (`22.04` ≥ `20.10`, `12` ≥ `11`); a part that is not
+/// a number compares as text.
+pub fn version_at_least(have: &str, min: &str) -> bool {
+    let parts = |s: &str| s.split(['.', '-']).map(str::to_owned).collect::<Vec<_>>();
+    let (h, m) = (parts(have), parts(min));
+    for i in 0..h.len().max(m.len()) {
+        let a = h.get(i).map(String::as_str).unwrap_or("0");
+        let b = m.get(i).map(String::as_str).unwrap_or("0");
+        let ord = match (a.parse::<u64>(), b.parse::<u64>()) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            _ => a.cmp(b),
+        };
+        if ord != std::cmp::Ordering::Equal {
+            return ord == std::cmp::Ordering::Greater;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_at_least("22.04", "20.10"));
+        assert!(version_at_least("12", "12"));
+        assert!(version_at_least("12.1", "12"));
+        assert!(!version_at_least("11", "12"));
+        assert!(!version_at_least("9", "10"));
+    }
+}

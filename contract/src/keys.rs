@@ -1,1 +1,190 @@
-//! (being written)
+//! The panel secret and the keys derived from it.
+//!
+//! One random secret (at least 32 bytes, in a file with mode 0600) is the root. Each agent
+//! gets its own key, `HKDF-SHA256(secret, info = "outfitter agent v1:<id>")`, which the panel
+//! prints once into the runner's configuration. From the agent key, two subkeys: one signs
+//! jobs (HMAC-SHA256), one seals sensitive inputs (XChaCha20-Poly1305). A compromised server
+//! holds only its own agent key, so it can neither forge jobs for another agent nor read
+//! another agent's secrets.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+/// Bytes of a freshly created panel secret.
+pub const SECRET_LEN: usize = 32;
+/// Fewer bytes than this is refused.
+pub const MIN_SECRET_LEN: usize = 32;
+/// Bytes of every derived key.
+pub const KEY_LEN: usize = 32;
+
+/// A 32-byte key. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key(pub [u8; KEY_LEN]);
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key(…)")
+    }
+}
+
+impl Key {
+    /// Lowercase hex, as written in configuration files.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Reads a key written by [`Key::to_hex`].
+    pub fn from_hex(s: &str) -> Result<Self, KeyError> {
+        let bytes = hex::decode(s.trim()).map_err(|_| KeyError::BadKey("not hexadecimal"))?;
+        let arr: [u8; KEY_LEN] = bytes.try_into().map_err(|_| KeyError::BadKey("must be 32 bytes (64 hex digits)"))?;
+        Ok(Key(arr))
+    }
+}
+
+/// Problems with the secret file or a key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("panel secret {path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("panel secret {path} holds {len} bytes; at least {MIN_SECRET_LEN} are required")]
+    TooShort { path: String, len: usize },
+    #[error("panel secret {path} is readable by group or others (mode {mode:o}); run: chmod 600 {path}")]
+    TooOpen { path: String, mode: u32 },
+    #[error("agent key {0}")]
+    BadKey(&'static str),
+}
+
+/// The panel's root secret.
+#[derive(Clone)]
+pub struct PanelSecret(Vec<u8>);
+
+impl std::fmt::Debug for PanelSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PanelSecret(…)")
+    }
+}
+
+impl PanelSecret {
+    /// Reads the secret file, creating it (random bytes, mode 0600, exclusively) if it does
+    /// not exist yet. Whoever needs it first creates it; a race between two creators is
+    /// settled by `O_EXCL`, and the loser reads the winner's file.
+    pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
+        let io_err = |source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if !path.exists() {
+            let mut bytes = [0u8; SECRET_LEN];
+            getrandom::fill(&mut bytes).map_err(|e| io_err(io::Error::other(e.to_string())))?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fs::create_dir_all(dir).map_err(io_err)?;
+            }
+            match fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+                Ok(mut f) => {
+                    f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(io_err)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        let meta = fs::metadata(path).map_err(io_err)?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::TooOpen {
+                path: path.display().to_string(),
+                mode,
+            });
+        }
+        let bytes = fs::read(path).map_err(io_err)?;
+        if bytes.len() < MIN_SECRET_LEN {
+            return Err(KeyError::TooShort {
+                path: path.display().to_string(),
+                len: bytes.len(),
+            });
+        }
+        Ok(PanelSecret(bytes))
+    }
+
+    /// For tests and benchmarks: a secret from given bytes.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, KeyError> {
+        if bytes.len() < MIN_SECRET_LEN {
+            return Err(KeyError::TooShort {
+                path: "(memory)".into(),
+                len: bytes.len(),
+            });
+        }
+        Ok(PanelSecret(bytes))
+    }
+
+    /// The key of one agent.
+    pub fn agent_key(&self, agent_id: &str) -> Key {
+        derive(&self.0, &format!("outfitter agent v1:{agent_id}"))
+    }
+}
+
+/// The two working keys of one agent.
+#[derive(Debug, Clone)]
+pub struct AgentKeys {
+    pub signing: Key,
+    pub sealing: Key,
+}
+
+impl AgentKeys {
+    pub fn from_agent_key(agent_key: &Key) -> Self {
+        Self {
+            signing: derive(&agent_key.0, "outfitter job signing v1"),
+            sealing: derive(&agent_key.0, "outfitter input sealing v1"),
+        }
+    }
+}
+
+fn derive(ikm: &[u8], info: &str) -> Key {
+    let hk = Hkdf::<Sha256>::new(Some(b"outfitter"), ikm);
+    let mut out = [0u8; KEY_LEN];
+    hk.expand(info.as_bytes(), &mut out).expect("32 bytes is a valid HKDF-SHA256 length");
+    Key(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_file_is_created_once_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/secret");
+        let a = PanelSecret::load_or_create(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let b = PanelSecret::load_or_create(&path).unwrap();
+        assert_eq!(a.agent_key("x"), b.agent_key("x"));
+    }
+
+    #[test]
+    fn short_or_open_secret_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        fs::write(&path, b"short").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(matches!(PanelSecret::load_or_create(&path), Err(KeyError::TooShort { .. })));
+        fs::write(&path, [7u8; 40]).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(PanelSecret::load_or_create(&path), Err(KeyError::TooOpen { .. })));
+    }
+
+    #[test]
+    fn agents_get_different_keys_and_subkeys() {
+        let s = PanelSecret::from_bytes(vec![1; 32]).unwrap();
+        let a = s.agent_key("a");
+        assert_ne!(a, s.agent_key("b"));
+        let k = AgentKeys::from_agent_key(&a);
+        assert_ne!(k.signing, k.sealing);
+        assert_eq!(Key::from_hex(&a.to_hex()).unwrap(), a);
+        assert!(Key::from_hex("abcd").is_err());
+    }
+}

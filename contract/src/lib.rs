@@ -20,4 +20,5 @@ pub mod ids;
 pub mod job;
 pub mod keys;
 pub mod redis_keys;
+pub mod scripts;
 pub mod seal;

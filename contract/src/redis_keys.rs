@@ -1,1 +1,129 @@
-//! (being written)
+//! Every Redis key and channel name, in one place.
+//!
+//! An agent's keys all carry the hash tag `{<agent id>}`: every multi-key command and Lua
+//! script touching one agent's queue and jobs stays in one cluster slot, and a per-agent
+//! ACL user can be confined with `~outfitter:agent:{<id>}:*` and `&outfitter:agent:{<id>}:*`.
+//! Panel-wide indexes live outside any agent's tag and are written by the panel only.
+
+/// Prefix of every key and channel.
+pub const PREFIX: &str = "outfitter:";
+
+/// The keys of one agent. Agent ids are validated (`[a-z0-9-]`) before they get here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentKeys {
+    base: String,
+}
+
+impl AgentKeys {
+    pub fn new(agent_id: &str) -> Self {
+        Self {
+            base: format!("{PREFIX}agent:{{{agent_id}}}:"),
+        }
+    }
+
+    /// List of signed jobs waiting; the panel LPUSHes, the runner BLMOVEs from the right.
+    pub fn queue(&self) -> String {
+        format!("{}queue", self.base)
+    }
+
+    /// List of jobs the runner has taken and not finished (reliable fetch).
+    pub fn processing(&self) -> String {
+        format!("{}processing", self.base)
+    }
+
+    /// Sorted set of signed retries, scored by due time in unix milliseconds.
+    pub fn scheduled(&self) -> String {
+        format!("{}scheduled", self.base)
+    }
+
+    /// Sorted set of `<job id>:<attempt>` already started, scored by envelope expiry (replay guard).
+    pub fn seen(&self) -> String {
+        format!("{}seen", self.base)
+    }
+
+    /// String with the agent's heartbeat (host facts as JSON), with a TTL.
+    pub fn heartbeat(&self) -> String {
+        format!("{}heartbeat", self.base)
+    }
+
+    /// Pubsub channel for control messages to the runner (cancel).
+    pub fn control_channel(&self) -> String {
+        format!("{}control", self.base)
+    }
+
+    /// Hash with the job record.
+    pub fn job(&self, job_id: &str) -> String {
+        format!("{}job:{job_id}", self.base)
+    }
+
+    /// Stream with the job's replayable events; entry ids are `0-<seq>`.
+    pub fn job_events(&self, job_id: &str) -> String {
+        format!("{}job:{job_id}:events", self.base)
+    }
+
+    /// Pubsub channel on which the job's events are published live.
+    pub fn job_channel(&self, job_id: &str) -> String {
+        format!("{}job:{job_id}:live", self.base)
+    }
+}
+
+/// Pattern matching every job channel of every agent (one panel subscription fans out).
+pub const ALL_JOB_CHANNELS: &str = "outfitter:agent:*:job:*:live";
+
+/// Extracts `(agent id, job id)` from a job channel name.
+pub fn parse_job_channel(channel: &str) -> Option<(&str, &str)> {
+    let rest = channel.strip_prefix("outfitter:agent:{")?;
+    let (agent, rest) = rest.split_once("}:job:")?;
+    let job = rest.strip_suffix(":live")?;
+    Some((agent, job))
+}
+
+/// Hash: registered agent id → registration JSON.
+pub const AGENTS: &str = "outfitter:agents";
+/// Sorted set: job id scored by creation time (unix ms), for listing.
+pub const JOBS_INDEX: &str = "outfitter:jobs";
+/// Hash: job id → agent id, to find a job's keys from its id.
+pub const JOB_AGENT: &str = "outfitter:job-agent";
+/// Hash: sha256(token) hex → token JSON (name, role).
+pub const TOKENS: &str = "outfitter:tokens";
+/// Stream: the audit log of state-changing actions.
+pub const AUDIT: &str = "outfitter:audit";
+
+/// String: `Idempotency-Key` of `POST /jobs` → job id, with a TTL.
+pub fn idempotency(token_name: &str, key: &str) -> String {
+    format!("{PREFIX}idempotency:{token_name}:{key}")
+}
+
+/// String: browser session → session JSON, with a TTL.
+pub fn session(session_id: &str) -> String {
+    format!("{PREFIX}session:{session_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_keys_share_one_hash_tag() {
+        let k = AgentKeys::new("web-1");
+        for key in [
+            k.queue(),
+            k.processing(),
+            k.scheduled(),
+            k.seen(),
+            k.heartbeat(),
+            k.job("j"),
+            k.job_events("j"),
+        ] {
+            assert!(key.starts_with("outfitter:agent:{web-1}:"), "{key}");
+        }
+    }
+
+    #[test]
+    fn job_channel_round_trips() {
+        let k = AgentKeys::new("web-1");
+        let ch = k.job_channel("0192-ab");
+        assert_eq!(parse_job_channel(&ch), Some(("web-1", "0192-ab")));
+        assert_eq!(parse_job_channel("outfitter:agent:{x}:control"), None);
+    }
+}
