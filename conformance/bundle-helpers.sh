@@ -1,0 +1,31 @@
+# --- Outfitter bundle helpers (identical in every bundle; conformance/bundle-helpers.sh) ---
+# Exit codes: 1 bad input (no retry), 2 retryable install error, 3 configuration error.
+progress() { printf '::progress %s %s\n' "$1" "$2"; }
+die() {
+  local code=$1
+  shift
+  printf 'error: %s\n' "$*" >&2
+  exit "$code"
+}
+is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+apt_quiet() { apt-get -q -o DPkg::Lock::Timeout=120 -o Acquire::Retries=3 "$@"; }
+# apt_install PKG...: installs what is missing. Any apt failure (mirror unreachable,
+# dpkg lock held past the timeout) is worth a retry, so it exits 2.
+apt_install() {
+  local missing=() pkg
+  for pkg in "$@"; do is_installed "$pkg" || missing+=("$pkg"); done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  apt_quiet update || die 2 "apt-get update failed"
+  apt_quiet -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    install --no-install-recommends "${missing[@]}" || die 2 "apt-get install ${missing[*]} failed"
+}
+# write_file PATH MODE CONTENT: replaces PATH only when CONTENT differs; true when it changed.
+write_file() {
+  local dest=$1 mode=$2 content=$3 tmp
+  if [ -f "$dest" ] && [ "$(cat "$dest")" == "$content" ]; then return 1; fi
+  tmp=$(mktemp "$dest.XXXXXX")
+  printf '%s\n' "$content" >"$tmp"
+  chmod "$mode" "$tmp"
+  mv -f "$tmp" "$dest"
+}
+# --- end of Outfitter bundle helpers ---
