@@ -12,6 +12,7 @@ pub mod limits;
 pub mod manifest;
 
 // The job protocol between panel and runner.
+pub mod control;
 pub mod envelope;
 pub mod event;
 pub mod exit_policy;

@@ -51,6 +51,11 @@ impl AgentKeys {
         format!("{}control", self.base)
     }
 
+    /// Stream of every job this agent refused, with the reason (forged ones included).
+    pub fn rejected(&self) -> String {
+        format!("{}rejected", self.base)
+    }
+
     /// Hash with the job record.
     pub fn job(&self, job_id: &str) -> String {
         format!("{}job:{job_id}", self.base)
