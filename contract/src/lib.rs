@@ -22,4 +22,5 @@ pub mod job;
 pub mod keys;
 pub mod redis_keys;
 pub mod scripts;
+pub mod requirements;
 pub mod seal;
