@@ -21,6 +21,6 @@ pub mod ids;
 pub mod job;
 pub mod keys;
 pub mod redis_keys;
-pub mod scripts;
 pub mod requirements;
+pub mod scripts;
 pub mod seal;
