@@ -1,0 +1,161 @@
+//! A loaded bundle and `load_bundle`: every check, in order, from directory to digest.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use serde_json::{Map, Value};
+
+use super::diagnostic::{Diagnostic, has_errors};
+use super::model::Manifest;
+use super::{checks, digest, input_checks, rules, schema_check, script_file, yaml};
+use crate::inputs::{self, CompiledInputs, FieldError, InputValues};
+use crate::limits;
+
+/// The manifest's file name inside a bundle directory.
+pub const MANIFEST_FILE: &str = "manifest.yml";
+
+/// A valid installer bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The bundle directory.
+    pub dir: PathBuf,
+    /// The checked manifest.
+    pub manifest: Manifest,
+    /// `dir/<install_script>`.
+    pub script_path: PathBuf,
+    /// `bundle_digest(manifest bytes, script bytes)`.
+    pub digest: String,
+    /// The input JSON Schema served to API callers.
+    pub input_schema: Value,
+    /// Warnings found while loading (errors would have rejected the bundle).
+    pub warnings: Vec<Diagnostic>,
+    /// The input validator, compiled on first use and shared by clones.
+    compiled: Arc<OnceLock<CompiledInputs>>,
+}
+
+impl Bundle {
+    /// The app id.
+    pub fn id(&self) -> &str {
+        &self.manifest.id
+    }
+
+    /// Validates a submission with this bundle's compiled validator (compiled once).
+    pub fn validate_inputs(
+        &self,
+        submitted: &Map<String, Value>,
+    ) -> Result<InputValues, Vec<FieldError>> {
+        let compiled = self
+            .compiled
+            .get_or_init(|| CompiledInputs::new(&self.manifest));
+        inputs::validate_with(&self.manifest, submitted, compiled)
+    }
+}
+
+/// The outcome of checking one bundle directory: the bundle when it has no error, and every
+/// finding (errors and warnings) either way.
+#[derive(Debug, Clone)]
+pub struct BundleReport {
+    /// The bundle, when no error was found.
+    pub bundle: Option<Bundle>,
+    /// Every finding, errors first.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The manifest id if it could be read, else `None` (for reporting invalid bundles).
+    pub id_hint: Option<String>,
+}
+
+/// Loads and checks a bundle. `Err` holds at least one error (and any warnings).
+pub fn load_bundle(dir: &Path) -> Result<Bundle, Vec<Diagnostic>> {
+    let report = check_bundle(dir);
+    match report.bundle {
+        Some(bundle) => Ok(bundle),
+        None => Err(report.diagnostics),
+    }
+}
+
+/// Runs every manifest check on a bundle directory and reports all findings.
+pub fn check_bundle(dir: &Path) -> BundleReport {
+    let mut report = BundleReport {
+        bundle: None,
+        diagnostics: Vec::new(),
+        id_hint: None,
+    };
+    let fail = |mut report: BundleReport, diagnostic: Diagnostic| {
+        report.diagnostics.push(diagnostic);
+        report
+    };
+    if !fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
+        let message = format!("{} is not a directory", dir.display());
+        return fail(
+            report,
+            Diagnostic::new(&rules::M001_UNREADABLE, "", message),
+        );
+    }
+    let manifest_bytes =
+        match yaml::read_capped(&dir.join(MANIFEST_FILE), limits::MAX_MANIFEST_BYTES) {
+            Ok(bytes) => bytes,
+            Err(diagnostic) => return fail(report, diagnostic),
+        };
+    let document = match yaml::parse(&manifest_bytes) {
+        Ok(document) => document,
+        Err(diagnostic) => return fail(report, diagnostic),
+    };
+    report.id_hint = document
+        .get("id")
+        .and_then(Value::as_str)
+        .map(|id| id.chars().take(64).collect());
+    let schema_findings = schema_check::check_schema(&document);
+    if has_errors(&schema_findings) {
+        report.diagnostics = schema_findings;
+        return report;
+    }
+    let manifest: Manifest = match serde_json::from_value(document.clone()) {
+        Ok(manifest) => manifest,
+        Err(error) => {
+            // The schema and the model disagree: a contract bug, reported rather than hidden.
+            let message = format!("the manifest does not fit the model: {error}");
+            return fail(
+                report,
+                Diagnostic::new(&rules::M009_SCHEMA_VALUE, "", message),
+            );
+        }
+    };
+    let mut findings = checks::check_top_level(&manifest, dir);
+    findings.extend(input_checks::check_inputs(&manifest, &document));
+    let script = script_file::check_script(dir, &manifest.install_script);
+    let script_bytes = match &script {
+        Ok(path) => match fs::read(path) {
+            Ok(bytes) => Some(bytes),
+            Err(error) => {
+                findings.push(Diagnostic::new(
+                    &rules::M016_SCRIPT_MISSING,
+                    "install_script",
+                    format!("cannot read the script: {error}"),
+                ));
+                None
+            }
+        },
+        Err(diagnostic) => {
+            findings.push(diagnostic.clone());
+            None
+        }
+    };
+    findings.sort_by_key(|d| d.severity);
+    report.diagnostics = findings;
+    if has_errors(&report.diagnostics) {
+        return report;
+    }
+    if let (Ok(script_path), Some(script_bytes)) = (script, script_bytes) {
+        let input_schema = inputs::input_schema(&manifest);
+        report.bundle = Some(Bundle {
+            dir: dir.to_path_buf(),
+            digest: digest::bundle_digest(&manifest_bytes, &script_bytes),
+            script_path,
+            input_schema,
+            warnings: report.diagnostics.clone(),
+            manifest,
+            compiled: Arc::new(OnceLock::new()),
+        });
+    }
+    report
+}
