@@ -1,0 +1,97 @@
+//! The real `outfitter-runner run`, started from the configuration `agent add` printed;
+//! stoppable with SIGKILL (a crash) or SIGTERM and restartable with the same files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Result;
+use nix::sys::signal::Signal;
+
+use crate::binaries::binaries;
+use crate::panel::clean_env;
+use crate::process::Daemon;
+
+/// One agent's runner: its configuration and directories survive restarts.
+#[derive(Debug)]
+pub struct Runner {
+    agent_id: String,
+    dir: PathBuf,
+    config: PathBuf,
+    installers: PathBuf,
+    daemon: Option<Daemon>,
+}
+
+impl Runner {
+    /// Writes `config` (the text `agent add` printed) into `dir` and prepares the runner's
+    /// log and state directories there. Nothing runs until [`Runner::start`].
+    pub fn prepare(agent_id: &str, config: &str, installers: &Path, dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir.join("log"))?;
+        std::fs::create_dir_all(dir.join("state"))?;
+        let path = dir.join("runner.toml");
+        std::fs::write(&path, config)?;
+        Ok(Self {
+            agent_id: agent_id.to_owned(),
+            dir: dir.to_owned(),
+            config: path,
+            installers: installers.to_owned(),
+            daemon: None,
+        })
+    }
+
+    pub fn agent_id(&self) -> &str {
+        &self.agent_id
+    }
+
+    /// Where this runner writes its per-job log files.
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+
+    /// Starts (or restarts) `outfitter-runner run`.
+    pub fn start(&mut self) -> Result<()> {
+        self.kill();
+        let mut cmd = Command::new(&binaries().runner);
+        clean_env(&mut cmd);
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .env("OUTFITTER_INSTALLERS", &self.installers)
+            .env("OUTFITTER_LOG_DIR", self.log_dir())
+            .env("OUTFITTER_STATE_DIR", self.dir.join("state"));
+        let log = self.dir.join("runner.log");
+        let mut daemon =
+            Daemon::spawn(&format!("outfitter-runner ({})", self.agent_id), cmd, &log)?;
+        std::thread::sleep(Duration::from_millis(100));
+        daemon.ensure_running()?;
+        self.daemon = Some(daemon);
+        Ok(())
+    }
+
+    /// SIGKILL: the runner dies mid-whatever, as in a crash or power loss. The scripts it
+    /// started are not in its process group and live on, as they would after a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            d.kill();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self, limit: Duration) -> Result<()> {
+        if let Some(mut d) = self.daemon.take() {
+            d.signal(Signal::SIGTERM)?;
+            d.wait_exit(limit)?;
+        }
+        Ok(())
+    }
+
+    /// The runner's own log, for failure messages.
+    pub fn output_tail(&self, n: usize) -> String {
+        self.daemon
+            .as_ref()
+            .map(|d| d.output_tail(n))
+            .unwrap_or_else(|| {
+                std::fs::read_to_string(self.dir.join("runner.log")).unwrap_or_default()
+            })
+    }
+}
