@@ -1,1 +1,7 @@
-//! placeholder
+//! The runner: takes signed jobs from Redis and runs their install scripts in a sandbox
+//! (`run`), or runs one bundle for its author (`exec`).
+
+pub mod config;
+pub mod mask;
+pub mod output;
+pub mod sandbox;

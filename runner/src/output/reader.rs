@@ -1,0 +1,167 @@
+//! Reads one pipe to its end: chunks → lines → masked → channel, within the output budget.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use outfitter_contract::event::OutputStream;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+
+use super::{LineSplitter, OutputLine, READ_CHUNK_BYTES};
+use crate::mask::Masker;
+
+/// State both pipe readers of one attempt share.
+#[derive(Debug)]
+pub struct OutputShared {
+    masker: Masker,
+    line_cap: usize,
+    max_bytes: u64,
+    /// Bytes read from both pipes, stored or not.
+    total: AtomicU64,
+    /// Bytes admitted into lines.
+    admitted: AtomicU64,
+    marker_sent: AtomicBool,
+    /// The consumer; `None` once the attempt is over and late output is discarded.
+    gate: Mutex<Option<mpsc::Sender<OutputLine>>>,
+}
+
+impl OutputShared {
+    pub fn new(masker: Masker, line_cap: usize, max_bytes: u64, tx: mpsc::Sender<OutputLine>) -> Self {
+        OutputShared {
+            masker,
+            line_cap,
+            max_bytes,
+            total: AtomicU64::new(0),
+            admitted: AtomicU64::new(0),
+            marker_sent: AtomicBool::new(false),
+            gate: Mutex::new(Some(tx)),
+        }
+    }
+
+    /// From now on output is read and thrown away (processes left running after the attempt
+    /// must not block on a full pipe nor die of SIGPIPE); the consumer's channel closes once
+    /// in-flight sends are done.
+    pub fn detach(&self) {
+        self.gate.lock().expect("gate lock").take();
+    }
+
+    /// Masks a text that did not come through the pipes (a survivor's command line).
+    pub fn mask(&self, text: &str) -> String {
+        self.masker.mask_str(text)
+    }
+
+    /// Bytes read from both pipes so far.
+    pub fn total_bytes(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Bytes read but not stored because the cap was reached.
+    pub fn discarded_bytes(&self) -> u64 {
+        self.total_bytes().saturating_sub(self.admitted.load(Ordering::Relaxed))
+    }
+
+    /// How many of `n` new bytes still fit under the cap.
+    fn admit(&self, n: usize) -> usize {
+        self.total.fetch_add(n as u64, Ordering::Relaxed);
+        let mut granted = 0;
+        let _ = self.admitted.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+            granted = self.max_bytes.saturating_sub(used).min(n as u64);
+            Some(used + granted)
+        });
+        granted as usize
+    }
+
+    async fn send(&self, line: OutputLine) {
+        let tx = self.gate.lock().expect("gate lock").clone();
+        if let Some(tx) = tx {
+            // A closed channel means nobody listens any more: the line is dropped.
+            let _ = tx.send(line).await;
+        }
+    }
+
+    async fn send_all(&self, stream: OutputStream, raw: Vec<Vec<u8>>) {
+        for piece in raw {
+            let text = self.masker.mask_line(&piece);
+            self.send(OutputLine { stream, text }).await;
+        }
+    }
+}
+
+/// Reads `pipe` until EOF. Memory held: one chunk, one line window, one chunk's worth of lines.
+pub async fn pump<R: AsyncRead + Unpin>(mut pipe: R, stream: OutputStream, shared: &OutputShared) {
+    let mut splitter = LineSplitter::new(shared.line_cap);
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    let mut capped = false;
+    loop {
+        let n = match pipe.read(&mut chunk).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let granted = shared.admit(n);
+        if granted > 0 {
+            let mut lines = Vec::new();
+            splitter.push(&chunk[..granted], &shared.masker, |l| lines.push(l.to_vec()));
+            shared.send_all(stream, lines).await;
+        }
+        if granted < n && !capped {
+            capped = true;
+            let mut rest = Vec::new();
+            splitter.finish(&shared.masker, |l| rest.push(l.to_vec()));
+            shared.send_all(stream, rest).await;
+            if !shared.marker_sent.swap(true, Ordering::Relaxed) {
+                let note = format!(
+                    "[outfitter] output limit of {} bytes reached; further output of this attempt is discarded",
+                    shared.max_bytes
+                );
+                shared.send(OutputLine::runner(note)).await;
+            }
+        }
+    }
+    let mut rest = Vec::new();
+    splitter.finish(&shared.masker, |l| rest.push(l.to_vec()));
+    shared.send_all(stream, rest).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn collect(input: Vec<u8>, max: u64) -> (Vec<OutputLine>, u64) {
+        let (tx, mut rx) = mpsc::channel(16);
+        let shared = OutputShared::new(Masker::new(["pw123456"]), 64, max, tx);
+        let reader = async {
+            pump(&input[..], OutputStream::Stdout, &shared).await;
+            shared.detach();
+        };
+        let consumer = async {
+            let mut out = Vec::new();
+            while let Some(l) = rx.recv().await {
+                out.push(l);
+            }
+            out
+        };
+        let ((), out) = tokio::join!(reader, consumer);
+        (out, shared.discarded_bytes())
+    }
+
+    #[tokio::test]
+    async fn lines_are_masked_and_the_last_one_needs_no_newline() {
+        let (out, discarded) = collect(b"a pw123456 b\nlast".to_vec(), 1000).await;
+        let texts: Vec<_> = out.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["a ******** b", "last"]);
+        assert_eq!(discarded, 0);
+    }
+
+    #[tokio::test]
+    async fn output_past_the_cap_is_discarded_behind_one_marker() {
+        let input = "0123456789\n".repeat(100).into_bytes();
+        let (out, discarded) = collect(input, 55).await;
+        assert_eq!(out.iter().filter(|l| l.stream == OutputStream::Stdout).count(), 5);
+        let markers: Vec<_> = out.iter().filter(|l| l.stream == OutputStream::Runner).collect();
+        assert_eq!(markers.len(), 1);
+        assert!(markers[0].text.contains("55 bytes"));
+        assert_eq!(discarded, 1100 - 55);
+    }
+}

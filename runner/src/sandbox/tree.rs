@@ -1,0 +1,162 @@
+//! Which processes belong to a job, and how a job's tree is stopped: SIGTERM to all, a grace
+//! period, then SIGKILL to every member until none is left.
+//!
+//! A process belongs to a job when it is in the job's cgroups, in its process group, carries
+//! the job's `JOB_ID=<id>` environment entry (so a `setsid` escapee reparented to the runner
+//! is still found), or descends from any of those. The runner itself, PID 1 and zombies never
+//! do; a process group id ≤ 1 is never signalled.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::time::{Instant, sleep};
+
+use super::cgroup::JobCgroup;
+use super::procs::{ProcInfo, Sys};
+
+/// After SIGKILL, how long to keep killing (new forks, slow exits) before giving up.
+pub const KILL_DEADLINE: Duration = Duration::from_secs(5);
+/// How often membership is re-read while waiting for processes to exit.
+const POLL: Duration = Duration::from_millis(25);
+
+/// What identifies one job's processes.
+#[derive(Debug, Clone)]
+pub struct JobScope {
+    /// `JOB_ID=<id>` as it appears in /proc/<pid>/environ.
+    pub env_marker: Vec<u8>,
+    /// The script's process (also its process group leader).
+    pub root_pid: i32,
+    pub pgid: i32,
+    /// The runner's own pid and process group: never signalled.
+    pub runner_pid: i32,
+    pub runner_pgid: i32,
+    pub cgroup: Option<Arc<JobCgroup>>,
+}
+
+/// Decides membership from one snapshot (pure; see the module doc for the rules).
+pub fn select_members(
+    procs: &[ProcInfo],
+    scope: &JobScope,
+    cgroup_pids: &[i32],
+    marked: impl Fn(i32) -> bool,
+) -> BTreeSet<i32> {
+    // Kernel threads need no rule: they carry no environment, are in no user process group,
+    // and descend from kthreadd, never from a member.
+    let eligible = |p: &ProcInfo| p.pid > 1 && p.pid != scope.runner_pid && !p.is_dead();
+    let alive: Vec<&ProcInfo> = procs.iter().filter(|p| eligible(p)).collect();
+    let in_cgroup: BTreeSet<i32> = cgroup_pids.iter().copied().collect();
+    let mut members: BTreeSet<i32> = alive
+        .iter()
+        .filter(|p| {
+            p.pid == scope.root_pid
+                || (scope.pgid > 1 && p.pgid == scope.pgid)
+                || in_cgroup.contains(&p.pid)
+                || marked(p.pid)
+        })
+        .map(|p| p.pid)
+        .collect();
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    for p in &alive {
+        children.entry(p.ppid).or_default().push(p.pid);
+    }
+    let mut stack: Vec<i32> = members.iter().copied().collect();
+    while let Some(pid) = stack.pop() {
+        for &child in children.get(&pid).map(Vec::as_slice).unwrap_or_default() {
+            if members.insert(child) {
+                stack.push(child);
+            }
+        }
+    }
+    members
+}
+
+/// The job's live processes right now, with the snapshot they were chosen from.
+pub fn snapshot(sys: &dyn Sys, scope: &JobScope) -> (BTreeSet<i32>, Vec<ProcInfo>) {
+    let procs = sys.processes();
+    let cg = scope.cgroup.as_deref().map(|c| sys.cgroup_pids(c)).unwrap_or_default();
+    let members = select_members(&procs, scope, &cg, |pid| sys.has_env_entry(pid, &scope.env_marker));
+    (members, procs)
+}
+
+/// The job's live processes right now.
+pub fn members(sys: &dyn Sys, scope: &JobScope) -> BTreeSet<i32> {
+    snapshot(sys, scope).0
+}
+
+/// Sends `signal` to every member, and to the job's process group while a member still
+/// carries it (a group id is never reused while the group exists; an empty group's id may be).
+fn signal_members(sys: &dyn Sys, scope: &JobScope, members: &BTreeSet<i32>, procs: &[ProcInfo], signal: Signal) {
+    let group_alive = procs.iter().any(|p| members.contains(&p.pid) && p.pgid == scope.pgid);
+    if scope.pgid > 1 && scope.pgid != scope.runner_pgid && group_alive {
+        let _ = sys.killpg(scope.pgid, signal);
+    }
+    for &pid in members {
+        if pid > 1 && pid != scope.runner_pid {
+            let _ = sys.kill(pid, signal);
+        }
+    }
+}
+
+/// How stopping a tree went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Termination {
+    /// Processes found when stopping began.
+    pub found: usize,
+    /// Processes that needed SIGKILL.
+    pub killed: usize,
+    /// Processes still alive when the runner gave up (should be none).
+    pub remaining: Vec<i32>,
+}
+
+/// SIGTERM to every member, up to `grace` for them to exit, then SIGKILL (and `cgroup.kill`)
+/// until none is left or [`KILL_DEADLINE`] passes.
+pub async fn terminate(sys: &dyn Sys, scope: &JobScope, grace: Duration) -> Termination {
+    let (mut current, procs) = snapshot(sys, scope);
+    let mut report = Termination {
+        found: current.len(),
+        ..Termination::default()
+    };
+    if current.is_empty() {
+        return report;
+    }
+    signal_members(sys, scope, &current, &procs, Signal::SIGTERM);
+    let grace_end = Instant::now() + grace;
+    while !current.is_empty() && Instant::now() < grace_end {
+        sleep(POLL.min(grace_end - Instant::now())).await;
+        current = members(sys, scope);
+    }
+    let kill_end = Instant::now() + KILL_DEADLINE;
+    let mut first_kill = true;
+    loop {
+        let (now_members, procs) = snapshot(sys, scope);
+        current = now_members;
+        if current.is_empty() {
+            break;
+        }
+        if first_kill {
+            report.killed = current.len();
+            first_kill = false;
+        }
+        if let Some(cg) = scope.cgroup.as_deref() {
+            sys.cgroup_kill(cg);
+        }
+        signal_members(sys, scope, &current, &procs, Signal::SIGKILL);
+        if Instant::now() >= kill_end {
+            break;
+        }
+        sleep(POLL).await;
+    }
+    report.remaining = current.into_iter().collect();
+    report
+}
+
+/// One line per live member, for the job's `survivors`.
+pub fn describe_members(sys: &dyn Sys, scope: &JobScope) -> Vec<String> {
+    members(sys, scope).into_iter().map(|pid| sys.describe(pid)).collect()
+}
+
+#[cfg(test)]
+#[path = "tree_tests.rs"]
+mod tests;

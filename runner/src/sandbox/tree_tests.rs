@@ -1,0 +1,208 @@
+//! The kill/reap decisions, against a recording double of the kernel.
+
+use std::sync::Mutex;
+
+use nix::errno::Errno;
+
+use super::*;
+
+/// A process table that reacts to signals: a process dies on SIGTERM unless stubborn, and on
+/// SIGKILL always. Every signal sent is recorded.
+#[derive(Default)]
+struct FakeSys {
+    procs: Mutex<Vec<ProcInfo>>,
+    marked: Vec<i32>,
+    stubborn: Vec<i32>,
+    cgroup: Mutex<Vec<i32>>,
+    calls: Mutex<Vec<String>>,
+}
+
+fn proc(pid: i32, ppid: i32, pgid: i32) -> ProcInfo {
+    ProcInfo {
+        pid,
+        ppid,
+        pgid,
+        state: 'S',
+        name: format!("p{pid}"),
+    }
+}
+
+impl FakeSys {
+    fn with(procs: Vec<ProcInfo>) -> Self {
+        FakeSys {
+            procs: Mutex::new(procs),
+            ..FakeSys::default()
+        }
+    }
+
+    fn deliver(&self, pid: i32, signal: Signal) {
+        let dies = signal == Signal::SIGKILL || !self.stubborn.contains(&pid);
+        if dies {
+            for p in self.procs.lock().unwrap().iter_mut().filter(|p| p.pid == pid) {
+                p.state = 'Z';
+            }
+        }
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn alive(&self) -> Vec<i32> {
+        self.procs.lock().unwrap().iter().filter(|p| !p.is_dead()).map(|p| p.pid).collect()
+    }
+}
+
+impl Sys for FakeSys {
+    fn processes(&self) -> Vec<ProcInfo> {
+        self.procs.lock().unwrap().clone()
+    }
+    fn has_env_entry(&self, pid: i32, _entry: &[u8]) -> bool {
+        self.marked.contains(&pid)
+    }
+    fn cgroup_pids(&self, _cgroup: &JobCgroup) -> Vec<i32> {
+        self.cgroup.lock().unwrap().clone()
+    }
+    fn cgroup_kill(&self, _cgroup: &JobCgroup) -> bool {
+        self.calls.lock().unwrap().push("cgroup.kill".into());
+        let pids = self.cgroup.lock().unwrap().clone();
+        for pid in pids {
+            self.deliver(pid, Signal::SIGKILL);
+        }
+        true
+    }
+    fn kill(&self, pid: i32, signal: Signal) -> Result<(), Errno> {
+        self.calls.lock().unwrap().push(format!("kill {pid} {signal}"));
+        self.deliver(pid, signal);
+        Ok(())
+    }
+    fn killpg(&self, pgid: i32, signal: Signal) -> Result<(), Errno> {
+        self.calls.lock().unwrap().push(format!("killpg {pgid} {signal}"));
+        let pids: Vec<i32> = self.procs.lock().unwrap().iter().filter(|p| p.pgid == pgid).map(|p| p.pid).collect();
+        for pid in pids {
+            self.deliver(pid, signal);
+        }
+        Ok(())
+    }
+    fn describe(&self, pid: i32) -> String {
+        format!("{pid} p{pid}")
+    }
+}
+
+const RUNNER: i32 = 100;
+
+fn scope(root: i32, cgroup: bool) -> JobScope {
+    JobScope {
+        env_marker: b"JOB_ID=j".to_vec(),
+        root_pid: root,
+        pgid: root,
+        runner_pid: RUNNER,
+        runner_pgid: RUNNER,
+        cgroup: cgroup.then(|| Arc::new(JobCgroup::default())),
+    }
+}
+
+#[test]
+fn group_children_and_descendants_are_members() {
+    let procs = vec![proc(1, 0, 1), proc(RUNNER, 1, RUNNER), proc(200, RUNNER, 200), proc(201, 200, 200), proc(300, 201, 300), proc(400, 1, 400)];
+    let m = select_members(&procs, &scope(200, false), &[], |_| false);
+    assert_eq!(m.into_iter().collect::<Vec<_>>(), [200, 201, 300]);
+}
+
+#[test]
+fn setsid_escapee_is_found_by_its_environment_marker() {
+    // Reparented to the runner (subreaper), own session and group: only the marker links it.
+    let procs = vec![proc(RUNNER, 1, RUNNER), proc(200, RUNNER, 200), proc(500, RUNNER, 500), proc(501, 500, 500)];
+    let m = select_members(&procs, &scope(200, false), &[], |pid| pid == 500);
+    assert_eq!(m.into_iter().collect::<Vec<_>>(), [200, 500, 501]);
+}
+
+#[test]
+fn cgroup_members_are_members() {
+    let procs = vec![proc(RUNNER, 1, RUNNER), proc(600, 1, 600)];
+    let m = select_members(&procs, &scope(200, true), &[600], |_| false);
+    assert_eq!(m.into_iter().collect::<Vec<_>>(), [600]);
+}
+
+#[test]
+fn runner_init_and_zombies_are_never_members() {
+    let mut zombie = proc(201, 200, 200);
+    zombie.state = 'Z';
+    let procs = vec![proc(1, 0, 1), proc(RUNNER, 1, 200), proc(200, RUNNER, 200), zombie];
+    let m = select_members(&procs, &scope(200, false), &[1, RUNNER], |_| true);
+    assert_eq!(m.into_iter().collect::<Vec<_>>(), [200]);
+}
+
+#[tokio::test]
+async fn process_group_at_or_below_one_is_never_signalled() {
+    for bad in [0, 1] {
+        let sys = FakeSys {
+            marked: vec![300],
+            ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(300, RUNNER, bad)])
+        };
+        let mut s = scope(300, false);
+        s.pgid = bad;
+        terminate(&sys, &s, Duration::from_millis(50)).await;
+        let calls = sys.calls();
+        assert!(calls.iter().all(|c| !c.starts_with("killpg")), "{calls:?}");
+        assert!(calls.iter().all(|c| !c.starts_with(&format!("kill {bad} "))), "{calls:?}");
+        assert!(calls.contains(&"kill 300 SIGTERM".to_owned()), "{calls:?}");
+    }
+}
+
+#[tokio::test]
+async fn cooperative_tree_gets_sigterm_only() {
+    let sys = FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(200, RUNNER, 200), proc(201, 200, 200)]);
+    let t = terminate(&sys, &scope(200, false), Duration::from_secs(5)).await;
+    assert_eq!((t.found, t.killed), (2, 0));
+    assert!(sys.calls().iter().all(|c| !c.contains("SIGKILL")), "{:?}", sys.calls());
+    assert!(sys.alive().iter().all(|p| *p == RUNNER));
+}
+
+#[tokio::test]
+async fn stubborn_process_gets_sigkill_after_the_grace_period() {
+    let sys = FakeSys {
+        stubborn: vec![201],
+        ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(200, RUNNER, 200), proc(201, 200, 200)])
+    };
+    let started = std::time::Instant::now();
+    let t = terminate(&sys, &scope(200, false), Duration::from_millis(200)).await;
+    assert!(started.elapsed() >= Duration::from_millis(200), "grace was honoured");
+    assert_eq!((t.found, t.killed), (2, 1));
+    assert!(t.remaining.is_empty());
+    let calls = sys.calls();
+    let term = calls.iter().position(|c| c == "kill 201 SIGTERM").unwrap();
+    let kill = calls.iter().position(|c| c == "kill 201 SIGKILL").unwrap();
+    assert!(term < kill, "{calls:?}");
+}
+
+#[tokio::test]
+async fn cgroup_kill_is_used_when_the_job_has_a_cgroup() {
+    let sys = FakeSys {
+        stubborn: vec![700],
+        cgroup: Mutex::new(vec![700]),
+        ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(700, 1, 700)])
+    };
+    let t = terminate(&sys, &scope(200, true), Duration::from_millis(10)).await;
+    assert!(t.remaining.is_empty());
+    assert!(sys.calls().contains(&"cgroup.kill".to_owned()), "{:?}", sys.calls());
+}
+
+#[tokio::test]
+async fn empty_process_group_is_not_signalled_again() {
+    // The group's processes are gone; its id may belong to someone else by now.
+    let sys = FakeSys {
+        marked: vec![800],
+        ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(800, RUNNER, 800)])
+    };
+    terminate(&sys, &scope(200, false), Duration::from_millis(10)).await;
+    assert!(sys.calls().iter().all(|c| !c.starts_with("killpg 200")), "{:?}", sys.calls());
+}
+
+#[test]
+fn survivors_are_described_not_killed() {
+    let sys = FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(900, RUNNER, 200)]);
+    let d = describe_members(&sys, &scope(200, false));
+    assert_eq!(d, ["900 p900"]);
+    assert!(sys.calls().is_empty());
+}
