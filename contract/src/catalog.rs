@@ -192,6 +192,7 @@ fn check_guarded(dir: &Path) -> BundleReport {
         |_| BundleReport {
             bundle: None,
             id_hint: None,
+            manifest: None,
             diagnostics: vec![Diagnostic::new(
                 &rules::M001_UNREADABLE,
                 "",

@@ -62,6 +62,9 @@ pub struct BundleReport {
     pub diagnostics: Vec<Diagnostic>,
     /// The manifest id if it could be read, else `None` (for reporting invalid bundles).
     pub id_hint: Option<String>,
+    /// The parsed manifest when it passed the schema, even if later checks found errors
+    /// (the linter still checks the script against its inputs).
+    pub manifest: Option<Manifest>,
 }
 
 /// Loads and checks a bundle. `Err` holds at least one error (and any warnings).
@@ -79,6 +82,7 @@ pub fn check_bundle(dir: &Path) -> BundleReport {
         bundle: None,
         diagnostics: Vec::new(),
         id_hint: None,
+        manifest: None,
     };
     let fail = |mut report: BundleReport, diagnostic: Diagnostic| {
         report.diagnostics.push(diagnostic);
@@ -142,6 +146,7 @@ pub fn check_bundle(dir: &Path) -> BundleReport {
     };
     findings.sort_by_key(|d| d.severity);
     report.diagnostics = findings;
+    report.manifest = Some(manifest.clone());
     if has_errors(&report.diagnostics) {
         return report;
     }

@@ -150,6 +150,11 @@ pub const S007_INTERACTIVE_COMMAND: Rule = warning(
     "S007",
     "package commands run non-interactively (apt-get -y)",
 );
+pub const S008_OPTIONAL_WITHOUT_FALLBACK: Rule = warning(
+    "S008",
+    "an input that may be unset (optional without default, or visible_if) is read as ${NAME:-}",
+);
+pub const S009_LINE_ENDINGS: Rule = error("S009", "the script has Unix line endings (no CR)");
 
 /// Every rule, in id order.
 pub const ALL: &[Rule] = &[
@@ -202,6 +207,8 @@ pub const ALL: &[Rule] = &[
     S005_SHELLCHECK,
     S006_NOT_TEXT,
     S007_INTERACTIVE_COMMAND,
+    S008_OPTIONAL_WITHOUT_FALLBACK,
+    S009_LINE_ENDINGS,
 ];
 
 /// The rule with this id.

@@ -1,0 +1,310 @@
+//! A small, forgiving reading of a shell script for the linter's heuristics: comments removed,
+//! single-quoted and escaped text blanked (it never expands), heredoc bodies told apart from
+//! code. It is not a shell parser; the checks built on it are warnings where they can misfire.
+
+/// What a line of the script is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// Shell code.
+    Code,
+    /// Body of a heredoc; `expands` is false for a quoted delimiter (`<<'EOF'`).
+    HeredocBody { expands: bool },
+}
+
+/// One line, 1-based, with the text the checks look at.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// 1-based line number.
+    pub number: usize,
+    /// Code: comments removed, quoted-literal and escaped characters replaced by spaces.
+    /// Expanding heredoc body: escapes blanked. Quoted heredoc body: empty.
+    pub text: String,
+    /// Code or heredoc body.
+    pub kind: LineKind,
+}
+
+impl Line {
+    /// Whether `$NAME` in this line is expanded by the shell.
+    pub fn expands(&self) -> bool {
+        matches!(
+            self.kind,
+            LineKind::Code | LineKind::HeredocBody { expands: true }
+        )
+    }
+}
+
+struct PendingHeredoc {
+    delimiter: String,
+    strip_tabs: bool,
+    expands: bool,
+}
+
+/// Splits a script into classified lines.
+pub fn read_lines(script: &str) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let mut in_single = false;
+    let mut in_double = false;
+    let mut heredocs: Vec<PendingHeredoc> = Vec::new();
+    let mut body: Option<PendingHeredoc> = None;
+    for (index, raw) in script.lines().enumerate() {
+        let number = index + 1;
+        if let Some(current) = &body {
+            let candidate = if current.strip_tabs {
+                raw.trim_start_matches('\t')
+            } else {
+                raw
+            };
+            let expands = current.expands;
+            if candidate == current.delimiter {
+                body = (!heredocs.is_empty()).then(|| heredocs.remove(0));
+                lines.push(Line {
+                    number,
+                    text: String::new(),
+                    kind: LineKind::Code,
+                });
+            } else {
+                let text = if expands {
+                    blank_escapes(raw)
+                } else {
+                    String::new()
+                };
+                lines.push(Line {
+                    number,
+                    text,
+                    kind: LineKind::HeredocBody { expands },
+                });
+            }
+            continue;
+        }
+        let (text, found) = scan_code(raw, &mut in_single, &mut in_double);
+        heredocs.extend(found);
+        lines.push(Line {
+            number,
+            text,
+            kind: LineKind::Code,
+        });
+        if !heredocs.is_empty() && !in_single && !in_double {
+            body = Some(heredocs.remove(0));
+        }
+    }
+    lines
+}
+
+/// Code line: returns the cleaned text and the heredocs it opens.
+fn scan_code(
+    raw: &str,
+    in_single: &mut bool,
+    in_double: &mut bool,
+) -> (String, Vec<PendingHeredoc>) {
+    let chars: Vec<char> = raw.chars().collect();
+    let mut out = String::with_capacity(raw.len());
+    let mut heredocs = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if *in_single {
+            if c == '\'' {
+                *in_single = false;
+                out.push('\'');
+            } else {
+                out.push(' ');
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '\\' => {
+                out.push(' ');
+                if i + 1 < chars.len() {
+                    out.push(' ');
+                }
+                i += 2;
+                continue;
+            }
+            '\'' if !*in_double => {
+                *in_single = true;
+                out.push('\'');
+            }
+            '"' => {
+                *in_double = !*in_double;
+                out.push('"');
+            }
+            '#' if !*in_double
+                && (i == 0 || chars[i - 1].is_whitespace() || chars[i - 1] == ';') =>
+            {
+                break;
+            }
+            '<' if !*in_double
+                && chars.get(i + 1) == Some(&'<')
+                && chars.get(i + 2) != Some(&'<') =>
+            {
+                let (heredoc, consumed) = parse_heredoc(&chars[i + 2..]);
+                out.push_str("<<");
+                // Keep the delimiter text so checks can see a heredoc was opened.
+                for _ in 0..consumed {
+                    out.push(' ');
+                }
+                if let Some(heredoc) = heredoc {
+                    heredocs.push(heredoc);
+                }
+                i += 2 + consumed;
+                continue;
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    (out, heredocs)
+}
+
+/// Parses what follows `<<`: `-`, blanks, then a bare or quoted word.
+fn parse_heredoc(rest: &[char]) -> (Option<PendingHeredoc>, usize) {
+    let mut i = 0;
+    let strip_tabs = rest.first() == Some(&'-');
+    if strip_tabs {
+        i += 1;
+    }
+    while rest.get(i).is_some_and(|c| *c == ' ' || *c == '\t') {
+        i += 1;
+    }
+    let mut delimiter = String::new();
+    let mut quoted = false;
+    while let Some(&c) = rest.get(i) {
+        match c {
+            '\'' | '"' | '\\' => {
+                quoted = true;
+            }
+            c if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' => delimiter.push(c),
+            _ => break,
+        }
+        i += 1;
+    }
+    let heredoc = (!delimiter.is_empty()).then_some(PendingHeredoc {
+        delimiter,
+        strip_tabs,
+        expands: !quoted,
+    });
+    (heredoc, i)
+}
+
+/// Expanding heredoc bodies still honour `\$`.
+fn blank_escapes(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            out.push(' ');
+            if chars.next().is_some() {
+                out.push(' ');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A simple command inside a code line.
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// The words, starting with the command name (keywords, `sudo`, `env` and leading
+    /// assignments skipped).
+    pub words: Vec<String>,
+    /// Whether the command's stdin is a pipe from the previous command.
+    pub piped: bool,
+    /// The whole segment text, to look for redirections.
+    pub segment: String,
+}
+
+impl Command {
+    /// The command name.
+    pub fn name(&self) -> &str {
+        self.words.first().map(String::as_str).unwrap_or_default()
+    }
+
+    /// Whether the segment redirects stdin (`<`, `<<`, `<<<`, `<&`).
+    pub fn redirects_stdin(&self) -> bool {
+        self.segment.contains('<')
+    }
+}
+
+const KEYWORDS: &[&str] = &[
+    "then", "do", "else", "elif", "if", "while", "until", "!", "{", "}", "time", "exec", "sudo",
+    "command", "builtin", "nohup", "env",
+];
+
+/// The simple commands of one code line, split at `;`, `&&`, `||`, `|`, `&`, `(`, `)`, `$(`
+/// and backquotes.
+pub fn commands(text: &str) -> Vec<Command> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut piped = false;
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let flush = |current: &mut String, piped: bool, out: &mut Vec<Command>| {
+        if let Some(command) = to_command(current, piped) {
+            out.push(command);
+        }
+        current.clear();
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match (c, next) {
+            ('|', Some('|')) | ('&', Some('&')) => {
+                flush(&mut current, piped, &mut out);
+                piped = false;
+                i += 2;
+                continue;
+            }
+            ('|', _) => {
+                flush(&mut current, piped, &mut out);
+                piped = true;
+            }
+            ('&', Some('>')) => current.push(c),
+            (';' | '&' | '(' | ')' | '`', _) => {
+                // `<&` and `>&` are redirections, not separators.
+                if c == '&' && matches!(current.chars().last(), Some('<' | '>')) {
+                    current.push(c);
+                } else {
+                    flush(&mut current, piped, &mut out);
+                    piped = false;
+                }
+            }
+            _ => current.push(c),
+        }
+        i += 1;
+    }
+    flush(&mut current, piped, &mut out);
+    out
+}
+
+fn to_command(segment: &str, piped: bool) -> Option<Command> {
+    let mut words: Vec<String> = segment
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '"' || c == '\'').to_owned())
+        .collect();
+    let skip = words
+        .iter()
+        .take_while(|w| KEYWORDS.contains(&w.as_str()) || is_assignment(w) || w.is_empty())
+        .count();
+    words.drain(..skip);
+    (!words.is_empty()).then(|| Command {
+        words,
+        piped,
+        segment: segment.to_owned(),
+    })
+}
+
+fn is_assignment(word: &str) -> bool {
+    match word.split_once('=') {
+        Some((name, _)) => {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '+')
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
