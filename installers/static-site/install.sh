@@ -43,7 +43,8 @@ docroot=${DOCUMENT_ROOT:-/var/www/$DOMAIN}
   die 1 "document_root must be an absolute path under /var/www, /srv or /home"
 [[ /$docroot/ == */../* || /$docroot/ == */./* ]] && die 1 "document_root must not contain . or .. components"
 tls=${ENABLE_TLS:-false}
-if [ "$tls" == true ] && [ -z "${TLS_EMAIL:-}" ]; then die 1 "tls_email is required when enable_tls is on"; fi
+email=${TLS_EMAIL:-}
+if [ "$tls" == true ] && [ -z "$email" ]; then die 1 "tls_email is required when enable_tls is on"; fi
 
 vhost="/etc/nginx/sites-available/$DOMAIN.conf"
 enabled="/etc/nginx/sites-enabled/$DOMAIN.conf"
@@ -114,7 +115,7 @@ if [ "$tls" == true ]; then
   [ "$seen" == "$token" ] || die 3 "$DOMAIN does not point at this server (HTTP check failed); fix its DNS first"
 
   progress 70 "Obtaining a certificate for $DOMAIN"
-  certbot certonly --webroot -w "$acme_root" -d "$DOMAIN" --email "$TLS_EMAIL" \
+  certbot certonly --webroot -w "$acme_root" -d "$DOMAIN" --email "$email" \
     --agree-tos --non-interactive --keep-until-expiring \
     --deploy-hook "systemctl reload nginx" ||
     die 3 "Let's Encrypt refused the certificate for $DOMAIN; see /var/log/letsencrypt/letsencrypt.log"

@@ -1,0 +1,17 @@
+//! The conformance harness: proves installer bundles by installing them for real, twice, on
+//! throwaway Debian systems with systemd, and records the results the catalog shows.
+
+pub mod base;
+pub mod bundle;
+pub mod cgroup;
+pub mod checks;
+pub mod container;
+pub mod harness;
+pub mod network;
+pub mod proxy;
+pub mod report;
+pub mod spec;
+
+/// The one documented command that runs the whole catalog (recorded in docs/catalog.md).
+pub const FULL_RUN_COMMAND: &str = "cargo build --release -p outfitter-panel -p outfitter-runner -p outfitter-conformance && \
+     sudo target/release/outfitter-conformance run --all";
