@@ -44,7 +44,7 @@ fn build(manifest: &Manifest, with_patterns: bool) -> Value {
         .inputs
         .iter()
         .filter(|i| needs_value(i) && !i.visible_if.is_empty())
-        .map(|i| json!({ "if": condition(i), "then": { "required": [i.name] } }))
+        .map(|i| json!({ "if": condition(manifest, i), "then": { "required": [i.name] } }))
         .collect();
     let mut schema = json!({
         "$schema": DRAFT_2020_12,
@@ -68,18 +68,42 @@ fn needs_value(input: &InputSpec) -> bool {
     input.required && input.default.is_none() && input.r#type != InputType::Boolean
 }
 
-/// The `if` of a `visible_if`: every referenced input is present with an accepted value.
-fn condition(input: &InputSpec) -> Value {
-    let mut properties = Map::new();
+/// The `if` of a `visible_if`: the input is visible exactly when the server would keep it,
+/// i.e. every controlling input is itself visible and has an accepted value, counting its
+/// default when it is absent (as validation does).
+fn condition(manifest: &Manifest, input: &InputSpec) -> Value {
+    let mut tests = Vec::new();
+    visibility_tests(manifest, input, 0, &mut tests);
+    json!({ "allOf": tests })
+}
+
+fn visibility_tests(manifest: &Manifest, input: &InputSpec, depth: usize, out: &mut Vec<Value>) {
+    // Loaded manifests have no cycles (M043); the bound keeps any other input finite.
+    if depth > manifest.inputs.len() {
+        out.push(json!(false));
+        return;
+    }
     for (name, accepted) in &input.visible_if {
+        let Some(controller) = manifest.input(name) else {
+            out.push(json!(false));
+            continue;
+        };
         let test = match accepted.values() {
             [one] => json!({ "const": one }),
             many => json!({ "enum": many }),
         };
-        properties.insert(name.clone(), test);
+        let default_matches = controller
+            .default
+            .as_ref()
+            .is_some_and(|d| accepted.matches(d));
+        if default_matches {
+            // Absent means the default, which matches: only a present value is tested.
+            out.push(json!({ "properties": { name: test } }));
+        } else {
+            out.push(json!({ "properties": { name: test }, "required": [name] }));
+        }
+        visibility_tests(manifest, controller, depth + 1, out);
     }
-    let required: Vec<&String> = input.visible_if.keys().collect();
-    json!({ "properties": properties, "required": required })
 }
 
 fn property(input: &InputSpec, with_patterns: bool) -> Value {
