@@ -70,7 +70,8 @@ pub enum EnvelopeError {
 }
 
 fn mac(key: &Key, payload: &[u8]) -> Hmac<Sha256> {
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0).expect("HMAC takes any key length");
+    let mut m =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0).expect("HMAC takes any key length");
     m.update(SIGNING_DOMAIN);
     m.update(payload);
     m
@@ -105,7 +106,8 @@ impl SignedJob {
         mac(signing_key, self.payload.as_bytes())
             .verify_slice(&sig)
             .map_err(|_| EnvelopeError::BadSignature)?;
-        let env: Envelope = serde_json::from_str(&self.payload).map_err(|e| EnvelopeError::BadPayload(e.to_string()))?;
+        let env: Envelope = serde_json::from_str(&self.payload)
+            .map_err(|e| EnvelopeError::BadPayload(e.to_string()))?;
         if env.v != ENVELOPE_VERSION {
             return Err(EnvelopeError::Version(env.v));
         }
@@ -149,14 +151,20 @@ mod tests {
     fn signed_job_verifies_with_the_same_key() {
         let k = Key([3; 32]);
         let wire = env().sign(&k).to_wire();
-        assert_eq!(SignedJob::from_wire(&wire).unwrap().verify(&k).unwrap(), env());
+        assert_eq!(
+            SignedJob::from_wire(&wire).unwrap().verify(&k).unwrap(),
+            env()
+        );
     }
 
     #[test]
     fn forged_or_tampered_job_is_refused() {
         let k = Key([3; 32]);
         let signed = env().sign(&k);
-        assert_eq!(signed.verify(&Key([4; 32])), Err(EnvelopeError::BadSignature));
+        assert_eq!(
+            signed.verify(&Key([4; 32])),
+            Err(EnvelopeError::BadSignature)
+        );
         let mut tampered = signed.clone();
         tampered.payload = tampered.payload.replace("example.com", "evil.com");
         assert_eq!(tampered.verify(&k), Err(EnvelopeError::BadSignature));
@@ -167,7 +175,10 @@ mod tests {
 
     #[test]
     fn malformed_and_huge_wire_is_refused() {
-        assert!(matches!(SignedJob::from_wire("{"), Err(EnvelopeError::Malformed(_))));
+        assert!(matches!(
+            SignedJob::from_wire("{"),
+            Err(EnvelopeError::Malformed(_))
+        ));
         assert!(matches!(
             SignedJob::from_wire(r#"{"payload":"x","sig":"y","extra":1}"#),
             Err(EnvelopeError::Malformed(_))

@@ -60,7 +60,13 @@ impl Event {
         }
     }
 
-    pub fn state(ts: i64, attempt: u32, state: JobState, exit_code: Option<i32>, reason: Option<String>) -> Self {
+    pub fn state(
+        ts: i64,
+        attempt: u32,
+        state: JobState,
+        exit_code: Option<i32>,
+        reason: Option<String>,
+    ) -> Self {
         Self::new(
             ts,
             attempt,
@@ -95,7 +101,10 @@ mod tests {
 
     #[test]
     fn progress_lines_are_parsed() {
-        assert_eq!(parse_progress("::progress 40 Installing nginx"), Some((40, "Installing nginx")));
+        assert_eq!(
+            parse_progress("::progress 40 Installing nginx"),
+            Some((40, "Installing nginx"))
+        );
         assert_eq!(parse_progress("::progress 100"), Some((100, "")));
         assert_eq!(parse_progress("::progress 101 too far"), None);
         assert_eq!(parse_progress("::progress -1 no"), None);

@@ -88,8 +88,13 @@ pub fn decide(ending: Ending, attempt: u32, retry: RetrySettings) -> Decision {
 
 /// Delay after failed attempt `attempt`: `first * 2^(attempt-1)`, capped at [`MAX_BACKOFF`].
 pub fn backoff(attempt: u32, first: Duration) -> Duration {
-    let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
-    first.checked_mul(factor).unwrap_or(MAX_BACKOFF).min(MAX_BACKOFF)
+    let factor = 1u32
+        .checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    first
+        .checked_mul(factor)
+        .unwrap_or(MAX_BACKOFF)
+        .min(MAX_BACKOFF)
 }
 
 #[cfg(test)]
@@ -103,42 +108,72 @@ mod tests {
 
     #[test]
     fn exit_zero_succeeds() {
-        assert_eq!(decide(Ending::Exited(0), 1, R), Decision::Finish(JobState::Succeeded));
+        assert_eq!(
+            decide(Ending::Exited(0), 1, R),
+            Decision::Finish(JobState::Succeeded)
+        );
     }
 
     #[test]
     fn exit_one_fails_without_retry() {
-        assert_eq!(decide(Ending::Exited(1), 1, R), Decision::Finish(JobState::Failed));
+        assert_eq!(
+            decide(Ending::Exited(1), 1, R),
+            Decision::Finish(JobState::Failed)
+        );
     }
 
     #[test]
     fn exit_two_retries_with_doubling_backoff_until_the_last_attempt() {
         assert_eq!(
             decide(Ending::Exited(2), 1, R),
-            Decision::Retry { next_attempt: 2, delay: Duration::from_secs(2) }
+            Decision::Retry {
+                next_attempt: 2,
+                delay: Duration::from_secs(2)
+            }
         );
         assert_eq!(
             decide(Ending::Exited(2), 2, R),
-            Decision::Retry { next_attempt: 3, delay: Duration::from_secs(4) }
+            Decision::Retry {
+                next_attempt: 3,
+                delay: Duration::from_secs(4)
+            }
         );
-        assert_eq!(decide(Ending::Exited(2), 3, R), Decision::Finish(JobState::Failed));
+        assert_eq!(
+            decide(Ending::Exited(2), 3, R),
+            Decision::Finish(JobState::Failed)
+        );
     }
 
     #[test]
     fn exit_three_needs_attention() {
-        assert_eq!(decide(Ending::Exited(3), 1, R), Decision::Finish(JobState::NeedsAttention));
+        assert_eq!(
+            decide(Ending::Exited(3), 1, R),
+            Decision::Finish(JobState::NeedsAttention)
+        );
     }
 
     #[test]
     fn timeout_and_exit_124_are_timed_out() {
-        assert_eq!(decide(Ending::TimedOut, 1, R), Decision::Finish(JobState::TimedOut));
-        assert_eq!(decide(Ending::Exited(124), 1, R), Decision::Finish(JobState::TimedOut));
+        assert_eq!(
+            decide(Ending::TimedOut, 1, R),
+            Decision::Finish(JobState::TimedOut)
+        );
+        assert_eq!(
+            decide(Ending::Exited(124), 1, R),
+            Decision::Finish(JobState::TimedOut)
+        );
     }
 
     #[test]
     fn other_codes_and_signals_fail() {
-        assert_eq!(decide(Ending::Exited(137), 1, R), Decision::Finish(JobState::Failed));
-        assert_eq!(decide(Ending::Exited(42), 1, R), Decision::Finish(JobState::Failed));
+        assert_eq!(
+            decide(Ending::Exited(137), 1, R),
+            Decision::Finish(JobState::Failed)
+        );
+        assert_eq!(
+            decide(Ending::Exited(42), 1, R),
+            Decision::Finish(JobState::Failed)
+        );
     }
 
     #[test]

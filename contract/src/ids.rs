@@ -14,7 +14,9 @@ static ID_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(ID_PATTERN).expect("
 
 /// Why an identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind} id {value:?} must match {ID_PATTERN} (lowercase letters, digits and '-', at most 63 characters)")]
+#[error(
+    "{kind} id {value:?} must match {ID_PATTERN} (lowercase letters, digits and '-', at most 63 characters)"
+)]
 pub struct InvalidId {
     pub kind: &'static str,
     pub value: String,
@@ -63,7 +65,17 @@ mod tests {
 
     #[test]
     fn agent_ids_with_glob_or_brace_are_refused() {
-        for bad in ["", "A", "-a", "a*", "a{b", "a}b", "a:b", "a b", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "A",
+            "-a",
+            "a*",
+            "a{b",
+            "a}b",
+            "a:b",
+            "a b",
+            &"a".repeat(64),
+        ] {
             assert!(validate_agent_id(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["local", "web-1", "0", &"a".repeat(63)] {

@@ -57,7 +57,10 @@ impl JobState {
 
     /// True once nothing more will happen without a person.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, JobState::Queued | JobState::Running | JobState::Retrying)
+        !matches!(
+            self,
+            JobState::Queued | JobState::Running | JobState::Retrying
+        )
     }
 
     /// Whether a person may ask for this job to run again.
@@ -171,7 +174,10 @@ impl JobRecord {
                 problem: "missing".into(),
             })
         }
-        fn num<T: FromStr>(f: &HashMap<String, String>, k: &'static str) -> Result<Option<T>, BadRecord> {
+        fn num<T: FromStr>(
+            f: &HashMap<String, String>,
+            k: &'static str,
+        ) -> Result<Option<T>, BadRecord> {
             match f.get(k).map(String::as_str) {
                 None | Some("") => Ok(None),
                 Some(v) => v.parse().map(Some).map_err(|_| BadRecord {
@@ -180,13 +186,20 @@ impl JobRecord {
                 }),
             }
         }
-        fn json<T: serde::de::DeserializeOwned + Default>(f: &HashMap<String, String>, k: &'static str) -> T {
-            f.get(k).and_then(|v| serde_json::from_str(v).ok()).unwrap_or_default()
+        fn json<T: serde::de::DeserializeOwned + Default>(
+            f: &HashMap<String, String>,
+            k: &'static str,
+        ) -> T {
+            f.get(k)
+                .and_then(|v| serde_json::from_str(v).ok())
+                .unwrap_or_default()
         }
-        let state = req(f, field::STATE)?.parse().map_err(|e: UnknownState| BadRecord {
-            field: field::STATE,
-            problem: e.to_string(),
-        })?;
+        let state = req(f, field::STATE)?
+            .parse()
+            .map_err(|e: UnknownState| BadRecord {
+                field: field::STATE,
+                problem: e.to_string(),
+            })?;
         Ok(JobRecord {
             id: req(f, field::ID)?.to_owned(),
             app_id: req(f, field::APP_ID)?.to_owned(),
@@ -197,7 +210,10 @@ impl JobRecord {
             max_attempts: num(f, field::MAX_ATTEMPTS)?.unwrap_or(1),
             exit_code: num(f, field::EXIT_CODE)?,
             progress: num(f, field::PROGRESS)?.unwrap_or(0),
-            progress_message: f.get(field::PROGRESS_MESSAGE).filter(|s| !s.is_empty()).cloned(),
+            progress_message: f
+                .get(field::PROGRESS_MESSAGE)
+                .filter(|s| !s.is_empty())
+                .cloned(),
             created_at: num(f, field::CREATED_AT)?.unwrap_or(0),
             started_at: num(f, field::STARTED_AT)?,
             finished_at: num(f, field::FINISHED_AT)?,

@@ -41,7 +41,9 @@ impl Key {
     /// Reads a key written by [`Key::to_hex`].
     pub fn from_hex(s: &str) -> Result<Self, KeyError> {
         let bytes = hex::decode(s.trim()).map_err(|_| KeyError::BadKey("not hexadecimal"))?;
-        let arr: [u8; KEY_LEN] = bytes.try_into().map_err(|_| KeyError::BadKey("must be 32 bytes (64 hex digits)"))?;
+        let arr: [u8; KEY_LEN] = bytes
+            .try_into()
+            .map_err(|_| KeyError::BadKey("must be 32 bytes (64 hex digits)"))?;
         Ok(Key(arr))
     }
 }
@@ -53,7 +55,9 @@ pub enum KeyError {
     Io { path: String, source: io::Error },
     #[error("panel secret {path} holds {len} bytes; at least {MIN_SECRET_LEN} are required")]
     TooShort { path: String, len: usize },
-    #[error("panel secret {path} is readable by group or others (mode {mode:o}); run: chmod 600 {path}")]
+    #[error(
+        "panel secret {path} is readable by group or others (mode {mode:o}); run: chmod 600 {path}"
+    )]
     TooOpen { path: String, mode: u32 },
     #[error("agent key {0}")]
     BadKey(&'static str),
@@ -84,9 +88,16 @@ impl PanelSecret {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 fs::create_dir_all(dir).map_err(io_err)?;
             }
-            match fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+            {
                 Ok(mut f) => {
-                    f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(io_err)?;
+                    f.write_all(&bytes)
+                        .and_then(|()| f.sync_all())
+                        .map_err(io_err)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io_err(e)),
@@ -146,7 +157,8 @@ impl AgentKeys {
 fn derive(ikm: &[u8], info: &str) -> Key {
     let hk = Hkdf::<Sha256>::new(Some(b"outfitter"), ikm);
     let mut out = [0u8; KEY_LEN];
-    hk.expand(info.as_bytes(), &mut out).expect("32 bytes is a valid HKDF-SHA256 length");
+    hk.expand(info.as_bytes(), &mut out)
+        .expect("32 bytes is a valid HKDF-SHA256 length");
     Key(out)
 }
 
@@ -171,10 +183,16 @@ mod tests {
         let path = dir.path().join("secret");
         fs::write(&path, b"short").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(matches!(PanelSecret::load_or_create(&path), Err(KeyError::TooShort { .. })));
+        assert!(matches!(
+            PanelSecret::load_or_create(&path),
+            Err(KeyError::TooShort { .. })
+        ));
         fs::write(&path, [7u8; 40]).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(PanelSecret::load_or_create(&path), Err(KeyError::TooOpen { .. })));
+        assert!(matches!(
+            PanelSecret::load_or_create(&path),
+            Err(KeyError::TooOpen { .. })
+        ));
     }
 
     #[test]

@@ -28,7 +28,11 @@ pub enum SealError {
 }
 
 /// Seals `values` (name → value) for the agent holding `key`, bound to `job_id`.
-pub fn seal(key: &Key, job_id: &str, values: &BTreeMap<String, serde_json::Value>) -> Result<String, SealError> {
+pub fn seal(
+    key: &Key,
+    job_id: &str,
+    values: &BTreeMap<String, serde_json::Value>,
+) -> Result<String, SealError> {
     let mut nonce = [0u8; NONCE_LEN];
     getrandom::fill(&mut nonce).map_err(|e| SealError::Random(e.to_string()))?;
     let plain = serde_json::to_vec(values).expect("a map of JSON values serializes");
@@ -48,7 +52,11 @@ pub fn seal(key: &Key, job_id: &str, values: &BTreeMap<String, serde_json::Value
 }
 
 /// Opens what [`seal`] produced.
-pub fn open(key: &Key, job_id: &str, sealed: &str) -> Result<BTreeMap<String, serde_json::Value>, SealError> {
+pub fn open(
+    key: &Key,
+    job_id: &str,
+    sealed: &str,
+) -> Result<BTreeMap<String, serde_json::Value>, SealError> {
     let bytes = B64.decode(sealed).map_err(|_| SealError::Encoding)?;
     if bytes.len() < NONCE_LEN + 16 {
         return Err(SealError::Truncated);
@@ -89,8 +97,14 @@ mod tests {
         let k = Key([9; 32]);
         let s = seal(&k, "job-1", &values()).unwrap();
         assert!(matches!(open(&k, "job-2", &s), Err(SealError::Forged)));
-        assert!(matches!(open(&Key([8; 32]), "job-1", &s), Err(SealError::Forged)));
+        assert!(matches!(
+            open(&Key([8; 32]), "job-1", &s),
+            Err(SealError::Forged)
+        ));
         assert!(matches!(open(&k, "job-1", "!!"), Err(SealError::Encoding)));
-        assert!(matches!(open(&k, "job-1", "AAAA"), Err(SealError::Truncated)));
+        assert!(matches!(
+            open(&k, "job-1", "AAAA"),
+            Err(SealError::Truncated)
+        ));
     }
 }
