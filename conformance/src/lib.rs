@@ -7,6 +7,7 @@ pub mod cgroup;
 pub mod checks;
 pub mod container;
 pub mod harness;
+pub mod helpers;
 pub mod network;
 pub mod proxy;
 pub mod report;

@@ -4,13 +4,11 @@ set -euo pipefail
 
 # --- Outfitter bundle helpers (identical in every bundle; conformance/bundle-helpers.sh) ---
 # Exit codes: 1 bad input (no retry), 2 retryable install error, 3 configuration error.
-progress() { printf '::progress %s %s
-' "$1" "$2"; }
+progress() { printf '::progress %s %s\n' "$1" "$2"; }
 die() {
   local code=$1
   shift
-  printf 'error: %s
-' "$*" >&2
+  printf 'error: %s\n' "$*" >&2
   exit "$code"
 }
 is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
@@ -30,8 +28,7 @@ write_file() {
   local dest=$1 mode=$2 content=$3 tmp
   if [ -f "$dest" ] && [ "$(cat "$dest")" == "$content" ]; then return 1; fi
   tmp=$(mktemp "$dest.XXXXXX")
-  printf '%s
-' "$content" >"$tmp"
+  printf '%s\n' "$content" >"$tmp"
   chmod "$mode" "$tmp"
   mv -f "$tmp" "$dest"
 }
