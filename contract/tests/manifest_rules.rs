@@ -583,3 +583,26 @@ fn manifest_value_keeps_unicode_text() {
     assert_eq!(load_ok(&manifest).manifest.name, "Café serveur — «test»");
     let _: Value = manifest;
 }
+
+#[test]
+fn yaml_1_1_boolean_spellings_stay_text() {
+    // The "Norway problem": `no`, `n`, `on`, `yes` are strings in YAML 1.2 core.
+    let text = yaml(&base())
+        .replace("category: web", "category: no")
+        .replace("name: Test app", "name: n");
+    let bundle = TestBundle::raw(text.as_bytes(), CLEAN_SCRIPT);
+    let loaded = load_bundle(bundle.path()).expect("valid");
+    assert_eq!(
+        (
+            loaded.manifest.category.as_str(),
+            loaded.manifest.name.as_str()
+        ),
+        ("no", "n")
+    );
+}
+
+#[test]
+fn more_than_one_yaml_document_is_a_syntax_error() {
+    let text = format!("{0}---\n{0}", yaml(&base()));
+    assert_eq!(rules_of_raw(text.as_bytes()), vec!["M004"]);
+}

@@ -113,13 +113,27 @@ fn options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    // YAML 1.2 core booleans only: `n`, `no`, `on`, `y` stay text (the "Norway problem").
+    options.strict_booleans = true;
     options
 }
 
 fn classify(error: serde_saphyr::Error) -> Diagnostic {
     let message = first_line(&error.to_string());
+    let root = root_cause(&error);
+    if let serde_saphyr::Error::Budget {
+        breach: serde_saphyr::budget::BudgetBreach::Documents { .. },
+        ..
+    } = root
+    {
+        return Diagnostic::new(
+            &rules::M004_YAML_SYNTAX,
+            "",
+            "the manifest must be a single YAML document; remove the '---' separator",
+        );
+    }
     let lowered = message.to_ascii_lowercase();
-    let over_budget = matches!(error, serde_saphyr::Error::Budget { .. })
+    let over_budget = matches!(root, serde_saphyr::Error::Budget { .. })
         || lowered.contains("budget")
         || lowered.contains("nesting")
         || lowered.contains("depth")
@@ -139,6 +153,16 @@ fn classify(error: serde_saphyr::Error) -> Diagnostic {
             format!("the manifest is not valid YAML: {message}"),
         )
     }
+}
+
+/// The error without its snippet and alias wrappers.
+fn root_cause(mut error: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    while let serde_saphyr::Error::WithSnippet { error: inner, .. }
+    | serde_saphyr::Error::AliasError { error: inner, .. } = error
+    {
+        error = inner;
+    }
+    error
 }
 
 fn first_line(text: &str) -> String {
