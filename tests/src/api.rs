@@ -166,6 +166,58 @@ impl Api {
         .await
     }
 
+    /// Waits until `GET /agents/{id}` says the agent is online (its runner heartbeats).
+    pub async fn wait_agent_online(&self, agent_id: &str, limit: Duration) -> Result<Value> {
+        self.wait_agent(agent_id, true, limit).await
+    }
+
+    /// Waits until `GET /agents/{id}` says `online` is `online`.
+    pub async fn wait_agent(&self, agent_id: &str, online: bool, limit: Duration) -> Result<Value> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let agent = self
+                .get(&format!("/agents/{agent_id}"))
+                .await?
+                .expect(StatusCode::OK)?;
+            if agent["online"] == online {
+                // Listing records the latest host facts in the registration, as the UI does.
+                self.get("/agents").await?.expect(StatusCode::OK)?;
+                return Ok(agent);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("agent {agent_id} did not become online={online} within {limit:?}: {agent}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every event of a job from the start (replay, then live) up to and including its
+    /// terminal state event, as the JSON the SSE `data:` lines carry. Checks that the SSE
+    /// `id:` of each is its `seq`.
+    pub async fn events_until_terminal(&self, id: &str, limit: Duration) -> Result<Vec<Value>> {
+        let mut stream = self.events(id, None).await?;
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut out = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(msg) = stream.next(left).await? else {
+                bail!("the event stream of {id} closed before a terminal state; got {out:?}");
+            };
+            let event = msg.json()?;
+            if msg.id.as_deref() != event["seq"].as_u64().map(|n| n.to_string()).as_deref() {
+                bail!("SSE id {:?} is not the event's seq: {event}", msg.id);
+            }
+            let terminal = event["type"] == "state"
+                && event["state"]
+                    .as_str()
+                    .is_some_and(|s| TERMINAL_STATES.contains(&s));
+            out.push(event);
+            if terminal {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Opens `GET /jobs/{id}/events`, resuming after `last_event_id` when given.
     pub async fn events(&self, id: &str, last_event_id: Option<u64>) -> Result<SseStream> {
         let mut req = self

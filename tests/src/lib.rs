@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod binaries;
+pub mod browser;
 pub mod panel;
 pub mod ports;
 pub mod process;

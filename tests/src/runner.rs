@@ -12,6 +12,9 @@ use crate::binaries::binaries;
 use crate::panel::clean_env;
 use crate::process::Daemon;
 
+/// Seconds between SIGTERM and SIGKILL when the runner stops a job's tree, in tests.
+pub const KILL_GRACE_SECONDS: u64 = 2;
+
 /// One agent's runner: its configuration and directories survive restarts.
 #[derive(Debug)]
 pub struct Runner {
@@ -58,7 +61,13 @@ impl Runner {
             .arg(&self.config)
             .env("OUTFITTER_INSTALLERS", &self.installers)
             .env("OUTFITTER_LOG_DIR", self.log_dir())
-            .env("OUTFITTER_STATE_DIR", self.dir.join("state"));
+            .env("OUTFITTER_STATE_DIR", self.dir.join("state"))
+            // Short graces keep timeout and cancel tests quick; the defaults are for servers.
+            .env(
+                "OUTFITTER_KILL_GRACE_SECONDS",
+                KILL_GRACE_SECONDS.to_string(),
+            )
+            .env("OUTFITTER_STOP_GRACE_SECONDS", "5");
         let log = self.dir.join("runner.log");
         let mut daemon =
             Daemon::spawn(&format!("outfitter-runner ({})", self.agent_id), cmd, &log)?;
@@ -87,11 +96,8 @@ impl Runner {
 
     /// The runner's own log, for failure messages.
     pub fn output_tail(&self, n: usize) -> String {
-        self.daemon
-            .as_ref()
-            .map(|d| d.output_tail(n))
-            .unwrap_or_else(|| {
-                std::fs::read_to_string(self.dir.join("runner.log")).unwrap_or_default()
-            })
+        let text = std::fs::read_to_string(self.dir.join("runner.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
     }
 }

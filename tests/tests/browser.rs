@@ -1,0 +1,276 @@
+//! The panel in a real headless chromium: sign in, search the catalog, fill a form whose
+//! `visible_if` field appears on a toggle, see server-side errors beside the fields, fix
+//! them, and watch the job's progress bar and live log reach success. The screenshots it
+//! takes are the ones in docs/screenshots/ (the README shows them).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use fantoccini::{Client, Locator};
+use outfitter_tests::Stack;
+use outfitter_tests::browser::Browser;
+use outfitter_tests::stack::test_bundles;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn screenshots() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
+}
+
+/// The shipped installers plus the harmless `e2e-website` bundle: the catalog looks real in
+/// the screenshots, and the only app this test installs prints and exits.
+fn catalog_dir(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("installers");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../installers");
+    let mut bundles: Vec<PathBuf> = std::fs::read_dir(&shipped)?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    bundles.push(test_bundles().join("e2e-website"));
+    for bundle in bundles.into_iter().filter(|b| b.is_dir()) {
+        let to = dir.join(bundle.file_name().context("bundle name")?);
+        std::fs::create_dir_all(&to)?;
+        for file in std::fs::read_dir(&bundle)?.flatten() {
+            std::fs::copy(file.path(), to.join(file.file_name()))?;
+        }
+    }
+    Ok(dir)
+}
+
+/// Polls a JavaScript expression until it is truthy.
+async fn until(c: &Client, what: &str, js: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let v = c.execute(&format!("return !!({js});"), vec![]).await?;
+        if v == true {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "{what}: `{js}` still false after {LIMIT:?} on {}",
+                c.current_url().await?
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn text(c: &Client, css: &str) -> Result<String> {
+    Ok(c.find(Locator::Css(css))
+        .await
+        .with_context(|| format!("finding {css}"))?
+        .text()
+        .await?)
+}
+
+async fn set_value(c: &Client, css: &str, value: &str) -> Result<()> {
+    let el = c
+        .find(Locator::Css(css))
+        .await
+        .with_context(|| format!("finding {css}"))?;
+    el.clear().await?;
+    el.send_keys(value).await?;
+    Ok(())
+}
+
+/// Whether the element `#error-<field>` is shown, non-empty and inside `#field-<field>`.
+async fn error_beside(c: &Client, field: &str) -> Result<String> {
+    let js = format!(
+        "const e = document.querySelector('#field-{field} #error-{field}');\
+         return e && !e.hidden && e.offsetParent !== null ? e.textContent.trim() : '';"
+    );
+    let msg = c.execute(&js, vec![]).await?;
+    let msg = msg.as_str().unwrap_or_default().to_owned();
+    ensure!(!msg.is_empty(), "no error shown beside {field}");
+    Ok(msg)
+}
+
+async fn walk_through_the_panel(s: &mut Stack, browser: &Browser) -> Result<()> {
+    let c = &browser.client;
+    let base = s.panel().url();
+
+    // Sign in with the admin token.
+    c.goto(&format!("{base}/login")).await?;
+    set_value(c, "#input-token", &s.token).await?;
+    c.find(Locator::Css("#sign-in")).await?.click().await?;
+    until(
+        c,
+        "the catalog after sign-in",
+        "document.querySelector('#apps')",
+    )
+    .await?;
+    until(
+        c,
+        "the demo app card",
+        "document.querySelector('#app-e2e-website')",
+    )
+    .await?;
+    browser
+        .screenshot(&screenshots().join("catalog.png"))
+        .await?;
+
+    // Search narrows the catalog.
+    set_value(c, "#search", "demo").await?;
+    c.find(Locator::Css("#search-form button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    until(c, "search results", "location.search.includes('q=demo')").await?;
+    let cards = c.find_all(Locator::Css("#apps .card")).await?;
+    ensure!(
+        cards.len() == 1,
+        "searching 'demo' shows one app, not {}",
+        cards.len()
+    );
+    c.find(Locator::Css("#app-e2e-website h2 a"))
+        .await?
+        .click()
+        .await?;
+    until(c, "the app page", "document.querySelector('#install-form')").await?;
+
+    // The TLS email appears only once HTTPS is switched on.
+    let email = c.find(Locator::Css("#field-tls_email")).await?;
+    ensure!(
+        !email.is_displayed().await?,
+        "tls_email is hidden while enable_tls is off"
+    );
+    c.find(Locator::Css("#input-enable_tls"))
+        .await?
+        .click()
+        .await?;
+    until(
+        c,
+        "tls_email revealed",
+        "!document.querySelector('#field-tls_email').hidden",
+    )
+    .await?;
+    ensure!(
+        email.is_displayed().await?,
+        "tls_email shows once enable_tls is on"
+    );
+
+    // Invalid values. The browser's own HTML5 checks would stop the submission with a
+    // bubble; switch them off so the server's checks (the ones that count) answer.
+    set_value(c, "#input-site_name", "Bad Name!").await?;
+    set_value(c, "#input-http_port", "80").await?;
+    set_value(c, "#input-tls_email", "not-an-email").await?;
+    c.execute(
+        "document.getElementById('install-form').noValidate = true;",
+        vec![],
+    )
+    .await?;
+    c.find(Locator::Css("#install")).await?.click().await?;
+    until(
+        c,
+        "the form with errors",
+        "document.querySelector('.field.invalid')",
+    )
+    .await?;
+    for field in ["site_name", "http_port", "tls_email"] {
+        error_beside(c, field).await?;
+    }
+    let kept = c
+        .find(Locator::Css("#input-site_name"))
+        .await?
+        .prop("value")
+        .await?;
+    ensure!(
+        kept.as_deref() == Some("Bad Name!"),
+        "the entered value is kept: {kept:?}"
+    );
+    browser
+        .screenshot(&screenshots().join("form-errors.png"))
+        .await?;
+
+    // Fixed values go through and lead to the job page.
+    set_value(c, "#input-site_name", "shop-demo").await?;
+    set_value(c, "#input-http_port", "8443").await?;
+    until(
+        c,
+        "tls_email still shown",
+        "!document.querySelector('#field-tls_email').hidden",
+    )
+    .await?;
+    set_value(c, "#input-tls_email", "ops@example.com").await?;
+    c.find(Locator::Css("#install")).await?.click().await?;
+    until(c, "the job page", "document.querySelector('#job')").await?;
+
+    // Watch the page as it runs: progress moves and log lines arrive before the end.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    let (mut seen_partial, mut seen_live_log) = (false, false);
+    loop {
+        let snap = c
+            .execute(
+                "const j = document.querySelector('#job'); if (!j) return null;\
+                 return [document.querySelector('#progress').value,\
+                         document.querySelector('#job-state').textContent.trim(),\
+                         document.querySelector('#log').textContent, j.dataset.terminal];",
+                vec![],
+            )
+            .await?;
+        if let Some([progress, state, log, terminal]) = snap.as_array().map(Vec::as_slice) {
+            let progress = progress.as_f64().unwrap_or(0.0);
+            let running = state == "running" || state == "queued";
+            seen_partial |= running && progress > 0.0 && progress < 100.0;
+            seen_live_log |= running
+                && log
+                    .as_str()
+                    .is_some_and(|l| l.contains("Checking the settings"));
+            if terminal == "true" {
+                ensure!(state == "succeeded", "the job ended {state}");
+                ensure!(progress == 100.0, "the bar is full at the end: {progress}");
+                break;
+            }
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the job page never reached the end"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ensure!(seen_partial, "the progress bar moved while the job ran");
+    ensure!(seen_live_log, "log lines arrived live while the job ran");
+    let log = text(c, "#log").await?;
+    ensure!(
+        log.contains(
+            "Starting the service for shop-demo on port 8443 (https: true, ops@example.com)"
+        ),
+        "the log shows the submitted settings: {log}"
+    );
+    browser
+        .screenshot(&screenshots().join("job-succeeded.png"))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_signs_in_fills_the_form_fixes_errors_and_watches_the_job_succeed() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let installers = catalog_dir(root.path()).expect("catalog for the browser test");
+    let mut stack = Stack::start_with(&installers)
+        .await
+        .expect("starting the installation");
+    let result = async {
+        stack.start_agent("local")?;
+        stack.api().wait_agent_online("local", LIMIT).await?;
+        let browser = Browser::start(root.path()).await?;
+        let walked = walk_through_the_panel(&mut stack, &browser).await;
+        if walked.is_err() {
+            // The page as it was when things went wrong, for the failure message.
+            let shot = std::env::temp_dir().join("outfitter-browser-failure.png");
+            let _ = browser.screenshot(&shot).await;
+            let source = browser.client.source().await.unwrap_or_default();
+            eprintln!(
+                "page source at failure:\n{source}\nscreenshot: {}",
+                shot.display()
+            );
+        }
+        browser.close().await?;
+        walked
+    }
+    .await;
+    if let Err(e) = result {
+        panic!("{e:#}\n{}", stack.diagnostics());
+    }
+}
