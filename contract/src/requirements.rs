@@ -16,10 +16,10 @@ pub struct Unmet {
 pub fn check(facts: &HostFacts, manifest: &Manifest) -> Result<(), Unmet> {
     let mut reasons = Vec::new();
     let os = &manifest.os_requirements;
-    let family_ok = os
-        .family
-        .iter()
-        .any(|f| f.eq_ignore_ascii_case(&facts.os_family) || facts.os_like.iter().any(|l| f.eq_ignore_ascii_case(l)));
+    let family_ok = os.family.iter().any(|f| {
+        f.eq_ignore_ascii_case(&facts.os_family)
+            || facts.os_like.iter().any(|l| f.eq_ignore_ascii_case(l))
+    });
     if !family_ok {
         reasons.push(format!(
             "runs {} but the app supports {}",
@@ -38,7 +38,10 @@ pub fn check(facts: &HostFacts, manifest: &Manifest) -> Result<(), Unmet> {
         if let Some(min) = res.min_ram_mb
             && facts.ram_mb < min
         {
-            reasons.push(format!("has {} MiB of RAM but the app needs {min} MiB", facts.ram_mb));
+            reasons.push(format!(
+                "has {} MiB of RAM but the app needs {min} MiB",
+                facts.ram_mb
+            ));
         }
         if let Some(min) = res.min_disk_mb
             && facts.disk_free_mb < min
@@ -49,7 +52,11 @@ pub fn check(facts: &HostFacts, manifest: &Manifest) -> Result<(), Unmet> {
             ));
         }
     }
-    if reasons.is_empty() { Ok(()) } else { Err(Unmet { reasons }) }
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(Unmet { reasons })
+    }
 }
 
 fn describe_os(facts: &HostFacts) -> String {
@@ -83,7 +90,12 @@ mod tests {
         }
     }
 
-    fn manifest(family: &[&str], min_version: Option<&str>, ram: Option<u64>, disk: Option<u64>) -> Manifest {
+    fn manifest(
+        family: &[&str],
+        min_version: Option<&str>,
+        ram: Option<u64>,
+        disk: Option<u64>,
+    ) -> Manifest {
         let mut m: Manifest = serde_json::from_value(serde_json::json!({
             "id": "x", "name": "X", "version": "1", "description": "d", "category": "web",
             "author": "a", "os_requirements": {"family": ["debian"]},
@@ -110,21 +122,30 @@ mod tests {
     #[test]
     fn id_like_counts_as_the_family() {
         let m = manifest(&["debian"], None, None, None);
-        assert_eq!(check(&facts("ubuntu", &["debian"], "22.04", 1, 1), &m), Ok(()));
+        assert_eq!(
+            check(&facts("ubuntu", &["debian"], "22.04", 1, 1), &m),
+            Ok(())
+        );
     }
 
     #[test]
     fn wrong_family_is_explained() {
         let m = manifest(&["debian", "ubuntu"], None, None, None);
         let e = check(&facts("alpine", &[], "3.19", 1, 1), &m).unwrap_err();
-        assert_eq!(e.to_string(), "runs alpine but the app supports debian, ubuntu");
+        assert_eq!(
+            e.to_string(),
+            "runs alpine but the app supports debian, ubuntu"
+        );
     }
 
     #[test]
     fn old_version_is_explained() {
         let m = manifest(&["debian"], Some("12"), None, None);
         let e = check(&facts("debian", &[], "11", 1, 1), &m).unwrap_err();
-        assert_eq!(e.to_string(), "runs debian version 11 but the app needs at least 12");
+        assert_eq!(
+            e.to_string(),
+            "runs debian version 11 but the app needs at least 12"
+        );
     }
 
     #[test]

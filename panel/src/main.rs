@@ -2,10 +2,16 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use outfitter_panel::Settings;
+use outfitter_panel::auth::Role;
 
 #[derive(Debug, Parser)]
-#[command(name = "outfitter-panel", version, about = "Outfitter panel: catalog, forms, jobs and API")]
+#[command(
+    name = "outfitter-panel",
+    version,
+    about = "Outfitter panel: catalog, forms, jobs and API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,11 +21,101 @@ struct Cli {
 enum Command {
     /// Check installer bundles and report every problem with its rule id.
     Lint(outfitter_panel::lint::LintArgs),
+    /// Serve the pages and the API.
+    Serve(Settings),
+    /// Manage agents (servers running outfitter-runner).
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Manage API tokens (also the browser sign-in).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentCommand {
+    /// Register an agent and print its runner configuration (TOML) on stdout.
+    Add {
+        /// Agent id: lowercase letters, digits and '-' (at most 63).
+        id: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once, alone on the last line, and stored only hashed.
+    Add {
+        /// Token name (shown in the audit log).
+        #[arg(long)]
+        name: String,
+        /// What the token may do.
+        #[arg(long, value_enum)]
+        role: Role,
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OUTFITTER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The matches of the innermost subcommand (where the settings flags live).
+fn leaf(m: &ArgMatches) -> &ArgMatches {
+    match m.subcommand() {
+        Some((_, sub)) => leaf(sub),
+        None => m,
+    }
+}
+
+fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
+    let settings = || Settings::resolve(leaf(matches));
+    let rt = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
+    match cli.command {
+        Command::Lint(args) => Ok(outfitter_panel::lint::run(&args)),
+        Command::Serve(_) => {
+            let s = settings()?;
+            actix_web::rt::System::new().block_on(outfitter_panel::cli::serve(s))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Agent(AgentCommand::Add { id, .. }) => {
+            let s = settings()?;
+            let config = rt()?.block_on(outfitter_panel::cli::agent_add(&s, &id))?;
+            print!("{config}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(TokenCommand::Add { name, role, .. }) => {
+            let s = settings()?;
+            let token = rt()?.block_on(outfitter_panel::cli::token_add(&s, &name, role))?;
+            eprintln!("token {name:?} ({role}) created; it is shown once:");
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Lint(args) => outfitter_panel::lint::run(&args),
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    init_tracing();
+    match run(cli, &matches) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("outfitter-panel: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }

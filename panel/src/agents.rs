@@ -1,0 +1,247 @@
+//! Registered agents and what their heartbeats say.
+//!
+//! Registration lives in `outfitter:agents` (id → JSON). An agent is online while its
+//! heartbeat key exists (the runner refreshes it every few seconds with a TTL). The panel
+//! copies the latest heartbeat into the registration, so an offline agent still shows its
+//! last known facts and when it was last seen.
+
+use std::collections::HashMap;
+
+use outfitter_contract::host::HostFacts;
+use outfitter_contract::redis_keys::{self, AgentKeys};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+
+/// What the panel keeps about a registered agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    pub id: String,
+    /// Unix milliseconds.
+    pub registered_at: i64,
+    pub registered_by: String,
+    /// The `ts` of the latest heartbeat the panel saw (unix ms).
+    #[serde(default)]
+    pub last_seen: Option<i64>,
+    /// The latest heartbeat the panel saw.
+    #[serde(default)]
+    pub last_facts: Option<HostFacts>,
+}
+
+/// An agent as shown: registration plus live state. Times are unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct AgentStatus {
+    #[schema(example = "web-1")]
+    pub id: String,
+    /// Whether its heartbeat is live.
+    pub online: bool,
+    pub registered_at: i64,
+    pub registered_by: String,
+    pub last_seen: Option<i64>,
+    /// Host facts: the live heartbeat when online, else the last one seen
+    /// (`os_family`, `os_version`, `arch`, `cpus`, `ram_mb`, `disk_free_mb`, `load1`, …).
+    #[schema(value_type = Option<Object>)]
+    pub facts: Option<HostFacts>,
+    /// Jobs waiting in its queue.
+    pub queue_depth: u64,
+    /// Jobs its runner has taken and not finished.
+    pub processing: u64,
+    /// Retries waiting for their time.
+    pub scheduled: u64,
+}
+
+/// Registers an agent; returns false if it was registered already (nothing changes then).
+pub async fn register(
+    conn: &mut ConnectionManager,
+    id: &str,
+    by: &str,
+    now_ms: i64,
+) -> redis::RedisResult<bool> {
+    let reg = Registration {
+        id: id.to_owned(),
+        registered_at: now_ms,
+        registered_by: by.to_owned(),
+        last_seen: None,
+        last_facts: None,
+    };
+    let json = serde_json::to_string(&reg).expect("registrations serialize");
+    conn.hset_nx(redis_keys::AGENTS, id, json).await
+}
+
+/// The registration of one agent.
+pub async fn registration(
+    conn: &mut ConnectionManager,
+    id: &str,
+) -> redis::RedisResult<Option<Registration>> {
+    let json: Option<String> = conn.hget(redis_keys::AGENTS, id).await?;
+    Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+}
+
+/// Whether an agent is registered.
+pub async fn exists(conn: &mut ConnectionManager, id: &str) -> redis::RedisResult<bool> {
+    conn.hexists(redis_keys::AGENTS, id).await
+}
+
+/// The live heartbeat of one agent, if it is online.
+pub async fn heartbeat(
+    conn: &mut ConnectionManager,
+    id: &str,
+) -> redis::RedisResult<Option<HostFacts>> {
+    let json: Option<String> = conn.get(AgentKeys::new(id).heartbeat()).await?;
+    Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+}
+
+/// Status of the given registrations, in one round trip.
+async fn statuses(
+    conn: &mut ConnectionManager,
+    regs: Vec<Registration>,
+) -> redis::RedisResult<Vec<AgentStatus>> {
+    let mut pipe = redis::pipe();
+    for r in &regs {
+        let k = AgentKeys::new(&r.id);
+        pipe.get(k.heartbeat())
+            .llen(k.queue())
+            .llen(k.processing())
+            .zcard(k.scheduled());
+    }
+    let raw: Vec<(Option<String>, u64, u64, u64)> = if regs.is_empty() {
+        Vec::new()
+    } else {
+        let flat: Vec<redis::Value> = pipe.query_async(conn).await?;
+        flat.chunks(4)
+            .map(|c| {
+                (
+                    redis::from_redis_value(c[0].clone()).unwrap_or(None),
+                    redis::from_redis_value(c[1].clone()).unwrap_or(0),
+                    redis::from_redis_value(c[2].clone()).unwrap_or(0),
+                    redis::from_redis_value(c[3].clone()).unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    Ok(regs
+        .into_iter()
+        .zip(raw)
+        .map(|(r, (hb, queue_depth, processing, scheduled))| {
+            let live: Option<HostFacts> = hb.and_then(|j| serde_json::from_str(&j).ok());
+            let online = live.is_some();
+            let last_seen = live.as_ref().map(|f| f.ts).or(r.last_seen);
+            AgentStatus {
+                id: r.id,
+                online,
+                registered_at: r.registered_at,
+                registered_by: r.registered_by,
+                last_seen,
+                facts: live.or(r.last_facts),
+                queue_depth,
+                processing,
+                scheduled,
+            }
+        })
+        .collect())
+}
+
+/// Every registered agent with its status, sorted by id.
+pub async fn list(conn: &mut ConnectionManager) -> redis::RedisResult<Vec<AgentStatus>> {
+    let all: HashMap<String, String> = conn.hgetall(redis_keys::AGENTS).await?;
+    let mut regs: Vec<Registration> = all
+        .values()
+        .filter_map(|j| serde_json::from_str(j).ok())
+        .collect();
+    regs.sort_by(|a, b| a.id.cmp(&b.id));
+    statuses(conn, regs).await
+}
+
+/// One agent's status.
+pub async fn status(
+    conn: &mut ConnectionManager,
+    id: &str,
+) -> redis::RedisResult<Option<AgentStatus>> {
+    match registration(conn, id).await? {
+        Some(r) => Ok(statuses(conn, vec![r]).await?.pop()),
+        None => Ok(None),
+    }
+}
+
+/// Copies fresh heartbeats into the registrations (so offline agents keep a "last seen").
+/// Returns the statuses it read.
+pub async fn record_heartbeats(
+    conn: &mut ConnectionManager,
+) -> redis::RedisResult<Vec<AgentStatus>> {
+    let all: HashMap<String, String> = conn.hgetall(redis_keys::AGENTS).await?;
+    let regs: Vec<Registration> = all
+        .values()
+        .filter_map(|j| serde_json::from_str(j).ok())
+        .collect();
+    let by_id: HashMap<String, Registration> =
+        regs.iter().map(|r| (r.id.clone(), r.clone())).collect();
+    let statuses = statuses(conn, regs).await?;
+    for s in statuses.iter().filter(|s| s.online) {
+        let Some(reg) = by_id.get(&s.id) else {
+            continue;
+        };
+        if reg.last_seen >= s.last_seen {
+            continue;
+        }
+        let updated = Registration {
+            last_seen: s.last_seen,
+            last_facts: s.facts.clone(),
+            ..reg.clone()
+        };
+        let json = serde_json::to_string(&updated).expect("registrations serialize");
+        let _: i64 = conn.hset(redis_keys::AGENTS, &s.id, json).await?;
+    }
+    Ok(statuses)
+}
+
+/// Whether one agent can take jobs of one app, and why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AgentFit {
+    pub id: String,
+    pub online: bool,
+    /// Online and meeting every requirement.
+    pub eligible: bool,
+    /// Why not, for people.
+    pub reason: Option<String>,
+}
+
+/// How each agent fits an app: online ones are checked against the requirements; offline
+/// ones are not offered.
+pub fn fits(
+    manifest: &outfitter_contract::manifest::Manifest,
+    agents: &[AgentStatus],
+) -> Vec<AgentFit> {
+    agents
+        .iter()
+        .map(|a| {
+            let reason = match (&a.facts, a.online) {
+                (_, false) => Some("offline".to_owned()),
+                (None, true) => Some("no host facts yet".to_owned()),
+                (Some(facts), true) => outfitter_contract::requirements::check(facts, manifest)
+                    .err()
+                    .map(|u| u.to_string()),
+            };
+            AgentFit {
+                id: a.id.clone(),
+                online: a.online,
+                eligible: reason.is_none(),
+                reason,
+            }
+        })
+        .collect()
+}
+
+/// The runner's configuration for one agent (TOML): what `agent add` prints.
+pub fn runner_config(agent_id: &str, agent_key_hex: &str, redis_url: &str) -> String {
+    let mut t = toml::Table::new();
+    t.insert("agent_id".into(), toml::Value::String(agent_id.to_owned()));
+    t.insert(
+        "agent_key".into(),
+        toml::Value::String(agent_key_hex.to_owned()),
+    );
+    t.insert(
+        "redis_url".into(),
+        toml::Value::String(redis_url.to_owned()),
+    );
+    toml::to_string(&t).expect("a table of strings serializes")
+}

@@ -1,0 +1,79 @@
+//! Apps as the API and the pages show them.
+
+use outfitter_contract::manifest::Bundle;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::agents::AgentFit;
+
+/// A catalog card.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AppSummary {
+    #[schema(example = "nginx")]
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub category: String,
+    /// Supported OS families (`/etc/os-release` ids).
+    pub os_family: Vec<String>,
+    pub os_min_version: Option<String>,
+    pub tags: Vec<String>,
+    /// Conformance status reported by the test harness, when known.
+    pub status: Option<String>,
+}
+
+/// Everything about one app.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AppDetail {
+    #[serde(flatten)]
+    pub summary: AppSummary,
+    pub author: String,
+    pub homepage: Option<String>,
+    pub timeout_seconds: u64,
+    pub idempotent: bool,
+    pub min_ram_mb: Option<u64>,
+    pub min_disk_mb: Option<u64>,
+    /// sha256 over manifest and script; the runner checks it.
+    pub digest: String,
+    /// The manifest's inputs (name, type, label, description, required, default,
+    /// validation, visible_if, sensitive).
+    #[schema(value_type = Vec<Object>)]
+    pub inputs: serde_json::Value,
+    pub post_install_message: Option<String>,
+    /// Which registered agents can run it now.
+    pub agents: Vec<AgentFit>,
+}
+
+pub fn summary(bundle: &Bundle, status: Option<&str>) -> AppSummary {
+    let m = &bundle.manifest;
+    AppSummary {
+        id: m.id.clone(),
+        name: m.name.clone(),
+        version: m.version.clone(),
+        description: m.description.clone(),
+        category: m.category.clone(),
+        os_family: m.os_requirements.family.clone(),
+        os_min_version: m.os_requirements.min_version.clone(),
+        tags: m.tags.clone(),
+        status: status.map(str::to_owned),
+    }
+}
+
+pub fn detail(bundle: &Bundle, status: Option<&str>, agents: Vec<AgentFit>) -> AppDetail {
+    let m = &bundle.manifest;
+    let res = m.resource_requirements.as_ref();
+    AppDetail {
+        summary: summary(bundle, status),
+        author: m.author.clone(),
+        homepage: m.homepage.clone(),
+        timeout_seconds: m.timeout_seconds,
+        idempotent: m.idempotent,
+        min_ram_mb: res.and_then(|r| r.min_ram_mb),
+        min_disk_mb: res.and_then(|r| r.min_disk_mb),
+        digest: bundle.digest.clone(),
+        inputs: serde_json::to_value(&m.inputs).unwrap_or_default(),
+        post_install_message: m.post_install_message.clone(),
+        agents,
+    }
+}

@@ -1,0 +1,76 @@
+//! `serve`, `agent add`, `token add`: the panel's commands other than `lint`.
+
+use actix_web::{HttpServer, web};
+use anyhow::Context as _;
+
+use crate::auth::Role;
+use crate::auth::tokens::{self, TokenError};
+use crate::clock::now_ms;
+use crate::settings::Settings;
+use crate::state::{AppState, connect};
+use crate::{agents, audit};
+
+/// Who the command line acts as, in the audit log.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+/// Runs the HTTP server until it is stopped (SIGINT/SIGTERM).
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let bind = settings.bind;
+    let workers = settings.workers;
+    let state = web::Data::new(AppState::new(settings).await?);
+    state.spawn_background();
+    tracing::info!(%bind, "outfitter-panel listening");
+    let app_state = state.clone();
+    let mut server = HttpServer::new(move || crate::build_app(app_state.clone()));
+    if let Some(n) = workers {
+        server = server.workers(n.max(1));
+    }
+    server
+        .bind(bind)
+        .with_context(|| format!("binding {bind}"))?
+        .run()
+        .await
+        .context("HTTP server")
+}
+
+/// `agent add <id>`: registers the agent and returns the runner's configuration.
+pub async fn agent_add(settings: &Settings, id: &str) -> anyhow::Result<String> {
+    outfitter_contract::ids::validate_agent_id(id)?;
+    let secret = outfitter_contract::keys::PanelSecret::load_or_create(&settings.secret_file)?;
+    let (_, mut conn) = connect(&settings.redis_url).await?;
+    let actor = cli_actor();
+    if agents::register(&mut conn, id, &actor, now_ms()).await? {
+        audit::record(&mut conn, &actor, "agent.add", id, "local", "").await;
+        eprintln!("registered agent {id}; its runner configuration follows (keep it secret)");
+    } else {
+        eprintln!(
+            "agent {id} was registered already; its runner configuration follows (keep it secret)"
+        );
+    }
+    Ok(agents::runner_config(
+        id,
+        &secret.agent_key(id).to_hex(),
+        &settings.redis_url,
+    ))
+}
+
+/// `token add`: creates a token and returns it (shown once).
+pub async fn token_add(settings: &Settings, name: &str, role: Role) -> anyhow::Result<String> {
+    let (_, mut conn) = connect(&settings.redis_url).await?;
+    let actor = cli_actor();
+    let token = tokens::create(&mut conn, name, role, &actor, now_ms())
+        .await
+        .map_err(|e| match e {
+            TokenError::Exists(_) => anyhow::anyhow!(
+                "{e}; delete it first (DELETE /api/v1/tokens/{name}) or pick another name"
+            ),
+            other => anyhow::anyhow!(other),
+        })?;
+    audit::record(&mut conn, &actor, "token.add", name, "local", role.as_str()).await;
+    Ok(token)
+}

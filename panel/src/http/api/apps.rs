@@ -1,0 +1,97 @@
+//! `GET /api/v1/apps`, `/apps/{id}`, `/apps/{id}/schema`.
+
+use actix_web::{HttpResponse, web};
+use outfitter_contract::ids;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app_view::{self, AppDetail, AppSummary};
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult, Code, ErrorBody};
+use crate::state::AppState;
+use crate::{agents, catalog_view::Offered};
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AppQuery {
+    /// Words that must all appear in id, name, description, category or tags.
+    pub q: Option<String>,
+    /// Exact category.
+    pub category: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppList {
+    pub apps: Vec<AppSummary>,
+    pub categories: Vec<String>,
+}
+
+/// Finds an offered app by a path id: 400 for an id that cannot exist, 404 for an unknown one.
+pub fn find_app<'c>(
+    catalog: &'c Offered,
+    id: &str,
+) -> ApiResult<&'c outfitter_contract::manifest::Bundle> {
+    ids::validate_app_id(id).map_err(|e| ApiError::new(Code::InvalidParameter, e.to_string()))?;
+    catalog
+        .get(id)
+        .ok_or_else(|| ApiError::new(Code::AppNotFound, format!("no app {id:?} in the catalog")))
+}
+
+/// The catalog, filtered.
+#[utoipa::path(get, path = "/api/v1/apps", tag = "apps", params(AppQuery),
+    responses((status = 200, body = AppList), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<AppQuery>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Role::Viewer)?;
+    let catalog = state.catalog.current();
+    let apps = catalog
+        .search(query.q.as_deref(), query.category.as_deref())
+        .into_iter()
+        .map(|b| app_view::summary(b, catalog.status(b.id())))
+        .collect();
+    Ok(HttpResponse::Ok().json(AppList {
+        apps,
+        categories: catalog.categories(),
+    }))
+}
+
+/// One app, with the agents that can run it.
+#[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "apps",
+    params(("id" = String, Path, description = "App id")),
+    responses((status = 200, body = AppDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Role::Viewer)?;
+    let catalog = state.catalog.current();
+    let bundle = find_app(&catalog, &id)?;
+    let mut conn = state.redis.clone();
+    let statuses = agents::list(&mut conn).await?;
+    let fits = agents::fits(&bundle.manifest, &statuses);
+    Ok(HttpResponse::Ok().json(app_view::detail(bundle, catalog.status(bundle.id()), fits)))
+}
+
+/// The JSON Schema (draft 2020-12) that `inputs` of `POST /jobs` must satisfy.
+#[utoipa::path(get, path = "/api/v1/apps/{id}/schema", tag = "apps",
+    params(("id" = String, Path, description = "App id")),
+    responses((status = 200, description = "JSON Schema of the inputs", body = Object),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn schema(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Role::Viewer)?;
+    let catalog = state.catalog.current();
+    let bundle = find_app(&catalog, &id)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/schema+json")
+        .json(&bundle.input_schema))
+}

@@ -1,0 +1,56 @@
+//! The JSON API under `/api/v1` (see `docs/api.md`).
+
+pub mod admin;
+pub mod agents;
+pub mod apps;
+pub mod jobs;
+pub mod system;
+
+use actix_web::web;
+
+use crate::error::{ApiError, Code};
+
+/// 405 in the table's shape, for a known path with another method.
+pub async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        Code::MethodNotAllowed,
+        "this path does not take that method",
+    ))
+}
+
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// Routes of `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/me").route(web::get().to(admin::me)))
+        .service(resource("/apps").route(web::get().to(apps::list)))
+        .service(resource("/apps/{id}").route(web::get().to(apps::get)))
+        .service(resource("/apps/{id}/schema").route(web::get().to(apps::schema)))
+        .service(
+            resource("/jobs")
+                .route(web::post().to(jobs::create))
+                .route(web::get().to(jobs::list)),
+        )
+        .service(resource("/jobs/{id}").route(web::get().to(jobs::get)))
+        .service(resource("/jobs/{id}/events").route(web::get().to(jobs::stream)))
+        .service(resource("/jobs/{id}/log").route(web::get().to(jobs::log)))
+        .service(resource("/jobs/{id}/cancel").route(web::post().to(jobs::cancel)))
+        .service(resource("/jobs/{id}/retry").route(web::post().to(jobs::retry)))
+        .service(
+            resource("/agents")
+                .route(web::get().to(agents::list))
+                .route(web::post().to(agents::create)),
+        )
+        .service(resource("/agents/{id}").route(web::get().to(agents::get)))
+        .service(
+            resource("/tokens")
+                .route(web::get().to(admin::list_tokens))
+                .route(web::post().to(admin::create_token)),
+        )
+        .service(resource("/tokens/{name}").route(web::delete().to(admin::delete_token)))
+        .service(resource("/audit").route(web::get().to(admin::audit_log)))
+        .service(resource("/catalog").route(web::get().to(admin::catalog)))
+        .service(resource("/catalog/reload").route(web::post().to(admin::reload_catalog)));
+}

@@ -1,0 +1,78 @@
+//! The HTTP surface: one app-building function for `serve` and for the in-process tests.
+
+pub mod api;
+pub mod body;
+pub mod openapi;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::{App, HttpRequest, HttpResponse, web};
+
+use crate::error::{ApiError, Code};
+use crate::state::AppState;
+
+/// Security headers on every response. The pages need no inline script or style.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "same-origin"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ))
+}
+
+/// 404 for unknown paths: JSON under `/api`, a page elsewhere.
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    let err = ApiError::new(
+        Code::NotFound,
+        format!(
+            "no such path: {}",
+            req.path().chars().take(200).collect::<String>()
+        ),
+    );
+    if req.path().starts_with("/api/") {
+        actix_web::ResponseError::error_response(&err)
+    } else {
+        crate::web::error_page(&err)
+    }
+}
+
+/// Builds the whole application around its state.
+pub fn build_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let form_limit = state.settings.max_body_bytes;
+    App::new()
+        .app_data(state)
+        .app_data(web::QueryConfig::default().error_handler(body::query_error))
+        .app_data(web::PathConfig::default().error_handler(body::path_error))
+        .app_data(
+            web::FormConfig::default()
+                .limit(form_limit)
+                .error_handler(body::form_error),
+        )
+        .wrap(security_headers())
+        .wrap(
+            Logger::new("%a \"%r\" %s %b %Dms")
+                .exclude("/healthz")
+                .exclude("/metrics"),
+        )
+        .route("/healthz", web::get().to(api::system::healthz))
+        .route("/metrics", web::get().to(api::system::metrics))
+        .route("/openapi.json", web::get().to(api::system::openapi))
+        .service(web::scope("/api/v1").configure(api::configure))
+        .configure(crate::web::configure)
+        .default_service(web::to(not_found))
+}

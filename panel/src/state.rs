@@ -1,0 +1,118 @@
+//! Everything a request handler needs, built once per process.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use outfitter_contract::keys::PanelSecret;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::catalog_view::{CatalogHandle, Offered};
+use crate::live::LiveHub;
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::{agents, live, metrics, retention, templates};
+
+/// Shared state of the panel.
+pub struct AppState {
+    pub settings: Settings,
+    /// Multiplexed connection for commands (reconnects by itself).
+    pub redis: ConnectionManager,
+    /// For the dedicated pubsub connection.
+    pub redis_client: redis::Client,
+    pub catalog: CatalogHandle,
+    pub secret: PanelSecret,
+    pub templates: tera::Tera,
+    pub live: LiveHub,
+    pub metrics: Metrics,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connects to Redis with the panel's timeouts.
+pub async fn connect(redis_url: &str) -> anyhow::Result<(redis::Client, ConnectionManager)> {
+    let client =
+        redis::Client::open(redis_url).with_context(|| format!("Redis URL {redis_url:?}"))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(Duration::from_secs(5)))
+        .set_number_of_retries(3);
+    let conn = ConnectionManager::new_with_config(client.clone(), config)
+        .await
+        .with_context(|| format!("connecting to Redis at {redis_url}"))?;
+    Ok((client, conn))
+}
+
+impl AppState {
+    /// Loads the secret and the catalog, compiles the templates and connects to Redis.
+    pub async fn new(settings: Settings) -> anyhow::Result<Self> {
+        let secret = PanelSecret::load_or_create(&settings.secret_file)?;
+        let (redis_client, redis) = connect(&settings.redis_url).await?;
+        let offered = Offered::load(
+            &settings.installers,
+            settings.catalog_status_file.as_deref(),
+            settings.only_tested_apps,
+        );
+        tracing::info!(
+            apps = offered.catalog.len(),
+            invalid = offered.catalog.invalid().len(),
+            "catalog loaded"
+        );
+        Ok(Self {
+            catalog: CatalogHandle::new(offered),
+            templates: templates::load()?,
+            live: LiveHub::new(),
+            metrics: Metrics::new(),
+            settings,
+            redis,
+            redis_client,
+            secret,
+        })
+    }
+
+    /// Starts the background tasks of one panel process: the pubsub fan-out, the metrics
+    /// observer, the heartbeat recorder and the retention sweep. Call once, on a runtime
+    /// that outlives the server.
+    pub fn spawn_background(&self) {
+        tokio::spawn(live::run(self.redis_client.clone(), self.live.clone()));
+        tokio::spawn(metrics::observe_events(
+            self.metrics.clone(),
+            self.live.subscribe_all(),
+            self.redis.clone(),
+        ));
+        tokio::spawn(record_heartbeats(self.redis.clone(), self.metrics.clone()));
+        tokio::spawn(retention::run(
+            self.redis.clone(),
+            self.settings.retention_days,
+        ));
+    }
+
+    /// Rescans the installers directory.
+    pub fn reload_catalog(&self) -> usize {
+        let offered = Offered::load(
+            &self.settings.installers,
+            self.settings.catalog_status_file.as_deref(),
+            self.settings.only_tested_apps,
+        );
+        let n = offered.catalog.len();
+        self.catalog.replace(offered);
+        n
+    }
+}
+
+async fn record_heartbeats(mut conn: ConnectionManager, metrics: Metrics) {
+    let every = Duration::from_secs(outfitter_contract::host::HEARTBEAT_INTERVAL_SECS);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match agents::record_heartbeats(&mut conn).await {
+            Ok(statuses) => metrics.set_agents(&statuses),
+            Err(e) => tracing::debug!(error = %e, "reading heartbeats failed"),
+        }
+    }
+}

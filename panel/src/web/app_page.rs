@@ -1,0 +1,170 @@
+//! The app page: facts, the target-server picker and the generated form; posting it
+//! enqueues the job through the same code as the API.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use outfitter_contract::inputs::coerce_form;
+use outfitter_contract::manifest::Bundle;
+
+use super::app_form;
+use super::{WebResult, base_context, check_csrf, form_value, redirect, render, signed_in};
+use crate::agents::{self, AgentFit};
+use crate::app_view;
+use crate::audit;
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, Code};
+use crate::http::api::apps::find_app;
+use crate::jobs::enqueue::{self, Actor, NewJob};
+use crate::state::AppState;
+
+/// The agent picker's field name (`_` keeps it apart from inputs, which cannot start so).
+pub const AGENT_FIELD: &str = "_agent";
+
+/// What went wrong with a submission, by place on the page.
+#[derive(Debug, Default)]
+struct Problems {
+    fields: BTreeMap<String, String>,
+    agent: String,
+    other: Vec<String>,
+    form: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn page_for(
+    state: &AppState,
+    caller: &Caller,
+    bundle: &Bundle,
+    status_label: Option<&str>,
+    fits: Vec<AgentFit>,
+    submitted: Option<&[(String, String)]>,
+    problems: &Problems,
+    status: StatusCode,
+) -> WebResult<HttpResponse> {
+    let selected = submitted
+        .and_then(|f| form_value(f, AGENT_FIELD))
+        .map(str::to_owned)
+        .or_else(|| fits.iter().find(|f| f.eligible).map(|f| f.id.clone()))
+        .unwrap_or_default();
+    let mut ctx = base_context(Some(caller));
+    ctx.insert("app", &app_view::detail(bundle, status_label, fits.clone()));
+    ctx.insert("any_eligible", &fits.iter().any(|f| f.eligible));
+    ctx.insert("agents", &fits);
+    ctx.insert("selected_agent", &selected);
+    ctx.insert("can_install", &(caller.role >= Role::Operator));
+    ctx.insert(
+        "fields",
+        &app_form::fields(&bundle.manifest, submitted, &problems.fields),
+    );
+    ctx.insert("agent_error", &problems.agent);
+    ctx.insert("other_errors", &problems.other);
+    ctx.insert("form_error", &problems.form);
+    render(state, "app.html", &ctx, status)
+}
+
+pub async fn page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> WebResult<HttpResponse> {
+    let caller = signed_in(&state, &req).await?;
+    let catalog = state.catalog.current();
+    let bundle = find_app(&catalog, &id)?;
+    let mut conn = state.redis.clone();
+    let fits = agents::fits(&bundle.manifest, &agents::list(&mut conn).await?);
+    page_for(
+        &state,
+        &caller,
+        bundle,
+        catalog.status(bundle.id()),
+        fits,
+        None,
+        &Problems::default(),
+        StatusCode::OK,
+    )
+}
+
+fn sort_problems(bundle: &Bundle, err: ApiError, problems: &mut Problems) {
+    match err.code {
+        Code::ValidationFailed => {
+            for f in err.fields {
+                if f.field == "agent_id" {
+                    problems.agent = f.message;
+                } else if bundle.manifest.input(&f.field).is_some() {
+                    problems.fields.entry(f.field).or_insert(f.message);
+                } else {
+                    problems.other.push(format!("{}: {}", f.field, f.message));
+                }
+            }
+        }
+        Code::AgentNotFound | Code::AgentNeverSeen | Code::RequirementsNotMet => {
+            problems.agent = err.message
+        }
+        _ => problems.form = err.message,
+    }
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> WebResult<HttpResponse> {
+    let caller = signed_in(&state, &req).await?;
+    check_csrf(&caller, &form)?;
+    caller.require(Role::Operator)?;
+    let catalog = state.catalog.current();
+    let bundle = find_app(&catalog, &id)?;
+    let inputs = coerce_form(&bundle.manifest, &form);
+    let agent_id = form_value(&form, AGENT_FIELD)
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let mut problems = Problems::default();
+    if agent_id.is_empty() {
+        problems.agent = "Choose a target server.".into();
+        if let Err(errors) = bundle.validate_inputs(&inputs) {
+            for e in errors {
+                problems.fields.entry(e.field).or_insert(e.message);
+            }
+        }
+    } else {
+        let req_job = NewJob {
+            app_id: bundle.id().to_owned(),
+            agent_id,
+            inputs,
+        };
+        match enqueue::enqueue(&state, &req_job, Actor { name: &caller.name }, None).await {
+            Ok(done) => {
+                let mut conn = state.redis.clone();
+                audit::record(
+                    &mut conn,
+                    &caller.name,
+                    "job.create",
+                    &done.job.id,
+                    &caller.from,
+                    &format!("app={} agent={}", done.job.app_id, done.job.agent_id),
+                )
+                .await;
+                return Ok(redirect(&format!("/jobs/{}", done.job.id)));
+            }
+            Err(e) if e.code == Code::StoreUnavailable || e.code == Code::Internal => {
+                return Err(e.into());
+            }
+            Err(e) => sort_problems(bundle, e, &mut problems),
+        }
+    }
+    let mut conn = state.redis.clone();
+    let fits = agents::fits(&bundle.manifest, &agents::list(&mut conn).await?);
+    page_for(
+        &state,
+        &caller,
+        bundle,
+        catalog.status(bundle.id()),
+        fits,
+        Some(&form),
+        &problems,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+}

@@ -1,0 +1,144 @@
+//! The job page (state, progress, attempts, exit code, duration, live log, cancel, retry).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use outfitter_contract::job::JobState;
+use serde::Serialize;
+
+use super::{WebResult, base_context, check_csrf, redirect, render, signed_in, when};
+use crate::audit;
+use crate::auth::Role;
+use crate::clock::format_duration;
+use crate::jobs::{JobView, control, events, store};
+use crate::state::AppState;
+
+#[derive(Serialize)]
+struct InputLine {
+    name: String,
+    value: String,
+}
+
+pub async fn page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> WebResult<HttpResponse> {
+    let caller = signed_in(&state, &req).await?;
+    let mut conn = state.redis.clone();
+    let job = store::load(&mut conn, &id).await?;
+    let all = events::read_all_after(&mut conn, &job.agent_id, &job.id, 0).await?;
+    let last_seq = all.last().map(|e| e.seq).unwrap_or(0);
+    let mut log = String::new();
+    for line in all.iter().filter_map(|e| events::log_line(&e.json)) {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let operator = caller.role >= Role::Operator;
+    let inputs: Vec<InputLine> = job
+        .inputs
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| InputLine {
+                    name: k.clone(),
+                    value: outfitter_contract::inputs::form_spelling(v),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let post_install = if job.state == JobState::Succeeded {
+        state
+            .catalog
+            .current()
+            .get(&job.app_id)
+            .and_then(|b| b.manifest.post_install_message.clone())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let finals: Vec<&str> = JobState::ALL
+        .iter()
+        .filter(|s| s.is_terminal())
+        .map(|s| s.as_str())
+        .collect();
+    let mut ctx = base_context(Some(&caller));
+    ctx.insert("can_cancel", &(operator && !job.state.is_terminal()));
+    ctx.insert("can_retry", &(operator && job.state.is_retryable_by_user()));
+    ctx.insert(
+        "exit_code",
+        &job.exit_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "—".into()),
+    );
+    ctx.insert("created", &when(Some(job.created_at)));
+    ctx.insert(
+        "duration",
+        &job.duration_ms()
+            .map(format_duration)
+            .unwrap_or_else(|| "—".into()),
+    );
+    ctx.insert(
+        "next_attempt",
+        &job.next_attempt_at
+            .map(|t| when(Some(t)))
+            .unwrap_or_default(),
+    );
+    ctx.insert("inputs", &inputs);
+    ctx.insert("post_install_message", &post_install);
+    ctx.insert("final_states", &finals.join(" "));
+    ctx.insert("last_seq", &last_seq);
+    ctx.insert("log", &log);
+    let view = JobView::from(job);
+    ctx.insert("job", &view);
+    render(&state, "job.html", &ctx, StatusCode::OK)
+}
+
+pub async fn cancel(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> WebResult<HttpResponse> {
+    let caller = signed_in(&state, &req).await?;
+    check_csrf(&caller, &form)?;
+    caller.require(Role::Operator)?;
+    let (outcome, _) = control::cancel(&state, &id, &caller.name).await?;
+    let mut conn = state.redis.clone();
+    let detail = match outcome {
+        control::Canceled::Now => "canceled",
+        control::Canceled::Requested => "requested",
+    };
+    audit::record(
+        &mut conn,
+        &caller.name,
+        "job.cancel",
+        &id,
+        &caller.from,
+        detail,
+    )
+    .await;
+    Ok(redirect(&format!("/jobs/{}", id.as_str())))
+}
+
+pub async fn retry(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> WebResult<HttpResponse> {
+    let caller = signed_in(&state, &req).await?;
+    check_csrf(&caller, &form)?;
+    caller.require(Role::Operator)?;
+    let job = control::retry(&state, &id, &caller.name).await?;
+    let mut conn = state.redis.clone();
+    audit::record(
+        &mut conn,
+        &caller.name,
+        "job.retry",
+        &id,
+        &caller.from,
+        &format!("app={} agent={}", job.app_id, job.agent_id),
+    )
+    .await;
+    Ok(redirect(&format!("/jobs/{}", id.as_str())))
+}

@@ -1,0 +1,200 @@
+//! The job list (filters, pages), the server list and the audit log.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use outfitter_contract::job::JobState;
+use serde::Serialize;
+
+use super::{WebResult, base_context, encode_query, render, signed_in, when};
+use crate::agents;
+use crate::audit;
+use crate::auth::Role;
+use crate::clock::format_duration;
+use crate::http::api::admin::{AuditQuery, audit_params};
+use crate::http::api::jobs::{JobQuery, filter_from};
+use crate::jobs::store;
+use crate::state::AppState;
+
+#[derive(Serialize)]
+struct JobRow {
+    id: String,
+    app_id: String,
+    agent_id: String,
+    state: String,
+    progress: u8,
+    attempts: u32,
+    exit_code: String,
+    created: String,
+    duration: String,
+}
+
+#[derive(Serialize)]
+struct FilterView {
+    state: String,
+    app_id: String,
+    agent_id: String,
+}
+
+pub async fn jobs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<JobQuery>,
+) -> WebResult<HttpResponse> {
+    let caller = signed_in(&state, &req).await?;
+    let filter = filter_from(&q)?;
+    let before = q.before.as_deref().filter(|s| !s.is_empty());
+    let mut conn = state.redis.clone();
+    let page = store::list(
+        &mut conn,
+        &filter,
+        before,
+        q.limit.unwrap_or(store::DEFAULT_PAGE),
+    )
+    .await?;
+    let rows: Vec<JobRow> = page
+        .jobs
+        .iter()
+        .map(|j| JobRow {
+            id: j.id.clone(),
+            app_id: j.app_id.clone(),
+            agent_id: j.agent_id.clone(),
+            state: j.state.as_str().to_owned(),
+            progress: j.progress,
+            attempts: j.attempts,
+            exit_code: j.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+            created: when(Some(j.created_at)),
+            duration: j.duration_ms().map(format_duration).unwrap_or_default(),
+        })
+        .collect();
+    let fv = FilterView {
+        state: filter
+            .state
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        app_id: filter.app_id.clone().unwrap_or_default(),
+        agent_id: filter.agent_id.clone().unwrap_or_default(),
+    };
+    let next = page.next.map(|n| {
+        format!(
+            "/jobs?state={}&app_id={}&agent_id={}&before={}",
+            encode_query(&fv.state),
+            encode_query(&fv.app_id),
+            encode_query(&fv.agent_id),
+            encode_query(&n)
+        )
+    });
+    let catalog = state.catalog.current();
+    let app_ids: Vec<String> = catalog.catalog.apps().map(|b| b.id().to_owned()).collect();
+    let agent_ids: Vec<String> = agents::list(&mut conn)
+        .await?
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    let states: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+    let mut ctx = base_context(Some(&caller));
+    ctx.insert("jobs", &rows);
+    ctx.insert("filter", &fv);
+    ctx.insert("states", &states);
+    ctx.insert("app_ids", &app_ids);
+    ctx.insert("agent_ids", &agent_ids);
+    ctx.insert("next", &next.unwrap_or_default());
+    render(&state, "jobs.html", &ctx, StatusCode::OK)
+}
+
+#[derive(Serialize)]
+struct AgentRow {
+    id: String,
+    online: bool,
+    os: String,
+    arch: String,
+    cpus: String,
+    ram: String,
+    disk: String,
+    load: String,
+    runner_version: String,
+    last_seen: String,
+    queue_depth: u64,
+    processing: u64,
+}
+
+pub async fn agents(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
+    let caller = signed_in(&state, &req).await?;
+    let mut conn = state.redis.clone();
+    let rows: Vec<AgentRow> = agents::list(&mut conn)
+        .await?
+        .into_iter()
+        .map(|a| {
+            let f = a.facts.as_ref();
+            let os = f
+                .map(|f| {
+                    if f.os_pretty.is_empty() {
+                        format!("{} {}", f.os_family, f.os_version)
+                    } else {
+                        f.os_pretty.clone()
+                    }
+                })
+                .unwrap_or_default();
+            AgentRow {
+                os,
+                arch: f.map(|f| f.arch.clone()).unwrap_or_default(),
+                cpus: f.map(|f| f.cpus.to_string()).unwrap_or_default(),
+                ram: f.map(|f| format!("{} MiB", f.ram_mb)).unwrap_or_default(),
+                disk: f
+                    .map(|f| format!("{} MiB", f.disk_free_mb))
+                    .unwrap_or_default(),
+                load: f.map(|f| format!("{:.2}", f.load1)).unwrap_or_default(),
+                runner_version: f.map(|f| f.runner_version.clone()).unwrap_or_default(),
+                last_seen: when(a.last_seen),
+                id: a.id,
+                online: a.online,
+                queue_depth: a.queue_depth,
+                processing: a.processing,
+            }
+        })
+        .collect();
+    let mut ctx = base_context(Some(&caller));
+    ctx.insert("agents", &rows);
+    render(&state, "agents.html", &ctx, StatusCode::OK)
+}
+
+#[derive(Serialize)]
+struct AuditRow {
+    when: String,
+    who: String,
+    action: String,
+    target: String,
+    from: String,
+    detail: String,
+}
+
+pub async fn audit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<AuditQuery>,
+) -> WebResult<HttpResponse> {
+    let caller = signed_in(&state, &req).await?;
+    caller.require(Role::Admin)?;
+    let (before, limit) = audit_params(&q)?;
+    let mut conn = state.redis.clone();
+    let entries = audit::list(&mut conn, before.as_deref(), limit).await?;
+    let next = if entries.len() == limit {
+        entries.last().map(|e| e.id.clone()).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let rows: Vec<AuditRow> = entries
+        .into_iter()
+        .map(|e| AuditRow {
+            when: when(Some(e.ts)),
+            who: e.who,
+            action: e.action,
+            target: e.target,
+            from: e.from,
+            detail: e.detail,
+        })
+        .collect();
+    let mut ctx = base_context(Some(&caller));
+    ctx.insert("entries", &rows);
+    ctx.insert("next", &next);
+    render(&state, "audit.html", &ctx, StatusCode::OK)
+}

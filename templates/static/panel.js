@@ -1,0 +1,81 @@
+// Outfitter panel: progressive enhancement only; every page works without this file.
+"use strict";
+
+// visible_if: show a field only while every named input has one of the listed values.
+// The server enforces the same rule; hidden fields are disabled so they are not submitted.
+function inputValue(form, name) {
+  const el = form.elements[name];
+  if (!el) return undefined;
+  if (el.type === "checkbox") return el.checked;
+  if (el.type === "number") return el.value === "" ? undefined : Number(el.value);
+  return el.value;
+}
+
+function applyVisibility(form) {
+  for (const field of form.querySelectorAll("[data-visible-if]")) {
+    let rules;
+    try { rules = JSON.parse(field.dataset.visibleIf); } catch (e) { continue; }
+    const visible = Object.entries(rules).every(([name, allowed]) => {
+      const controller = form.querySelector("#field-" + CSS.escape(name));
+      if (controller && controller.hidden) return false;
+      const value = inputValue(form, name);
+      return allowed.some((a) => a === value || String(a) === String(value));
+    });
+    field.hidden = !visible;
+    for (const el of field.querySelectorAll("input, select, textarea")) el.disabled = !visible;
+  }
+}
+
+function setupForm() {
+  const form = document.getElementById("install-form");
+  if (!form) return;
+  // Chains (a depends on b depends on c) settle in a few passes.
+  const apply = () => { for (let i = 0; i < 4; i++) applyVisibility(form); };
+  form.addEventListener("input", apply);
+  form.addEventListener("change", apply);
+  apply();
+}
+
+// Job page: live log, progress and state over server-sent events.
+function setupJob() {
+  const job = document.getElementById("job");
+  if (!job || !window.EventSource) return;
+  if (job.dataset.terminal === "true") return;
+  const log = document.getElementById("log");
+  const state = document.getElementById("job-state");
+  const progress = document.getElementById("progress");
+  const percent = document.getElementById("progress-percent");
+  const message = document.getElementById("progress-message");
+  const url = "/api/v1/jobs/" + encodeURIComponent(job.dataset.jobId) +
+    "/events?last_event_id=" + encodeURIComponent(job.dataset.lastSeq || "0");
+  const finals = (job.dataset.finalStates || "").split(" ");
+  const source = new EventSource(url);
+  source.onmessage = (msg) => {
+    let ev;
+    try { ev = JSON.parse(msg.data); } catch (e) { return; }
+    job.dataset.lastSeq = String(ev.seq);
+    if (ev.type === "log") {
+      const prefix = ev.stream === "runner" ? "# " : "";
+      log.append(document.createTextNode(prefix + ev.line + "\n"));
+      log.scrollTop = log.scrollHeight;
+    } else if (ev.type === "progress") {
+      progress.value = ev.percent;
+      percent.textContent = ev.percent + "%";
+      message.textContent = ev.message;
+    } else if (ev.type === "state") {
+      state.textContent = ev.state;
+      state.className = "state-" + ev.state;
+      let line = "# attempt " + ev.attempt + ": " + ev.state;
+      if (ev.exit_code !== undefined) line += " (exit code " + ev.exit_code + ")";
+      if (ev.reason) line += ": " + ev.reason;
+      log.append(document.createTextNode(line + "\n"));
+      if (finals.includes(ev.state)) {
+        source.close();
+        // Reload once to show the final facts and the right buttons.
+        setTimeout(() => window.location.reload(), 300);
+      }
+    }
+  };
+}
+
+document.addEventListener("DOMContentLoaded", () => { setupForm(); setupJob(); });
