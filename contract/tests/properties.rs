@@ -1,0 +1,229 @@
+//! Property tests: generated valid manifests round-trip and load; generated submissions are
+//! accepted or rejected with field errors, never a panic.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::TestBundle;
+use outfitter_contract::inputs::{coerce_form, script_env, validate_inputs};
+use outfitter_contract::manifest::{
+    InputSpec, InputType, Manifest, OsRequirements, ResourceRequirements, RetryPolicy, Validation,
+    VisibleValue, load_bundle, parse_manifest,
+};
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+fn text() -> impl Strategy<Value = String> {
+    "[A-Za-z][A-Za-z0-9 ,.()'-]{0,40}".prop_map(|s| s.trim_end().to_owned())
+}
+
+/// One input of a random type with validation and a default that fits it.
+fn input(index: usize, earlier_booleans: Vec<String>) -> impl Strategy<Value = InputSpec> {
+    let name = format!("field_{index}");
+    (
+        prop_oneof![
+            Just(InputType::String),
+            Just(InputType::Integer),
+            Just(InputType::Boolean),
+            Just(InputType::Password),
+            Just(InputType::Select),
+            Just(InputType::Email),
+            Just(InputType::Port),
+        ],
+        text(),
+        proptest::option::of(text()),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::option::of(proptest::sample::select(if earlier_booleans.is_empty() {
+            vec![String::new()]
+        } else {
+            earlier_booleans
+        })),
+        0i64..1000,
+    )
+        .prop_map(
+            move |(kind, label, description, required, with_default, controller, number)| {
+                let mut validation = None;
+                let mut default = None;
+                match kind {
+                    InputType::String => {
+                        validation = Some(Validation {
+                            pattern: Some("[a-z]+".into()),
+                            max_length: Some(32),
+                            ..Validation::default()
+                        });
+                        default = with_default.then(|| json!("abc"));
+                    }
+                    InputType::Integer => {
+                        validation = Some(Validation {
+                            min: Some(0),
+                            max: Some(1000),
+                            ..Validation::default()
+                        });
+                        default = with_default.then(|| json!(number));
+                    }
+                    InputType::Port => default = with_default.then(|| json!(number + 1)),
+                    InputType::Boolean => default = with_default.then(|| json!(number % 2 == 0)),
+                    InputType::Select => {
+                        validation = Some(Validation {
+                            allowed_values: Some(vec![json!("a"), json!("b"), json!("c")]),
+                            ..Validation::default()
+                        });
+                        default = with_default.then(|| json!("b"));
+                    }
+                    InputType::Email => default = with_default.then(|| json!("admin@example.com")),
+                    InputType::Password => {}
+                }
+                let mut visible_if = BTreeMap::new();
+                if let Some(controller) = controller.filter(|c| !c.is_empty()) {
+                    visible_if.insert(controller, VisibleValue::One(json!(true)));
+                }
+                InputSpec {
+                    name: name.clone(),
+                    r#type: kind,
+                    label,
+                    description,
+                    required: required && kind != InputType::Boolean,
+                    default,
+                    validation,
+                    visible_if,
+                    sensitive: kind == InputType::Password,
+                }
+            },
+        )
+}
+
+fn inputs() -> impl Strategy<Value = Vec<InputSpec>> {
+    (0usize..6).prop_flat_map(|count| {
+        // Input i may depend on a boolean among 0..i; name the candidates up front.
+        let strategies: Vec<_> = (0..count)
+            .map(|i| input(i, (0..i).map(|j| format!("field_{j}")).collect()))
+            .collect();
+        strategies.prop_map(|mut inputs| {
+            // Keep only visible_if entries that point at earlier boolean inputs.
+            let booleans: Vec<String> = inputs
+                .iter()
+                .filter(|i| i.r#type == InputType::Boolean)
+                .map(|i| i.name.clone())
+                .collect();
+            for input in &mut inputs {
+                input.visible_if.retain(|name, _| booleans.contains(name));
+            }
+            inputs
+        })
+    })
+}
+
+prop_compose! {
+    fn manifest()(
+        id in "[a-z][a-z0-9-]{0,20}",
+        name in text(),
+        version in "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}",
+        description in text(),
+        category in "[a-z][a-z0-9-]{0,10}",
+        author in text(),
+        family in proptest::collection::vec("[a-z]{2,8}", 1..3),
+        min_version in proptest::option::of("[0-9]{1,2}(\\.[0-9]{1,2})?"),
+        resources in proptest::option::of((proptest::option::of(1u64..100_000), proptest::option::of(1u64..100_000))),
+        timeout_seconds in 1u64..=86_400,
+        idempotent in any::<bool>(),
+        retry in proptest::option::of((1u32..=10, 0u64..=3600)),
+        inputs in inputs(),
+        tags in proptest::collection::vec("[a-z][a-z0-9-]{0,10}", 0..3),
+        homepage in proptest::option::of("https://[a-z]{1,10}\\.example/[a-z]{0,5}"),
+        post_install_message in proptest::option::of(text()),
+    ) -> Manifest {
+        Manifest {
+            id, name, version, description, category, author,
+            os_requirements: OsRequirements { family, min_version },
+            resource_requirements: resources.map(|(min_ram_mb, min_disk_mb)| ResourceRequirements { min_ram_mb, min_disk_mb }),
+            install_script: "install.sh".into(),
+            timeout_seconds, idempotent,
+            retry: retry.map(|(max_attempts, backoff_seconds)| RetryPolicy { max_attempts, backoff_seconds }),
+            inputs, tags, homepage, post_install_message,
+        }
+    }
+}
+
+/// Any JSON value a hostile API client might send.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        ".{0,40}".prop_map(Value::String),
+        "[a-z@.]{0,20}".prop_map(Value::String),
+        Just(json!("a")),
+        Just(json!("abc")),
+        (0i64..70_000).prop_map(Value::from),
+    ];
+    leaf.prop_recursive(2, 8, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map("[a-z]{1,4}", inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_valid_manifest_round_trips_and_loads(manifest in manifest()) {
+        let yaml = serde_saphyr::to_string(&manifest).expect("serialize");
+        let parsed = parse_manifest(yaml.as_bytes()).map_err(|d| TestCaseError::fail(format!("{d:#?}\n{yaml}")))?;
+        prop_assert_eq!(&parsed, &manifest);
+        let bundle = TestBundle::named(&manifest.id, yaml.as_bytes(), common::CLEAN_SCRIPT);
+        let loaded = load_bundle(bundle.path()).map_err(|d| TestCaseError::fail(format!("{d:#?}\n{yaml}")))?;
+        prop_assert_eq!(loaded.manifest, manifest);
+    }
+
+    #[test]
+    fn generated_submission_is_accepted_or_rejected_per_field_never_panics(
+        manifest in manifest(),
+        extra in proptest::collection::btree_map("[a-z_]{1,12}", any_json(), 0..4),
+        values in proptest::collection::vec(any_json(), 6),
+    ) {
+        let mut submission = Map::new();
+        for (input, value) in manifest.inputs.iter().zip(values) {
+            submission.insert(input.name.clone(), value);
+        }
+        submission.extend(extra);
+        match validate_inputs(&manifest, &submission) {
+            Ok(accepted) => {
+                for name in accepted.0.keys() {
+                    prop_assert!(manifest.input(name).is_some(), "undeclared {name} accepted");
+                }
+                for (name, value) in script_env(&manifest, &accepted) {
+                    prop_assert!(!value.contains(['\n', '\r', '\0']), "{name} carries a control char");
+                }
+            }
+            Err(errors) => {
+                prop_assert!(!errors.is_empty());
+                let mut fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+                for error in &errors {
+                    prop_assert!(error.rule.starts_with('I'), "{error:?}");
+                    prop_assert!(!error.message.is_empty());
+                }
+                let count = fields.len();
+                fields.sort_unstable();
+                fields.dedup();
+                prop_assert_eq!(fields.len(), count, "one error per field");
+            }
+        }
+    }
+
+    #[test]
+    fn any_form_is_coerced_and_validated_without_panicking(
+        manifest in manifest(),
+        form in proptest::collection::vec(("[a-z_0-9]{0,12}", ".{0,30}"), 0..10),
+    ) {
+        let form: Vec<(String, String)> = form;
+        let coerced = coerce_form(&manifest, &form);
+        let _ = validate_inputs(&manifest, &coerced);
+    }
+}
