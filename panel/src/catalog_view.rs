@@ -1,5 +1,6 @@
-//! The catalog as the panel offers it: the contract's scan, minus apps the conformance
-//! status hides (when `only_tested_apps` is set), reloadable without a restart.
+//! The catalog as the panel offers it: the contract's scan plus each bundle's conformance
+//! result, minus apps that are not proven when `only_tested_apps` is set; reloadable
+//! without a restart.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,37 +8,54 @@ use std::sync::{Arc, RwLock};
 
 use outfitter_contract::catalog::Catalog;
 use outfitter_contract::manifest::Bundle;
+use serde::Deserialize;
 
-/// The conformance status of each app, as the harness writes it.
-pub type StatusMap = BTreeMap<String, String>;
-
+/// The conformance harness's result file inside a bundle directory
+/// (`RESULT_FILE` in `conformance/src/report.rs`).
+pub const CONFORMANCE_FILE: &str = "conformance.json";
 /// The status that makes an app offered under `only_tested_apps`.
 pub const PASSED: &str = "passed";
+/// Shown when the result was for another version of the bundle (its digest differs).
+pub const STALE: &str = "stale";
+
+/// The fields of a conformance result the panel reads.
+#[derive(Debug, Deserialize)]
+struct ConformanceResult {
+    status: String,
+    digest: String,
+}
+
+/// The conformance status of a bundle: `passed`, `failed`, `skipped`, `stale`, or `None`
+/// when it was never tested (or the result cannot be read).
+fn conformance_status(bundle: &Bundle) -> Option<String> {
+    let path = bundle.dir.join(CONFORMANCE_FILE);
+    let bytes = std::fs::read(&path).ok()?;
+    match serde_json::from_slice::<ConformanceResult>(&bytes) {
+        Ok(r) if r.digest != bundle.digest => Some(STALE.to_owned()),
+        Ok(r) => Some(r.status.chars().take(20).collect()),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "conformance result cannot be read");
+            None
+        }
+    }
+}
 
 /// One scan of the installers directory plus the filter in force.
 #[derive(Debug)]
 pub struct Offered {
     pub catalog: Catalog,
-    status: Option<StatusMap>,
+    status: BTreeMap<String, String>,
     only_tested: bool,
 }
 
 impl Offered {
-    /// Scans `root` and reads the status file, if any. A status file that cannot be read
-    /// hides everything under `only_tested` (fail closed) and is reported in the log.
-    pub fn load(root: &Path, status_file: Option<&Path>, only_tested: bool) -> Self {
+    /// Scans `root` and reads each bundle's conformance result.
+    pub fn load(root: &Path, only_tested: bool) -> Self {
         let catalog = Catalog::scan(root);
-        let status = status_file.map(|p| match std::fs::read(p).map(|b| serde_json::from_slice::<StatusMap>(&b)) {
-            Ok(Ok(map)) => map,
-            Ok(Err(e)) => {
-                tracing::error!(file = %p.display(), error = %e, "catalog status file is not a JSON object of strings");
-                StatusMap::new()
-            }
-            Err(e) => {
-                tracing::error!(file = %p.display(), error = %e, "catalog status file cannot be read");
-                StatusMap::new()
-            }
-        });
+        let status = catalog
+            .apps()
+            .filter_map(|b| Some((b.id().to_owned(), conformance_status(b)?)))
+            .collect();
         for bad in catalog.invalid() {
             tracing::warn!(dir = %bad.dir.display(), findings = bad.diagnostics.len(), "invalid bundle is not offered");
         }
@@ -50,7 +68,7 @@ impl Offered {
 
     /// The conformance status of an app, if the harness reported one.
     pub fn status(&self, id: &str) -> Option<&str> {
-        self.status.as_ref()?.get(id).map(String::as_str)
+        self.status.get(id).map(String::as_str)
     }
 
     fn is_offered(&self, bundle: &Bundle) -> bool {

@@ -63,12 +63,8 @@ pub struct Settings {
     #[arg(long, env = "OUTFITTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// JSON file `{"<app id>": "passed" | "failed"}` written by the conformance harness.
-    #[arg(long, env = "OUTFITTER_CATALOG_STATUS_FILE")]
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub catalog_status_file: Option<PathBuf>,
-
-    /// Offer only apps whose conformance status is `passed` (needs `catalog_status_file`).
+    /// Offer only apps whose `conformance.json` (written by the conformance harness) says
+    /// `passed` for the current bundle digest; admins still see the others and why.
     #[arg(long, env = "OUTFITTER_ONLY_TESTED_APPS", default_value_t = false)]
     pub only_tested_apps: bool,
 

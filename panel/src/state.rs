@@ -53,11 +53,7 @@ impl AppState {
     pub async fn new(settings: Settings) -> anyhow::Result<Self> {
         let secret = PanelSecret::load_or_create(&settings.secret_file)?;
         let (redis_client, redis) = connect(&settings.redis_url).await?;
-        let offered = Offered::load(
-            &settings.installers,
-            settings.catalog_status_file.as_deref(),
-            settings.only_tested_apps,
-        );
+        let offered = Offered::load(&settings.installers, settings.only_tested_apps);
         tracing::info!(
             apps = offered.catalog.len(),
             invalid = offered.catalog.invalid().len(),
@@ -94,11 +90,7 @@ impl AppState {
 
     /// Rescans the installers directory.
     pub fn reload_catalog(&self) -> usize {
-        let offered = Offered::load(
-            &self.settings.installers,
-            self.settings.catalog_status_file.as_deref(),
-            self.settings.only_tested_apps,
-        );
+        let offered = Offered::load(&self.settings.installers, self.settings.only_tested_apps);
         let n = offered.catalog.len();
         self.catalog.replace(offered);
         n

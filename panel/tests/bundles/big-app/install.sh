@@ -1,0 +1,4 @@
+#!/bin/bash
+set -euo pipefail
+echo "::progress 50 configuring ${SITE_NAME}"
+echo "done"

@@ -1,0 +1,400 @@
+//! Test harness: a private redis-server on a free port, the real app on a free port (built by
+//! the same `build_app` as `serve`), tokens of each role, registered agents with heartbeats,
+//! and helpers that play the runner's part by writing into Redis with the contract's types.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use actix_web::{HttpServer, web};
+use outfitter_contract::envelope::{Envelope, SignedJob};
+use outfitter_contract::event::{Event, EventBody, OutputStream};
+use outfitter_contract::host::HostFacts;
+use outfitter_contract::job::{JobState, field};
+use outfitter_contract::keys::AgentKeys as SecretKeys;
+use outfitter_contract::redis_keys::AgentKeys;
+use outfitter_contract::scripts::APPEND_EVENT;
+use outfitter_panel::auth::Role;
+use outfitter_panel::{AppState, Settings, agents, auth::tokens, build_app};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use serde_json::{Value, json};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private redis-server, killed on drop.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed");
+            let mut server = RedisServer {
+                child,
+                port,
+                _dir: tempfile::tempdir().unwrap(),
+            };
+            for _ in 0..100 {
+                if let Ok(client) = redis::Client::open(server.url())
+                    && let Ok(mut c) = client.get_multiplexed_async_connection().await
+                    && redis::cmd("PING")
+                        .query_async::<String>(&mut c)
+                        .await
+                        .is_ok()
+                {
+                    server._dir = dir;
+                    return server;
+                }
+                if let Ok(Some(_)) = server.child.try_wait() {
+                    break; // port taken meanwhile: try another
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        panic!("redis-server did not start");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn bundles_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bundles")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+pub fn facts(agent: &str, family: &str, version: &str, ram_mb: u64) -> HostFacts {
+    HostFacts {
+        agent_id: agent.into(),
+        os_family: family.into(),
+        os_like: vec![],
+        os_version: version.into(),
+        os_pretty: format!("{family} {version}"),
+        arch: "x86_64".into(),
+        cpus: 4,
+        ram_mb,
+        disk_free_mb: 50_000,
+        load1: 0.25,
+        runner_version: "0.1.0".into(),
+        ts: outfitter_panel::clock::now_ms(),
+        running_jobs: vec![],
+    }
+}
+
+/// The panel under test.
+pub struct TestPanel {
+    pub redis: RedisServer,
+    pub state: web::Data<AppState>,
+    pub url: String,
+    pub admin: String,
+    pub operator: String,
+    pub viewer: String,
+    pub dir: tempfile::TempDir,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl TestPanel {
+    /// Agents: `web-1` (debian 12, 4 GiB, online), `old-1` (debian 10, online),
+    /// `gone-1` (registered, never seen).
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        let redis = RedisServer::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let installers = dir.path().join("installers");
+        copy_dir(&bundles_dir(), &installers);
+        let mut settings =
+            Settings::for_paths(&redis.url(), &installers, &dir.path().join("secret"));
+        tweak(&mut settings);
+        let state = web::Data::new(AppState::new(settings).await.unwrap());
+        state.spawn_background();
+        let mut conn = state.redis.clone();
+        let now = outfitter_panel::clock::now_ms();
+        for id in ["web-1", "old-1", "gone-1"] {
+            assert!(agents::register(&mut conn, id, "test", now).await.unwrap());
+        }
+        let admin = tokens::create(&mut conn, "root", Role::Admin, "test", now)
+            .await
+            .unwrap();
+        let operator = tokens::create(&mut conn, "ops", Role::Operator, "test", now)
+            .await
+            .unwrap();
+        let viewer = tokens::create(&mut conn, "eyes", Role::Viewer, "test", now)
+            .await
+            .unwrap();
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app_state = state.clone();
+        let server = HttpServer::new(move || build_app(app_state.clone()))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .unwrap()
+            .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        let panel = TestPanel {
+            redis,
+            state,
+            url,
+            admin,
+            operator,
+            viewer,
+            dir,
+            server: handle,
+        };
+        panel.heartbeat(&facts("web-1", "debian", "12", 4096)).await;
+        panel.heartbeat(&facts("old-1", "debian", "10", 4096)).await;
+        // Wait until the pubsub fan-out is subscribed, so live tests see every publish.
+        for _ in 0..200 {
+            if panel.state.live.is_connected() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panel
+    }
+
+    pub fn conn(&self) -> ConnectionManager {
+        self.state.redis.clone()
+    }
+
+    pub async fn heartbeat(&self, f: &HostFacts) {
+        let mut c = self.conn();
+        let _: () = c
+            .set_ex(
+                AgentKeys::new(&f.agent_id).heartbeat(),
+                serde_json::to_string(f).unwrap(),
+                600,
+            )
+            .await
+            .unwrap();
+    }
+
+    pub fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.url)
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        Self::client()
+            .get(self.api(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        Self::client()
+            .post(self.api(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a job as the operator and returns its JSON (asserting 202).
+    pub async fn create_job(&self, body: &Value) -> Value {
+        let r = self.post(&self.operator, "/jobs", body).await;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, 202, "{v}");
+        v
+    }
+
+    pub async fn demo_job(&self) -> Value {
+        self.create_job(&demo_body("web-1")).await
+    }
+
+    /// Pops the next signed job of an agent's queue and verifies it with the agent's key.
+    pub async fn take_job(&self, agent: &str) -> (Envelope, String) {
+        let mut c = self.conn();
+        let wire: Option<String> = c.rpop(AgentKeys::new(agent).queue(), None).await.unwrap();
+        let wire = wire.expect("a queued job");
+        let keys = SecretKeys::from_agent_key(&self.state.secret.agent_key(agent));
+        let env = SignedJob::from_wire(&wire)
+            .unwrap()
+            .verify(&keys.signing)
+            .expect("signature verifies");
+        (env, wire)
+    }
+
+    /// Appends an event as the runner does (the contract's script), with fields to set.
+    pub async fn runner_event(
+        &self,
+        agent: &str,
+        job: &str,
+        ev: Event,
+        fields: &[(&str, String)],
+    ) -> u64 {
+        let k = AgentKeys::new(agent);
+        let script = redis::Script::new(APPEND_EVENT);
+        let mut inv = script.prepare_invoke();
+        inv.key(k.job(job))
+            .key(k.job_events(job))
+            .arg(k.job_channel(job))
+            .arg(ev.to_unsequenced_json());
+        for (f, v) in fields {
+            inv.arg(*f).arg(v);
+        }
+        inv.invoke_async(&mut self.conn()).await.unwrap()
+    }
+
+    /// Plays a whole attempt: running, a log line, progress, then the final state.
+    pub async fn run_job(
+        &self,
+        agent: &str,
+        job: &str,
+        attempt: u32,
+        end: JobState,
+        exit: Option<i32>,
+    ) {
+        let now = outfitter_panel::clock::now_ms();
+        self.runner_event(
+            agent,
+            job,
+            Event::state(now, attempt, JobState::Running, None, None),
+            &[
+                (field::STATE, "running".into()),
+                (field::ATTEMPTS, attempt.to_string()),
+                (field::STARTED_AT, now.to_string()),
+            ],
+        )
+        .await;
+        self.runner_event(
+            agent,
+            job,
+            Event::new(
+                now,
+                attempt,
+                EventBody::Log {
+                    stream: OutputStream::Stdout,
+                    line: "hello from the script".into(),
+                },
+            ),
+            &[],
+        )
+        .await;
+        self.runner_event(
+            agent,
+            job,
+            Event::new(
+                now,
+                attempt,
+                EventBody::Progress {
+                    percent: 50,
+                    message: "halfway".into(),
+                },
+            ),
+            &[
+                (field::PROGRESS, "50".into()),
+                (field::PROGRESS_MESSAGE, "halfway".into()),
+            ],
+        )
+        .await;
+        let mut fields = vec![
+            (field::STATE, end.as_str().to_owned()),
+            (field::FINISHED_AT, (now + 1500).to_string()),
+        ];
+        if let Some(code) = exit {
+            fields.push((field::EXIT_CODE, code.to_string()));
+        }
+        self.runner_event(
+            agent,
+            job,
+            Event::state(now + 1500, attempt, end, exit, None),
+            &fields,
+        )
+        .await;
+    }
+
+    pub async fn job_hash(&self, agent: &str, job: &str) -> HashMap<String, String> {
+        self.conn()
+            .hgetall(AgentKeys::new(agent).job(job))
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestPanel {
+    fn drop(&mut self) {
+        // Stop accepting; the runtime ends with the test anyway.
+        drop(self.server.stop(false));
+    }
+}
+
+/// A valid request for the demo app.
+pub fn demo_body(agent: &str) -> Value {
+    json!({
+        "app_id": "demo-form",
+        "agent_id": agent,
+        "inputs": {
+            "site_name": "my-site",
+            "admin_email": "admin@example.com",
+            "db_password": "correct horse battery",
+        }
+    })
+}
