@@ -1,0 +1,3 @@
+<?php
+
+return ['up' => 'CREATE TABLE IF NOT EXISTS visits (id INTEGER PRIMARY KEY, seen_at VARCHAR(32) NOT NULL)'];
