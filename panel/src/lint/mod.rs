@@ -104,3 +104,6 @@ pub fn lint_bundle(dir: &Path, use_shellcheck: bool) -> BundleResult {
 fn has_rule(diagnostics: &[Diagnostic], rule: &str) -> bool {
     diagnostics.iter().any(|d| d.rule == rule)
 }
+
+#[cfg(test)]
+mod tests;

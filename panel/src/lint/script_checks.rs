@@ -53,7 +53,7 @@ pub fn check_script(file: &str, bytes: &[u8], manifest: Option<&Manifest>) -> Ve
         )];
     }
     let mut out = Vec::new();
-    if let Some(index) = script.lines().position(|l| l.ends_with('\r')) {
+    if let Some(index) = script.split('\n').position(|l| l.ends_with('\r')) {
         out.push(Diagnostic::new(
             &rules::S009_LINE_ENDINGS,
             at(index + 1),

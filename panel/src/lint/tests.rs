@@ -1,0 +1,261 @@
+//! One test per script rule (S001–S009), plus the whole linter on the seed nginx fixture.
+
+use std::path::Path;
+
+use outfitter_contract::manifest::{Diagnostic, Manifest, parse_manifest};
+
+use super::{check_script, lint_bundle, shellcheck};
+
+const STRICT: &str = "#!/usr/bin/env bash\nset -euo pipefail\n";
+
+fn manifest() -> Manifest {
+    let yaml = r#"
+id: app
+name: App
+version: "1"
+description: d
+category: web
+author: a
+os_requirements: { family: [debian] }
+timeout_seconds: 60
+idempotent: true
+inputs:
+  - { name: server_name, type: string, label: S, required: true }
+  - { name: admin_email, type: email, label: E }
+  - { name: tls, type: boolean, label: T }
+  - { name: cert_path, type: string, label: C, required: true, visible_if: { tls: true } }
+"#;
+    parse_manifest(yaml.as_bytes()).expect("test manifest parses")
+}
+
+fn check(body: &str) -> Vec<Diagnostic> {
+    check_script(
+        "install.sh",
+        format!("{STRICT}{body}").as_bytes(),
+        Some(&manifest()),
+    )
+}
+
+fn rules(diagnostics: &[Diagnostic]) -> Vec<&'static str> {
+    diagnostics.iter().map(|d| d.rule).collect()
+}
+
+fn has(body: &str, rule: &str) -> bool {
+    rules(&check(body)).contains(&rule)
+}
+
+#[test]
+fn clean_script_has_no_findings() {
+    let found = check("apt-get install -y nginx\necho \"$SERVER_NAME\"\n");
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn script_without_shebang_is_an_error() {
+    let found = check_script("install.sh", b"set -euo pipefail\necho hi\n", None);
+    let first = found.iter().find(|d| d.rule == "S001").expect("S001");
+    assert!(first.is_error());
+    assert_eq!(first.path, "install.sh:1");
+}
+
+#[test]
+fn script_without_strict_mode_is_an_error() {
+    let found = check_script("install.sh", b"#!/bin/bash\nset -e\necho hi\n", None);
+    let finding = found.iter().find(|d| d.rule == "S002").expect("S002");
+    assert!(finding.message.contains("-u") && finding.message.contains("pipefail"));
+    assert!(
+        !finding.message.contains("-e,"),
+        "errexit is set: {}",
+        finding.message
+    );
+}
+
+#[test]
+fn strict_mode_spelled_out_or_in_the_shebang_is_accepted() {
+    for script in [
+        "#!/bin/bash\nset -o errexit\nset -o nounset\nset -o pipefail\n",
+        "#!/bin/bash -eu\nset -o pipefail\n",
+        "#!/bin/bash\nset -Eeuo pipefail\n",
+        "#!/bin/bash\nset -e -u -o pipefail\n",
+    ] {
+        let found = check_script("install.sh", script.as_bytes(), None);
+        assert!(!rules(&found).contains(&"S002"), "{script:?}: {found:?}");
+    }
+}
+
+#[test]
+fn reading_stdin_is_a_warning() {
+    for body in [
+        "read -r answer\n",
+        "cat > /etc/app.conf\n",
+        "x=$(cat)\n",
+        "tee /etc/x\n",
+        "cat -\n",
+    ] {
+        let found = check(body);
+        let finding = found
+            .iter()
+            .find(|d| d.rule == "S003")
+            .unwrap_or_else(|| panic!("{body:?}"));
+        assert!(!finding.is_error());
+        assert_eq!(finding.path, "install.sh:3");
+    }
+}
+
+#[test]
+fn reads_with_a_redirect_pipe_or_heredoc_are_not_stdin_reads() {
+    for body in [
+        "read -r line < /etc/hostname\n",
+        "while read -r line; do\n  echo \"$line\"\ndone < /etc/hosts\n",
+        "printf 'a\\n' | while read -r x; do echo \"$x\"; done\n",
+        "cat > /etc/app.conf <<EOF\nread this text\nEOF\n",
+        "cat /etc/os-release\n",
+        "echo hi | tee /tmp/x\n",
+        "# read -r answer\n",
+        "echo 'cat'\n",
+        "read -r x <<< \"abc\"\n",
+        "ls |\n  cat\n",
+    ] {
+        assert!(
+            !has(body, "S003"),
+            "false positive on {body:?}: {:?}",
+            check(body)
+        );
+    }
+}
+
+#[test]
+fn undeclared_uppercase_variable_is_a_warning_with_a_typo_hint() {
+    let found = check("echo \"$SERVERNAME\"\n");
+    let finding = found.iter().find(|d| d.rule == "S004").expect("S004");
+    assert!(!finding.is_error());
+    assert!(
+        finding.message.contains("$SERVER_NAME"),
+        "{}",
+        finding.message
+    );
+}
+
+#[test]
+fn inputs_contract_shell_and_assigned_variables_are_known() {
+    for body in [
+        "echo \"$SERVER_NAME $JOB_ID $DEBIAN_FRONTEND $HOME $BASH_SOURCE\"\n",
+        "CONF=/etc/x\necho \"$CONF\"\n",
+        "export WORKDIR=/srv\necho \"${WORKDIR}\"\n",
+        "local_fn() { local TARGET=$1; echo \"$TARGET\"; }\n",
+        ". /etc/os-release\necho \"$VERSION_CODENAME $ID\"\n",
+        "for PKG in a b; do echo \"$PKG\"; done\n",
+        "echo '$NOT_EXPANDED'\n",
+        "echo \"\\$ESCAPED\"\n",
+        "cat > /x <<'EOF'\n$QUOTED_HEREDOC\nEOF\n",
+        "read -r ANSWER < /etc/hostname\necho \"$ANSWER\"\n",
+    ] {
+        assert!(
+            !has(body, "S004"),
+            "false positive on {body:?}: {:?}",
+            check(body)
+        );
+    }
+}
+
+#[test]
+fn unknown_variable_in_an_expanding_heredoc_is_reported() {
+    assert!(has("cat > /x <<EOF\nroot $DOCROOT\nEOF\n", "S004"));
+}
+
+#[test]
+fn shellcheck_findings_are_warnings_when_it_is_installed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let script = dir.path().join("install.sh");
+    std::fs::write(&script, format!("{STRICT}x=$1\nrm -rf $x/*\n")).expect("write");
+    let found = shellcheck::check(&script, "install.sh");
+    if shellcheck::available() {
+        let finding = found
+            .iter()
+            .find(|d| d.message.contains("SC2086"))
+            .expect("SC2086");
+        assert_eq!(finding.rule, "S005");
+        assert!(!finding.is_error());
+    } else {
+        assert_eq!(
+            rules(&found),
+            vec!["S005"],
+            "a missing shellcheck is reported when asked"
+        );
+    }
+}
+
+#[test]
+fn binary_script_is_an_error() {
+    let found = check_script("install.sh", b"#!/bin/bash\n\xff\xfe\x00", None);
+    assert_eq!(rules(&found), vec!["S006"]);
+}
+
+#[test]
+fn apt_install_without_yes_is_a_warning() {
+    assert!(has("apt-get install nginx\n", "S007"));
+    assert!(has("apt-get update && apt-get upgrade\n", "S007"));
+    for body in [
+        "apt-get install -y nginx\n",
+        "apt-get -qq install nginx\n",
+        "apt-get install --yes x\n",
+        "apt-get update\n",
+        "apt-get install -qy x\n",
+    ] {
+        assert!(!has(body, "S007"), "{body:?}");
+    }
+}
+
+#[test]
+fn input_that_may_be_unset_needs_a_fallback() {
+    let found = check("echo \"$ADMIN_EMAIL $CERT_PATH\"\n");
+    let unset: Vec<&str> = found
+        .iter()
+        .filter(|d| d.rule == "S008")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(unset.len(), 2, "{found:?}");
+    assert!(!has(
+        "echo \"${ADMIN_EMAIL:-} ${CERT_PATH:-none}\"\n",
+        "S008"
+    ));
+    assert!(
+        !has("echo \"$SERVER_NAME\"\n", "S008"),
+        "required input is always set"
+    );
+}
+
+#[test]
+fn windows_line_endings_are_an_error() {
+    let found = check_script("install.sh", b"#!/bin/bash\r\nset -euo pipefail\r\n", None);
+    assert!(found.iter().any(|d| d.rule == "S009" && d.is_error()));
+}
+
+#[test]
+fn seed_nginx_fixture_lints_clean_including_shellcheck() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contract/tests/fixtures/nginx");
+    let result = lint_bundle(&dir, shellcheck::available());
+    assert!(result.ok);
+    assert!(result.findings.is_empty(), "{:#?}", result.findings);
+}
+
+#[test]
+fn manifest_and_script_findings_are_reported_together() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let bundle = dir.path().join("app");
+    std::fs::create_dir(&bundle).expect("dir");
+    std::fs::write(
+        bundle.join("manifest.yml"),
+        "id: app\nname: A\nversion: \"1\"\ndescription: d\ncategory: web\nauthor: a\n\
+         os_requirements: { family: [debian] }\ntimeout_seconds: 0\nidempotent: true\n",
+    )
+    .expect("manifest");
+    std::fs::write(bundle.join("install.sh"), "echo no shebang\n").expect("script");
+    let result = lint_bundle(&bundle, false);
+    assert!(!result.ok);
+    let found: Vec<&str> = result.findings.iter().map(|f| f.diagnostic.rule).collect();
+    assert!(
+        found.contains(&"M020") || found.contains(&"M009"),
+        "{found:?}"
+    );
+}
