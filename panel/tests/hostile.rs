@@ -1,0 +1,214 @@
+//! Hostile input gets a clear 4xx in the error table's shape, never a 5xx or a panic.
+
+mod common;
+
+use actix_web::test::{TestRequest, call_service, init_service, read_body};
+use common::{TestPanel, demo_body};
+use serde_json::{Value, json};
+
+async fn expect(r: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "expected {code}");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], code, "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(v["fields"].is_array(), "{v}");
+    v
+}
+
+async fn post_raw(p: &TestPanel, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    TestPanel::client()
+        .post(p.api("/jobs"))
+        .bearer_auth(&p.operator)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn unknown_fields_and_wrong_types_are_400_naming_the_problem() {
+    let p = TestPanel::start().await;
+    let mut body = demo_body("web-1");
+    body["priority"] = json!(9);
+    let v = expect(
+        p.post(&p.operator, "/jobs", &body).await,
+        400,
+        "invalid_json",
+    )
+    .await;
+    assert!(v["message"].as_str().unwrap().contains("priority"), "{v}");
+    let v = expect(
+        p.post(
+            &p.operator,
+            "/jobs",
+            &json!({"app_id": 5, "agent_id": "web-1"}),
+        )
+        .await,
+        400,
+        "invalid_json",
+    )
+    .await;
+    assert!(
+        v["message"].as_str().unwrap().contains("invalid type"),
+        "{v}"
+    );
+    expect(
+        p.post(
+            &p.operator,
+            "/jobs",
+            &json!({"app_id": "demo-form", "agent_id": "web-1", "inputs": []}),
+        )
+        .await,
+        400,
+        "invalid_json",
+    )
+    .await;
+    expect(post_raw(&p, "{not json").await, 400, "invalid_json").await;
+    expect(post_raw(&p, "").await, 400, "invalid_json").await;
+    let r = TestPanel::client()
+        .post(p.api("/jobs"))
+        .bearer_auth(&p.operator)
+        .header("content-type", "text/plain")
+        .body(demo_body("web-1").to_string())
+        .send()
+        .await
+        .unwrap();
+    expect(r, 415, "unsupported_media_type").await;
+}
+
+#[actix_web::test]
+async fn input_values_with_wrong_types_nul_bytes_or_a_megabyte_are_422() {
+    let p = TestPanel::start().await;
+    let cases = [
+        ("site_name", json!("ab\u{0}cd")),
+        ("site_name", json!("x".repeat(1024 * 1024 - 200))),
+        ("workers", json!("many")),
+        ("workers", json!({"nested": [1, 2]})),
+        ("enable_tls", json!("yes please")),
+        ("http_port", json!(70_000)),
+        ("db_mode", json!("cloud")),
+    ];
+    for (field, value) in cases {
+        let mut body = demo_body("web-1");
+        body["inputs"][field] = value;
+        let v = expect(
+            p.post(&p.operator, "/jobs", &body).await,
+            422,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(v["fields"][0]["field"], field, "{v}");
+        assert!(v.to_string().len() < 4096, "errors do not echo huge values");
+    }
+    // A raw NUL inside a JSON string is not JSON at all.
+    let raw =
+        "{\"app_id\":\"demo-form\",\"agent_id\":\"web-1\",\"inputs\":{\"site_name\":\"a\u{0}b\"}}";
+    expect(post_raw(&p, raw.to_owned()).await, 400, "invalid_json").await;
+}
+
+#[actix_web::test]
+async fn deeply_nested_json_is_refused_before_parsing() {
+    let p = TestPanel::start().await;
+    let deep = format!(
+        "{{\"app_id\":\"demo-form\",\"agent_id\":\"web-1\",\"inputs\":{{\"a\":{}1{}}}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    expect(post_raw(&p, deep).await, 400, "json_too_deep").await;
+}
+
+#[actix_web::test]
+async fn bodies_over_the_limit_are_413() {
+    let p = TestPanel::start().await;
+    let big = format!("{{\"app_id\":\"{}\"}}", "a".repeat(2 * 1024 * 1024));
+    expect(post_raw(&p, big).await, 413, "payload_too_large").await;
+
+    // 50 MB, in process (a real socket may be closed before the client finishes sending).
+    let app = init_service(outfitter_panel::build_app(p.state.clone())).await;
+    let req = TestRequest::post()
+        .uri("/api/v1/jobs")
+        .insert_header(("authorization", format!("Bearer {}", p.operator)))
+        .insert_header(("content-type", "application/json"))
+        .set_payload(vec![b' '; 50 * 1024 * 1024])
+        .to_request();
+    let resp = call_service(&app, req).await;
+    assert_eq!(resp.status(), 413);
+    let v: Value = serde_json::from_slice(&read_body(resp).await).unwrap();
+    assert_eq!(v["code"], "payload_too_large");
+
+    // A form body too.
+    let req = TestRequest::post()
+        .uri("/apps/demo-form")
+        .insert_header(("content-type", "application/x-www-form-urlencoded"))
+        .set_payload(vec![b'a'; 3 * 1024 * 1024])
+        .to_request();
+    let resp = call_service(&app, req).await;
+    assert!(
+        resp.status().is_client_error() || resp.status().is_redirection(),
+        "{}",
+        resp.status()
+    );
+}
+
+#[actix_web::test]
+async fn path_ids_are_checked_before_touching_redis() {
+    let p = TestPanel::start().await;
+    for (path, code) in [
+        ("/apps/..%2Fetc", "invalid_parameter"),
+        ("/apps/..%2F..%2Fetc%2Fpasswd/schema", "invalid_parameter"),
+        ("/apps/A%00B", "invalid_parameter"),
+        ("/agents/web*", "invalid_parameter"),
+        ("/agents/%7Bweb-1%7D", "invalid_parameter"),
+        ("/agents/a:b", "invalid_parameter"),
+        ("/jobs/*", "invalid_parameter"),
+        ("/jobs/..%2F..%2F/log", "invalid_parameter"),
+        ("/jobs/%00/events", "invalid_parameter"),
+        ("/audit?before=*", "invalid_parameter"),
+    ] {
+        let r = p.get(&p.admin, path).await;
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            (status, v["code"].as_str().unwrap()),
+            (400, code),
+            "{path}: {v}"
+        );
+    }
+    let r = p.post(&p.admin, "/agents", &json!({"id": "evil*"})).await;
+    expect(r, 422, "validation_failed").await;
+    let r = p.post(&p.admin, "/agents", &json!({"id": "a{b}"})).await;
+    expect(r, 422, "validation_failed").await;
+}
+
+#[actix_web::test]
+async fn garbage_credentials_are_401() {
+    let p = TestPanel::start().await;
+    let long = format!("Bearer {}", "a".repeat(10_000));
+    let values: [&[u8]; 6] = [
+        b"Bearer ",
+        b"Bearer \xff\xfe",
+        b"Basic dXNlcjpwYXNz",
+        b"Bearer oft_zz",
+        b"bearer x",
+        long.as_bytes(),
+    ];
+    for auth in values {
+        let value = reqwest::header::HeaderValue::from_bytes(auth).unwrap();
+        let r = TestPanel::client()
+            .get(p.api("/apps"))
+            .header("authorization", value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{:.40}", String::from_utf8_lossy(auth));
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "unauthorized");
+    }
+    let r = TestPanel::client()
+        .get(p.api("/apps"))
+        .header("cookie", "outfitter_session=../../x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
