@@ -29,13 +29,25 @@ fn catalog_dir(root: &Path) -> Result<PathBuf> {
         .collect();
     bundles.push(test_bundles().join("e2e-website"));
     for bundle in bundles.into_iter().filter(|b| b.is_dir()) {
-        let to = dir.join(bundle.file_name().context("bundle name")?);
-        std::fs::create_dir_all(&to)?;
-        for file in std::fs::read_dir(&bundle)?.flatten() {
-            std::fs::copy(file.path(), to.join(file.file_name()))?;
-        }
+        copy_tree(
+            &bundle,
+            &dir.join(bundle.file_name().context("bundle name")?),
+        )?;
     }
     Ok(dir)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Polls a JavaScript expression until it is truthy.
@@ -179,6 +191,12 @@ async fn walk_through_the_panel(s: &mut Stack, browser: &Browser) -> Result<()> 
         kept.as_deref() == Some("Bad Name!"),
         "the entered value is kept: {kept:?}"
     );
+    // All three errors in view for the picture.
+    c.execute(
+        "document.querySelector('#field-site_name').scrollIntoView({block: 'start'});",
+        vec![],
+    )
+    .await?;
     browser
         .screenshot(&screenshots().join("form-errors.png"))
         .await?;
