@@ -1,0 +1,590 @@
+//! The pages: sign-in, catalog, the generated form (errors beside each field, values kept,
+//! no secret echoed, hidden inputs dropped), job page, lists, audit, CSRF on every form.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::TestPanel;
+use outfitter_contract::job::JobState;
+use regex::Regex;
+
+/// A minimal browser: cookies, forms, no automatic redirects.
+struct Browser {
+    base: String,
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    location: String,
+    set_cookies: Vec<String>,
+    html: String,
+}
+
+impl Page {
+    /// The value of the hidden/visible input `name` (first one), HTML-decoded.
+    fn input_value(&self, name: &str) -> Option<String> {
+        let re = Regex::new(&format!(
+            r#"<input[^>]*name="{}"[^>]*>"#,
+            regex::escape(name)
+        ))
+        .unwrap();
+        let tag = re.find(&self.html)?.as_str();
+        let v = Regex::new(r#"value="([^"]*)""#).unwrap();
+        Some(
+            v.captures(tag)
+                .map(|c| c[1].replace("&amp;", "&").replace("&quot;", "\""))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The element with this id (its opening tag and text up to the closing tag).
+    fn element(&self, id: &str) -> String {
+        let re = Regex::new(&format!(
+            r#"(?s)<(\w+)[^>]*id="{}"[^>]*>.*?</"#,
+            regex::escape(id)
+        ))
+        .unwrap();
+        re.find(&self.html)
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_else(|| panic!("no #{id} in page"))
+    }
+
+    fn has(&self, s: &str) -> bool {
+        self.html.contains(s)
+    }
+}
+
+impl Browser {
+    fn new(p: &TestPanel) -> Self {
+        Browser {
+            base: p.url.clone(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn finish(&mut self, r: reqwest::Response) -> Page {
+        let set_cookies: Vec<String> = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for c in &set_cookies {
+            let (pair, _) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        Page {
+            status: r.status().as_u16(),
+            location: r
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
+            set_cookies,
+            html: r.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let r = TestPanel::client()
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.finish(r).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body: String = form
+            .iter()
+            .map(|(k, v)| {
+                let enc = |s: &str| {
+                    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
+                        .to_string()
+                };
+                format!("{}={}", enc(k), enc(v))
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        let r = TestPanel::client()
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.finish(r).await
+    }
+
+    /// Signs in with a token and returns the session's CSRF token.
+    async fn sign_in(&mut self, token: &str) -> String {
+        let login = self.get("/login").await;
+        let csrf = login.input_value("_csrf").unwrap();
+        let done = self
+            .post(
+                "/login",
+                &[("_csrf", &csrf), ("token", token), ("next", "/")],
+            )
+            .await;
+        assert_eq!(done.status, 303, "{}", done.html);
+        let home = self.get("/").await;
+        home.input_value("_csrf")
+            .expect("pages carry the session's CSRF token")
+    }
+}
+
+#[actix_web::test]
+async fn pages_need_sign_in_and_the_session_cookie_is_http_only_and_strict() {
+    let p = TestPanel::start().await;
+    let mut b = Browser::new(&p);
+    let home = b.get("/jobs?state=failed").await;
+    assert_eq!(home.status, 303);
+    assert_eq!(home.location, "/login?next=/jobs%3Fstate%3Dfailed");
+
+    let login = b.get("/login?next=/jobs").await;
+    assert_eq!(login.status, 200);
+    let csrf = login.input_value("_csrf").unwrap();
+    assert!(login.has(r#"name="token""#));
+
+    let wrong = b
+        .post(
+            "/login",
+            &[("_csrf", &csrf), ("token", "oft_nope"), ("next", "/jobs")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(
+        !wrong.element("error-token").contains("hidden"),
+        "{}",
+        wrong.element("error-token")
+    );
+
+    let login = b.get("/login").await;
+    let csrf = login.input_value("_csrf").unwrap();
+    let forged = b
+        .post("/login", &[("_csrf", "forged"), ("token", &p.operator)])
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.has(r#"data-code="csrf_failed""#));
+
+    let ok = b
+        .post(
+            "/login",
+            &[("_csrf", &csrf), ("token", &p.operator), ("next", "/jobs")],
+        )
+        .await;
+    assert_eq!((ok.status, ok.location.as_str()), (303, "/jobs"));
+    let session = ok
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("outfitter_session="))
+        .expect("session cookie");
+    assert!(session.contains("HttpOnly"), "{session}");
+    assert!(session.contains("SameSite=Strict"), "{session}");
+    assert!(session.contains("Path=/"), "{session}");
+    assert!(
+        !session.contains(&p.operator),
+        "the cookie is not the token"
+    );
+    let jobs = b.get("/jobs").await;
+    assert_eq!(jobs.status, 200);
+    assert!(jobs.element("who").contains("ops"));
+
+    let after = b
+        .post("/login", &[("_csrf", &csrf), ("token", &p.operator)])
+        .await;
+    assert_eq!(after.status, 403, "the sign-in CSRF cookie is single-use");
+
+    let page_csrf = jobs.input_value("_csrf").unwrap();
+    assert_eq!(b.post("/logout", &[("_csrf", "bad")]).await.status, 403);
+    let out = b.post("/logout", &[("_csrf", &page_csrf)]).await;
+    assert_eq!((out.status, out.location.as_str()), (303, "/login"));
+    assert_eq!(b.get("/").await.status, 303, "signed out");
+}
+
+#[actix_web::test]
+async fn catalog_searches_and_shows_admins_the_invalid_bundles() {
+    let p = TestPanel::start().await;
+    let mut admin = Browser::new(&p);
+    admin.sign_in(&p.admin).await;
+    let page = admin.get("/").await;
+    assert!(page.has(r#"name="q""#));
+    for id in ["app-demo-form", "app-postgresql-database", "app-big-app"] {
+        page.element(id);
+    }
+    assert!(!page.has("app-broken"), "the invalid bundle is not offered");
+    let section = page.element("not-offered");
+    assert!(page.has("Broken_App") && page.has("<code>M"), "{section}");
+    let card = page.element("app-postgresql-database");
+    assert!(card.contains("PostgreSQL database"));
+
+    let found = admin.get("/?q=postgresql").await;
+    assert!(found.has(r#"id="app-postgresql-database""#) && !found.has(r#"id="app-demo-form""#));
+    let by_cat = admin.get("/?category=testing").await;
+    assert!(by_cat.has(r#"id="app-demo-form""#) && !by_cat.has(r#"id="app-postgresql-database""#));
+    let none = admin.get("/?q=%3Cscript%3Ealert(1)%3C/script%3E").await;
+    assert!(
+        none.has("no-apps") && !none.has("<script>alert"),
+        "queries are escaped"
+    );
+
+    let mut viewer = Browser::new(&p);
+    viewer.sign_in(&p.viewer).await;
+    assert!(
+        !viewer.get("/").await.has("not-offered"),
+        "only admins see why"
+    );
+}
+
+#[actix_web::test]
+async fn app_form_is_generated_from_the_manifest() {
+    let p = TestPanel::start().await;
+    let mut b = Browser::new(&p);
+    b.sign_in(&p.operator).await;
+    let page = b.get("/apps/demo-form").await;
+    assert_eq!(page.status, 200);
+    let site = Regex::new(r#"<input[^>]*name="site_name"[^>]*>"#)
+        .unwrap()
+        .find(&page.html)
+        .unwrap()
+        .as_str()
+        .to_owned();
+    for attr in [
+        r#"type="text""#,
+        r#"value="demo-site""#,
+        r#"pattern="^[a-z][a-z-]*$""#,
+        r#"minlength="3""#,
+        r#"maxlength="30""#,
+        "required",
+    ] {
+        assert!(site.contains(attr), "{attr} in {site}");
+    }
+    assert!(page.has(r#"type="email" name="admin_email""#));
+    let port = Regex::new(r#"<input[^>]*name="http_port"[^>]*>"#)
+        .unwrap()
+        .find(&page.html)
+        .unwrap()
+        .as_str()
+        .to_owned();
+    assert!(
+        port.contains(r#"type="number""#)
+            && port.contains(r#"min="1""#)
+            && port.contains(r#"max="65535""#)
+            && port.contains(r#"value="8080""#)
+    );
+    assert!(page.has(r#"<select name="db_mode""#));
+    assert!(page.has(r#"type="password" name="db_password""#));
+    assert!(page.has(r#"type="checkbox" name="enable_tls""#));
+    let host = page.element("field-db_host");
+    assert!(
+        host.contains(r#"data-visible-if="{&quot;db_mode&quot;:[&quot;external&quot;]}""#),
+        "{host}"
+    );
+    assert!(page.has("Used only when db_mode is external."));
+    for name in [
+        "site_name",
+        "admin_email",
+        "http_port",
+        "workers",
+        "db_mode",
+        "db_host",
+        "db_password",
+        "enable_tls",
+    ] {
+        assert!(
+            page.element(&format!("error-{name}")).contains("hidden"),
+            "no error shown yet for {name}"
+        );
+    }
+    // The picker: eligible servers enabled, the others disabled with the reason.
+    assert!(page.has(r#"<select name="_agent" id="agent" required>"#));
+    assert!(
+        page.has(r#"<option value="web-1" selected>web-1</option>"#),
+        "{}",
+        page.html
+    );
+    assert!(page.has(r#"<option value="old-1" disabled>old-1 — runs debian version 10 but the app needs at least 11</option>"#));
+    assert!(page.has(r#"<option value="gone-1" disabled>gone-1 — offline</option>"#));
+
+    let big = b.get("/apps/big-app").await;
+    assert!(
+        big.has(r#"id="no-agent""#) && big.has("65536 MiB"),
+        "no server fits the big app"
+    );
+}
+
+#[actix_web::test]
+async fn invalid_form_shows_each_error_beside_its_field_keeps_values_and_never_echoes_secrets() {
+    let p = TestPanel::start().await;
+    let mut b = Browser::new(&p);
+    let csrf = b.sign_in(&p.operator).await;
+    let secret = "my-very-secret-pw";
+    let page = b
+        .post(
+            "/apps/demo-form",
+            &[
+                ("_csrf", &csrf),
+                ("_agent", "web-1"),
+                ("site_name", "Bad Name"),
+                ("admin_email", "not-an-email"),
+                ("http_port", "8081"),
+                ("workers", "99"),
+                ("db_mode", "external"),
+                ("db_host", ""),
+                ("db_password", secret),
+                ("enable_tls", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422, "{}", page.html);
+    for field in ["site_name", "admin_email", "workers", "db_host"] {
+        let err = page.element(&format!("error-{field}"));
+        assert!(!err.contains("hidden"), "error shown beside {field}: {err}");
+        assert!(
+            err.len() > format!(r#"<p class="error" id="error-{field}">"#).len() + 3,
+            "message for {field}: {err}"
+        );
+        assert!(
+            page.element(&format!("field-{field}"))
+                .contains("field invalid")
+        );
+    }
+    for field in ["http_port", "db_password", "enable_tls", "db_mode"] {
+        assert!(
+            page.element(&format!("error-{field}")).contains("hidden"),
+            "no error for {field}"
+        );
+    }
+    assert_eq!(page.input_value("site_name").as_deref(), Some("Bad Name"));
+    assert_eq!(page.input_value("http_port").as_deref(), Some("8081"));
+    assert_eq!(
+        page.input_value("admin_email").as_deref(),
+        Some("not-an-email")
+    );
+    assert!(page.has(r#"<option value="external" selected>"#));
+    assert!(
+        page.has(r#"value="true" checked"#),
+        "the checkbox stays checked"
+    );
+    assert_eq!(page.input_value("db_password").as_deref(), Some(""));
+    assert!(!page.has(secret), "the secret is never echoed");
+}
+
+#[actix_web::test]
+async fn hidden_inputs_are_dropped_on_the_server_and_a_valid_form_queues_the_job() {
+    let p = TestPanel::start().await;
+    let mut b = Browser::new(&p);
+    let csrf = b.sign_in(&p.operator).await;
+    let done = b
+        .post(
+            "/apps/demo-form",
+            &[
+                ("_csrf", &csrf),
+                ("_agent", "web-1"),
+                ("site_name", "good-site"),
+                ("admin_email", "me@example.com"),
+                ("db_mode", "local"),
+                ("db_host", "sneaky.example.com"), // hidden while db_mode is local
+                ("db_password", "long enough secret"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    let id = done.location.strip_prefix("/jobs/").unwrap().to_owned();
+    let (env, _) = p.take_job("web-1").await;
+    assert_eq!(env.job_id, id);
+    assert!(
+        !env.inputs.contains_key("db_host"),
+        "hidden input dropped: {:?}",
+        env.inputs
+    );
+    assert_eq!(env.inputs["site_name"], "good-site");
+    assert_eq!(env.inputs["enable_tls"], false);
+    let job: serde_json::Value = p
+        .get(&p.viewer, &format!("/jobs/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(job["inputs"].get("db_host").is_none());
+    assert_eq!(job["created_by"], "ops");
+
+    let no_agent = b
+        .post("/apps/demo-form", &[("_csrf", &csrf), ("site_name", "x")])
+        .await;
+    assert_eq!(no_agent.status, 422);
+    assert!(!no_agent.element("error-_agent").contains("hidden"));
+    assert!(
+        !no_agent.element("error-site_name").contains("hidden"),
+        "field errors shown too"
+    );
+
+    let forged = b
+        .post(
+            "/apps/demo-form",
+            &[("_agent", "web-1"), ("site_name", "good-site")],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "no CSRF token, no job");
+
+    let mut viewer = Browser::new(&p);
+    let vcsrf = viewer.sign_in(&p.viewer).await;
+    assert!(
+        viewer
+            .get("/apps/demo-form")
+            .await
+            .has("can browse but not install")
+    );
+    let denied = viewer
+        .post("/apps/demo-form", &[("_csrf", &vcsrf), ("_agent", "web-1")])
+        .await;
+    assert_eq!(denied.status, 403);
+}
+
+#[actix_web::test]
+async fn job_page_shows_progress_log_and_offers_cancel_and_retry() {
+    let p = TestPanel::start().await;
+    let mut b = Browser::new(&p);
+    let csrf = b.sign_in(&p.operator).await;
+    let id = p.demo_job().await["id"].as_str().unwrap().to_owned();
+    let page = b.get(&format!("/jobs/{id}")).await;
+    assert!(page.element("job-state").contains("queued"));
+    assert!(page.has(r#"<progress id="progress" max="100" value="0">"#));
+    assert!(page.has(r#"data-last-seq="1""#));
+    page.element("log");
+    page.element("cancel");
+    assert!(!page.has(r#"id="retry""#));
+    assert!(page.has("********"), "the secret input shows redacted");
+
+    let canceled = b
+        .post(&format!("/jobs/{id}/cancel"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(
+        (canceled.status, canceled.location.clone()),
+        (303, format!("/jobs/{id}"))
+    );
+    let page = b.get(&format!("/jobs/{id}")).await;
+    assert!(page.element("job-state").contains("canceled"));
+    assert!(page.has(r#"id="retry""#) && !page.has(r#"id="cancel""#));
+    let retried = b
+        .post(&format!("/jobs/{id}/retry"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(retried.status, 303);
+    // The canceled original left the queue; only the new attempt is there.
+    let (env, _) = p.take_job("web-1").await;
+    assert_eq!(env.attempt, 2);
+    p.run_job("web-1", &id, 2, JobState::Succeeded, Some(0))
+        .await;
+    let page = b.get(&format!("/jobs/{id}")).await;
+    assert!(page.element("job-state").contains("succeeded"));
+    assert!(page.element("progress").contains(r#"value="50""#));
+    assert!(page.element("exit-code").contains('0'));
+    assert!(page.element("duration").contains("1.5 s"));
+    assert!(page.element("attempts").contains("2 of 2"));
+    assert!(page.element("log").contains("hello from the script"));
+    assert!(page.has("Demo done."), "post-install message");
+    assert_eq!(
+        b.post(&format!("/jobs/{id}/retry"), &[("_csrf", "bad")])
+            .await
+            .status,
+        403
+    );
+    let refused = b
+        .post(&format!("/jobs/{id}/cancel"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(refused.status, 409);
+}
+
+#[actix_web::test]
+async fn lists_filter_jobs_show_servers_and_audit_is_for_admins() {
+    let p = TestPanel::start().await;
+    let a = p.demo_job().await["id"].as_str().unwrap().to_owned();
+    let bj = p.demo_job().await["id"].as_str().unwrap().to_owned();
+    p.run_job("web-1", &a, 1, JobState::Failed, Some(1)).await;
+    let mut b = Browser::new(&p);
+    b.sign_in(&p.operator).await;
+    let failed = b.get("/jobs?state=failed").await;
+    assert!(failed.has(&format!(r#"id="job-{a}""#)) && !failed.has(&format!(r#"id="job-{bj}""#)));
+    assert!(failed.has(r#"<option value="failed" selected>"#));
+    let all = b.get("/jobs?app_id=demo-form&agent_id=web-1").await;
+    assert!(all.has(&format!(r#"id="job-{a}""#)) && all.has(&format!(r#"id="job-{bj}""#)));
+    assert_eq!(b.get("/jobs?state=bogus").await.status, 400);
+
+    let servers = b.get("/agents").await;
+    assert!(servers.element("agent-web-1").contains(r#"class="online""#));
+    assert!(
+        servers
+            .element("agent-gone-1")
+            .contains(r#"class="offline""#)
+    );
+    assert!(servers.has("debian 12") && servers.has("4096 MiB"));
+    assert_eq!(b.get("/audit").await.status, 403);
+
+    let mut admin = Browser::new(&p);
+    admin.sign_in(&p.admin).await;
+    let audit = admin.get("/audit").await;
+    assert_eq!(audit.status, 200);
+    assert!(audit.has("job.create") && audit.has("session.login"));
+}
+
+#[actix_web::test]
+async fn static_files_and_security_headers() {
+    let p = TestPanel::start().await;
+    let js = TestPanel::client()
+        .get(format!("{}/static/panel.js", p.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status(), 200);
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(
+        js.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    assert_eq!(js.headers()["x-frame-options"], "DENY");
+    let js = js.text().await.unwrap();
+    assert!(js.contains("visibleIf") && js.contains("EventSource"));
+    let css = TestPanel::client()
+        .get(format!("{}/static/panel.css", p.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+    let missing = TestPanel::client()
+        .get(format!("{}/nope", p.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"data-code="not_found""#)
+    );
+}
