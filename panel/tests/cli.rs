@@ -161,3 +161,28 @@ async fn serve_reads_the_config_file_and_environment() {
     let _ = child.wait();
     assert!(healthy, "serve answered /healthz");
 }
+
+#[test]
+fn error_table_in_docs_matches_the_code_table() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md")).unwrap();
+    for code in outfitter_panel::error::Code::ALL {
+        let (name, status) = code.spec();
+        let row = format!("| `{name}` | {status} |");
+        assert!(doc.contains(&row), "docs/api.md lacks the row {row}");
+    }
+    let rows = doc
+        .lines()
+        .filter(|l| {
+            l.starts_with("| `")
+                && l.split('|')
+                    .nth(2)
+                    .is_some_and(|s| s.trim().parse::<u16>().is_ok())
+        })
+        .count();
+    assert_eq!(
+        rows,
+        outfitter_panel::error::Code::ALL.len(),
+        "no extra codes in the docs"
+    );
+}
