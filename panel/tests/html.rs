@@ -588,3 +588,41 @@ async fn static_files_and_security_headers() {
             .contains(r#"data-code="not_found""#)
     );
 }
+
+#[actix_web::test]
+async fn a_browser_session_reads_the_api_but_writes_only_with_its_csrf_header() {
+    let p = TestPanel::start().await;
+    let mut b = Browser::new(&p);
+    let csrf = b.sign_in(&p.operator).await;
+    let id = p.demo_job().await["id"].as_str().unwrap().to_owned();
+    let events = TestPanel::client()
+        .get(p.api(&format!("/jobs/{id}/events")))
+        .header("cookie", b.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        events.status(),
+        200,
+        "the job page's EventSource authenticates with the cookie"
+    );
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    drop(events);
+    let cancel = |header: Option<String>| {
+        let mut r = TestPanel::client()
+            .post(p.api(&format!("/jobs/{id}/cancel")))
+            .header("cookie", b.cookie_header());
+        if let Some(h) = header {
+            r = r.header("x-csrf-token", h);
+        }
+        r.send()
+    };
+    let refused = cancel(None).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        refused.json::<serde_json::Value>().await.unwrap()["code"],
+        "csrf_failed"
+    );
+    assert_eq!(cancel(Some("wrong".into())).await.unwrap().status(), 403);
+    assert_eq!(cancel(Some(csrf)).await.unwrap().status(), 202);
+}

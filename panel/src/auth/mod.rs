@@ -67,6 +67,9 @@ impl FromStr for Role {
     }
 }
 
+/// Header a browser-session write to the API must carry (the session's CSRF token).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
@@ -188,12 +191,30 @@ impl FromRequest for Caller {
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::new(Code::Internal, "application state missing"))?
                 .clone();
-            resolve(&state, &req).await?.ok_or_else(|| {
+            let caller = resolve(&state, &req).await?.ok_or_else(|| {
                 ApiError::new(
                     Code::Unauthorized,
                     "sign in, or send `Authorization: Bearer <token>` (create one with `outfitter-panel token add`)",
                 )
-            })
+            })?;
+            // A browser session may read the API (the job page's live events), but a write
+            // through it must prove it comes from a panel page: `X-CSRF-Token`.
+            let safe = matches!(
+                *req.method(),
+                actix_web::http::Method::GET | actix_web::http::Method::HEAD
+            );
+            if let Via::Session { csrf, .. } = &caller.via
+                && !safe
+            {
+                let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+                if !session::csrf_matches(csrf, sent) {
+                    return Err(ApiError::new(
+                        Code::CsrfFailed,
+                        "writes with a browser session need the X-CSRF-Token header; API clients use a bearer token",
+                    ));
+                }
+            }
+            Ok(caller)
         })
     }
 }
