@@ -79,6 +79,23 @@ impl RedisServer {
         Ok(())
     }
 
+    /// Runs `redis-cli -p <port> <args>` (as the default user) and returns its output. For
+    /// test setup only (ACL users); tests observe the programs through their own surfaces.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .context("running redis-cli")?;
+        if !out.status.success() {
+            bail!(
+                "redis-cli {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
     /// Whether the server answers `PING` with `+PONG` (raw RESP, no client library needed).
     pub fn answers_ping(&self) -> bool {
         use std::io::{Read, Write};

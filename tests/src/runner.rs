@@ -22,6 +22,7 @@ pub struct Runner {
     dir: PathBuf,
     config: PathBuf,
     installers: PathBuf,
+    extra_env: Vec<(String, String)>,
     daemon: Option<Daemon>,
 }
 
@@ -38,6 +39,7 @@ impl Runner {
             dir: dir.to_owned(),
             config: path,
             installers: installers.to_owned(),
+            extra_env: Vec::new(),
             daemon: None,
         })
     }
@@ -49,6 +51,11 @@ impl Runner {
     /// Where this runner writes its per-job log files.
     pub fn log_dir(&self) -> PathBuf {
         self.dir.join("log")
+    }
+
+    /// Sets an environment variable for the next starts (settings override the config file).
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.extra_env.push((name.to_owned(), value.to_owned()));
     }
 
     /// Starts (or restarts) `outfitter-runner run`.
@@ -67,7 +74,8 @@ impl Runner {
                 "OUTFITTER_KILL_GRACE_SECONDS",
                 KILL_GRACE_SECONDS.to_string(),
             )
-            .env("OUTFITTER_STOP_GRACE_SECONDS", "5");
+            .env("OUTFITTER_STOP_GRACE_SECONDS", "5")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)));
         let log = self.dir.join("runner.log");
         let mut daemon =
             Daemon::spawn(&format!("outfitter-runner ({})", self.agent_id), cmd, &log)?;
