@@ -26,7 +26,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     state.spawn_background();
     tracing::info!(%bind, "outfitter-panel listening");
     let app_state = state.clone();
-    let mut server = HttpServer::new(move || crate::build_app(app_state.clone()));
+    // SSE streams are long-lived: do not wait the default 30 s for them on shutdown.
+    let mut server =
+        HttpServer::new(move || crate::build_app(app_state.clone())).shutdown_timeout(5);
     if let Some(n) = workers {
         server = server.workers(n.max(1));
     }

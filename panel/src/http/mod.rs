@@ -5,8 +5,9 @@ pub mod body;
 pub mod openapi;
 
 use actix_web::body::MessageBody;
+use actix_web::dev::Service as _;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpRequest, HttpResponse, web};
 
 use crate::error::{ApiError, Code};
@@ -64,11 +65,25 @@ pub fn build_app(
                 .error_handler(body::form_error),
         )
         .wrap(security_headers())
-        .wrap(
-            Logger::new("%a \"%r\" %s %b %Dms")
-                .exclude("/healthz")
-                .exclude("/metrics"),
-        )
+        .wrap_fn(|req, srv| {
+            // Access log through `tracing` (actix's Logger writes to the `log` crate).
+            let (method, path) = (req.method().clone(), req.path().to_owned());
+            let started = std::time::Instant::now();
+            let fut = srv.call(req);
+            async move {
+                let res = fut.await?;
+                if path != "/healthz" && path != "/metrics" {
+                    tracing::info!(
+                        target: "outfitter_panel::access",
+                        %method,
+                        path = %path.chars().take(200).collect::<String>(),
+                        status = res.status().as_u16(),
+                        ms = started.elapsed().as_millis() as u64,
+                    );
+                }
+                Ok(res)
+            }
+        })
         .route("/healthz", web::get().to(api::system::healthz))
         .route("/metrics", web::get().to(api::system::metrics))
         .route("/openapi.json", web::get().to(api::system::openapi))
