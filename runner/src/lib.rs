@@ -5,3 +5,8 @@ pub mod config;
 pub mod mask;
 pub mod output;
 pub mod sandbox;
+pub mod attempt;
+pub mod cli;
+pub mod daemon;
+pub mod exec;
+pub mod joblog;

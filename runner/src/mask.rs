@@ -141,6 +141,10 @@ fn forms_of(value: &str) -> Vec<Vec<u8>> {
         derived.push(lower_hex_escapes(&upper).replace("%20", "+"));
         derived.push(upper);
     }
+    // Some encoders escape every byte.
+    let every_byte: String = value.bytes().map(|b| format!("%{b:02X}")).collect();
+    derived.push(every_byte.to_ascii_lowercase());
+    derived.push(every_byte);
     derived.extend(base64_forms(value.as_bytes()));
     for d in derived {
         if d.len() >= MIN_DERIVED_LEN && d != value {
@@ -207,6 +211,7 @@ mod tests {
             "s3cr3t%20pa%24%24%2Fword",
             "s3cr3t+pa%24%24%2Fword",
             "s3cr3t%20pa%24%24%2fword",
+            "%73%33%63%72%33%74%20%70%61%24%24%2f%77%6f%72%64",
         ] {
             assert_eq!(m.mask_str(&format!("u={enc}")), format!("u={REDACTED}"), "{enc}");
         }

@@ -1,0 +1,88 @@
+//! Turns a bundle, its validated inputs and the job's facts into one sandboxed attempt:
+//! the script's whole environment (contract variables + inputs), the masker for its sensitive
+//! values, its timeout. Shared by `run` and `exec`, so both run scripts the same way.
+
+use std::time::Duration;
+
+use outfitter_contract::exit_policy::RetrySettings;
+use outfitter_contract::inputs::{InputValues, JobFacts, contract_env, script_env};
+use outfitter_contract::manifest::{Bundle, Manifest};
+
+use crate::mask::Masker;
+use crate::sandbox::Attempt;
+
+/// Temporary directory the script is told about.
+pub const SCRIPT_TMPDIR: &str = "/tmp";
+
+/// Who a job is, as the script sees it.
+#[derive(Debug, Clone)]
+pub struct JobIdentity {
+    pub job_id: String,
+    pub attempt: u32,
+    pub agent_id: String,
+}
+
+/// The user the script runs as (the runner's own), and its home directory.
+fn user_and_home() -> (String, String) {
+    let uid = nix::unistd::geteuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(u)) => (u.name, u.dir.display().to_string()),
+        _ if uid.is_root() => ("root".into(), "/root".into()),
+        _ => (uid.to_string(), "/".into()),
+    }
+}
+
+/// The values of the sensitive inputs, as the script receives them.
+pub fn sensitive_values(manifest: &Manifest, values: &InputValues) -> Vec<String> {
+    let env = script_env(manifest, values);
+    manifest
+        .inputs
+        .iter()
+        .filter(|i| i.is_sensitive())
+        .filter_map(|i| env.iter().find(|(name, _)| *name == i.env_name()).map(|(_, v)| v.clone()))
+        .collect()
+}
+
+/// The masker for one job's sensitive values.
+pub fn masker_for(manifest: &Manifest, values: &InputValues) -> Masker {
+    let secrets = sensitive_values(manifest, values);
+    Masker::new(secrets.iter().map(String::as_str))
+}
+
+/// The retry policy of an app, in the exit policy's terms.
+pub fn retry_settings(manifest: &Manifest) -> RetrySettings {
+    let r = manifest.effective_retry();
+    RetrySettings {
+        max_attempts: r.max_attempts,
+        first_backoff: Duration::from_secs(r.backoff_seconds),
+    }
+}
+
+/// Builds the attempt.
+pub fn prepare(bundle: &Bundle, values: &InputValues, who: &JobIdentity) -> Attempt {
+    let manifest = &bundle.manifest;
+    let (user, home) = user_and_home();
+    let facts = JobFacts {
+        job_id: who.job_id.clone(),
+        attempt: who.attempt,
+        app_id: manifest.id.clone(),
+        app_version: manifest.version.clone(),
+        agent_id: who.agent_id.clone(),
+        home,
+        user,
+        tmpdir: SCRIPT_TMPDIR.to_owned(),
+    };
+    let mut env = contract_env(&facts);
+    env.extend(script_env(manifest, values));
+    // The script runs with the bundle as its working directory: both paths must be absolute.
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    Attempt {
+        script: absolute(&bundle.script_path),
+        cwd: absolute(&bundle.dir),
+        env,
+        job_id: who.job_id.clone(),
+        cgroup_name: format!("{}.{}", who.job_id, who.attempt),
+        timeout: Duration::from_secs(manifest.timeout_seconds),
+        masker: masker_for(manifest, values),
+    }
+}

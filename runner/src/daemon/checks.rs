@@ -1,0 +1,194 @@
+//! The checks a taken job passes before anything runs, in the order of docs/protocol.md:
+//! size and shape → signature → agent → expiry → replay → catalog and digest → sealed
+//! inputs → inputs → cancel flag.
+
+use std::sync::Arc;
+
+use outfitter_contract::envelope::{Envelope, SignedJob};
+use outfitter_contract::ids::validate_job_id;
+use outfitter_contract::inputs::InputValues;
+use outfitter_contract::job::JobState;
+use outfitter_contract::manifest::Bundle;
+use outfitter_contract::seal;
+use serde_json::{Map, Value};
+
+use super::{Shared, now_secs, store};
+
+/// A job that passed every check.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub envelope: Envelope,
+    pub bundle: Bundle,
+    pub values: InputValues,
+}
+
+/// A refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The job id, when there is one to file the refusal under (unverified for forged jobs).
+    pub job_hint: Option<String>,
+    /// Whether the signature verified (a verified refusal may update the job record).
+    pub verified: bool,
+    /// `rejected` or `expired`.
+    pub state: JobState,
+    pub reason: String,
+    /// The attempt the envelope named (0 when unknown).
+    pub attempt: u32,
+}
+
+/// What to do with a taken job.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Run(Box<Accepted>),
+    Refuse(Refusal),
+    /// The record says `cancel_requested=1`: end `canceled` without running.
+    Canceled(Box<Envelope>),
+}
+
+fn refuse(job_hint: Option<String>, verified: bool, state: JobState, attempt: u32, reason: impl Into<String>) -> Verdict {
+    Verdict::Refuse(Refusal {
+        job_hint,
+        verified,
+        state,
+        reason: reason.into(),
+        attempt,
+    })
+}
+
+/// Runs every check. `Err` is a Redis failure: nothing was decided; the caller retries once
+/// Redis is back (with `claimed` telling the replay guard that this runner claimed the entry
+/// itself before the failure).
+pub async fn check(shared: &Arc<Shared>, wire: &str, claimed: &mut bool) -> Result<Verdict, deadpool_redis::redis::RedisError> {
+    // Size and shape.
+    let signed = match SignedJob::from_wire(wire) {
+        Ok(s) => s,
+        Err(e) => return Ok(refuse(None, false, JobState::Rejected, 0, e.to_string())),
+    };
+    // Signature (constant time, before the payload is parsed).
+    let env = match signed.verify(&shared.keys.signing) {
+        Ok(env) => env,
+        Err(e) => {
+            let hint = signed.unverified_ids().map(|(job, _)| job).filter(|j| validate_job_id(j).is_ok());
+            return Ok(refuse(hint, false, JobState::Rejected, 0, e.to_string()));
+        }
+    };
+    if validate_job_id(&env.job_id).is_err() {
+        return Ok(refuse(None, true, JobState::Rejected, env.attempt, "job id is not a canonical UUID"));
+    }
+    let hint = Some(env.job_id.clone());
+    // The job is this agent's.
+    if env.agent_id != shared.cfg.agent_id {
+        return Ok(refuse(
+            hint,
+            false,
+            JobState::Rejected,
+            env.attempt,
+            format!("job is addressed to agent {:?}, this is agent {:?}", env.agent_id, shared.cfg.agent_id),
+        ));
+    }
+    // Not expired.
+    let now = now_secs();
+    if env.expires_at < now {
+        return Ok(refuse(
+            hint,
+            true,
+            JobState::Expired,
+            env.attempt,
+            format!("the job expired {}s before this server took it", now - env.expires_at),
+        ));
+    }
+    // Replay guard: each attempt starts once.
+    if !*claimed {
+        let mut conn = shared.redis().await?;
+        if !store::claim_seen(&mut conn, &shared.names, &env.job_id, env.attempt, env.expires_at).await? {
+            return Ok(refuse(
+                hint,
+                true,
+                JobState::Rejected,
+                env.attempt,
+                format!("replay: attempt {} of this job was already started", env.attempt),
+            ));
+        }
+        *claimed = true;
+    }
+    // The app is in the local catalog with the same digest (reloaded once if not).
+    let bundle = match shared.bundle_matching(&env.app_id, &env.bundle_digest).await {
+        Ok(b) => b,
+        Err(reason) => return Ok(refuse(hint, true, JobState::Rejected, env.attempt, reason)),
+    };
+    // Sealed inputs open with this agent's key, for this job.
+    let mut submitted: Map<String, Value> = env.inputs.clone().into_iter().collect();
+    if let Some(sealed) = &env.sealed_inputs {
+        match seal::open(&shared.keys.sealing, &env.job_id, sealed) {
+            Ok(secret) => submitted.extend(secret),
+            Err(e) => return Ok(refuse(hint, true, JobState::Rejected, env.attempt, e.to_string())),
+        }
+    }
+    // Inputs validate against the local manifest (hidden inputs are dropped here).
+    let values = match bundle.validate_inputs(&submitted) {
+        Ok(v) => v,
+        Err(errors) => {
+            let list: Vec<String> = errors.iter().map(|e| format!("{}: {} ({})", e.field, e.message, e.rule)).collect();
+            return Ok(refuse(
+                hint,
+                true,
+                JobState::Rejected,
+                env.attempt,
+                format!("inputs do not validate against this server's manifest: {}", list.join("; ")),
+            ));
+        }
+    };
+    // A cancel that arrived while the job waited.
+    let mut conn = shared.redis().await?;
+    if store::cancel_requested(&mut conn, &shared.names, &env.job_id).await? {
+        return Ok(Verdict::Canceled(Box::new(env)));
+    }
+    Ok(Verdict::Run(Box::new(Accepted {
+        envelope: env,
+        bundle,
+        values,
+    })))
+}
+
+/// Whether a refusal may update the job record: only while the job waits to run (`queued` or
+/// `retrying`), and, for a verified job, only when the refused wire is the record's current
+/// one (an old attempt replayed must not overwrite a newer one). A forged job's record is
+/// touched only while it is still `queued`.
+pub fn refusal_touches_record(refusal: &Refusal, wire: &str, state: Option<&str>, signed: Option<&str>) -> bool {
+    if refusal.verified {
+        matches!(state, Some("queued" | "retrying")) && signed == Some(wire)
+    } else {
+        state == Some("queued")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(verified: bool) -> Refusal {
+        Refusal {
+            job_hint: Some("j".into()),
+            verified,
+            state: JobState::Rejected,
+            reason: "r".into(),
+            attempt: 1,
+        }
+    }
+
+    #[test]
+    fn forged_job_touches_only_a_queued_record() {
+        let r = refusal(false);
+        assert!(refusal_touches_record(&r, "w", Some("queued"), Some("other")));
+        assert!(!refusal_touches_record(&r, "w", Some("succeeded"), Some("w")));
+        assert!(!refusal_touches_record(&r, "w", None, None));
+    }
+
+    #[test]
+    fn verified_refusal_touches_only_the_current_attempt() {
+        let r = refusal(true);
+        assert!(refusal_touches_record(&r, "w", Some("retrying"), Some("w")));
+        assert!(!refusal_touches_record(&r, "old", Some("queued"), Some("w")));
+        assert!(!refusal_touches_record(&r, "w", Some("running"), Some("w")));
+    }
+}

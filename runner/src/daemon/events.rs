@@ -1,0 +1,71 @@
+//! One writer task per running job: events in order, batched (one round trip per batch, so
+//! 100k lines take seconds), spooled to the outbox while Redis is unreachable.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::Shared;
+use super::store::{self, Outgoing};
+
+/// Events per round trip.
+pub const BATCH: usize = 512;
+/// Events waiting for the writer.
+const QUEUE: usize = 2048;
+
+/// Sends a job's events to Redis, in order.
+#[derive(Debug)]
+pub struct EventWriter {
+    tx: mpsc::Sender<Outgoing>,
+    task: JoinHandle<()>,
+}
+
+impl EventWriter {
+    pub fn start(shared: Arc<Shared>, job_id: String) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Outgoing>(QUEUE);
+        let task = tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            while let Some(first) = rx.recv().await {
+                batch.push(first);
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(o) => batch.push(o),
+                        Err(_) => break,
+                    }
+                }
+                deliver(&shared, &job_id, &batch).await;
+                batch.clear();
+            }
+        });
+        EventWriter { tx, task }
+    }
+
+    pub async fn send(&self, o: Outgoing) {
+        // The task only ends when the channel closes.
+        let _ = self.tx.send(o).await;
+    }
+
+    /// Waits until every event sent is in Redis or in the outbox.
+    pub async fn close(self) {
+        drop(self.tx);
+        let _ = self.task.await;
+    }
+}
+
+async fn deliver(shared: &Shared, job_id: &str, batch: &[Outgoing]) {
+    if !shared.outbox.is_spooling(job_id).await {
+        let sent = match shared.pool.get().await {
+            Ok(mut conn) => store::append_events(&mut conn, &shared.names, job_id, batch).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match sent {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(job = job_id, error = %e, "redis unavailable; events go to the outbox"),
+        }
+    }
+    if let Err(e) = shared.outbox.spool(job_id, batch).await {
+        // Nowhere to put them: the per-job log file still has the lines.
+        tracing::error!(job = job_id, error = %e, "cannot write the outbox; events lost");
+    }
+}

@@ -1,0 +1,380 @@
+//! `outfitter-runner run`: the daemon. Takes signed jobs with BLMOVE on a dedicated
+//! connection, checks and runs them, and keeps the heartbeat, the control channel, the retry
+//! scheduler and the outbox flusher going; stops gracefully on SIGTERM.
+
+pub mod checks;
+pub mod control;
+pub mod events;
+pub mod heartbeat;
+pub mod job;
+pub mod outbox;
+pub mod recovery;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use deadpool_redis::redis::{self, AsyncConnectionConfig};
+use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
+use outfitter_contract::catalog::Catalog;
+use outfitter_contract::keys::AgentKeys;
+use outfitter_contract::manifest::Bundle;
+use outfitter_contract::redis_keys::AgentKeys as KeyNames;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use self::outbox::Outbox;
+use crate::config::DaemonConfig;
+use crate::sandbox::cgroup::CgroupLayout;
+use crate::sandbox::procs::Sys;
+use crate::sandbox::{Abort, Sandbox, reaper};
+
+/// Seconds one BLMOVE blocks; between calls the loop notices a stop request.
+pub const FETCH_BLOCK_SECS: f64 = 1.0;
+/// Pause after a Redis failure before trying again.
+pub const REDIS_RETRY: Duration = Duration::from_secs(1);
+/// How often due retries are promoted and the outbox is flushed.
+pub const TICK: Duration = Duration::from_millis(500);
+/// How often expired replay-guard entries are pruned.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Redis calls of the pool time out after this (the blocking connection has no timeout).
+pub const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+pub fn now_secs() -> i64 {
+    now_ms() / 1000
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("redis_url {url:?}: {message}")]
+    RedisUrl { url: String, message: String },
+    #[error("state_dir {path}: {source}")]
+    StateDir { path: String, source: std::io::Error },
+    #[error("cannot watch signals: {0}")]
+    Signals(std::io::Error),
+}
+
+/// What every task of the daemon shares.
+pub struct Shared {
+    pub cfg: DaemonConfig,
+    pub keys: AgentKeys,
+    pub names: KeyNames,
+    pub client: redis::Client,
+    pub pool: Pool,
+    pub sandbox: Sandbox,
+    pub outbox: Outbox,
+    catalog: RwLock<Arc<Catalog>>,
+    running: Mutex<HashMap<String, Arc<watch::Sender<Option<Abort>>>>>,
+    stopping: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("agent_id", &self.cfg.agent_id).finish()
+    }
+}
+
+impl Shared {
+    /// A pooled connection.
+    pub async fn redis(&self) -> Result<deadpool_redis::Connection, redis::RedisError> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_redis::PoolError::Backend(e) => e,
+            other => redis::RedisError::from((redis::ErrorKind::Io, "redis pool", other.to_string())),
+        })
+    }
+
+    /// Waits before retrying a Redis call; false when the runner is stopping instead.
+    pub async fn pause_unless_stopping(&self) -> bool {
+        let mut stopping = self.stopping.clone();
+        tokio::select! {
+            () = tokio::time::sleep(REDIS_RETRY) => !*self.stopping.borrow(),
+            _ = stopping.wait_for(|s| *s) => false,
+        }
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().expect("catalog lock").clone()
+    }
+
+    async fn reload_catalog(&self) -> Arc<Catalog> {
+        let root = self.cfg.installers.clone();
+        let fresh = tokio::task::spawn_blocking(move || Catalog::scan(&root))
+            .await
+            .unwrap_or_default();
+        let fresh = Arc::new(fresh);
+        *self.catalog.write().expect("catalog lock") = fresh.clone();
+        fresh
+    }
+
+    /// The local bundle of `app_id` with exactly `digest`; the catalog is scanned again when
+    /// it does not have it (a bundle dropped in since start works without a restart).
+    pub async fn bundle_matching(&self, app_id: &str, digest: &str) -> Result<Bundle, String> {
+        let found = |c: &Catalog| c.get(app_id).filter(|b| b.digest == digest).cloned();
+        if let Some(b) = found(&self.catalog()) {
+            return Ok(b);
+        }
+        let fresh = self.reload_catalog().await;
+        if let Some(b) = found(&fresh) {
+            return Ok(b);
+        }
+        Err(match fresh.get(app_id) {
+            Some(b) => format!(
+                "bundle digest mismatch: the panel validated {app_id} as {digest}, this server has {} (sync the installers)",
+                b.digest
+            ),
+            None => format!("app {app_id:?} is not in this server's catalog"),
+        })
+    }
+
+    fn register(&self, job: &str, abort: Arc<watch::Sender<Option<Abort>>>) {
+        self.running.lock().expect("running lock").insert(job.to_owned(), abort);
+    }
+
+    fn unregister(&self, job: &str) {
+        self.running.lock().expect("running lock").remove(job);
+    }
+
+    /// Asks a running job to stop because of a cancel; false when it does not run here.
+    pub fn cancel(&self, job: &str) -> bool {
+        match self.running.lock().expect("running lock").get(job) {
+            Some(tx) => tx.send(Some(Abort::Cancel)).is_ok(),
+            None => false,
+        }
+    }
+
+    fn abort_all(&self, why: Abort) {
+        for tx in self.running.lock().expect("running lock").values() {
+            let _ = tx.send(Some(why));
+        }
+    }
+
+    pub fn running_jobs(&self) -> Vec<String> {
+        self.running.lock().expect("running lock").keys().cloned().collect()
+    }
+}
+
+fn pool_for(url: &str) -> Result<Pool, DaemonError> {
+    let mut cfg = deadpool_redis::Config::from_url(url);
+    cfg.pool = Some(PoolConfig {
+        max_size: 16,
+        timeouts: Timeouts {
+            wait: Some(POOL_TIMEOUT),
+            create: Some(POOL_TIMEOUT),
+            recycle: Some(POOL_TIMEOUT),
+        },
+        ..PoolConfig::default()
+    });
+    cfg.create_pool(Some(Runtime::Tokio1)).map_err(|e| DaemonError::RedisUrl {
+        url: url.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(cfg: DaemonConfig, sys: &'static dyn Sys) -> Result<(), DaemonError> {
+    let (shared, stop) = start(cfg, sys)?;
+    serve(Arc::new(shared), stop).await
+}
+
+/// Builds the shared state (no Redis call yet).
+fn start(cfg: DaemonConfig, sys: &'static dyn Sys) -> Result<(Shared, watch::Sender<bool>), DaemonError> {
+    let client = redis::Client::open(cfg.redis_url.as_str()).map_err(|e| DaemonError::RedisUrl {
+        url: cfg.redis_url.clone(),
+        message: e.to_string(),
+    })?;
+    let pool = pool_for(&cfg.redis_url)?;
+    let outbox = Outbox::open(cfg.state_dir.join("outbox")).map_err(|source| DaemonError::StateDir {
+        path: cfg.state_dir.display().to_string(),
+        source,
+    })?;
+    if !reaper::become_subreaper() {
+        tracing::warn!("cannot become a child subreaper; setsid escapees reach PID 1");
+    }
+    let layout = if cfg.limits.cgroups {
+        let (layout, notes) = CgroupLayout::detect();
+        for n in notes {
+            tracing::warn!("{n}");
+        }
+        layout.remove_stale();
+        layout
+    } else {
+        CgroupLayout::none()
+    };
+    tracing::info!(?layout, "sandbox cgroups");
+    let catalog = Catalog::scan(&cfg.installers);
+    for bad in catalog.invalid() {
+        tracing::warn!(dir = %bad.dir.display(), errors = bad.diagnostics.len(), "invalid bundle skipped");
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared = Shared {
+        keys: AgentKeys::from_agent_key(&cfg.agent_key),
+        names: KeyNames::new(&cfg.agent_id),
+        client,
+        pool,
+        sandbox: Sandbox {
+            limits: cfg.limits.clone(),
+            layout,
+            sys,
+        },
+        outbox,
+        catalog: RwLock::new(Arc::new(catalog)),
+        running: Mutex::new(HashMap::new()),
+        stopping: stop_rx,
+        cfg,
+    };
+    Ok((shared, stop_tx))
+}
+
+async fn serve(shared: Arc<Shared>, stop: watch::Sender<bool>) -> Result<(), DaemonError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let sys = shared.sandbox.sys;
+    let mut background = JoinSet::new();
+    background.spawn(reaper::reap_forever(sys));
+
+    // Nothing is taken before what the last run left behind is settled.
+    settle_previous_run(&shared).await;
+    background.spawn(heartbeat::beat_forever(shared.clone()));
+    background.spawn(control::listen_forever(shared.clone()));
+    background.spawn(tick_forever(shared.clone()));
+
+    // The fetch loop notices the stop between two BLMOVEs, so no taken job is dropped.
+    let fetch = tokio::spawn(fetch_loop(shared.clone()));
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: no new jobs; waiting for the running ones"),
+        _ = int.recv() => tracing::info!("SIGINT: no new jobs; waiting for the running ones"),
+    }
+    let _ = stop.send(true);
+    let mut jobs = fetch.await.unwrap_or_default();
+    let grace = shared.cfg.stop_grace;
+    if tokio::time::timeout(grace, drain(&mut jobs)).await.is_err() {
+        tracing::warn!(seconds = grace.as_secs(), "stop grace period over; killing running jobs (recovered at the next start)");
+        shared.abort_all(Abort::Shutdown);
+        drain(&mut jobs).await;
+    }
+    let running = shared.running_jobs();
+    if let Err(e) = shared.outbox.flush_finished(&shared.pool, &shared.names, &running).await {
+        tracing::warn!(error = %e, "outbox not empty at exit; flushed at the next start");
+    }
+    background.abort_all();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn drain(jobs: &mut JoinSet<()>) {
+    while jobs.join_next().await.is_some() {}
+}
+
+/// Flushes the outbox, then recovers the processing list, retrying until Redis answers.
+async fn settle_previous_run(shared: &Arc<Shared>) {
+    loop {
+        match shared.outbox.flush_finished(&shared.pool, &shared.names, &[]).await {
+            Ok(_) => break,
+            Err(e) => tracing::warn!(error = %e, "waiting for redis to flush the outbox"),
+        }
+        if !shared.pause_unless_stopping().await {
+            return;
+        }
+    }
+    loop {
+        match recovery::recover(shared).await {
+            Ok(done) => {
+                for r in done {
+                    tracing::info!(?r, "recovered");
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "waiting for redis to recover the processing list"),
+        }
+        if !shared.pause_unless_stopping().await {
+            return;
+        }
+    }
+}
+
+/// A connection for BLMOVE alone, without response timeout (it blocks by design).
+async fn blocking_connection(client: &redis::Client) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let cfg = AsyncConnectionConfig::new().set_response_timeout(None);
+    client.get_multiplexed_async_connection_with_config(&cfg).await
+}
+
+/// Takes jobs until the runner stops, at most `concurrency` at a time; returns the jobs
+/// still running.
+async fn fetch_loop(shared: Arc<Shared>) -> JoinSet<()> {
+    let slots = Arc::new(Semaphore::new(shared.cfg.concurrency));
+    let mut stopping = shared.stopping.clone();
+    let mut jobs = JoinSet::new();
+    let mut conn = None;
+    loop {
+        while jobs.try_join_next().is_some() {}
+        if *stopping.borrow() {
+            return jobs;
+        }
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("semaphore never closes"),
+            _ = stopping.wait_for(|s| *s) => return jobs,
+        };
+        if conn.is_none() {
+            match blocking_connection(&shared.client).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "redis unavailable");
+                    tokio::time::sleep(REDIS_RETRY).await;
+                    continue;
+                }
+            }
+        }
+        let c = conn.as_mut().expect("connected above");
+        let taken: redis::RedisResult<Option<String>> = redis::cmd("BLMOVE")
+            .arg(shared.names.queue())
+            .arg(shared.names.processing())
+            .arg("RIGHT")
+            .arg("LEFT")
+            .arg(FETCH_BLOCK_SECS)
+            .query_async(c)
+            .await;
+        match taken {
+            Ok(Some(wire)) => {
+                let s = shared.clone();
+                jobs.spawn(async move {
+                    job::handle(s, wire).await;
+                    drop(permit);
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "BLMOVE failed; reconnecting");
+                conn = None;
+                tokio::time::sleep(REDIS_RETRY).await;
+            }
+        }
+    }
+}
+
+/// Promotes due retries, flushes the outbox, prunes the replay guard.
+async fn tick_forever(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(TICK);
+    let mut last_prune = tokio::time::Instant::now();
+    loop {
+        tick.tick().await;
+        let running = shared.running_jobs();
+        if let Err(e) = shared.outbox.flush_finished(&shared.pool, &shared.names, &running).await {
+            tracing::debug!(error = %e, "outbox flush pending");
+        }
+        let Ok(mut conn) = shared.redis().await else { continue };
+        if let Err(e) = store::promote_due(&mut conn, &shared.names, now_ms()).await {
+            tracing::debug!(error = %e, "retry promotion pending");
+        }
+        if last_prune.elapsed() >= PRUNE_EVERY {
+            last_prune = tokio::time::Instant::now();
+            let _ = store::prune_seen(&mut conn, &shared.names, now_secs()).await;
+        }
+    }
+}

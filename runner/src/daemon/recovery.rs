@@ -1,0 +1,129 @@
+//! Start-up recovery of what the processing list still holds (the runner died or was stopped
+//! mid-job): leftover processes of those jobs are killed first; a job that was running is
+//! re-run when its manifest says `idempotent: true` and marked `interrupted` otherwise; a job
+//! that never started goes back to the queue.
+
+use std::sync::Arc;
+
+use deadpool_redis::redis::{self, AsyncCommands, RedisResult};
+use outfitter_contract::envelope::{Envelope, SignedJob};
+use outfitter_contract::event::Event;
+use outfitter_contract::job::{JobState, field};
+
+use super::job::outgoing;
+use super::store::{self, JobResult};
+use super::{Shared, now_ms, now_secs};
+use crate::sandbox::tree::{self, JobScope};
+
+/// What recovery did with one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovered {
+    Rerun { job_id: String, attempt: u32 },
+    Requeued { job_id: String },
+    Interrupted { job_id: String },
+    Dropped,
+}
+
+/// Recovers every job in the processing list.
+pub async fn recover(shared: &Arc<Shared>) -> RedisResult<Vec<Recovered>> {
+    let mut conn = shared.redis().await?;
+    let wires: Vec<String> = conn.lrange(shared.names.processing(), 0, -1).await?;
+    let mut done = Vec::new();
+    for wire in wires {
+        let env = SignedJob::from_wire(&wire)
+            .and_then(|s| s.verify(&shared.keys.signing))
+            .ok()
+            .filter(|e| e.agent_id == shared.cfg.agent_id);
+        let Some(env) = env else {
+            // Not a job this runner can vouch for: take it off the list, on the record.
+            store::reject(&mut conn, &shared.names, None, &wire, "unverifiable job in the processing list", None, |_, _| false)
+                .await?;
+            done.push(Recovered::Dropped);
+            continue;
+        };
+        kill_leftovers(shared, &env).await;
+        done.push(recover_one(shared, &mut conn, &wire, env).await?);
+    }
+    Ok(done)
+}
+
+/// A script of this job may still run (reparented to init when the runner died): kill it.
+async fn kill_leftovers(shared: &Shared, env: &Envelope) {
+    let scope = JobScope {
+        env_marker: format!("JOB_ID={}", env.job_id).into_bytes(),
+        root_pid: 0,
+        pgid: 0,
+        runner_pid: std::process::id() as i32,
+        runner_pgid: nix::unistd::getpgrp().as_raw(),
+        cgroup: Some(Arc::new(shared.sandbox.layout.dirs_named(&format!("{}.{}", env.job_id, env.attempt)))),
+    };
+    let t = tree::terminate(shared.sandbox.sys, &scope, shared.sandbox.limits.kill_grace).await;
+    if t.found > 0 {
+        tracing::warn!(job = %env.job_id, killed = t.found, "killed processes left by the previous runner");
+    }
+    if let Some(cg) = &scope.cgroup {
+        cg.remove().await;
+    }
+}
+
+async fn recover_one(shared: &Arc<Shared>, conn: &mut deadpool_redis::Connection, wire: &str, env: Envelope) -> RedisResult<Recovered> {
+    let job = env.job_id.clone();
+    let (state, attempts): (Option<String>, Option<String>) = redis::cmd("HMGET")
+        .arg(shared.names.job(&job))
+        .arg(field::STATE)
+        .arg(field::ATTEMPTS)
+        .query_async(conn)
+        .await?;
+    let ran = state.as_deref() == Some(JobState::Running.as_str()) && attempts.as_deref() == Some(env.attempt.to_string().as_str());
+    let seen: Option<f64> = conn.zscore(shared.names.seen(), store::seen_member(&job, env.attempt)).await?;
+    if !ran && seen.is_none() {
+        // Never started: back to the queue as it was.
+        store::requeue(conn, &shared.names, &job, wire, wire, None).await?;
+        return Ok(Recovered::Requeued { job_id: job });
+    }
+    let idempotent = shared.catalog().get(&env.app_id).is_some_and(|b| b.manifest.idempotent);
+    if ran && !idempotent {
+        let at = now_ms();
+        let reason = "the runner stopped while the job ran; the app is not idempotent, so it is not re-run".to_owned();
+        let event = Event::state(at, env.attempt, JobState::Interrupted, None, Some(reason.clone()));
+        let fields = [
+            (field::STATE, JobState::Interrupted.to_string()),
+            (field::FINISHED_AT, at.to_string()),
+            (field::REASON, reason),
+        ];
+        let result = JobResult {
+            job_id: job.clone(),
+            processing_wire: wire.to_owned(),
+            event: outgoing(&event, &fields),
+            schedule: None,
+            finished_at: at,
+        };
+        store::apply_result(conn, &shared.names, &result).await?;
+        return Ok(Recovered::Interrupted { job_id: job });
+    }
+    // Ran and idempotent, or claimed but never started: a fresh attempt.
+    let ttl = (env.expires_at - env.issued_at).max(60);
+    let next = Envelope {
+        attempt: env.attempt + 1,
+        issued_at: now_secs(),
+        expires_at: now_secs() + ttl,
+        ..env.clone()
+    };
+    let new_wire = next.sign(&shared.keys.signing).to_wire();
+    let reason = if ran {
+        "the runner stopped while the job ran; re-run because the app is idempotent"
+    } else {
+        "taken again after the runner restarted"
+    };
+    let event = Event::state(now_ms(), next.attempt, JobState::Queued, None, Some(reason.to_owned()));
+    let fields = [
+        (field::STATE, JobState::Queued.to_string()),
+        (field::SIGNED, new_wire.clone()),
+        (field::REASON, reason.to_owned()),
+    ];
+    store::requeue(conn, &shared.names, &job, wire, &new_wire, Some(&outgoing(&event, &fields))).await?;
+    Ok(Recovered::Rerun {
+        job_id: job,
+        attempt: next.attempt,
+    })
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+set -euo pipefail
+echo "token=${API_TOKEN}"
+echo "token on stderr: ${API_TOKEN}" >&2
+uri="$(jq -rn --arg v "${API_TOKEN}" '$v|@uri')"
+echo "url=https://user:${uri}@example.com/"
+echo "form=t=${uri//%20/+}"
+for prefix in "" "a" "ab"; do
+  echo "b64=$(printf '%s%s' "${prefix}" "${API_TOKEN}" | base64 -w0)"
+done
+echo "label=${LABEL}"
