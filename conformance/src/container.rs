@@ -152,6 +152,13 @@ impl Container {
                 "--timezone=off",
                 "--link-journal=no",
             ])
+            // nspawn's default seccomp filter refuses the keyring calls and bpf(), and runc (docker)
+            // needs both (session keyring, cgroup v2 device filter) to start a container.
+            .arg("--system-call-filter=add_key keyctl request_key bpf")
+            // A pure cgroup v2 tree inside, as on a stock Debian 12 host, whatever the host's
+            // own layout: a hybrid layout inside leaves v1 controllers read-only, which
+            // breaks nested runtimes (docker's runc).
+            .env("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY", "1")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)

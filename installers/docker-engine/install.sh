@@ -48,7 +48,7 @@ done
 
 progress 10 "Installing Docker Engine"
 apt_quiet update >/dev/null 2>&1 || true
-# Debian 12 ships compose v2 as docker-compose; Ubuntu has the docker-compose-v2 plugin.
+# Debian 12 ships compose as docker-compose (v1); Ubuntu 22.04+ has the docker-compose-v2 plugin.
 if apt-cache policy docker-compose-v2 2>/dev/null | grep -q 'Candidate: [^(]'; then compose=docker-compose-v2; else compose=docker-compose; fi
 apt_install docker.io "$compose" ca-certificates
 

@@ -57,7 +57,8 @@ while [ -n "$rest" ]; do
 done
 
 progress 10 "Installing ufw"
-apt_install ufw
+# ufw applies /etc/ufw/sysctl.conf with sysctl (procps), which minimal systems lack.
+apt_install ufw procps iptables
 
 progress 40 "Setting the rules"
 # SSH first, so that there is no moment with the firewall on and SSH closed.
