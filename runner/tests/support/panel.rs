@@ -1,0 +1,247 @@
+//! A minimal panel: signs jobs for one agent and enqueues them the way docs/protocol.md says,
+//! and reads job records and events back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use outfitter_contract::envelope::{ENVELOPE_VERSION, Envelope};
+use outfitter_contract::event::Event;
+use outfitter_contract::job::{JobRecord, JobState, REDACTED, field};
+use outfitter_contract::keys::{AgentKeys, Key, PanelSecret};
+use outfitter_contract::manifest::load_bundle;
+use outfitter_contract::redis_keys::AgentKeys as KeyNames;
+use outfitter_contract::scripts::APPEND_EVENT;
+use outfitter_contract::seal;
+use serde_json::{Map, Value, json};
+
+use super::{bundles_dir, wait_for};
+
+pub const AGENT: &str = "test-agent";
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+pub struct Panel {
+    pub agent_id: String,
+    pub secret: PanelSecret,
+    pub keys: AgentKeys,
+    pub names: KeyNames,
+    pub redis_url: String,
+}
+
+/// A job as enqueued.
+#[derive(Debug, Clone)]
+pub struct Enqueued {
+    pub job_id: String,
+    pub envelope: Envelope,
+    pub wire: String,
+}
+
+impl Panel {
+    pub fn new(redis_url: &str) -> Self {
+        Self::for_agent(redis_url, AGENT)
+    }
+
+    pub fn for_agent(redis_url: &str, agent_id: &str) -> Self {
+        let secret = PanelSecret::from_bytes(vec![42; 32]).unwrap();
+        let keys = AgentKeys::from_agent_key(&secret.agent_key(agent_id));
+        Panel {
+            agent_id: agent_id.to_owned(),
+            secret,
+            keys,
+            names: KeyNames::new(agent_id),
+            redis_url: redis_url.to_owned(),
+        }
+    }
+
+    pub fn agent_key(&self) -> Key {
+        self.secret.agent_key(&self.agent_id)
+    }
+
+    pub fn agent_key_hex(&self) -> String {
+        self.agent_key().to_hex()
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.redis_url.as_str()).unwrap().get_connection().unwrap()
+    }
+
+    /// An envelope for a bundle of the runner's test bundles, attempt 1, valid for an hour.
+    pub fn envelope(&self, app: &str, inputs: Value, sensitive: Value) -> Envelope {
+        self.envelope_in(&bundles_dir().join(app), inputs, sensitive)
+    }
+
+    pub fn envelope_in(&self, bundle_dir: &Path, inputs: Value, sensitive: Value) -> Envelope {
+        let bundle = load_bundle(bundle_dir).unwrap_or_else(|d| panic!("test bundle loads: {d:?}"));
+        let job_id = outfitter_contract::ids::new_job_id();
+        let to_map = |v: Value| -> BTreeMap<String, Value> {
+            match v {
+                Value::Object(m) => m.into_iter().collect(),
+                Value::Null => BTreeMap::new(),
+                other => panic!("inputs must be an object, got {other}"),
+            }
+        };
+        let sensitive = to_map(sensitive);
+        let sealed_inputs = (!sensitive.is_empty()).then(|| seal::seal(&self.keys.sealing, &job_id, &sensitive).unwrap());
+        let now = now_ms() / 1000;
+        Envelope {
+            v: ENVELOPE_VERSION,
+            job_id,
+            agent_id: self.agent_id.clone(),
+            app_id: bundle.manifest.id.clone(),
+            app_version: bundle.manifest.version.clone(),
+            bundle_digest: bundle.digest.clone(),
+            inputs: to_map(inputs),
+            sealed_inputs,
+            issued_at: now,
+            expires_at: now + 3600,
+            attempt: 1,
+        }
+    }
+
+    /// Signs with this agent's key and enqueues.
+    pub fn enqueue(&self, app: &str, inputs: Value, sensitive: Value) -> Enqueued {
+        let env = self.envelope(app, inputs, sensitive);
+        self.enqueue_envelope(&env)
+    }
+
+    pub fn enqueue_envelope(&self, env: &Envelope) -> Enqueued {
+        let wire = env.sign(&self.keys.signing).to_wire();
+        self.enqueue_wire(env, &wire);
+        Enqueued {
+            job_id: env.job_id.clone(),
+            envelope: env.clone(),
+            wire,
+        }
+    }
+
+    /// The panel's enqueue step with any wire (forged, tampered…): record, `queued` event, LPUSH.
+    pub fn enqueue_wire(&self, env: &Envelope, wire: &str) {
+        let mut c = self.conn();
+        let job = &env.job_id;
+        let mut redacted: Map<String, Value> = env.inputs.clone().into_iter().collect();
+        if env.sealed_inputs.is_some() {
+            redacted.insert("_sealed".into(), json!(REDACTED));
+        }
+        let fields: Vec<(&str, String)> = vec![
+            (field::ID, job.clone()),
+            (field::APP_ID, env.app_id.clone()),
+            (field::APP_VERSION, env.app_version.clone()),
+            (field::AGENT_ID, env.agent_id.clone()),
+            (field::STATE, JobState::Queued.to_string()),
+            (field::ATTEMPTS, "0".into()),
+            (field::MAX_ATTEMPTS, "3".into()),
+            (field::CREATED_AT, now_ms().to_string()),
+            (field::INPUTS, Value::Object(redacted).to_string()),
+            (field::SIGNED, wire.to_owned()),
+        ];
+        redis::cmd("HSET").arg(self.names.job(job)).arg(fields).query::<()>(&mut c).unwrap();
+        let queued = Event::state(now_ms(), 0, JobState::Queued, None, None);
+        redis::Script::new(APPEND_EVENT)
+            .key(self.names.job(job))
+            .key(self.names.job_events(job))
+            .arg(self.names.job_channel(job))
+            .arg(queued.to_unsequenced_json())
+            .invoke::<i64>(&mut c)
+            .unwrap();
+        redis::cmd("LPUSH").arg(self.names.queue()).arg(wire).query::<()>(&mut c).unwrap();
+    }
+
+    pub fn record_fields(&self, job: &str) -> HashMap<String, String> {
+        redis::cmd("HGETALL").arg(self.names.job(job)).query(&mut self.conn()).unwrap()
+    }
+
+    pub fn record(&self, job: &str) -> JobRecord {
+        JobRecord::from_fields(&self.record_fields(job)).unwrap()
+    }
+
+    /// Every event of the job, in stream order, with their sequence numbers.
+    pub fn events(&self, job: &str) -> Vec<Event> {
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(self.names.job_events(job))
+            .arg("-")
+            .arg("+")
+            .query(&mut self.conn())
+            .unwrap();
+        entries
+            .into_iter()
+            .map(|(_, kv)| serde_json::from_str(&kv.into_iter().find(|(k, _)| k == "e").unwrap().1).unwrap())
+            .collect()
+    }
+
+    /// Waits until the job's state is one of `states`; returns the record.
+    pub fn wait_state(&self, job: &str, states: &[JobState], timeout: Duration) -> JobRecord {
+        let mut last = None;
+        wait_for(timeout, &format!("job {job} to reach {states:?} (last seen {last:?})"), || {
+            let fields = self.record_fields(job);
+            let r = JobRecord::from_fields(&fields).ok()?;
+            last = Some(r.state);
+            states.contains(&r.state).then_some(r)
+        })
+    }
+
+    /// Entries of the agent's rejected stream: (job_id, reason).
+    pub fn rejections(&self) -> Vec<(String, String)> {
+        let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
+            .arg(self.names.rejected())
+            .arg("-")
+            .arg("+")
+            .query(&mut self.conn())
+            .unwrap();
+        entries
+            .into_iter()
+            .map(|(_, m)| (m.get("job_id").cloned().unwrap_or_default(), m.get("reason").cloned().unwrap_or_default()))
+            .collect()
+    }
+
+    pub fn list(&self, key: &str) -> Vec<String> {
+        redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query(&mut self.conn()).unwrap()
+    }
+
+    /// The panel's cancel: flag, then publish on the control channel.
+    pub fn cancel(&self, job: &str) {
+        let mut c = self.conn();
+        redis::cmd("HSET").arg(self.names.job(job)).arg(field::CANCEL_REQUESTED).arg("1").query::<()>(&mut c).unwrap();
+        let msg = serde_json::to_string(&outfitter_contract::control::ControlMessage::Cancel { job_id: job.to_owned() }).unwrap();
+        redis::cmd("PUBLISH").arg(self.names.control_channel()).arg(msg).query::<()>(&mut c).unwrap();
+    }
+
+    /// Waits until the runner's heartbeat exists (it is up and connected).
+    pub fn wait_heartbeat(&self, timeout: Duration) -> Value {
+        wait_for(timeout, "the runner's heartbeat", || {
+            let v: Option<String> = redis::cmd("GET").arg(self.names.heartbeat()).query(&mut self.conn()).ok()?;
+            v.and_then(|s| serde_json::from_str(&s).ok())
+        })
+    }
+}
+
+/// The text of every log event, in order.
+pub fn log_lines(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            outfitter_contract::event::EventBody::Log { line, .. } => Some(line.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The states of every state event, in order.
+pub fn states(events: &[Event]) -> Vec<JobState> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            outfitter_contract::event::EventBody::State { state, .. } => Some(*state),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether the happy bundle ran for this job (it leaves a marker file).
+pub fn ran(job_id: &str) -> bool {
+    Path::new(&format!("/tmp/outfitter-ran-{job_id}")).exists()
+}
+
+pub const LONG: Duration = Duration::from_secs(30);
