@@ -1,0 +1,130 @@
+//! Nothing is lost: a runner killed mid-job recovers the job at its next start (re-run when
+//! idempotent, else `interrupted`); a Redis outage mid-job delays the result, it does not lose
+//! it; SIGTERM lets the running job finish within the grace period.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use outfitter_contract::event::EventBody;
+use outfitter_contract::job::JobState;
+use serde_json::json;
+use support::panel::{LONG, log_lines, states};
+use support::{Panel, RedisServer, RunnerOptions, RunnerProcess, processes_of_job, wait_for};
+
+fn wait_tick(panel: &Panel, job: &str, n: u32) {
+    let tick = format!("tick {n}");
+    wait_for(LONG, &tick, || log_lines(&panel.events(job)).contains(&tick).then_some(()));
+}
+
+#[test]
+fn runner_killed_mid_job_reruns_an_idempotent_job_after_restart() {
+    let redis = RedisServer::start();
+    let panel = Panel::new(&redis.url());
+    let mut runner = RunnerProcess::start(&panel, &redis.url(), RunnerOptions::default());
+    let job = panel.enqueue("slow-idempotent", json!({"ticks": 20}), json!(null));
+    wait_tick(&panel, &job.job_id, 2);
+    runner.kill_hard();
+    assert!(!processes_of_job(&job.job_id).is_empty(), "the orphaned script still runs");
+    assert_eq!(panel.record(&job.job_id).state, JobState::Running);
+    runner.restart();
+    let record = panel.wait_state(&job.job_id, &[JobState::Succeeded], LONG);
+    assert_eq!(record.attempts, 2, "re-run as a new attempt");
+    let events = panel.events(&job.job_id);
+    assert_eq!(
+        states(&events),
+        [JobState::Queued, JobState::Running, JobState::Queued, JobState::Running, JobState::Succeeded]
+    );
+    let last_run: Vec<String> = events
+        .iter()
+        .filter(|e| e.attempt == 2)
+        .filter_map(|e| match &e.body {
+            EventBody::Log { line, .. } if line.starts_with("tick") => Some(line.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(last_run.len(), 20, "the second attempt ran in full: {last_run:?}");
+    assert!(processes_of_job(&job.job_id).is_empty(), "the first attempt's leftovers were killed");
+    assert!(panel.list(&panel.names.processing()).is_empty());
+}
+
+#[test]
+fn runner_killed_mid_job_marks_a_non_idempotent_job_interrupted() {
+    let redis = RedisServer::start();
+    let panel = Panel::new(&redis.url());
+    let mut runner = RunnerProcess::start(&panel, &redis.url(), RunnerOptions::default());
+    let job = panel.enqueue("slow", json!({"ticks": 600}), json!(null));
+    wait_tick(&panel, &job.job_id, 2);
+    runner.kill_hard();
+    runner.restart();
+    let record = panel.wait_state(&job.job_id, &[JobState::Interrupted], LONG);
+    assert!(record.reason.unwrap().contains("not idempotent"));
+    assert!(processes_of_job(&job.job_id).is_empty(), "{:?}", processes_of_job(&job.job_id));
+    assert!(panel.list(&panel.names.processing()).is_empty());
+}
+
+#[test]
+fn redis_stopped_mid_job_the_result_and_every_line_arrive_when_it_returns() {
+    let mut redis = RedisServer::start_persistent();
+    let panel = Panel::new(&redis.url());
+    let runner = RunnerProcess::start(&panel, &redis.url(), RunnerOptions::default());
+    let job = panel.enqueue("slow", json!({"ticks": 30}), json!(null));
+    wait_tick(&panel, &job.job_id, 3);
+    redis.stop();
+    // The script goes on (about 3 s in all) and ends while Redis is down.
+    std::thread::sleep(Duration::from_secs(4));
+    let spooled: Vec<String> = std::fs::read_dir(runner.outbox_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(spooled.iter().any(|f| f.ends_with(".result.json")), "result kept in the outbox: {spooled:?}");
+    redis.restart();
+    let record = panel.wait_state(&job.job_id, &[JobState::Succeeded], LONG);
+    assert_eq!(record.exit_code, Some(0));
+    let ticks: Vec<String> = log_lines(&panel.events(&job.job_id)).into_iter().filter(|l| l.starts_with("tick")).collect();
+    let expected: Vec<String> = (1..=30).map(|n| format!("tick {n}")).collect();
+    assert_eq!(ticks, expected, "every line, once, in order");
+    assert!(panel.list(&panel.names.processing()).is_empty());
+    wait_for(LONG, "the outbox to empty", || {
+        (std::fs::read_dir(runner.outbox_dir()).unwrap().count() == 0).then_some(())
+    });
+}
+
+#[test]
+fn sigterm_lets_the_running_job_finish_within_the_grace_period() {
+    let redis = RedisServer::start();
+    let panel = Panel::new(&redis.url());
+    let mut runner = RunnerProcess::start(&panel, &redis.url(), RunnerOptions::default());
+    let job = panel.enqueue("slow", json!({"ticks": 20}), json!(null));
+    wait_tick(&panel, &job.job_id, 1);
+    let waiting = panel.enqueue("happy", json!({}), json!(null));
+    let (took, status) = runner.terminate(Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()), "clean exit: {status:?}\n{}", runner.stderr());
+    assert!(took >= Duration::from_millis(1000), "it waited for the job: {took:?}");
+    assert_eq!(panel.record(&job.job_id).state, JobState::Succeeded);
+    assert_eq!(panel.record(&waiting.job_id).state, JobState::Queued, "no new job was taken");
+}
+
+#[test]
+fn sigterm_past_the_grace_period_kills_the_job_and_leaves_it_recoverable() {
+    let redis = RedisServer::start();
+    let panel = Panel::new(&redis.url());
+    let options = RunnerOptions {
+        stop_grace_seconds: 1,
+        ..RunnerOptions::default()
+    };
+    let mut runner = RunnerProcess::start(&panel, &redis.url(), options);
+    let job = panel.enqueue("slow", json!({"ticks": 600}), json!(null));
+    wait_tick(&panel, &job.job_id, 1);
+    let started = Instant::now();
+    let (took, status) = runner.terminate(Duration::from_secs(20));
+    assert!(status.is_some(), "the runner exited\n{}", runner.stderr());
+    assert!(took < Duration::from_secs(1 + 2 + 3), "{took:?}");
+    assert!(processes_of_job(&job.job_id).is_empty(), "the tree was killed");
+    assert_eq!(panel.record(&job.job_id).state, JobState::Running, "no result was decided");
+    assert_eq!(panel.list(&panel.names.processing()), [job.wire.clone()]);
+    runner.restart();
+    panel.wait_state(&job.job_id, &[JobState::Interrupted], LONG);
+    assert!(started.elapsed() < LONG);
+}
