@@ -34,24 +34,27 @@ pub async fn page(
         log.push('\n');
     }
     let operator = caller.role >= Role::Operator;
+    let catalog = state.catalog.current();
+    let manifest = catalog.get(&job.app_id).map(|b| &b.manifest);
+    // Labels from the manifest when the app is still offered, else the input names.
     let inputs: Vec<InputLine> = job
         .inputs
         .as_object()
         .map(|m| {
             m.iter()
                 .map(|(k, v)| InputLine {
-                    name: k.clone(),
+                    name: manifest
+                        .and_then(|m| m.input(k))
+                        .map(|i| i.label.clone())
+                        .unwrap_or_else(|| k.clone()),
                     value: outfitter_contract::inputs::form_spelling(v),
                 })
                 .collect()
         })
         .unwrap_or_default();
     let post_install = if job.state == JobState::Succeeded {
-        state
-            .catalog
-            .current()
-            .get(&job.app_id)
-            .and_then(|b| b.manifest.post_install_message.clone())
+        manifest
+            .and_then(|m| m.post_install_message.clone())
             .unwrap_or_default()
     } else {
         String::new()
