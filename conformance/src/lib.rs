@@ -12,6 +12,7 @@ pub mod network;
 pub mod proxy;
 pub mod report;
 pub mod spec;
+mod tutorial;
 
 /// The one documented command that runs the whole catalog (recorded in docs/catalog.md).
 pub const FULL_RUN_COMMAND: &str = "cargo build --release -p outfitter-panel -p outfitter-runner -p outfitter-conformance && \

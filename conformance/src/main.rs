@@ -93,6 +93,10 @@ struct RunArgs {
     /// The panel binary whose `lint` checks each bundle (default: beside this binary).
     #[arg(long)]
     panel_bin: Option<PathBuf>,
+    /// Leave the bundles' conformance.json and the catalog alone (CI, experiments); the
+    /// results are still written beside the logs.
+    #[arg(long)]
+    no_record: bool,
     /// Another host the package proxy may reach (the host's Debian mirrors and the npm
     /// registry are always allowed).
     #[arg(long = "allow-host")]
@@ -225,7 +229,9 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
             ),
         }
     }
-    write_catalog(&args.common)?;
+    if !args.no_record {
+        write_catalog(&args.common)?;
+    }
     Ok(all_passed)
 }
 
