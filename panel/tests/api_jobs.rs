@@ -468,3 +468,35 @@ async fn retry_queues_a_new_attempt_signed_again() {
     assert_eq!(r.status(), 409);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "not_retryable");
 }
+
+#[actix_web::test]
+async fn concurrent_requests_with_one_idempotency_key_create_one_job() {
+    let p = TestPanel::start().await;
+    let sends = (0..8).map(|_| {
+        TestPanel::client()
+            .post(p.api("/jobs"))
+            .bearer_auth(&p.operator)
+            .header("Idempotency-Key", "burst-1")
+            .json(&demo_body("web-1"))
+            .send()
+    });
+    let replies = futures_util::future::join_all(sends).await;
+    let mut ids = std::collections::BTreeSet::new();
+    for r in replies {
+        let r = r.unwrap();
+        assert_eq!(r.status(), 202);
+        ids.insert(
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let depth: u64 = p
+        .conn()
+        .llen(AgentKeys::new("web-1").queue())
+        .await
+        .unwrap();
+    assert_eq!(depth, 1);
+}
