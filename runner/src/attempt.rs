@@ -39,7 +39,11 @@ pub fn sensitive_values(manifest: &Manifest, values: &InputValues) -> Vec<String
         .inputs
         .iter()
         .filter(|i| i.is_sensitive())
-        .filter_map(|i| env.iter().find(|(name, _)| *name == i.env_name()).map(|(_, v)| v.clone()))
+        .filter_map(|i| {
+            env.iter()
+                .find(|(name, _)| *name == i.env_name())
+                .map(|(_, v)| v.clone())
+        })
         .collect()
 }
 

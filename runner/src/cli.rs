@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 
 #[derive(Debug, Parser)]
-#[command(name = "outfitter-runner", version, about = "Runs signed installer jobs in a sandbox")]
+#[command(
+    name = "outfitter-runner",
+    version,
+    about = "Runs signed installer jobs in a sandbox"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

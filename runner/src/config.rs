@@ -99,7 +99,9 @@ pub mod bound {
 pub enum ConfigError {
     #[error("config file {path}: {message}")]
     File { path: String, message: String },
-    #[error("setting `{field}` is required (flag --{flag}, env {env}, or `{field}` in the config file)")]
+    #[error(
+        "setting `{field}` is required (flag --{flag}, env {env}, or `{field}` in the config file)"
+    )]
     Missing {
         field: &'static str,
         flag: &'static str,
@@ -175,11 +177,20 @@ impl Settings {
         }
         let nonzero = |v: u64| (v > 0).then_some(v);
         Ok(Limits {
-            kill_grace: Duration::from_secs(self.kill_grace_seconds.unwrap_or(default::KILL_GRACE_SECONDS)),
-            drain_grace: Duration::from_secs(self.drain_grace_seconds.unwrap_or(default::DRAIN_GRACE_SECONDS)),
-            memory_max_bytes: nonzero(self.memory_max_mb.unwrap_or(default::MEMORY_MAX_MB)).map(|m| m * 1024 * 1024),
+            kill_grace: Duration::from_secs(
+                self.kill_grace_seconds
+                    .unwrap_or(default::KILL_GRACE_SECONDS),
+            ),
+            drain_grace: Duration::from_secs(
+                self.drain_grace_seconds
+                    .unwrap_or(default::DRAIN_GRACE_SECONDS),
+            ),
+            memory_max_bytes: nonzero(self.memory_max_mb.unwrap_or(default::MEMORY_MAX_MB))
+                .map(|m| m * 1024 * 1024),
             pids_max: nonzero(self.pids_max.unwrap_or(default::PIDS_MAX)),
-            file_size_max_bytes: self.file_size_max_mb.unwrap_or(default::FILE_SIZE_MAX_MB) * 1024 * 1024,
+            file_size_max_bytes: self.file_size_max_mb.unwrap_or(default::FILE_SIZE_MAX_MB)
+                * 1024
+                * 1024,
             open_files_max: self.open_files_max.unwrap_or(default::OPEN_FILES_MAX),
             output_max_bytes: output_max,
             line_max_bytes: line_max,
@@ -194,9 +205,11 @@ impl Settings {
             flag: "agent-id",
             env: "OUTFITTER_AGENT_ID",
         })?;
-        outfitter_contract::ids::validate_agent_id(&agent_id).map_err(|e| ConfigError::Invalid {
-            field: "agent_id",
-            rule: e.to_string(),
+        outfitter_contract::ids::validate_agent_id(&agent_id).map_err(|e| {
+            ConfigError::Invalid {
+                field: "agent_id",
+                rule: e.to_string(),
+            }
         })?;
         let key_hex = self.agent_key.as_deref().ok_or(ConfigError::Missing {
             field: "agent_key",
@@ -217,12 +230,27 @@ impl Settings {
         Ok(DaemonConfig {
             agent_id,
             agent_key,
-            redis_url: self.redis_url.clone().unwrap_or_else(|| default::REDIS_URL.to_owned()),
-            installers: self.installers.clone().unwrap_or_else(|| default::INSTALLERS.into()),
-            log_dir: self.log_dir.clone().unwrap_or_else(|| default::LOG_DIR.into()),
-            state_dir: self.state_dir.clone().unwrap_or_else(|| default::STATE_DIR.into()),
+            redis_url: self
+                .redis_url
+                .clone()
+                .unwrap_or_else(|| default::REDIS_URL.to_owned()),
+            installers: self
+                .installers
+                .clone()
+                .unwrap_or_else(|| default::INSTALLERS.into()),
+            log_dir: self
+                .log_dir
+                .clone()
+                .unwrap_or_else(|| default::LOG_DIR.into()),
+            state_dir: self
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| default::STATE_DIR.into()),
             concurrency,
-            stop_grace: Duration::from_secs(self.stop_grace_seconds.unwrap_or(default::STOP_GRACE_SECONDS)),
+            stop_grace: Duration::from_secs(
+                self.stop_grace_seconds
+                    .unwrap_or(default::STOP_GRACE_SECONDS),
+            ),
             limits: self.limits()?,
         })
     }
@@ -244,7 +272,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Settings::default().limits().expect("the defaults are valid")
+        Settings::default()
+            .limits()
+            .expect("the defaults are valid")
     }
 }
 
@@ -283,7 +313,10 @@ mod tests {
             concurrency: Some(3),
             ..Settings::default()
         };
-        let cfg = Settings::layered(cli, Some(&path)).unwrap().daemon().unwrap();
+        let cfg = Settings::layered(cli, Some(&path))
+            .unwrap()
+            .daemon()
+            .unwrap();
         assert_eq!(cfg.agent_id, "web-1");
         assert_eq!(cfg.redis_url, "redis://x:1/");
         assert_eq!(cfg.concurrency, 3, "the flag wins over the file");
@@ -302,7 +335,10 @@ mod tests {
     #[test]
     fn missing_or_bad_agent_settings_name_the_field() {
         let err = Settings::default().daemon().unwrap_err().to_string();
-        assert!(err.contains("agent_id") && err.contains("OUTFITTER_AGENT_ID"), "{err}");
+        assert!(
+            err.contains("agent_id") && err.contains("OUTFITTER_AGENT_ID"),
+            "{err}"
+        );
         let s = Settings {
             agent_id: Some("web-1".into()),
             agent_key: Some("abcd".into()),

@@ -43,9 +43,18 @@ pub async fn exec(
     let bundle = match load_bundle(dir) {
         Ok(b) => b,
         Err(diagnostics) => {
-            eprintln!("outfitter-runner exec: the bundle {} does not load:", dir.display());
+            eprintln!(
+                "outfitter-runner exec: the bundle {} does not load:",
+                dir.display()
+            );
             for d in diagnostics {
-                eprintln!("  {} {} {}: {}", d.severity.as_str(), d.rule, d.path, d.message);
+                eprintln!(
+                    "  {} {} {}: {}",
+                    d.severity.as_str(),
+                    d.rule,
+                    d.path,
+                    d.message
+                );
             }
             return EXIT_INVALID_BUNDLE;
         }
@@ -113,8 +122,14 @@ pub async fn exec(
     let verdict = match outcome.finish.ending() {
         Some(ending) => match decide(ending, 1, attempt::retry_settings(&bundle.manifest)) {
             Decision::Finish(state) => state.to_string(),
-            Decision::Retry { next_attempt, delay } => {
-                format!("installation error; a job would retry (attempt {next_attempt} in {}s)", delay.as_secs())
+            Decision::Retry {
+                next_attempt,
+                delay,
+            } => {
+                format!(
+                    "installation error; a job would retry (attempt {next_attempt} in {}s)",
+                    delay.as_secs()
+                )
             }
         },
         None => "stopped".to_owned(),
@@ -127,7 +142,10 @@ pub async fn exec(
         outcome.duration.as_secs_f64()
     );
     if outcome.discarded_bytes > 0 {
-        summary.push_str(&format!("; {} bytes of output discarded", outcome.discarded_bytes));
+        summary.push_str(&format!(
+            "; {} bytes of output discarded",
+            outcome.discarded_bytes
+        ));
     }
     if !outcome.survivors.is_empty() {
         summary.push_str(&format!("; left running: {}", outcome.survivors.join(", ")));
@@ -143,14 +161,20 @@ fn print_line(line: &OutputLine) {
             let _ = writeln!(out, "{}", line.text);
         }
         OutputStream::Stderr => eprintln!("{}", line.text),
-        OutputStream::Runner => eprintln!("[outfitter] {}", line.text.trim_start_matches("[outfitter] ")),
+        OutputStream::Runner => eprintln!(
+            "[outfitter] {}",
+            line.text.trim_start_matches("[outfitter] ")
+        ),
     }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
 async fn wait_for_interrupt() -> bool {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return false;
     };
     tokio::select! {

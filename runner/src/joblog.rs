@@ -34,7 +34,11 @@ impl JobLog {
     pub fn open(dir: &Path, job_id: &str, header: &str) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let path = Self::path_of(dir, job_id);
-        let file = OpenOptions::new().create(true).append(true).mode(0o640).open(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o640)
+            .open(&path)?;
         let mut log = JobLog {
             out: BufWriter::with_capacity(64 * 1024, file),
             path,
@@ -48,7 +52,12 @@ impl JobLog {
     }
 
     pub fn line(&mut self, ts_ms: i64, line: &OutputLine) {
-        let _ = writeln!(self.out, "{ts_ms} {} {}", stream_name(line.stream), line.text);
+        let _ = writeln!(
+            self.out,
+            "{ts_ms} {} {}",
+            stream_name(line.stream),
+            line.text
+        );
     }
 
     /// A line of the runner's own (header, footer, notes).

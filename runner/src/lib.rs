@@ -1,12 +1,12 @@
 //! The runner: takes signed jobs from Redis and runs their install scripts in a sandbox
 //! (`run`), or runs one bundle for its author (`exec`).
 
-pub mod config;
-pub mod mask;
-pub mod output;
-pub mod sandbox;
 pub mod attempt;
 pub mod cli;
+pub mod config;
 pub mod daemon;
 pub mod exec;
 pub mod joblog;
+pub mod mask;
+pub mod output;
+pub mod sandbox;

@@ -15,7 +15,8 @@ static SYS: RealSys = RealSys;
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OUTFITTER_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("OUTFITTER_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -46,7 +47,14 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             settings,
         } => {
             let limits = Settings::layered(settings, config.as_deref())?.limits()?;
-            Ok(outfitter_runner::exec::exec(&bundle, &sets, limits, timeout.map(Duration::from_secs), &SYS).await)
+            Ok(outfitter_runner::exec::exec(
+                &bundle,
+                &sets,
+                limits,
+                timeout.map(Duration::from_secs),
+                &SYS,
+            )
+            .await)
         }
     }
 }

@@ -15,7 +15,11 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 pub const MIN_DERIVED_LEN: usize = 4;
 
 /// RFC 3986 unreserved characters stay as they are in most URL encoders.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Finds and hides the sensitive values of one job.
 #[derive(Debug, Clone)]
@@ -65,7 +69,10 @@ impl Masker {
         let Some(m) = &self.matcher else {
             return Vec::new();
         };
-        let mut found: Vec<(usize, usize)> = m.find_overlapping_iter(text).map(|x| (x.start(), x.end())).collect();
+        let mut found: Vec<(usize, usize)> = m
+            .find_overlapping_iter(text)
+            .map(|x| (x.start(), x.end()))
+            .collect();
         found.sort_unstable();
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(found.len());
         for (s, e) in found {
@@ -201,7 +208,10 @@ mod tests {
     #[test]
     fn plain_value_is_masked() {
         let m = Masker::new([SECRET]);
-        assert_eq!(m.mask_str(&format!("pw={SECRET}!")), format!("pw={REDACTED}!"));
+        assert_eq!(
+            m.mask_str(&format!("pw={SECRET}!")),
+            format!("pw={REDACTED}!")
+        );
     }
 
     #[test]
@@ -213,7 +223,11 @@ mod tests {
             "s3cr3t%20pa%24%24%2fword",
             "%73%33%63%72%33%74%20%70%61%24%24%2f%77%6f%72%64",
         ] {
-            assert_eq!(m.mask_str(&format!("u={enc}")), format!("u={REDACTED}"), "{enc}");
+            assert_eq!(
+                m.mask_str(&format!("u={enc}")),
+                format!("u={REDACTED}"),
+                "{enc}"
+            );
         }
     }
 
@@ -223,7 +237,10 @@ mod tests {
         for prefix in ["", "a", "ab", "abc", "user:"] {
             let blob = STANDARD.encode(format!("{prefix}{SECRET}tail"));
             let masked = m.mask_str(&blob);
-            assert!(masked.contains(REDACTED), "prefix {prefix:?}: {blob} -> {masked}");
+            assert!(
+                masked.contains(REDACTED),
+                "prefix {prefix:?}: {blob} -> {masked}"
+            );
             // What is left cannot spell the secret's encoding any more.
             let aligned = &STANDARD_NO_PAD.encode(SECRET)[..8];
             assert!(!masked.contains(aligned), "{masked}");
@@ -250,7 +267,11 @@ mod tests {
         let cut = m.safe_cut(line.as_bytes(), 14);
         assert_eq!(cut, 10, "cut moves before the secret");
         let line = format!("{SECRET}{}", "y".repeat(40));
-        assert_eq!(m.safe_cut(line.as_bytes(), 4), SECRET.len(), "a secret at the start is kept whole");
+        assert_eq!(
+            m.safe_cut(line.as_bytes(), 4),
+            SECRET.len(),
+            "a secret at the start is kept whole"
+        );
     }
 
     #[test]

@@ -25,9 +25,16 @@ fn text(b: &[u8]) -> String {
 fn exec_streams_output_prints_a_summary_and_exits_with_the_scripts_status() {
     let out = exec("exit-code", &["--set", "code=3"]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stdout).contains("exiting 3 on attempt 1"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("exiting 3 on attempt 1"),
+        "{}",
+        text(&out.stdout)
+    );
     let err = text(&out.stderr);
-    assert!(err.contains("exit-code 1.0.0: exit 3 (needs_attention)"), "{err}");
+    assert!(
+        err.contains("exit-code 1.0.0: exit 3 (needs_attention)"),
+        "{err}"
+    );
 
     let ok = exec("happy", &["--set", "greeting=Hello"]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
@@ -37,10 +44,16 @@ fn exec_streams_output_prints_a_summary_and_exits_with_the_scripts_status() {
 
 #[test]
 fn exec_with_invalid_inputs_prints_each_field_error_and_runs_nothing() {
-    let out = exec("exit-code", &["--set", "code=not-a-number", "--set", "bogus=1"]);
+    let out = exec(
+        "exit-code",
+        &["--set", "code=not-a-number", "--set", "bogus=1"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("input code:") && err.contains("input bogus:"), "{err}");
+    assert!(
+        err.contains("input code:") && err.contains("input bogus:"),
+        "{err}"
+    );
     assert!(err.contains("nothing was run"));
     assert!(out.stdout.is_empty(), "the script did not run");
 
@@ -59,7 +72,11 @@ fn exec_of_a_broken_bundle_explains_why() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
-    assert!(text(&out.stderr).contains("does not load"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("does not load"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -67,7 +84,11 @@ fn exec_times_out_with_124_and_kills_the_tree() {
     let started = Instant::now();
     let out = exec("escapees", &["--kill-grace-seconds", "1"]);
     assert_eq!(out.status.code(), Some(124), "{}", text(&out.stderr));
-    assert!(started.elapsed() < Duration::from_secs(2 + 1 + 3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2 + 1 + 3),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(text(&out.stderr).contains("(timed_out)"));
     std::thread::sleep(Duration::from_millis(200));
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -87,7 +108,10 @@ fn exec_masks_sensitive_values_and_keeps_its_own_environment_away() {
 
     let env = exec("hygiene", &[]);
     let all = text(&env.stdout);
-    assert!(!all.contains("exec-canary-77") && !all.contains("OUTFITTER_"), "{all}");
+    assert!(
+        !all.contains("exec-canary-77") && !all.contains("OUTFITTER_"),
+        "{all}"
+    );
     assert!(all.contains("fds: 0 1 2 "), "{all}");
 }
 

@@ -28,12 +28,24 @@ fn happy_path_job_succeeds_with_events_in_order_and_progress() {
     assert_eq!(record.attempts, 1);
     assert_eq!(record.progress, 100);
     assert!(record.started_at.is_some() && record.finished_at >= record.started_at);
-    assert!(record.last_lines.iter().any(|l| l.contains("greeting=Hi there attempt=1 agent=test-agent")));
+    assert!(
+        record
+            .last_lines
+            .iter()
+            .any(|l| l.contains("greeting=Hi there attempt=1 agent=test-agent"))
+    );
 
     let events = panel.events(&job.job_id);
     let seqs: Vec<u64> = events.iter().map(|e| e.seq.unwrap()).collect();
-    assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>(), "seq numbers are 1, 2, 3…");
-    assert_eq!(states(&events), [JobState::Queued, JobState::Running, JobState::Succeeded]);
+    assert_eq!(
+        seqs,
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "seq numbers are 1, 2, 3…"
+    );
+    assert_eq!(
+        states(&events),
+        [JobState::Queued, JobState::Running, JobState::Succeeded]
+    );
     let progress: Vec<u8> = events
         .iter()
         .filter_map(|e| match &e.body {
@@ -43,16 +55,43 @@ fn happy_path_job_succeeds_with_events_in_order_and_progress() {
         .collect();
     assert_eq!(progress, [10, 60, 100]);
     // Progress comes between running and the end, and the output line between the first two.
-    let pos = |pred: &dyn Fn(&EventBody) -> bool| events.iter().position(|e| pred(&e.body)).unwrap();
-    let running = pos(&|b| matches!(b, EventBody::State { state: JobState::Running, .. }));
-    let greeting = pos(&|b| matches!(b, EventBody::Log { line, .. } if line.starts_with("greeting=")));
+    let pos =
+        |pred: &dyn Fn(&EventBody) -> bool| events.iter().position(|e| pred(&e.body)).unwrap();
+    let running = pos(&|b| {
+        matches!(
+            b,
+            EventBody::State {
+                state: JobState::Running,
+                ..
+            }
+        )
+    });
+    let greeting =
+        pos(&|b| matches!(b, EventBody::Log { line, .. } if line.starts_with("greeting=")));
     let p60 = pos(&|b| matches!(b, EventBody::Progress { percent: 60, .. }));
-    let done = pos(&|b| matches!(b, EventBody::State { state: JobState::Succeeded, .. }));
-    assert!(running < greeting && greeting < p60 && p60 < done, "{events:?}");
+    let done = pos(&|b| {
+        matches!(
+            b,
+            EventBody::State {
+                state: JobState::Succeeded,
+                ..
+            }
+        )
+    });
+    assert!(
+        running < greeting && greeting < p60 && p60 < done,
+        "{events:?}"
+    );
     assert!(log_lines(&events).contains(&"to stderr".to_owned()));
-    assert!(panel.list(&panel.names.processing()).is_empty(), "nothing left in processing");
+    assert!(
+        panel.list(&panel.names.processing()).is_empty(),
+        "nothing left in processing"
+    );
     let log = runner.job_log(&job.job_id);
-    assert!(log.contains("stdout greeting=Hi there") && log.contains("stderr to stderr"), "{log}");
+    assert!(
+        log.contains("stdout greeting=Hi there") && log.contains("stderr to stderr"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -64,7 +103,11 @@ fn exit_two_is_retried_with_backoff_and_succeeds_on_the_third_attempt() {
     assert_eq!(record.state, JobState::Succeeded);
     assert_eq!(record.attempts, 3);
     // Backoff 1 s, then 2 s: at least 3 s in all.
-    assert!(started.elapsed() >= Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     let events = panel.events(&job.job_id);
     assert_eq!(
         states(&events),
@@ -80,17 +123,39 @@ fn exit_two_is_retried_with_backoff_and_succeeds_on_the_third_attempt() {
     );
     let attempts: Vec<u32> = events
         .iter()
-        .filter(|e| matches!(e.body, EventBody::State { state: JobState::Running, .. }))
+        .filter(|e| {
+            matches!(
+                e.body,
+                EventBody::State {
+                    state: JobState::Running,
+                    ..
+                }
+            )
+        })
         .map(|e| e.attempt)
         .collect();
     assert_eq!(attempts, [1, 2, 3]);
     let retry_gaps: Vec<i64> = events
         .windows(2)
-        .filter(|w| matches!(w[0].body, EventBody::State { state: JobState::Retrying, .. }))
+        .filter(|w| {
+            matches!(
+                w[0].body,
+                EventBody::State {
+                    state: JobState::Retrying,
+                    ..
+                }
+            )
+        })
         .map(|w| w[1].ts - w[0].ts)
         .collect();
-    assert!(retry_gaps.len() == 2 && retry_gaps[0] >= 1000 && retry_gaps[1] >= 2000, "{retry_gaps:?}");
-    let scheduled: i64 = redis::cmd("ZCARD").arg(panel.names.scheduled()).query(&mut panel.conn()).unwrap();
+    assert!(
+        retry_gaps.len() == 2 && retry_gaps[0] >= 1000 && retry_gaps[1] >= 2000,
+        "{retry_gaps:?}"
+    );
+    let scheduled: i64 = redis::cmd("ZCARD")
+        .arg(panel.names.scheduled())
+        .query(&mut panel.conn())
+        .unwrap();
     assert_eq!(scheduled, 0);
 }
 
@@ -101,7 +166,10 @@ fn exit_one_fails_without_retry() {
     let record = panel.wait_state(&job.job_id, &[JobState::Failed], LONG);
     assert_eq!((record.exit_code, record.attempts), (Some(1), 1));
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(states(&panel.events(&job.job_id)), [JobState::Queued, JobState::Running, JobState::Failed]);
+    assert_eq!(
+        states(&panel.events(&job.job_id)),
+        [JobState::Queued, JobState::Running, JobState::Failed]
+    );
 }
 
 #[test]
@@ -126,14 +194,24 @@ fn cancel_kills_the_tree_and_ends_canceled() {
     let (_redis, panel, _runner) = setup();
     let job = panel.enqueue("slow", json!({"ticks": 600}), json!(null));
     support::wait_for(LONG, "the first tick", || {
-        log_lines(&panel.events(&job.job_id)).contains(&"tick 1".to_owned()).then_some(())
+        log_lines(&panel.events(&job.job_id))
+            .contains(&"tick 1".to_owned())
+            .then_some(())
     });
     let asked = Instant::now();
     panel.cancel(&job.job_id);
     let record = panel.wait_state(&job.job_id, &[JobState::Canceled], LONG);
-    assert!(asked.elapsed() < Duration::from_secs(10), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
     assert_eq!(record.exit_code, None);
-    assert!(support::processes_of_job(&job.job_id).is_empty(), "{:?}", support::processes_of_job(&job.job_id));
+    assert!(
+        support::processes_of_job(&job.job_id).is_empty(),
+        "{:?}",
+        support::processes_of_job(&job.job_id)
+    );
 }
 
 #[test]
@@ -159,6 +237,9 @@ fn heartbeat_reports_host_facts() {
     assert_eq!(facts["agent_id"], "test-agent");
     assert!(facts["ram_mb"].as_u64().unwrap() > 0);
     assert!(!facts["os_family"].as_str().unwrap().is_empty());
-    let ttl: i64 = redis::cmd("TTL").arg(panel.names.heartbeat()).query(&mut panel.conn()).unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(panel.names.heartbeat())
+        .query(&mut panel.conn())
+        .unwrap();
     assert!(ttl > 0 && ttl <= 20, "ttl {ttl}");
 }

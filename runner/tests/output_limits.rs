@@ -32,12 +32,22 @@ fn megabyte_on_stderr_with_stdout_finishes_without_deadlock() {
     let pieces: Vec<usize> = events
         .iter()
         .filter_map(|e| match &e.body {
-            EventBody::Log { stream: OutputStream::Stderr, line } => Some(line.len()),
+            EventBody::Log {
+                stream: OutputStream::Stderr,
+                line,
+            } => Some(line.len()),
             _ => None,
         })
         .collect();
-    assert_eq!(pieces.iter().sum::<usize>(), 1024 * 1024, "the whole megabyte arrived");
-    assert!(pieces.iter().all(|&n| n <= 16 * 1024), "lines are split at 16 KiB");
+    assert_eq!(
+        pieces.iter().sum::<usize>(),
+        1024 * 1024,
+        "the whole megabyte arrived"
+    );
+    assert!(
+        pieces.iter().all(|&n| n <= 16 * 1024),
+        "lines are split at 16 KiB"
+    );
 }
 
 /// Bytes of output stored as log events (script output only).
@@ -59,14 +69,29 @@ fn stored_output(panel: &Panel, job: &str) -> (usize, Vec<String>) {
 fn a_200_mb_line_keeps_runner_memory_bounded_and_stored_output_capped() {
     let (_redis, panel, runner) = setup(RunnerOptions::default());
     let job = panel.enqueue("long-line", json!({}), json!(null));
-    panel.wait_state(&job.job_id, &[JobState::Succeeded], Duration::from_secs(120));
+    panel.wait_state(
+        &job.job_id,
+        &[JobState::Succeeded],
+        Duration::from_secs(120),
+    );
     let peak = vm_hwm_kib(runner.pid()).unwrap();
+    eprintln!("runner peak {peak} KiB");
     assert!(peak < RUNNER_PEAK_KIB, "runner peak {peak} KiB");
     let (bytes, notes) = stored_output(&panel, &job.job_id);
     assert_eq!(bytes, 16 * 1024 * 1024, "exactly the default cap is stored");
-    assert!(notes.iter().any(|n| n.contains("output limit")), "{notes:?}");
-    assert!(notes.iter().any(|n| n.contains("bytes of output were discarded")), "{notes:?}");
-    let log = std::fs::metadata(runner.log_dir().join(format!("{}.log", job.job_id))).unwrap().len();
+    assert!(
+        notes.iter().any(|n| n.contains("output limit")),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("bytes of output were discarded")),
+        "{notes:?}"
+    );
+    let log = std::fs::metadata(runner.log_dir().join(format!("{}.log", job.job_id)))
+        .unwrap()
+        .len();
     assert!(log < 17 * 1024 * 1024, "log file {log} bytes");
 }
 
@@ -78,14 +103,25 @@ fn a_2_gb_flood_keeps_runner_memory_bounded_and_stored_output_capped() {
         ..RunnerOptions::default()
     });
     let job = panel.enqueue("flood", json!({}), json!(null));
-    let record = panel.wait_state(&job.job_id, &[JobState::Succeeded, JobState::Failed], Duration::from_secs(240));
+    let record = panel.wait_state(
+        &job.job_id,
+        &[JobState::Succeeded, JobState::Failed],
+        Duration::from_secs(240),
+    );
     assert_eq!(record.state, JobState::Succeeded, "{:?}", record.last_lines);
     let peak = vm_hwm_kib(runner.pid()).unwrap();
+    eprintln!("runner peak {peak} KiB");
     assert!(peak < RUNNER_PEAK_KIB, "runner peak {peak} KiB");
     let (bytes, notes) = stored_output(&panel, &job.job_id);
     // Newlines are not stored, so a little under the cap.
-    assert!(bytes as u64 <= cap && bytes as u64 > cap * 9 / 10, "{bytes}");
-    assert!(notes.iter().any(|n| n.contains("output limit")), "{notes:?}");
+    assert!(
+        bytes as u64 <= cap && bytes as u64 > cap * 9 / 10,
+        "{bytes}"
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("output limit")),
+        "{notes:?}"
+    );
 }
 
 #[test]

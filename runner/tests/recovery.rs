@@ -14,7 +14,9 @@ use support::{Panel, RedisServer, RunnerOptions, RunnerProcess, processes_of_job
 
 fn wait_tick(panel: &Panel, job: &str, n: u32) {
     let tick = format!("tick {n}");
-    wait_for(LONG, &tick, || log_lines(&panel.events(job)).contains(&tick).then_some(()));
+    wait_for(LONG, &tick, || {
+        log_lines(&panel.events(job)).contains(&tick).then_some(())
+    });
 }
 
 #[test]
@@ -25,7 +27,10 @@ fn runner_killed_mid_job_reruns_an_idempotent_job_after_restart() {
     let job = panel.enqueue("slow-idempotent", json!({"ticks": 20}), json!(null));
     wait_tick(&panel, &job.job_id, 2);
     runner.kill_hard();
-    assert!(!processes_of_job(&job.job_id).is_empty(), "the orphaned script still runs");
+    assert!(
+        !processes_of_job(&job.job_id).is_empty(),
+        "the orphaned script still runs"
+    );
     assert_eq!(panel.record(&job.job_id).state, JobState::Running);
     runner.restart();
     let record = panel.wait_state(&job.job_id, &[JobState::Succeeded], LONG);
@@ -33,7 +38,13 @@ fn runner_killed_mid_job_reruns_an_idempotent_job_after_restart() {
     let events = panel.events(&job.job_id);
     assert_eq!(
         states(&events),
-        [JobState::Queued, JobState::Running, JobState::Queued, JobState::Running, JobState::Succeeded]
+        [
+            JobState::Queued,
+            JobState::Running,
+            JobState::Queued,
+            JobState::Running,
+            JobState::Succeeded
+        ]
     );
     let last_run: Vec<String> = events
         .iter()
@@ -43,8 +54,15 @@ fn runner_killed_mid_job_reruns_an_idempotent_job_after_restart() {
             _ => None,
         })
         .collect();
-    assert_eq!(last_run.len(), 20, "the second attempt ran in full: {last_run:?}");
-    assert!(processes_of_job(&job.job_id).is_empty(), "the first attempt's leftovers were killed");
+    assert_eq!(
+        last_run.len(),
+        20,
+        "the second attempt ran in full: {last_run:?}"
+    );
+    assert!(
+        processes_of_job(&job.job_id).is_empty(),
+        "the first attempt's leftovers were killed"
+    );
     assert!(panel.list(&panel.names.processing()).is_empty());
 }
 
@@ -59,7 +77,11 @@ fn runner_killed_mid_job_marks_a_non_idempotent_job_interrupted() {
     runner.restart();
     let record = panel.wait_state(&job.job_id, &[JobState::Interrupted], LONG);
     assert!(record.reason.unwrap().contains("not idempotent"));
-    assert!(processes_of_job(&job.job_id).is_empty(), "{:?}", processes_of_job(&job.job_id));
+    assert!(
+        processes_of_job(&job.job_id).is_empty(),
+        "{:?}",
+        processes_of_job(&job.job_id)
+    );
     assert!(panel.list(&panel.names.processing()).is_empty());
 }
 
@@ -78,11 +100,17 @@ fn redis_stopped_mid_job_the_result_and_every_line_arrive_when_it_returns() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(spooled.iter().any(|f| f.ends_with(".result.json")), "result kept in the outbox: {spooled:?}");
+    assert!(
+        spooled.iter().any(|f| f.ends_with(".result.json")),
+        "result kept in the outbox: {spooled:?}"
+    );
     redis.restart();
     let record = panel.wait_state(&job.job_id, &[JobState::Succeeded], LONG);
     assert_eq!(record.exit_code, Some(0));
-    let ticks: Vec<String> = log_lines(&panel.events(&job.job_id)).into_iter().filter(|l| l.starts_with("tick")).collect();
+    let ticks: Vec<String> = log_lines(&panel.events(&job.job_id))
+        .into_iter()
+        .filter(|l| l.starts_with("tick"))
+        .collect();
     let expected: Vec<String> = (1..=30).map(|n| format!("tick {n}")).collect();
     assert_eq!(ticks, expected, "every line, once, in order");
     assert!(panel.list(&panel.names.processing()).is_empty());
@@ -100,10 +128,21 @@ fn sigterm_lets_the_running_job_finish_within_the_grace_period() {
     wait_tick(&panel, &job.job_id, 1);
     let waiting = panel.enqueue("happy", json!({}), json!(null));
     let (took, status) = runner.terminate(Duration::from_secs(20));
-    assert!(status.is_some_and(|s| s.success()), "clean exit: {status:?}\n{}", runner.stderr());
-    assert!(took >= Duration::from_millis(1000), "it waited for the job: {took:?}");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "clean exit: {status:?}\n{}",
+        runner.stderr()
+    );
+    assert!(
+        took >= Duration::from_millis(1000),
+        "it waited for the job: {took:?}"
+    );
     assert_eq!(panel.record(&job.job_id).state, JobState::Succeeded);
-    assert_eq!(panel.record(&waiting.job_id).state, JobState::Queued, "no new job was taken");
+    assert_eq!(
+        panel.record(&waiting.job_id).state,
+        JobState::Queued,
+        "no new job was taken"
+    );
 }
 
 #[test]
@@ -121,9 +160,19 @@ fn sigterm_past_the_grace_period_kills_the_job_and_leaves_it_recoverable() {
     let (took, status) = runner.terminate(Duration::from_secs(20));
     assert!(status.is_some(), "the runner exited\n{}", runner.stderr());
     assert!(took < Duration::from_secs(1 + 2 + 3), "{took:?}");
-    assert!(processes_of_job(&job.job_id).is_empty(), "the tree was killed");
-    assert_eq!(panel.record(&job.job_id).state, JobState::Running, "no result was decided");
-    assert_eq!(panel.list(&panel.names.processing()), [job.wire.clone()]);
+    assert!(
+        processes_of_job(&job.job_id).is_empty(),
+        "the tree was killed"
+    );
+    assert_eq!(
+        panel.record(&job.job_id).state,
+        JobState::Running,
+        "no result was decided"
+    );
+    assert_eq!(
+        panel.list(&panel.names.processing()),
+        vec![job.wire.clone()]
+    );
     runner.restart();
     panel.wait_state(&job.job_id, &[JobState::Interrupted], LONG);
     assert!(started.elapsed() < LONG);

@@ -20,13 +20,20 @@ fn setup() -> (RedisServer, Panel, RunnerProcess) {
 /// Waits for the refusal of `job` on the rejected stream; returns its reason.
 fn rejection_of(panel: &Panel, job: &str) -> String {
     wait_for(LONG, &format!("rejection of {job}"), || {
-        panel.rejections().into_iter().find(|(id, _)| id == job).map(|(_, reason)| reason)
+        panel
+            .rejections()
+            .into_iter()
+            .find(|(id, _)| id == job)
+            .map(|(_, reason)| reason)
     })
 }
 
 fn assert_never_ran(panel: &Panel, job: &Enqueued) {
     assert!(!ran(&job.job_id), "the script must not run");
-    assert!(panel.list(&panel.names.processing()).is_empty(), "refused jobs leave processing");
+    assert!(
+        panel.list(&panel.names.processing()).is_empty(),
+        "refused jobs leave processing"
+    );
 }
 
 #[test]
@@ -40,7 +47,11 @@ fn forged_job_signed_with_another_key_is_rejected_and_never_runs() {
     assert!(reason.contains("signature"), "{reason}");
     let record = panel.wait_state(&env.job_id, &[JobState::Rejected], LONG);
     assert!(record.reason.unwrap().contains("signature"));
-    let job = Enqueued { job_id: env.job_id.clone(), envelope: env, wire };
+    let job = Enqueued {
+        job_id: env.job_id.clone(),
+        envelope: env,
+        wire,
+    };
     assert_never_ran(&panel, &job);
 }
 
@@ -54,14 +65,27 @@ fn tampered_job_is_rejected_and_never_runs() {
     panel.enqueue_wire(&env, &wire);
     let reason = rejection_of(&panel, &env.job_id);
     assert!(reason.contains("signature"), "{reason}");
-    assert_never_ran(&panel, &Enqueued { job_id: env.job_id.clone(), envelope: env, wire });
+    assert_never_ran(
+        &panel,
+        &Enqueued {
+            job_id: env.job_id.clone(),
+            envelope: env,
+            wire,
+        },
+    );
 }
 
 #[test]
 fn garbage_on_the_queue_is_rejected() {
     let (_redis, panel, _runner) = setup();
-    redis::cmd("LPUSH").arg(panel.names.queue()).arg("not json").query::<()>(&mut panel.conn()).unwrap();
-    let reason = wait_for(LONG, "a rejection", || panel.rejections().into_iter().next().map(|(_, r)| r));
+    redis::cmd("LPUSH")
+        .arg(panel.names.queue())
+        .arg("not json")
+        .query::<()>(&mut panel.conn())
+        .unwrap();
+    let reason = wait_for(LONG, "a rejection", || {
+        panel.rejections().into_iter().next().map(|(_, r)| r)
+    });
     assert!(reason.contains("not valid JSON"), "{reason}");
     assert!(panel.list(&panel.names.processing()).is_empty());
 }
@@ -85,7 +109,11 @@ fn replayed_job_is_rejected_and_runs_only_once() {
     let job = panel.enqueue("happy", json!({}), json!(null));
     panel.wait_state(&job.job_id, &[JobState::Succeeded], LONG);
     std::fs::remove_file(format!("/tmp/outfitter-ran-{}", job.job_id)).unwrap();
-    redis::cmd("LPUSH").arg(panel.names.queue()).arg(&job.wire).query::<()>(&mut panel.conn()).unwrap();
+    redis::cmd("LPUSH")
+        .arg(panel.names.queue())
+        .arg(&job.wire)
+        .query::<()>(&mut panel.conn())
+        .unwrap();
     let reason = rejection_of(&panel, &job.job_id);
     assert!(reason.contains("replay"), "{reason}");
     assert_never_ran(&panel, &job);
@@ -101,10 +129,21 @@ fn job_for_another_agent_is_rejected_and_never_runs() {
     let env = other.envelope("happy", json!({}), json!(null));
     let wire = env.sign(&other.keys.signing).to_wire();
     let mut c = panel.conn();
-    redis::cmd("LPUSH").arg(panel.names.queue()).arg(&wire).query::<()>(&mut c).unwrap();
+    redis::cmd("LPUSH")
+        .arg(panel.names.queue())
+        .arg(&wire)
+        .query::<()>(&mut c)
+        .unwrap();
     let reason = rejection_of(&panel, &env.job_id);
     assert!(reason.contains("signature"), "{reason}");
-    assert_never_ran(&panel, &Enqueued { job_id: env.job_id.clone(), envelope: env, wire });
+    assert_never_ran(
+        &panel,
+        &Enqueued {
+            job_id: env.job_id.clone(),
+            envelope: env,
+            wire,
+        },
+    );
 }
 
 #[test]
@@ -113,7 +152,11 @@ fn job_naming_another_agent_under_this_agents_key_is_rejected() {
     let mut env = panel.envelope("happy", json!({}), json!(null));
     env.agent_id = "other".into();
     let wire = env.sign(&panel.keys.signing).to_wire();
-    redis::cmd("LPUSH").arg(panel.names.queue()).arg(&wire).query::<()>(&mut panel.conn()).unwrap();
+    redis::cmd("LPUSH")
+        .arg(panel.names.queue())
+        .arg(&wire)
+        .query::<()>(&mut panel.conn())
+        .unwrap();
     let reason = rejection_of(&panel, &env.job_id);
     assert!(reason.contains("addressed to agent \"other\""), "{reason}");
     assert!(!ran(&env.job_id));
@@ -133,13 +176,22 @@ fn unknown_app_and_other_digest_are_rejected() {
     env.app_id = "no-such-app".into();
     let job = panel.enqueue_envelope(&env);
     let record = panel.wait_state(&job.job_id, &[JobState::Rejected], LONG);
-    assert!(record.reason.unwrap().contains("not in this server's catalog"));
+    assert!(
+        record
+            .reason
+            .unwrap()
+            .contains("not in this server's catalog")
+    );
 }
 
 #[test]
 fn inputs_that_do_not_validate_locally_are_rejected() {
     let (_redis, panel, _runner) = setup();
-    let job = panel.enqueue("happy", json!({"greeting": "no digits 123 allowed"}), json!(null));
+    let job = panel.enqueue(
+        "happy",
+        json!({"greeting": "no digits 123 allowed"}),
+        json!(null),
+    );
     let record = panel.wait_state(&job.job_id, &[JobState::Rejected], LONG);
     let reason = record.reason.unwrap();
     assert!(reason.contains("greeting"), "{reason}");

@@ -35,17 +35,28 @@ fn timeout_kills_every_escapee(cgroups: bool) {
     let record = panel.wait_state(&job.job_id, &[JobState::TimedOut], LONG);
     assert_eq!(record.exit_code, Some(124));
     let took = record.duration_ms().unwrap();
-    assert!(took >= 2000 && took <= 2000 + 2000 + 1500, "took {took} ms");
+    assert!(
+        (2000..=2000 + 2000 + 1500).contains(&took),
+        "took {took} ms"
+    );
     assert!(log_lines(&panel.events(&job.job_id)).contains(&"children started".to_owned()));
-    assert_eq!(processes_of_job(&job.job_id), Vec::<(i32, String)>::new(), "{}", runner.stderr());
-    let cgroup_dir = std::path::Path::new("/sys/fs/cgroup/unified/outfitter").join(format!("{}.1", job.job_id));
+    assert_eq!(
+        processes_of_job(&job.job_id),
+        Vec::<(i32, String)>::new(),
+        "{}",
+        runner.stderr()
+    );
+    let cgroup_dir =
+        std::path::Path::new("/sys/fs/cgroup/unified/outfitter").join(format!("{}.1", job.job_id));
     assert!(!cgroup_dir.exists(), "the job's cgroup is removed");
 }
 
 #[test]
 fn timeout_kills_setsid_double_forked_background_and_foreground_processes() {
     if !cgroups_available() {
-        eprintln!("no cgroups here: the no-cgroup test below covers the process group and subreaper path");
+        eprintln!(
+            "no cgroups here: the no-cgroup test below covers the process group and subreaper path"
+        );
     }
     timeout_kills_every_escapee(true);
 }
@@ -61,7 +72,11 @@ fn failed_script_leaves_nothing_behind() {
     let job = panel.enqueue("fails-with-child", json!({}), json!(null));
     let record = panel.wait_state(&job.job_id, &[JobState::Failed], LONG);
     assert!(record.survivors.is_empty());
-    assert!(processes_of_job(&job.job_id).is_empty(), "{:?}", processes_of_job(&job.job_id));
+    assert!(
+        processes_of_job(&job.job_id).is_empty(),
+        "{:?}",
+        processes_of_job(&job.job_id)
+    );
 }
 
 #[test]
@@ -75,7 +90,11 @@ fn successful_script_leaving_a_daemon_completes_within_the_drain_grace_and_repor
     let took = record.duration_ms().unwrap();
     assert!(took < 1000 + 1500, "took {took} ms");
     assert_eq!(record.survivors.len(), 1, "{:?}", record.survivors);
-    assert!(record.survivors[0].contains("sleep 600"), "{:?}", record.survivors);
+    assert!(
+        record.survivors[0].contains("sleep 600"),
+        "{:?}",
+        record.survivors
+    );
     let alive = processes_of_job(&job.job_id);
     assert_eq!(alive.len(), 1, "the survivor is left alone: {alive:?}");
     support::kill_processes_of_job(&job.job_id);
@@ -97,16 +116,30 @@ fn script_reads_eof_on_stdin_sees_only_fds_0_to_2_and_none_of_the_runner_environ
     assert!(lines.contains(&"fds: 0 1 2 ".to_owned()), "{lines:?}");
     // The runner itself holds fd 9: proof that the test would catch a leak.
     assert!(std::fs::read_link(format!("/proc/{}/fd/9", runner.pid())).is_ok());
-    let env: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("env: ")).collect();
+    let env: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("env: "))
+        .collect();
     assert!(!env.is_empty());
     for entry in &env {
-        assert!(!entry.contains(canary), "runner environment leaked: {entry}");
+        assert!(
+            !entry.contains(canary),
+            "runner environment leaked: {entry}"
+        );
         let name = entry.split('=').next().unwrap();
         // Only contract variables, plus what bash and env set themselves.
         let bash_own = ["PWD", "SHLVL", "_"];
-        assert!(CONTRACT_VARIABLES.contains(&name) || bash_own.contains(&name), "unexpected variable {entry}");
+        assert!(
+            CONTRACT_VARIABLES.contains(&name) || bash_own.contains(&name),
+            "unexpected variable {entry}"
+        );
     }
-    for expected in ["DEBIAN_FRONTEND=noninteractive", "PROVISIONING_JOB=true", "HOME=/root", "LANG=C.UTF-8"] {
+    for expected in [
+        "DEBIAN_FRONTEND=noninteractive",
+        "PROVISIONING_JOB=true",
+        "HOME=/root",
+        "LANG=C.UTF-8",
+    ] {
         assert!(env.contains(&expected), "{expected} missing: {env:?}");
     }
     assert!(env.contains(&format!("JOB_ID={}", job.job_id).as_str()));

@@ -21,7 +21,8 @@ fn setup() -> (RedisServer, Panel, RunnerProcess) {
 
 /// Spellings of the secret the bundle prints, and pieces that would betray it.
 fn betrayals() -> Vec<String> {
-    let uri = percent_encoding::utf8_percent_encode(SECRET, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let uri = percent_encoding::utf8_percent_encode(SECRET, percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
     vec![
         SECRET.to_owned(),
         "s3cret".to_owned(),
@@ -42,16 +43,33 @@ fn assert_clean(what: &str, text: &str) {
 #[test]
 fn sensitive_value_never_appears_in_events_logs_or_the_record() {
     let (_redis, panel, runner) = setup();
-    let job = panel.enqueue("secret-echo", json!({"label": "visible"}), json!({"api_token": SECRET}));
+    let job = panel.enqueue(
+        "secret-echo",
+        json!({"label": "visible"}),
+        json!({"api_token": SECRET}),
+    );
     panel.wait_state(&job.job_id, &[JobState::Succeeded], LONG);
     let events = panel.events(&job.job_id);
     let lines = log_lines(&events);
     // The script did print it, in every spelling, and each was masked.
     assert!(lines.contains(&format!("token={REDACTED}")), "{lines:?}");
-    assert!(lines.contains(&format!("token on stderr: {REDACTED}")), "{lines:?}");
-    assert!(lines.contains(&format!("url=https://user:{REDACTED}@example.com/")), "{lines:?}");
+    assert!(
+        lines.contains(&format!("token on stderr: {REDACTED}")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&format!("url=https://user:{REDACTED}@example.com/")),
+        "{lines:?}"
+    );
     assert!(lines.contains(&format!("form=t={REDACTED}")), "{lines:?}");
-    assert_eq!(lines.iter().filter(|l| l.starts_with("b64=") && l.contains(REDACTED)).count(), 3, "{lines:?}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("b64=") && l.contains(REDACTED))
+            .count(),
+        3,
+        "{lines:?}"
+    );
     assert!(lines.contains(&"label=visible".to_owned()));
 
     assert_clean("events", &serde_json::to_string(&events).unwrap());
@@ -60,18 +78,33 @@ fn sensitive_value_never_appears_in_events_logs_or_the_record() {
     assert_clean("job log", &runner.job_log(&job.job_id));
     assert_clean("runner log", &runner.stderr());
     let dump = dump_redis(&panel);
-    assert!(dump.contains("label=visible"), "the dump shows values as text");
+    assert!(
+        dump.contains("label=visible"),
+        "the dump shows values as text"
+    );
     assert_clean("redis", &dump);
     let record = panel.record(&job.job_id);
-    assert!(record.last_lines.iter().any(|l| l.contains(REDACTED)), "{:?}", record.last_lines);
+    assert!(
+        record.last_lines.iter().any(|l| l.contains(REDACTED)),
+        "{:?}",
+        record.last_lines
+    );
 }
 
 #[test]
 fn hidden_input_never_reaches_the_script() {
     let (_redis, panel, _runner) = setup();
     // A panel that forgot to drop the hidden input: the runner drops it itself.
-    let job = panel.enqueue("hidden-input", json!({"mode": "basic", "extra": "should-not-arrive"}), json!(null));
-    panel.wait_state(&job.job_id, &[JobState::Succeeded, JobState::Rejected], LONG);
+    let job = panel.enqueue(
+        "hidden-input",
+        json!({"mode": "basic", "extra": "should-not-arrive"}),
+        json!(null),
+    );
+    panel.wait_state(
+        &job.job_id,
+        &[JobState::Succeeded, JobState::Rejected],
+        LONG,
+    );
     let lines = log_lines(&panel.events(&job.job_id));
     let record = panel.record(&job.job_id);
     if record.state == JobState::Rejected {
@@ -83,7 +116,11 @@ fn hidden_input_never_reaches_the_script() {
     assert!(!lines.iter().any(|l| l.contains("should-not-arrive")));
 
     // The same input, visible: it arrives.
-    let shown = panel.enqueue("hidden-input", json!({"mode": "advanced", "extra": "arrives"}), json!(null));
+    let shown = panel.enqueue(
+        "hidden-input",
+        json!({"mode": "advanced", "extra": "arrives"}),
+        json!(null),
+    );
     panel.wait_state(&shown.job_id, &[JobState::Succeeded], LONG);
     assert!(log_lines(&panel.events(&shown.job_id)).contains(&"extra is set: arrives".to_owned()));
 }
@@ -99,9 +136,24 @@ fn dump_redis(panel: &Panel) -> String {
         let value: redis::Value = match kind.as_str() {
             "string" => redis::cmd("GET").arg(&key).query(&mut c).unwrap(),
             "hash" => redis::cmd("HGETALL").arg(&key).query(&mut c).unwrap(),
-            "list" => redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(&mut c).unwrap(),
-            "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).query(&mut c).unwrap(),
-            "stream" => redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query(&mut c).unwrap(),
+            "list" => redis::cmd("LRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .query(&mut c)
+                .unwrap(),
+            "zset" => redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .query(&mut c)
+                .unwrap(),
+            "stream" => redis::cmd("XRANGE")
+                .arg(&key)
+                .arg("-")
+                .arg("+")
+                .query(&mut c)
+                .unwrap(),
             other => panic!("unexpected key type {other} for {key}"),
         };
         out.push_str(&format!("{key} = {value:?}\n"));

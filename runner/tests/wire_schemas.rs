@@ -13,13 +13,18 @@ use support::panel::LONG;
 use support::{Panel, RedisServer, RunnerOptions, RunnerProcess};
 
 fn schema(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../schemas")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn assert_valid(schema: &Value, instance: &Value) {
     let v = jsonschema::validator_for(schema).expect("schema compiles");
-    let errors: Vec<String> = v.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let errors: Vec<String> = v
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{instance}\n{errors:#?}");
 }
 
@@ -50,7 +55,11 @@ fn signed_jobs_match_the_job_schema() {
     let panel = Panel::new("redis://127.0.0.1:1/");
     let plain = panel.envelope("happy", json!({"greeting": "Hi"}), json!(null));
     check_signed(&plain.sign(&panel.keys.signing).to_wire());
-    let sealed = panel.envelope("secret-echo", json!({"label": "x"}), json!({"api_token": "s"}));
+    let sealed = panel.envelope(
+        "secret-echo",
+        json!({"label": "x"}),
+        json!({"api_token": "s"}),
+    );
     assert!(sealed.sealed_inputs.is_some());
     check_signed(&sealed.sign(&panel.keys.signing).to_wire());
 }
@@ -79,7 +88,10 @@ fn job_schema_refuses_what_the_contract_refuses() {
 #[test]
 fn job_schema_repeats_the_contract_size_limit() {
     let job = schema("job.schema.json");
-    assert_eq!(job["properties"]["payload"]["maxLength"], json!(MAX_SIGNED_JOB_BYTES));
+    assert_eq!(
+        job["properties"]["payload"]["maxLength"],
+        json!(MAX_SIGNED_JOB_BYTES)
+    );
 }
 
 #[test]
@@ -90,24 +102,55 @@ fn every_event_kind_matches_the_event_schema() {
         samples.push(Event::state(1, 1, st, None, None));
         samples.push(Event::state(1, 2, st, Some(124), Some("why".into())));
     }
-    for stream in [OutputStream::Stdout, OutputStream::Stderr, OutputStream::Runner] {
-        samples.push(Event::new(1, 1, EventBody::Log { stream, line: "a line".into() }));
+    for stream in [
+        OutputStream::Stdout,
+        OutputStream::Stderr,
+        OutputStream::Runner,
+    ] {
+        samples.push(Event::new(
+            1,
+            1,
+            EventBody::Log {
+                stream,
+                line: "a line".into(),
+            },
+        ));
     }
-    samples.push(Event::new(1, 1, EventBody::Progress { percent: 100, message: "done".into() }));
+    samples.push(Event::new(
+        1,
+        1,
+        EventBody::Progress {
+            percent: 100,
+            message: "done".into(),
+        },
+    ));
     for mut e in samples {
-        assert_valid(&event, &serde_json::from_str(&e.to_unsequenced_json()).unwrap());
+        assert_valid(
+            &event,
+            &serde_json::from_str(&e.to_unsequenced_json()).unwrap(),
+        );
         e.seq = Some(7);
         assert_valid(&event, &serde_json::to_value(&e).unwrap());
     }
-    assert_invalid(&event, &json!({"ts": 1, "attempt": 1, "type": "progress", "percent": 101, "message": ""}));
-    assert_invalid(&event, &json!({"ts": 1, "attempt": 1, "type": "log", "stream": "stdout", "line": "x", "state": "queued"}));
+    assert_invalid(
+        &event,
+        &json!({"ts": 1, "attempt": 1, "type": "progress", "percent": 101, "message": ""}),
+    );
+    assert_invalid(
+        &event,
+        &json!({"ts": 1, "attempt": 1, "type": "log", "stream": "stdout", "line": "x", "state": "queued"}),
+    );
     let states: Vec<&str> = event["oneOf"][0]["properties"]["state"]["enum"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(states, JobState::ALL.map(JobState::as_str), "the schema lists every job state");
+    assert_eq!(
+        states,
+        JobState::ALL.map(JobState::as_str),
+        "the schema lists every job state"
+    );
 }
 
 #[test]

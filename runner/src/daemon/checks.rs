@@ -45,7 +45,13 @@ pub enum Verdict {
     Canceled(Box<Envelope>),
 }
 
-fn refuse(job_hint: Option<String>, verified: bool, state: JobState, attempt: u32, reason: impl Into<String>) -> Verdict {
+fn refuse(
+    job_hint: Option<String>,
+    verified: bool,
+    state: JobState,
+    attempt: u32,
+    reason: impl Into<String>,
+) -> Verdict {
     Verdict::Refuse(Refusal {
         job_hint,
         verified,
@@ -58,7 +64,11 @@ fn refuse(job_hint: Option<String>, verified: bool, state: JobState, attempt: u3
 /// Runs every check. `Err` is a Redis failure: nothing was decided; the caller retries once
 /// Redis is back (with `claimed` telling the replay guard that this runner claimed the entry
 /// itself before the failure).
-pub async fn check(shared: &Arc<Shared>, wire: &str, claimed: &mut bool) -> Result<Verdict, deadpool_redis::redis::RedisError> {
+pub async fn check(
+    shared: &Arc<Shared>,
+    wire: &str,
+    claimed: &mut bool,
+) -> Result<Verdict, deadpool_redis::redis::RedisError> {
     // Size and shape.
     let signed = match SignedJob::from_wire(wire) {
         Ok(s) => s,
@@ -68,12 +78,21 @@ pub async fn check(shared: &Arc<Shared>, wire: &str, claimed: &mut bool) -> Resu
     let env = match signed.verify(&shared.keys.signing) {
         Ok(env) => env,
         Err(e) => {
-            let hint = signed.unverified_ids().map(|(job, _)| job).filter(|j| validate_job_id(j).is_ok());
+            let hint = signed
+                .unverified_ids()
+                .map(|(job, _)| job)
+                .filter(|j| validate_job_id(j).is_ok());
             return Ok(refuse(hint, false, JobState::Rejected, 0, e.to_string()));
         }
     };
     if validate_job_id(&env.job_id).is_err() {
-        return Ok(refuse(None, true, JobState::Rejected, env.attempt, "job id is not a canonical UUID"));
+        return Ok(refuse(
+            None,
+            true,
+            JobState::Rejected,
+            env.attempt,
+            "job id is not a canonical UUID",
+        ));
     }
     let hint = Some(env.job_id.clone());
     // The job is this agent's.
@@ -83,7 +102,10 @@ pub async fn check(shared: &Arc<Shared>, wire: &str, claimed: &mut bool) -> Resu
             false,
             JobState::Rejected,
             env.attempt,
-            format!("job is addressed to agent {:?}, this is agent {:?}", env.agent_id, shared.cfg.agent_id),
+            format!(
+                "job is addressed to agent {:?}, this is agent {:?}",
+                env.agent_id, shared.cfg.agent_id
+            ),
         ));
     }
     // Not expired.
@@ -94,25 +116,42 @@ pub async fn check(shared: &Arc<Shared>, wire: &str, claimed: &mut bool) -> Resu
             true,
             JobState::Expired,
             env.attempt,
-            format!("the job expired {}s before this server took it", now - env.expires_at),
+            format!(
+                "the job expired {}s before this server took it",
+                now - env.expires_at
+            ),
         ));
     }
     // Replay guard: each attempt starts once.
     if !*claimed {
         let mut conn = shared.redis().await?;
-        if !store::claim_seen(&mut conn, &shared.names, &env.job_id, env.attempt, env.expires_at).await? {
+        if !store::claim_seen(
+            &mut conn,
+            &shared.names,
+            &env.job_id,
+            env.attempt,
+            env.expires_at,
+        )
+        .await?
+        {
             return Ok(refuse(
                 hint,
                 true,
                 JobState::Rejected,
                 env.attempt,
-                format!("replay: attempt {} of this job was already started", env.attempt),
+                format!(
+                    "replay: attempt {} of this job was already started",
+                    env.attempt
+                ),
             ));
         }
         *claimed = true;
     }
     // The app is in the local catalog with the same digest (reloaded once if not).
-    let bundle = match shared.bundle_matching(&env.app_id, &env.bundle_digest).await {
+    let bundle = match shared
+        .bundle_matching(&env.app_id, &env.bundle_digest)
+        .await
+    {
         Ok(b) => b,
         Err(reason) => return Ok(refuse(hint, true, JobState::Rejected, env.attempt, reason)),
     };
@@ -121,20 +160,34 @@ pub async fn check(shared: &Arc<Shared>, wire: &str, claimed: &mut bool) -> Resu
     if let Some(sealed) = &env.sealed_inputs {
         match seal::open(&shared.keys.sealing, &env.job_id, sealed) {
             Ok(secret) => submitted.extend(secret),
-            Err(e) => return Ok(refuse(hint, true, JobState::Rejected, env.attempt, e.to_string())),
+            Err(e) => {
+                return Ok(refuse(
+                    hint,
+                    true,
+                    JobState::Rejected,
+                    env.attempt,
+                    e.to_string(),
+                ));
+            }
         }
     }
     // Inputs validate against the local manifest (hidden inputs are dropped here).
     let values = match bundle.validate_inputs(&submitted) {
         Ok(v) => v,
         Err(errors) => {
-            let list: Vec<String> = errors.iter().map(|e| format!("{}: {} ({})", e.field, e.message, e.rule)).collect();
+            let list: Vec<String> = errors
+                .iter()
+                .map(|e| format!("{}: {} ({})", e.field, e.message, e.rule))
+                .collect();
             return Ok(refuse(
                 hint,
                 true,
                 JobState::Rejected,
                 env.attempt,
-                format!("inputs do not validate against this server's manifest: {}", list.join("; ")),
+                format!(
+                    "inputs do not validate against this server's manifest: {}",
+                    list.join("; ")
+                ),
             ));
         }
     };
@@ -154,7 +207,12 @@ pub async fn check(shared: &Arc<Shared>, wire: &str, claimed: &mut bool) -> Resu
 /// `retrying`), and, for a verified job, only when the refused wire is the record's current
 /// one (an old attempt replayed must not overwrite a newer one). A forged job's record is
 /// touched only while it is still `queued`.
-pub fn refusal_touches_record(refusal: &Refusal, wire: &str, state: Option<&str>, signed: Option<&str>) -> bool {
+pub fn refusal_touches_record(
+    refusal: &Refusal,
+    wire: &str,
+    state: Option<&str>,
+    signed: Option<&str>,
+) -> bool {
     if refusal.verified {
         matches!(state, Some("queued" | "retrying")) && signed == Some(wire)
     } else {
@@ -179,8 +237,18 @@ mod tests {
     #[test]
     fn forged_job_touches_only_a_queued_record() {
         let r = refusal(false);
-        assert!(refusal_touches_record(&r, "w", Some("queued"), Some("other")));
-        assert!(!refusal_touches_record(&r, "w", Some("succeeded"), Some("w")));
+        assert!(refusal_touches_record(
+            &r,
+            "w",
+            Some("queued"),
+            Some("other")
+        ));
+        assert!(!refusal_touches_record(
+            &r,
+            "w",
+            Some("succeeded"),
+            Some("w")
+        ));
         assert!(!refusal_touches_record(&r, "w", None, None));
     }
 
@@ -188,7 +256,12 @@ mod tests {
     fn verified_refusal_touches_only_the_current_attempt() {
         let r = refusal(true);
         assert!(refusal_touches_record(&r, "w", Some("retrying"), Some("w")));
-        assert!(!refusal_touches_record(&r, "old", Some("queued"), Some("w")));
+        assert!(!refusal_touches_record(
+            &r,
+            "old",
+            Some("queued"),
+            Some("w")
+        ));
         assert!(!refusal_touches_record(&r, "w", Some("running"), Some("w")));
     }
 }

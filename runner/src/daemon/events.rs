@@ -56,12 +56,16 @@ impl EventWriter {
 async fn deliver(shared: &Shared, job_id: &str, batch: &[Outgoing]) {
     if !shared.outbox.is_spooling(job_id).await {
         let sent = match shared.pool.get().await {
-            Ok(mut conn) => store::append_events(&mut conn, &shared.names, job_id, batch).await.map_err(|e| e.to_string()),
+            Ok(mut conn) => store::append_events(&mut conn, &shared.names, job_id, batch)
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match sent {
             Ok(()) => return,
-            Err(e) => tracing::warn!(job = job_id, error = %e, "redis unavailable; events go to the outbox"),
+            Err(e) => {
+                tracing::warn!(job = job_id, error = %e, "redis unavailable; events go to the outbox")
+            }
         }
     }
     if let Err(e) = shared.outbox.spool(job_id, batch).await {

@@ -11,20 +11,32 @@ use super::{Shared, now_ms, store};
 pub fn parse_os_release(text: &str) -> Vec<(String, String)> {
     text.lines()
         .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').trim_matches('\'').to_owned()))
+        .map(|(k, v)| {
+            (
+                k.trim().to_owned(),
+                v.trim().trim_matches('"').trim_matches('\'').to_owned(),
+            )
+        })
         .collect()
 }
 
 fn meminfo_mb(text: &str, key: &str) -> u64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(key)?.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .find_map(|l| {
+            l.strip_prefix(key)?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .map(|kb| kb / 1024)
         .unwrap_or(0)
 }
 
 fn disk_free_mb(path: &str) -> u64 {
     nix::sys::statvfs::statvfs(path)
-        .map(|s| s.blocks_available() as u64 * s.fragment_size() as u64 / (1024 * 1024))
+        .map(|s| s.blocks_available() * s.fragment_size() / (1024 * 1024))
         .unwrap_or(0)
 }
 
@@ -34,7 +46,12 @@ pub fn host_facts(agent_id: &str, running_jobs: Vec<String>) -> HostFacts {
         .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
         .unwrap_or_default();
     let os = parse_os_release(&os);
-    let get = |k: &str| os.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let get = |k: &str| {
+        os.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let load1 = std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -43,11 +60,16 @@ pub fn host_facts(agent_id: &str, running_jobs: Vec<String>) -> HostFacts {
     HostFacts {
         agent_id: agent_id.to_owned(),
         os_family: get("ID"),
-        os_like: get("ID_LIKE").split_whitespace().map(str::to_owned).collect(),
+        os_like: get("ID_LIKE")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
         os_version: get("VERSION_ID"),
         os_pretty: get("PRETTY_NAME"),
         arch: std::env::consts::ARCH.to_owned(),
-        cpus: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+        cpus: std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1),
         ram_mb: meminfo_mb(&meminfo, "MemTotal:"),
         disk_free_mb: disk_free_mb("/"),
         load1,
@@ -82,9 +104,14 @@ mod tests {
 
     #[test]
     fn os_release_values_are_unquoted() {
-        let kv = parse_os_release("ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n# c\n");
+        let kv = parse_os_release(
+            "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n# c\n",
+        );
         assert!(kv.contains(&("VERSION_ID".into(), "12".into())));
-        assert!(kv.contains(&("PRETTY_NAME".into(), "Debian GNU/Linux 12 (bookworm)".into())));
+        assert!(kv.contains(&(
+            "PRETTY_NAME".into(),
+            "Debian GNU/Linux 12 (bookworm)".into()
+        )));
     }
 
     #[test]

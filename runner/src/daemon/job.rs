@@ -32,7 +32,10 @@ pub const CANCEL_POLL: Duration = Duration::from_secs(2);
 pub fn outgoing(event: &Event, fields: &[(&str, String)]) -> Outgoing {
     Outgoing {
         e: event.to_unsequenced_json(),
-        f: fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+        f: fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
     }
 }
 
@@ -55,19 +58,28 @@ pub async fn handle(shared: Arc<Shared>, wire: String) {
         Verdict::Canceled(env) => {
             let at = now_ms();
             let reason = "canceled before it started".to_owned();
-            let event = Event::state(at, env.attempt, JobState::Canceled, None, Some(reason.clone()));
+            let event = Event::state(
+                at,
+                env.attempt,
+                JobState::Canceled,
+                None,
+                Some(reason.clone()),
+            );
             let fields = [
                 (field::STATE, JobState::Canceled.to_string()),
                 (field::FINISHED_AT, at.to_string()),
                 (field::REASON, reason),
             ];
-            deliver_result(&shared, JobResult {
-                job_id: env.job_id.clone(),
-                processing_wire: wire,
-                event: outgoing(&event, &fields),
-                schedule: None,
-                finished_at: at,
-            })
+            deliver_result(
+                &shared,
+                JobResult {
+                    job_id: env.job_id.clone(),
+                    processing_wire: wire,
+                    event: outgoing(&event, &fields),
+                    schedule: None,
+                    finished_at: at,
+                },
+            )
             .await;
         }
         Verdict::Run(acc) => run(shared, wire, *acc).await,
@@ -86,9 +98,15 @@ async fn refuse(shared: &Arc<Shared>, wire: &str, r: &Refusal) {
     let o = outgoing(&event, &fields);
     loop {
         let done = match shared.redis().await {
-            Ok(mut conn) => store::reject(&mut conn, &shared.names, r.job_hint.as_deref(), wire, &r.reason, Some(&o), |state, signed| {
-                checks::refusal_touches_record(r, wire, state, signed)
-            })
+            Ok(mut conn) => store::reject(
+                &mut conn,
+                &shared.names,
+                r.job_hint.as_deref(),
+                wire,
+                &r.reason,
+                Some(&o),
+                |state, signed| checks::refusal_touches_record(r, wire, state, signed),
+            )
             .await
             .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -111,36 +129,50 @@ async fn deliver_result(shared: &Arc<Shared>, result: JobResult) {
     if let Err(e) = shared.outbox.put_result(&result).await {
         tracing::error!(job, error = %e, "cannot write the outbox");
     }
-    if let Err(e) = shared.outbox.flush_job(&shared.pool, &shared.names, &job, true).await {
+    if let Err(e) = shared
+        .outbox
+        .flush_job(&shared.pool, &shared.names, &job, true)
+        .await
+    {
         tracing::warn!(job, error = %e, "result kept in the outbox until redis is back");
     }
 }
 
 async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
-    let Accepted { envelope: env, bundle, values } = acc;
+    let Accepted {
+        envelope: env,
+        bundle,
+        values,
+    } = acc;
     let job = env.job_id.clone();
     let (abort_tx, abort_rx) = watch::channel(None);
     let abort_tx = Arc::new(abort_tx);
     shared.register(&job, abort_tx.clone());
     let writer = EventWriter::start(shared.clone(), job.clone());
     let started_at = now_ms();
-    let header = format!("attempt {} of {} {} started at {started_at}", env.attempt, env.app_id, env.app_version);
+    let header = format!(
+        "attempt {} of {} {} started at {started_at}",
+        env.attempt, env.app_id, env.app_version
+    );
     let mut log = JobLog::open(&shared.cfg.log_dir, &job, &header)
         .map_err(|e| tracing::warn!(job, error = %e, "no job log file"))
         .ok();
     let running = Event::state(started_at, env.attempt, JobState::Running, None, None);
     writer
-        .send(outgoing(&running, &[
-            (field::STATE, JobState::Running.to_string()),
-            (field::ATTEMPTS, env.attempt.to_string()),
-            (field::STARTED_AT, started_at.to_string()),
-            (field::FINISHED_AT, String::new()),
-            (field::EXIT_CODE, String::new()),
-            (field::REASON, String::new()),
-            (field::NEXT_ATTEMPT_AT, String::new()),
-            (field::PROGRESS, "0".into()),
-            (field::PROGRESS_MESSAGE, String::new()),
-        ]))
+        .send(outgoing(
+            &running,
+            &[
+                (field::STATE, JobState::Running.to_string()),
+                (field::ATTEMPTS, env.attempt.to_string()),
+                (field::STARTED_AT, started_at.to_string()),
+                (field::FINISHED_AT, String::new()),
+                (field::EXIT_CODE, String::new()),
+                (field::REASON, String::new()),
+                (field::NEXT_ATTEMPT_AT, String::new()),
+                (field::PROGRESS, "0".into()),
+                (field::PROGRESS_MESSAGE, String::new()),
+            ],
+        ))
         .await;
     let poller = tokio::spawn(poll_cancel(shared.clone(), job.clone(), abort_tx));
     let who = JobIdentity {
@@ -163,10 +195,14 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
             l.line(now_ms(), &line);
         }
         push_tail(tail, &line.text);
-        let ev = Event::new(now_ms(), env.attempt, EventBody::Log {
-            stream: OutputStream::Runner,
-            line: line.text,
-        });
+        let ev = Event::new(
+            now_ms(),
+            env.attempt,
+            EventBody::Log {
+                stream: OutputStream::Runner,
+                line: line.text,
+            },
+        );
         outgoing(&ev, &[])
     };
     let (ending, survivors) = match result {
@@ -176,7 +212,11 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
             }
             if outcome.finish == Finish::Stopped {
                 writer
-                    .send(note(&mut log, &mut tail, "the runner stopped; the job is recovered when it starts again".into()))
+                    .send(note(
+                        &mut log,
+                        &mut tail,
+                        "the runner stopped; the job is recovered when it starts again".into(),
+                    ))
                     .await;
                 writer.close().await;
                 if let Some(l) = log {
@@ -194,9 +234,21 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
     };
     let finished_at = now_ms();
     let retry = attempt::retry_settings(&bundle.manifest);
-    let result = conclude(&shared, &env, &wire, ending, retry, &tail, &survivors, finished_at);
+    let result = conclude(
+        &shared,
+        &env,
+        &wire,
+        ending,
+        retry,
+        &tail,
+        &survivors,
+        finished_at,
+    );
     if let Some(mut l) = log {
-        l.note(&format!("attempt {} finished at {finished_at}: {}", env.attempt, result.event.e));
+        l.note(&format!(
+            "attempt {} finished at {finished_at}: {}",
+            env.attempt, result.event.e
+        ));
         l.close();
     }
     writer.close().await;
@@ -207,10 +259,16 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
 fn outcome_notes(o: &Outcome) -> Vec<String> {
     let mut notes = o.notes.clone();
     if o.discarded_bytes > 0 {
-        notes.push(format!("{} of {} bytes of output were discarded", o.discarded_bytes, o.output_bytes));
+        notes.push(format!(
+            "{} of {} bytes of output were discarded",
+            o.discarded_bytes, o.output_bytes
+        ));
     }
     if !o.survivors.is_empty() {
-        notes.push(format!("left running on purpose: {}", o.survivors.join(", ")));
+        notes.push(format!(
+            "left running on purpose: {}",
+            o.survivors.join(", ")
+        ));
     }
     notes
 }
@@ -244,8 +302,15 @@ fn conclude(
         (field::SURVIVORS, survivors_json),
     ];
     let (state, reason, schedule) = match decision {
-        Decision::Finish(state) => (state, finish_reason(state, ending, env, retry.max_attempts), None),
-        Decision::Retry { next_attempt, delay } => {
+        Decision::Finish(state) => (
+            state,
+            finish_reason(state, ending, env, retry.max_attempts),
+            None,
+        ),
+        Decision::Retry {
+            next_attempt,
+            delay,
+        } => {
             let due_ms = finished_at + delay.as_millis() as i64;
             let ttl = (env.expires_at - env.issued_at).max(60);
             let next = Envelope {
@@ -263,7 +328,14 @@ fn conclude(
                 retry.max_attempts,
                 delay.as_secs()
             );
-            (JobState::Retrying, Some(reason), Some(Schedule { wire: next_wire, due_ms }))
+            (
+                JobState::Retrying,
+                Some(reason),
+                Some(Schedule {
+                    wire: next_wire,
+                    due_ms,
+                }),
+            )
         }
     };
     fields.push((field::STATE, state.to_string()));
@@ -278,16 +350,29 @@ fn conclude(
     }
 }
 
-fn finish_reason(state: JobState, ending: Option<Ending>, env: &Envelope, max_attempts: u32) -> Option<String> {
+fn finish_reason(
+    state: JobState,
+    ending: Option<Ending>,
+    env: &Envelope,
+    max_attempts: u32,
+) -> Option<String> {
     let text = match (state, ending) {
         (JobState::Succeeded, _) => return None,
         (_, None) => "the script could not be started".to_owned(),
         (JobState::Canceled, _) => "canceled by request".to_owned(),
-        (JobState::TimedOut, Some(Ending::TimedOut)) => "timed out; the process tree was killed".to_owned(),
+        (JobState::TimedOut, Some(Ending::TimedOut)) => {
+            "timed out; the process tree was killed".to_owned()
+        }
         (JobState::TimedOut, _) => format!("the script exited {} (timeout)", code::TIMEOUT),
-        (JobState::NeedsAttention, _) => format!("configuration error (exit {}); a person must look", code::CONFIG_ERROR),
+        (JobState::NeedsAttention, _) => format!(
+            "configuration error (exit {}); a person must look",
+            code::CONFIG_ERROR
+        ),
         (_, Some(Ending::Exited(code::INVALID_INPUT))) => {
-            format!("validation error (exit {}); not retried", code::INVALID_INPUT)
+            format!(
+                "validation error (exit {}); not retried",
+                code::INVALID_INPUT
+            )
         }
         (_, Some(Ending::Exited(code::INSTALL_ERROR))) => format!(
             "installation error (exit {}) on attempt {} of {max_attempts}; no attempts left",
@@ -327,10 +412,14 @@ async fn consume(
         };
         let o = match progress {
             Some((percent, message)) => outgoing(
-                &Event::new(ts, attempt, EventBody::Progress {
-                    percent,
-                    message: message.to_owned(),
-                }),
+                &Event::new(
+                    ts,
+                    attempt,
+                    EventBody::Progress {
+                        percent,
+                        message: message.to_owned(),
+                    },
+                ),
                 &[
                     (field::PROGRESS, percent.to_string()),
                     (field::PROGRESS_MESSAGE, message.to_owned()),
@@ -339,10 +428,14 @@ async fn consume(
             None => {
                 push_tail(&mut tail, &line.text);
                 outgoing(
-                    &Event::new(ts, attempt, EventBody::Log {
-                        stream: line.stream,
-                        line: line.text,
-                    }),
+                    &Event::new(
+                        ts,
+                        attempt,
+                        EventBody::Log {
+                            stream: line.stream,
+                            line: line.text,
+                        },
+                    ),
                     &[],
                 )
             }
@@ -355,11 +448,11 @@ async fn consume(
 /// Reads the record's cancel flag now and then; a missed control message still cancels.
 async fn poll_cancel(shared: Arc<Shared>, job: String, abort: Arc<watch::Sender<Option<Abort>>>) {
     loop {
-        if let Ok(mut conn) = shared.redis().await {
-            if let Ok(true) = store::cancel_requested(&mut conn, &shared.names, &job).await {
-                let _ = abort.send(Some(Abort::Cancel));
-                return;
-            }
+        if let Ok(mut conn) = shared.redis().await
+            && let Ok(true) = store::cancel_requested(&mut conn, &shared.names, &job).await
+        {
+            let _ = abort.send(Some(Abort::Cancel));
+            return;
         }
         tokio::time::sleep(CANCEL_POLL).await;
     }

@@ -42,7 +42,10 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 pub const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 pub fn now_secs() -> i64 {
@@ -55,7 +58,10 @@ pub enum DaemonError {
     #[error("redis_url {url:?}: {message}")]
     RedisUrl { url: String, message: String },
     #[error("state_dir {path}: {source}")]
-    StateDir { path: String, source: std::io::Error },
+    StateDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot watch signals: {0}")]
     Signals(std::io::Error),
 }
@@ -76,7 +82,9 @@ pub struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("agent_id", &self.cfg.agent_id).finish()
+        f.debug_struct("Shared")
+            .field("agent_id", &self.cfg.agent_id)
+            .finish()
     }
 }
 
@@ -85,7 +93,9 @@ impl Shared {
     pub async fn redis(&self) -> Result<deadpool_redis::Connection, redis::RedisError> {
         self.pool.get().await.map_err(|e| match e {
             deadpool_redis::PoolError::Backend(e) => e,
-            other => redis::RedisError::from((redis::ErrorKind::Io, "redis pool", other.to_string())),
+            other => {
+                redis::RedisError::from((redis::ErrorKind::Io, "redis pool", other.to_string()))
+            }
         })
     }
 
@@ -133,7 +143,10 @@ impl Shared {
     }
 
     fn register(&self, job: &str, abort: Arc<watch::Sender<Option<Abort>>>) {
-        self.running.lock().expect("running lock").insert(job.to_owned(), abort);
+        self.running
+            .lock()
+            .expect("running lock")
+            .insert(job.to_owned(), abort);
     }
 
     fn unregister(&self, job: &str) {
@@ -155,7 +168,12 @@ impl Shared {
     }
 
     pub fn running_jobs(&self) -> Vec<String> {
-        self.running.lock().expect("running lock").keys().cloned().collect()
+        self.running
+            .lock()
+            .expect("running lock")
+            .keys()
+            .cloned()
+            .collect()
     }
 }
 
@@ -170,10 +188,11 @@ fn pool_for(url: &str) -> Result<Pool, DaemonError> {
         },
         ..PoolConfig::default()
     });
-    cfg.create_pool(Some(Runtime::Tokio1)).map_err(|e| DaemonError::RedisUrl {
-        url: url.to_owned(),
-        message: e.to_string(),
-    })
+    cfg.create_pool(Some(Runtime::Tokio1))
+        .map_err(|e| DaemonError::RedisUrl {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -183,16 +202,21 @@ pub async fn run(cfg: DaemonConfig, sys: &'static dyn Sys) -> Result<(), DaemonE
 }
 
 /// Builds the shared state (no Redis call yet).
-fn start(cfg: DaemonConfig, sys: &'static dyn Sys) -> Result<(Shared, watch::Sender<bool>), DaemonError> {
-    let client = redis::Client::open(cfg.redis_url.as_str()).map_err(|e| DaemonError::RedisUrl {
-        url: cfg.redis_url.clone(),
-        message: e.to_string(),
-    })?;
+fn start(
+    cfg: DaemonConfig,
+    sys: &'static dyn Sys,
+) -> Result<(Shared, watch::Sender<bool>), DaemonError> {
+    let client =
+        redis::Client::open(cfg.redis_url.as_str()).map_err(|e| DaemonError::RedisUrl {
+            url: cfg.redis_url.clone(),
+            message: e.to_string(),
+        })?;
     let pool = pool_for(&cfg.redis_url)?;
-    let outbox = Outbox::open(cfg.state_dir.join("outbox")).map_err(|source| DaemonError::StateDir {
-        path: cfg.state_dir.display().to_string(),
-        source,
-    })?;
+    let outbox =
+        Outbox::open(cfg.state_dir.join("outbox")).map_err(|source| DaemonError::StateDir {
+            path: cfg.state_dir.display().to_string(),
+            source,
+        })?;
     if !reaper::become_subreaper() {
         tracing::warn!("cannot become a child subreaper; setsid escapees reach PID 1");
     }
@@ -255,12 +279,19 @@ async fn serve(shared: Arc<Shared>, stop: watch::Sender<bool>) -> Result<(), Dae
     let mut jobs = fetch.await.unwrap_or_default();
     let grace = shared.cfg.stop_grace;
     if tokio::time::timeout(grace, drain(&mut jobs)).await.is_err() {
-        tracing::warn!(seconds = grace.as_secs(), "stop grace period over; killing running jobs (recovered at the next start)");
+        tracing::warn!(
+            seconds = grace.as_secs(),
+            "stop grace period over; killing running jobs (recovered at the next start)"
+        );
         shared.abort_all(Abort::Shutdown);
         drain(&mut jobs).await;
     }
     let running = shared.running_jobs();
-    if let Err(e) = shared.outbox.flush_finished(&shared.pool, &shared.names, &running).await {
+    if let Err(e) = shared
+        .outbox
+        .flush_finished(&shared.pool, &shared.names, &running)
+        .await
+    {
         tracing::warn!(error = %e, "outbox not empty at exit; flushed at the next start");
     }
     background.abort_all();
@@ -275,7 +306,11 @@ async fn drain(jobs: &mut JoinSet<()>) {
 /// Flushes the outbox, then recovers the processing list, retrying until Redis answers.
 async fn settle_previous_run(shared: &Arc<Shared>) {
     loop {
-        match shared.outbox.flush_finished(&shared.pool, &shared.names, &[]).await {
+        match shared
+            .outbox
+            .flush_finished(&shared.pool, &shared.names, &[])
+            .await
+        {
             Ok(_) => break,
             Err(e) => tracing::warn!(error = %e, "waiting for redis to flush the outbox"),
         }
@@ -291,7 +326,9 @@ async fn settle_previous_run(shared: &Arc<Shared>) {
                 }
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, "waiting for redis to recover the processing list"),
+            Err(e) => {
+                tracing::warn!(error = %e, "waiting for redis to recover the processing list")
+            }
         }
         if !shared.pause_unless_stopping().await {
             return;
@@ -300,9 +337,13 @@ async fn settle_previous_run(shared: &Arc<Shared>) {
 }
 
 /// A connection for BLMOVE alone, without response timeout (it blocks by design).
-async fn blocking_connection(client: &redis::Client) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+async fn blocking_connection(
+    client: &redis::Client,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
     let cfg = AsyncConnectionConfig::new().set_response_timeout(None);
-    client.get_multiplexed_async_connection_with_config(&cfg).await
+    client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
 }
 
 /// Takes jobs until the runner stops, at most `concurrency` at a time; returns the jobs
@@ -365,10 +406,16 @@ async fn tick_forever(shared: Arc<Shared>) {
     loop {
         tick.tick().await;
         let running = shared.running_jobs();
-        if let Err(e) = shared.outbox.flush_finished(&shared.pool, &shared.names, &running).await {
+        if let Err(e) = shared
+            .outbox
+            .flush_finished(&shared.pool, &shared.names, &running)
+            .await
+        {
             tracing::debug!(error = %e, "outbox flush pending");
         }
-        let Ok(mut conn) = shared.redis().await else { continue };
+        let Ok(mut conn) = shared.redis().await else {
+            continue;
+        };
         if let Err(e) = store::promote_due(&mut conn, &shared.names, now_ms()).await {
             tracing::debug!(error = %e, "retry promotion pending");
         }

@@ -23,7 +23,10 @@ pub const FLUSH_BATCH: usize = 512;
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
     #[error("outbox file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("redis: {0}")]
     Redis(#[from] deadpool_redis::redis::RedisError),
     #[error("redis pool: {0}")]
@@ -47,7 +50,10 @@ pub struct Outbox {
 impl Outbox {
     pub fn open(dir: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
-        Ok(Outbox { dir, lock: Mutex::new(()) })
+        Ok(Outbox {
+            dir,
+            lock: Mutex::new(()),
+        })
     }
 
     fn events_path(&self, job: &str) -> PathBuf {
@@ -82,7 +88,9 @@ impl Outbox {
             text.push_str(&serde_json::to_string(o).expect("events serialize"));
             text.push('\n');
         }
-        f.write_all(text.as_bytes()).and_then(|()| f.sync_data()).map_err(io_err(&path))
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.sync_data())
+            .map_err(io_err(&path))
     }
 
     /// Writes the job's result atomically (temp file, fsync, rename).
@@ -124,7 +132,13 @@ impl Outbox {
     }
 
     /// Delivers the job's spooled events, then (if `with_result`) its result.
-    pub async fn flush_job(&self, pool: &Pool, names: &KeyNames, job: &str, with_result: bool) -> Result<(), OutboxError> {
+    pub async fn flush_job(
+        &self,
+        pool: &Pool,
+        names: &KeyNames,
+        job: &str,
+        with_result: bool,
+    ) -> Result<(), OutboxError> {
         let _g = self.lock.lock().await;
         let events = self.events_path(job);
         if events.exists() {
@@ -142,7 +156,9 @@ impl Outbox {
                     match serde_json::from_str::<Outgoing>(&line) {
                         Ok(o) => batch.push(o),
                         // A torn last line (crash while writing) is skipped.
-                        Err(e) => tracing::warn!(job, error = %e, "skipping unreadable outbox line"),
+                        Err(e) => {
+                            tracing::warn!(job, error = %e, "skipping unreadable outbox line")
+                        }
                     }
                 }
                 if batch.is_empty() {
@@ -172,7 +188,12 @@ impl Outbox {
     }
 
     /// Flushes every pending job whose result is complete (jobs still running keep spooling).
-    pub async fn flush_finished(&self, pool: &Pool, names: &KeyNames, running: &[String]) -> Result<usize, OutboxError> {
+    pub async fn flush_finished(
+        &self,
+        pool: &Pool,
+        names: &KeyNames,
+        running: &[String],
+    ) -> Result<usize, OutboxError> {
         let mut flushed = 0;
         for job in self.pending_jobs() {
             if running.contains(&job) {

@@ -36,8 +36,16 @@ pub async fn recover(shared: &Arc<Shared>) -> RedisResult<Vec<Recovered>> {
             .filter(|e| e.agent_id == shared.cfg.agent_id);
         let Some(env) = env else {
             // Not a job this runner can vouch for: take it off the list, on the record.
-            store::reject(&mut conn, &shared.names, None, &wire, "unverifiable job in the processing list", None, |_, _| false)
-                .await?;
+            store::reject(
+                &mut conn,
+                &shared.names,
+                None,
+                &wire,
+                "unverifiable job in the processing list",
+                None,
+                |_, _| false,
+            )
+            .await?;
             done.push(Recovered::Dropped);
             continue;
         };
@@ -55,7 +63,12 @@ async fn kill_leftovers(shared: &Shared, env: &Envelope) {
         pgid: 0,
         runner_pid: std::process::id() as i32,
         runner_pgid: nix::unistd::getpgrp().as_raw(),
-        cgroup: Some(Arc::new(shared.sandbox.layout.dirs_named(&format!("{}.{}", env.job_id, env.attempt)))),
+        cgroup: Some(Arc::new(
+            shared
+                .sandbox
+                .layout
+                .dirs_named(&format!("{}.{}", env.job_id, env.attempt)),
+        )),
     };
     let t = tree::terminate(shared.sandbox.sys, &scope, shared.sandbox.limits.kill_grace).await;
     if t.found > 0 {
@@ -66,7 +79,12 @@ async fn kill_leftovers(shared: &Shared, env: &Envelope) {
     }
 }
 
-async fn recover_one(shared: &Arc<Shared>, conn: &mut deadpool_redis::Connection, wire: &str, env: Envelope) -> RedisResult<Recovered> {
+async fn recover_one(
+    shared: &Arc<Shared>,
+    conn: &mut deadpool_redis::Connection,
+    wire: &str,
+    env: Envelope,
+) -> RedisResult<Recovered> {
     let job = env.job_id.clone();
     let (state, attempts): (Option<String>, Option<String>) = redis::cmd("HMGET")
         .arg(shared.names.job(&job))
@@ -74,18 +92,32 @@ async fn recover_one(shared: &Arc<Shared>, conn: &mut deadpool_redis::Connection
         .arg(field::ATTEMPTS)
         .query_async(conn)
         .await?;
-    let ran = state.as_deref() == Some(JobState::Running.as_str()) && attempts.as_deref() == Some(env.attempt.to_string().as_str());
-    let seen: Option<f64> = conn.zscore(shared.names.seen(), store::seen_member(&job, env.attempt)).await?;
+    let ran = state.as_deref() == Some(JobState::Running.as_str())
+        && attempts.as_deref() == Some(env.attempt.to_string().as_str());
+    let seen: Option<f64> = conn
+        .zscore(shared.names.seen(), store::seen_member(&job, env.attempt))
+        .await?;
     if !ran && seen.is_none() {
         // Never started: back to the queue as it was.
         store::requeue(conn, &shared.names, &job, wire, wire, None).await?;
         return Ok(Recovered::Requeued { job_id: job });
     }
-    let idempotent = shared.catalog().get(&env.app_id).is_some_and(|b| b.manifest.idempotent);
+    let idempotent = shared
+        .catalog()
+        .get(&env.app_id)
+        .is_some_and(|b| b.manifest.idempotent);
     if ran && !idempotent {
         let at = now_ms();
-        let reason = "the runner stopped while the job ran; the app is not idempotent, so it is not re-run".to_owned();
-        let event = Event::state(at, env.attempt, JobState::Interrupted, None, Some(reason.clone()));
+        let reason =
+            "the runner stopped while the job ran; the app is not idempotent, so it is not re-run"
+                .to_owned();
+        let event = Event::state(
+            at,
+            env.attempt,
+            JobState::Interrupted,
+            None,
+            Some(reason.clone()),
+        );
         let fields = [
             (field::STATE, JobState::Interrupted.to_string()),
             (field::FINISHED_AT, at.to_string()),
@@ -115,13 +147,27 @@ async fn recover_one(shared: &Arc<Shared>, conn: &mut deadpool_redis::Connection
     } else {
         "taken again after the runner restarted"
     };
-    let event = Event::state(now_ms(), next.attempt, JobState::Queued, None, Some(reason.to_owned()));
+    let event = Event::state(
+        now_ms(),
+        next.attempt,
+        JobState::Queued,
+        None,
+        Some(reason.to_owned()),
+    );
     let fields = [
         (field::STATE, JobState::Queued.to_string()),
         (field::SIGNED, new_wire.clone()),
         (field::REASON, reason.to_owned()),
     ];
-    store::requeue(conn, &shared.names, &job, wire, &new_wire, Some(&outgoing(&event, &fields))).await?;
+    store::requeue(
+        conn,
+        &shared.names,
+        &job,
+        wire,
+        &new_wire,
+        Some(&outgoing(&event, &fields)),
+    )
+    .await?;
     Ok(Recovered::Rerun {
         job_id: job,
         attempt: next.attempt,

@@ -48,7 +48,14 @@ pub async fn append_events<C: redis::aio::ConnectionLike + Send + Sync>(
 
 /// Adds one APPEND_EVENT call to a pipeline (`EVAL` with the source inside MULTI, so the
 /// transaction cannot half-fail on a missing script).
-fn append_cmd(pipe: &mut redis::Pipeline, verb: &str, script: &str, names: &KeyNames, job_id: &str, o: &Outgoing) {
+fn append_cmd(
+    pipe: &mut redis::Pipeline,
+    verb: &str,
+    script: &str,
+    names: &KeyNames,
+    job_id: &str,
+    o: &Outgoing,
+) {
     let cmd = pipe
         .cmd(verb)
         .arg(script)
@@ -98,12 +105,20 @@ pub async fn apply_result<C: redis::aio::ConnectionLike + Send + Sync>(
     let mut pipe = redis::pipe();
     pipe.atomic();
     if applied.as_deref() != Some(result.finished_at.to_string().as_str()) {
-        append_cmd(&mut pipe, "EVAL", APPEND_EVENT, names, &result.job_id, &result.event);
+        append_cmd(
+            &mut pipe,
+            "EVAL",
+            APPEND_EVENT,
+            names,
+            &result.job_id,
+            &result.event,
+        );
         if let Some(s) = &result.schedule {
             pipe.zadd(names.scheduled(), &s.wire, s.due_ms).ignore();
         }
     }
-    pipe.lrem(names.processing(), 1, &result.processing_wire).ignore();
+    pipe.lrem(names.processing(), 1, &result.processing_wire)
+        .ignore();
     pipe.query_async::<()>(conn).await
 }
 
@@ -170,13 +185,23 @@ pub fn seen_member(job_id: &str, attempt: u32) -> String {
 }
 
 /// Whether a person asked to cancel the job.
-pub async fn cancel_requested<C: redis::aio::ConnectionLike + Send + Sync>(conn: &mut C, names: &KeyNames, job_id: &str) -> RedisResult<bool> {
-    let v: Option<String> = conn.hget(names.job(job_id), field::CANCEL_REQUESTED).await?;
+pub async fn cancel_requested<C: redis::aio::ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    names: &KeyNames,
+    job_id: &str,
+) -> RedisResult<bool> {
+    let v: Option<String> = conn
+        .hget(names.job(job_id), field::CANCEL_REQUESTED)
+        .await?;
     Ok(v.as_deref() == Some("1"))
 }
 
 /// Moves retries due by `now_ms` to the queue; returns how many.
-pub async fn promote_due<C: redis::aio::ConnectionLike + Send + Sync>(conn: &mut C, names: &KeyNames, now_ms: i64) -> RedisResult<usize> {
+pub async fn promote_due<C: redis::aio::ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    names: &KeyNames,
+    now_ms: i64,
+) -> RedisResult<usize> {
     redis::Script::new(PROMOTE_DUE)
         .key(names.scheduled())
         .key(names.queue())
@@ -187,13 +212,24 @@ pub async fn promote_due<C: redis::aio::ConnectionLike + Send + Sync>(conn: &mut
 }
 
 /// Forgets replay-guard entries whose envelopes have expired (they would be refused anyway).
-pub async fn prune_seen<C: redis::aio::ConnectionLike + Send + Sync>(conn: &mut C, names: &KeyNames, now_secs: i64) -> RedisResult<()> {
-    conn.zrembyscore::<_, _, _, ()>(names.seen(), "-inf", now_secs).await
+pub async fn prune_seen<C: redis::aio::ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    names: &KeyNames,
+    now_secs: i64,
+) -> RedisResult<()> {
+    conn.zrembyscore::<_, _, _, ()>(names.seen(), "-inf", now_secs)
+        .await
 }
 
 /// Writes the heartbeat with its TTL.
-pub async fn heartbeat<C: redis::aio::ConnectionLike + Send + Sync>(conn: &mut C, names: &KeyNames, facts_json: &str, ttl_secs: u64) -> RedisResult<()> {
-    conn.set_ex::<_, _, ()>(names.heartbeat(), facts_json, ttl_secs).await
+pub async fn heartbeat<C: redis::aio::ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    names: &KeyNames,
+    facts_json: &str,
+    ttl_secs: u64,
+) -> RedisResult<()> {
+    conn.set_ex::<_, _, ()>(names.heartbeat(), facts_json, ttl_secs)
+        .await
 }
 
 /// Puts a job back on the consuming end of the queue: off the processing list, `new_wire` onto

@@ -26,7 +26,12 @@ pub struct OutputShared {
 }
 
 impl OutputShared {
-    pub fn new(masker: Masker, line_cap: usize, max_bytes: u64, tx: mpsc::Sender<OutputLine>) -> Self {
+    pub fn new(
+        masker: Masker,
+        line_cap: usize,
+        max_bytes: u64,
+        tx: mpsc::Sender<OutputLine>,
+    ) -> Self {
         OutputShared {
             masker,
             line_cap,
@@ -57,17 +62,20 @@ impl OutputShared {
 
     /// Bytes read but not stored because the cap was reached.
     pub fn discarded_bytes(&self) -> u64 {
-        self.total_bytes().saturating_sub(self.admitted.load(Ordering::Relaxed))
+        self.total_bytes()
+            .saturating_sub(self.admitted.load(Ordering::Relaxed))
     }
 
     /// How many of `n` new bytes still fit under the cap.
     fn admit(&self, n: usize) -> usize {
         self.total.fetch_add(n as u64, Ordering::Relaxed);
         let mut granted = 0;
-        let _ = self.admitted.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-            granted = self.max_bytes.saturating_sub(used).min(n as u64);
-            Some(used + granted)
-        });
+        let _ = self
+            .admitted
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                granted = self.max_bytes.saturating_sub(used).min(n as u64);
+                Some(used + granted)
+            });
         granted as usize
     }
 
@@ -102,7 +110,9 @@ pub async fn pump<R: AsyncRead + Unpin>(mut pipe: R, stream: OutputStream, share
         let granted = shared.admit(n);
         if granted > 0 {
             let mut lines = Vec::new();
-            splitter.push(&chunk[..granted], &shared.masker, |l| lines.push(l.to_vec()));
+            splitter.push(&chunk[..granted], &shared.masker, |l| {
+                lines.push(l.to_vec())
+            });
             shared.send_all(stream, lines).await;
         }
         if granted < n && !capped {
@@ -158,8 +168,16 @@ mod tests {
     async fn output_past_the_cap_is_discarded_behind_one_marker() {
         let input = "0123456789\n".repeat(100).into_bytes();
         let (out, discarded) = collect(input, 55).await;
-        assert_eq!(out.iter().filter(|l| l.stream == OutputStream::Stdout).count(), 5);
-        let markers: Vec<_> = out.iter().filter(|l| l.stream == OutputStream::Runner).collect();
+        assert_eq!(
+            out.iter()
+                .filter(|l| l.stream == OutputStream::Stdout)
+                .count(),
+            5
+        );
+        let markers: Vec<_> = out
+            .iter()
+            .filter(|l| l.stream == OutputStream::Runner)
+            .collect();
         assert_eq!(markers.len(), 1);
         assert!(markers[0].text.contains("55 bytes"));
         assert_eq!(discarded, 1100 - 55);

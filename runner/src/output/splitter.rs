@@ -92,9 +92,13 @@ mod tests {
         let mut s = LineSplitter::new(cap);
         let mut out = Vec::new();
         for c in chunks {
-            s.push(c, masker, |l| out.push(String::from_utf8_lossy(l).into_owned()));
+            s.push(c, masker, |l| {
+                out.push(String::from_utf8_lossy(l).into_owned())
+            });
         }
-        s.finish(masker, |l| out.push(String::from_utf8_lossy(l).into_owned()));
+        s.finish(masker, |l| {
+            out.push(String::from_utf8_lossy(l).into_owned())
+        });
         out
     }
 
@@ -108,7 +112,10 @@ mod tests {
     fn long_line_is_cut_into_pieces_of_the_cap() {
         let line = "x".repeat(25);
         let out = split(&[line.as_bytes(), b"\nend"], 10, &Masker::none());
-        assert_eq!(out, ["x".repeat(10), "x".repeat(10), "x".repeat(5), "end".into()]);
+        assert_eq!(
+            out,
+            ["x".repeat(10), "x".repeat(10), "x".repeat(5), "end".into()]
+        );
     }
 
     #[test]
@@ -131,7 +138,11 @@ mod tests {
         let m = Masker::new(["topsecret"]);
         let line = format!("{}topsecret{}\n", "a".repeat(6), "b".repeat(20));
         let out = split(&[line.as_bytes()], 10, &m);
-        assert!(out.iter().all(|l| !l.contains("top") || l.contains("topsecret")), "{out:?}");
+        assert!(
+            out.iter()
+                .all(|l| !l.contains("top") || l.contains("topsecret")),
+            "{out:?}"
+        );
         assert!(out.iter().any(|l| l.starts_with("topsecret")), "{out:?}");
     }
 }

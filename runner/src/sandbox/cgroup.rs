@@ -82,7 +82,10 @@ impl CgroupLayout {
 
     /// Removes job cgroups that are empty (left by a previous runner).
     pub fn remove_stale(&self) {
-        for parent in [&self.v2_jobs, &self.v1_memory_jobs, &self.v1_pids_jobs].into_iter().flatten() {
+        for parent in [&self.v2_jobs, &self.v1_memory_jobs, &self.v1_pids_jobs]
+            .into_iter()
+            .flatten()
+        {
             if let Ok(entries) = fs::read_dir(parent) {
                 for e in entries.flatten() {
                     if e.path().is_dir() {
@@ -96,7 +99,11 @@ impl CgroupLayout {
     /// The job cgroup directories named `name`, in every hierarchy (whether or not they exist).
     pub fn dirs_named(&self, name: &str) -> JobCgroup {
         JobCgroup {
-            v2: self.v2_jobs.as_ref().map(|d| d.join(name)).filter(|d| d.is_dir()),
+            v2: self
+                .v2_jobs
+                .as_ref()
+                .map(|d| d.join(name))
+                .filter(|d| d.is_dir()),
             v1: [&self.v1_memory_jobs, &self.v1_pids_jobs]
                 .into_iter()
                 .flatten()
@@ -128,7 +135,11 @@ impl CgroupLayout {
             }
         }
         let wanted = [
-            (&self.v1_memory_jobs, "memory.limit_in_bytes", limits.memory_max_bytes),
+            (
+                &self.v1_memory_jobs,
+                "memory.limit_in_bytes",
+                limits.memory_max_bytes,
+            ),
             (&self.v1_pids_jobs, "pids.max", limits.pids_max),
         ];
         for (parent, file, limit) in wanted {
@@ -165,12 +176,16 @@ fn prepare_pure_v2(root: &Path) -> std::io::Result<(PathBuf, bool)> {
     let own_dir = root.join(own.trim_start_matches('/'));
     let jobs = own_dir.join(JOBS_DIR);
     fs::create_dir_all(&jobs)?;
-    let enable = |dir: &Path| fs::write(dir.join("cgroup.subtree_control"), "+memory +pids").is_ok();
+    let enable =
+        |dir: &Path| fs::write(dir.join("cgroup.subtree_control"), "+memory +pids").is_ok();
     let mut controllers = enable(&own_dir);
     if !controllers && own != "/" {
         let supervisor = own_dir.join("supervisor");
         fs::create_dir_all(&supervisor)?;
-        fs::write(supervisor.join("cgroup.procs"), std::process::id().to_string())?;
+        fs::write(
+            supervisor.join("cgroup.procs"),
+            std::process::id().to_string(),
+        )?;
         controllers = enable(&own_dir);
     }
     Ok((jobs.clone(), controllers && enable(&jobs)))
@@ -186,7 +201,11 @@ pub struct JobCgroup {
 impl JobCgroup {
     /// Every `cgroup.procs` file the script must join, v2 first.
     pub fn procs_files(&self) -> Vec<PathBuf> {
-        self.v2.iter().chain(self.v1.iter()).map(|d| d.join("cgroup.procs")).collect()
+        self.v2
+            .iter()
+            .chain(self.v1.iter())
+            .map(|d| d.join("cgroup.procs"))
+            .collect()
     }
 
     /// Whether any cgroup was created.
@@ -196,7 +215,9 @@ impl JobCgroup {
 
     /// Whether the v2 `cgroup.kill` is available.
     pub fn can_kill(&self) -> bool {
-        self.v2.as_ref().is_some_and(|d| d.join("cgroup.kill").exists())
+        self.v2
+            .as_ref()
+            .is_some_and(|d| d.join("cgroup.kill").exists())
     }
 
     /// Processes in any of the job's cgroups.
@@ -205,7 +226,11 @@ impl JobCgroup {
             .procs_files()
             .iter()
             .filter_map(|f| fs::read_to_string(f).ok())
-            .flat_map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect::<Vec<i32>>())
+            .flat_map(|t| {
+                t.lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect::<Vec<i32>>()
+            })
             .collect();
         out.sort_unstable();
         out.dedup();

@@ -109,12 +109,18 @@ pub struct Sandbox {
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox").field("limits", &self.limits).field("layout", &self.layout).finish()
+        f.debug_struct("Sandbox")
+            .field("limits", &self.limits)
+            .field("layout", &self.layout)
+            .finish()
     }
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
-    status.code().or(status.signal().map(|s| 128 + s)).unwrap_or(255)
+    status
+        .code()
+        .or(status.signal().map(|s| 128 + s))
+        .unwrap_or(255)
 }
 
 impl Sandbox {
@@ -138,12 +144,16 @@ impl Sandbox {
             script: attempt.script.clone(),
             cwd: attempt.cwd.clone(),
             env: attempt.env.clone(),
-            cgroup_procs: cgroup.as_deref().map(JobCgroup::procs_files).unwrap_or_default(),
+            cgroup_procs: cgroup
+                .as_deref()
+                .map(JobCgroup::procs_files)
+                .unwrap_or_default(),
         };
         let started = Instant::now();
         let mut child = {
             let guard = reaper::SpawnGuard::lock();
-            let child = spawn::spawn(&launch, &self.limits).map_err(|source| SandboxError::Spawn { source })?;
+            let child = spawn::spawn(&launch, &self.limits)
+                .map_err(|source| SandboxError::Spawn { source })?;
             guard.register(child.id().map(|p| p as i32).unwrap_or(0));
             child
         };
@@ -165,11 +175,15 @@ impl Sandbox {
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
             let s = shared.clone();
-            readers.push(tokio::spawn(async move { pump(out, OutputStream::Stdout, &s).await }));
+            readers.push(tokio::spawn(async move {
+                pump(out, OutputStream::Stdout, &s).await
+            }));
         }
         if let Some(err) = child.stderr.take() {
             let s = shared.clone();
-            readers.push(tokio::spawn(async move { pump(err, OutputStream::Stderr, &s).await }));
+            readers.push(tokio::spawn(async move {
+                pump(err, OutputStream::Stderr, &s).await
+            }));
         }
 
         enum Waited {
@@ -188,14 +202,23 @@ impl Sandbox {
                 Finish::TimedOut,
                 Some(format!("timed out after {}s", attempt.timeout.as_secs())),
             ),
-            Waited::Abort(Some(Abort::Shutdown)) => (Finish::Stopped, Some("runner stopping".to_owned())),
+            Waited::Abort(Some(Abort::Shutdown)) => {
+                (Finish::Stopped, Some("runner stopping".to_owned()))
+            }
             Waited::Abort(_) => (Finish::Canceled, Some("canceled".to_owned())),
         };
         if let Some(what) = what {
             let t = tree::terminate(self.sys, &scope, self.limits.kill_grace).await;
-            notes.push(format!("{what}; stopped {} process(es), {} needed SIGKILL", t.found, t.killed));
+            notes.push(format!(
+                "{what}; stopped {} process(es), {} needed SIGKILL",
+                t.found, t.killed
+            ));
         }
-        Ok(self.conclude(finish, child, scope, readers, shared, cgroup, notes, started).await)
+        Ok(self
+            .conclude(
+                finish, child, scope, readers, shared, cgroup, notes, started,
+            )
+            .await)
     }
 
     /// After the script's end: reap it, drain output, kill or report what is left, clean up.
@@ -212,10 +235,10 @@ impl Sandbox {
         started: Instant,
     ) -> Outcome {
         // The script itself is dead or dying: collect its status (tokio reaps by pid).
-        if let Ok(Ok(status)) = timeout(tree::KILL_DEADLINE, child.wait()).await {
-            if let Finish::Exited(_) = finish {
-                finish = Finish::Exited(exit_code(status));
-            }
+        if let Ok(Ok(status)) = timeout(tree::KILL_DEADLINE, child.wait()).await
+            && let Finish::Exited(_) = finish
+        {
+            finish = Finish::Exited(exit_code(status));
         }
         reaper::forget(scope.root_pid);
         let mut readers = futures_util::future::join_all(readers);
@@ -233,20 +256,26 @@ impl Sandbox {
         } else {
             let t = tree::terminate(self.sys, &scope, self.limits.kill_grace).await;
             if t.found > 0 && matches!(finish, Finish::Exited(_)) {
-                notes.push(format!("the script failed; stopped {} process(es) it left behind", t.found));
+                notes.push(format!(
+                    "the script failed; stopped {} process(es) it left behind",
+                    t.found
+                ));
             }
             if !t.remaining.is_empty() {
-                notes.push(format!("{} process(es) could not be killed", t.remaining.len()));
+                notes.push(format!(
+                    "{} process(es) could not be killed",
+                    t.remaining.len()
+                ));
             }
             let _ = timeout(Duration::from_secs(1), &mut readers).await;
         }
         // Late output is read and dropped from here on; the consumer's channel closes.
         shared.detach();
         reaper::reap_orphans(self.sys);
-        if let Some(cg) = &cgroup {
-            if survivors.is_empty() {
-                cg.remove().await;
-            }
+        if let Some(cg) = &cgroup
+            && survivors.is_empty()
+        {
+            cg.remove().await;
         }
         Outcome {
             finish,

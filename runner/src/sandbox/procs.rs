@@ -83,7 +83,8 @@ impl Sys for RealSys {
     }
 
     fn has_env_entry(&self, pid: i32, entry: &[u8]) -> bool {
-        fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|&b| b == 0).any(|e| e == entry))
+        fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|env| env.split(|&b| b == 0).any(|e| e == entry))
     }
 
     fn cgroup_pids(&self, cgroup: &JobCgroup) -> Vec<i32> {
@@ -110,7 +111,10 @@ impl Sys for RealSys {
             .collect::<Vec<_>>()
             .join(" ");
         if text.is_empty() {
-            text = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_owned();
+            text = fs::read_to_string(format!("/proc/{pid}/comm"))
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
         }
         let text: String = text.chars().take(200).collect();
         format!("{pid} {text}")
@@ -133,7 +137,10 @@ mod tests {
     fn real_sys_sees_this_process() {
         let me = std::process::id() as i32;
         let procs = RealSys.processes();
-        let mine = procs.iter().find(|p| p.pid == me).expect("own process listed");
+        let mine = procs
+            .iter()
+            .find(|p| p.pid == me)
+            .expect("own process listed");
         assert!(!mine.is_dead());
     }
 }

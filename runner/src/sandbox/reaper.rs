@@ -52,12 +52,13 @@ pub fn reap_orphans(sys: &dyn Sys) -> usize {
     let scripts = scripts().lock().expect("reaper lock");
     let mut reaped = 0;
     for p in sys.processes() {
-        if p.ppid == me && p.is_dead() && !scripts.contains(&p.pid) {
-            if let Ok(status) = waitpid(Pid::from_raw(p.pid), Some(WaitPidFlag::WNOHANG)) {
-                if status.pid().is_some() {
-                    reaped += 1;
-                }
-            }
+        if p.ppid == me
+            && p.is_dead()
+            && !scripts.contains(&p.pid)
+            && let Ok(status) = waitpid(Pid::from_raw(p.pid), Some(WaitPidFlag::WNOHANG))
+            && status.pid().is_some()
+        {
+            reaped += 1;
         }
     }
     reaped

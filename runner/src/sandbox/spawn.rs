@@ -66,7 +66,12 @@ impl PreExec {
 fn close_inherited_fds() {
     // SAFETY: close_range and fcntl are plain system calls.
     unsafe {
-        let r = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+        let r = libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
         if r != 0 {
             // Kernels before 5.11: mark them one by one, up to the soft fd limit.
             let mut lim = libc::rlimit {
@@ -110,13 +115,18 @@ fn lower_rlimit(resource: libc::__rlimit_resource_t, want: libc::rlim_t) -> std:
 }
 
 fn c_path(p: &Path) -> std::io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::Error::other("path holds a NUL byte"))
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::other("path holds a NUL byte"))
 }
 
 /// Starts `bash <script>` in the sandbox.
 pub fn spawn(launch: &Launch, limits: &Limits) -> std::io::Result<Child> {
     let pre = PreExec {
-        cgroup_procs: launch.cgroup_procs.iter().map(|p| c_path(p)).collect::<Result<_, _>>()?,
+        cgroup_procs: launch
+            .cgroup_procs
+            .iter()
+            .map(|p| c_path(p))
+            .collect::<Result<_, _>>()?,
         file_size: limits.file_size_max_bytes as libc::rlim_t,
         open_files: limits.open_files_max as libc::rlim_t,
     };

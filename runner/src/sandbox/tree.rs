@@ -75,8 +75,14 @@ pub fn select_members(
 /// The job's live processes right now, with the snapshot they were chosen from.
 pub fn snapshot(sys: &dyn Sys, scope: &JobScope) -> (BTreeSet<i32>, Vec<ProcInfo>) {
     let procs = sys.processes();
-    let cg = scope.cgroup.as_deref().map(|c| sys.cgroup_pids(c)).unwrap_or_default();
-    let members = select_members(&procs, scope, &cg, |pid| sys.has_env_entry(pid, &scope.env_marker));
+    let cg = scope
+        .cgroup
+        .as_deref()
+        .map(|c| sys.cgroup_pids(c))
+        .unwrap_or_default();
+    let members = select_members(&procs, scope, &cg, |pid| {
+        sys.has_env_entry(pid, &scope.env_marker)
+    });
     (members, procs)
 }
 
@@ -87,8 +93,16 @@ pub fn members(sys: &dyn Sys, scope: &JobScope) -> BTreeSet<i32> {
 
 /// Sends `signal` to every member, and to the job's process group while a member still
 /// carries it (a group id is never reused while the group exists; an empty group's id may be).
-fn signal_members(sys: &dyn Sys, scope: &JobScope, members: &BTreeSet<i32>, procs: &[ProcInfo], signal: Signal) {
-    let group_alive = procs.iter().any(|p| members.contains(&p.pid) && p.pgid == scope.pgid);
+fn signal_members(
+    sys: &dyn Sys,
+    scope: &JobScope,
+    members: &BTreeSet<i32>,
+    procs: &[ProcInfo],
+    signal: Signal,
+) {
+    let group_alive = procs
+        .iter()
+        .any(|p| members.contains(&p.pid) && p.pgid == scope.pgid);
     if scope.pgid > 1 && scope.pgid != scope.runner_pgid && group_alive {
         let _ = sys.killpg(scope.pgid, signal);
     }
@@ -154,7 +168,10 @@ pub async fn terminate(sys: &dyn Sys, scope: &JobScope, grace: Duration) -> Term
 
 /// One line per live member, for the job's `survivors`.
 pub fn describe_members(sys: &dyn Sys, scope: &JobScope) -> Vec<String> {
-    members(sys, scope).into_iter().map(|pid| sys.describe(pid)).collect()
+    members(sys, scope)
+        .into_iter()
+        .map(|pid| sys.describe(pid))
+        .collect()
 }
 
 #[cfg(test)]

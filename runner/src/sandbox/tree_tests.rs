@@ -38,7 +38,13 @@ impl FakeSys {
     fn deliver(&self, pid: i32, signal: Signal) {
         let dies = signal == Signal::SIGKILL || !self.stubborn.contains(&pid);
         if dies {
-            for p in self.procs.lock().unwrap().iter_mut().filter(|p| p.pid == pid) {
+            for p in self
+                .procs
+                .lock()
+                .unwrap()
+                .iter_mut()
+                .filter(|p| p.pid == pid)
+            {
                 p.state = 'Z';
             }
         }
@@ -49,7 +55,13 @@ impl FakeSys {
     }
 
     fn alive(&self) -> Vec<i32> {
-        self.procs.lock().unwrap().iter().filter(|p| !p.is_dead()).map(|p| p.pid).collect()
+        self.procs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| !p.is_dead())
+            .map(|p| p.pid)
+            .collect()
     }
 }
 
@@ -72,13 +84,26 @@ impl Sys for FakeSys {
         true
     }
     fn kill(&self, pid: i32, signal: Signal) -> Result<(), Errno> {
-        self.calls.lock().unwrap().push(format!("kill {pid} {signal}"));
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("kill {pid} {signal}"));
         self.deliver(pid, signal);
         Ok(())
     }
     fn killpg(&self, pgid: i32, signal: Signal) -> Result<(), Errno> {
-        self.calls.lock().unwrap().push(format!("killpg {pgid} {signal}"));
-        let pids: Vec<i32> = self.procs.lock().unwrap().iter().filter(|p| p.pgid == pgid).map(|p| p.pid).collect();
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("killpg {pgid} {signal}"));
+        let pids: Vec<i32> = self
+            .procs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.pgid == pgid)
+            .map(|p| p.pid)
+            .collect();
         for pid in pids {
             self.deliver(pid, signal);
         }
@@ -104,7 +129,14 @@ fn scope(root: i32, cgroup: bool) -> JobScope {
 
 #[test]
 fn group_children_and_descendants_are_members() {
-    let procs = vec![proc(1, 0, 1), proc(RUNNER, 1, RUNNER), proc(200, RUNNER, 200), proc(201, 200, 200), proc(300, 201, 300), proc(400, 1, 400)];
+    let procs = vec![
+        proc(1, 0, 1),
+        proc(RUNNER, 1, RUNNER),
+        proc(200, RUNNER, 200),
+        proc(201, 200, 200),
+        proc(300, 201, 300),
+        proc(400, 1, 400),
+    ];
     let m = select_members(&procs, &scope(200, false), &[], |_| false);
     assert_eq!(m.into_iter().collect::<Vec<_>>(), [200, 201, 300]);
 }
@@ -112,7 +144,12 @@ fn group_children_and_descendants_are_members() {
 #[test]
 fn setsid_escapee_is_found_by_its_environment_marker() {
     // Reparented to the runner (subreaper), own session and group: only the marker links it.
-    let procs = vec![proc(RUNNER, 1, RUNNER), proc(200, RUNNER, 200), proc(500, RUNNER, 500), proc(501, 500, 500)];
+    let procs = vec![
+        proc(RUNNER, 1, RUNNER),
+        proc(200, RUNNER, 200),
+        proc(500, RUNNER, 500),
+        proc(501, 500, 500),
+    ];
     let m = select_members(&procs, &scope(200, false), &[], |pid| pid == 500);
     assert_eq!(m.into_iter().collect::<Vec<_>>(), [200, 500, 501]);
 }
@@ -128,7 +165,12 @@ fn cgroup_members_are_members() {
 fn runner_init_and_zombies_are_never_members() {
     let mut zombie = proc(201, 200, 200);
     zombie.state = 'Z';
-    let procs = vec![proc(1, 0, 1), proc(RUNNER, 1, 200), proc(200, RUNNER, 200), zombie];
+    let procs = vec![
+        proc(1, 0, 1),
+        proc(RUNNER, 1, 200),
+        proc(200, RUNNER, 200),
+        zombie,
+    ];
     let m = select_members(&procs, &scope(200, false), &[1, RUNNER], |_| true);
     assert_eq!(m.into_iter().collect::<Vec<_>>(), [200]);
 }
@@ -145,17 +187,30 @@ async fn process_group_at_or_below_one_is_never_signalled() {
         terminate(&sys, &s, Duration::from_millis(50)).await;
         let calls = sys.calls();
         assert!(calls.iter().all(|c| !c.starts_with("killpg")), "{calls:?}");
-        assert!(calls.iter().all(|c| !c.starts_with(&format!("kill {bad} "))), "{calls:?}");
+        assert!(
+            calls
+                .iter()
+                .all(|c| !c.starts_with(&format!("kill {bad} "))),
+            "{calls:?}"
+        );
         assert!(calls.contains(&"kill 300 SIGTERM".to_owned()), "{calls:?}");
     }
 }
 
 #[tokio::test]
 async fn cooperative_tree_gets_sigterm_only() {
-    let sys = FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(200, RUNNER, 200), proc(201, 200, 200)]);
+    let sys = FakeSys::with(vec![
+        proc(RUNNER, 1, RUNNER),
+        proc(200, RUNNER, 200),
+        proc(201, 200, 200),
+    ]);
     let t = terminate(&sys, &scope(200, false), Duration::from_secs(5)).await;
     assert_eq!((t.found, t.killed), (2, 0));
-    assert!(sys.calls().iter().all(|c| !c.contains("SIGKILL")), "{:?}", sys.calls());
+    assert!(
+        sys.calls().iter().all(|c| !c.contains("SIGKILL")),
+        "{:?}",
+        sys.calls()
+    );
     assert!(sys.alive().iter().all(|p| *p == RUNNER));
 }
 
@@ -163,11 +218,18 @@ async fn cooperative_tree_gets_sigterm_only() {
 async fn stubborn_process_gets_sigkill_after_the_grace_period() {
     let sys = FakeSys {
         stubborn: vec![201],
-        ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(200, RUNNER, 200), proc(201, 200, 200)])
+        ..FakeSys::with(vec![
+            proc(RUNNER, 1, RUNNER),
+            proc(200, RUNNER, 200),
+            proc(201, 200, 200),
+        ])
     };
     let started = std::time::Instant::now();
     let t = terminate(&sys, &scope(200, false), Duration::from_millis(200)).await;
-    assert!(started.elapsed() >= Duration::from_millis(200), "grace was honoured");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "grace was honoured"
+    );
     assert_eq!((t.found, t.killed), (2, 1));
     assert!(t.remaining.is_empty());
     let calls = sys.calls();
@@ -185,7 +247,11 @@ async fn cgroup_kill_is_used_when_the_job_has_a_cgroup() {
     };
     let t = terminate(&sys, &scope(200, true), Duration::from_millis(10)).await;
     assert!(t.remaining.is_empty());
-    assert!(sys.calls().contains(&"cgroup.kill".to_owned()), "{:?}", sys.calls());
+    assert!(
+        sys.calls().contains(&"cgroup.kill".to_owned()),
+        "{:?}",
+        sys.calls()
+    );
 }
 
 #[tokio::test]
@@ -196,7 +262,11 @@ async fn empty_process_group_is_not_signalled_again() {
         ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(800, RUNNER, 800)])
     };
     terminate(&sys, &scope(200, false), Duration::from_millis(10)).await;
-    assert!(sys.calls().iter().all(|c| !c.starts_with("killpg 200")), "{:?}", sys.calls());
+    assert!(
+        sys.calls().iter().all(|c| !c.starts_with("killpg 200")),
+        "{:?}",
+        sys.calls()
+    );
 }
 
 #[test]

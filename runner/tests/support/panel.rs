@@ -20,7 +20,10 @@ use super::{bundles_dir, wait_for};
 pub const AGENT: &str = "test-agent";
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 pub struct Panel {
@@ -65,7 +68,10 @@ impl Panel {
     }
 
     pub fn conn(&self) -> redis::Connection {
-        redis::Client::open(self.redis_url.as_str()).unwrap().get_connection().unwrap()
+        redis::Client::open(self.redis_url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap()
     }
 
     /// An envelope for a bundle of the runner's test bundles, attempt 1, valid for an hour.
@@ -84,7 +90,8 @@ impl Panel {
             }
         };
         let sensitive = to_map(sensitive);
-        let sealed_inputs = (!sensitive.is_empty()).then(|| seal::seal(&self.keys.sealing, &job_id, &sensitive).unwrap());
+        let sealed_inputs = (!sensitive.is_empty())
+            .then(|| seal::seal(&self.keys.sealing, &job_id, &sensitive).unwrap());
         let now = now_ms() / 1000;
         Envelope {
             v: ENVELOPE_VERSION,
@@ -137,7 +144,11 @@ impl Panel {
             (field::INPUTS, Value::Object(redacted).to_string()),
             (field::SIGNED, wire.to_owned()),
         ];
-        redis::cmd("HSET").arg(self.names.job(job)).arg(fields).query::<()>(&mut c).unwrap();
+        redis::cmd("HSET")
+            .arg(self.names.job(job))
+            .arg(fields)
+            .query::<()>(&mut c)
+            .unwrap();
         let queued = Event::state(now_ms(), 0, JobState::Queued, None, None);
         redis::Script::new(APPEND_EVENT)
             .key(self.names.job(job))
@@ -146,11 +157,18 @@ impl Panel {
             .arg(queued.to_unsequenced_json())
             .invoke::<i64>(&mut c)
             .unwrap();
-        redis::cmd("LPUSH").arg(self.names.queue()).arg(wire).query::<()>(&mut c).unwrap();
+        redis::cmd("LPUSH")
+            .arg(self.names.queue())
+            .arg(wire)
+            .query::<()>(&mut c)
+            .unwrap();
     }
 
     pub fn record_fields(&self, job: &str) -> HashMap<String, String> {
-        redis::cmd("HGETALL").arg(self.names.job(job)).query(&mut self.conn()).unwrap()
+        redis::cmd("HGETALL")
+            .arg(self.names.job(job))
+            .query(&mut self.conn())
+            .unwrap()
     }
 
     pub fn record(&self, job: &str) -> JobRecord {
@@ -167,19 +185,25 @@ impl Panel {
             .unwrap();
         entries
             .into_iter()
-            .map(|(_, kv)| serde_json::from_str(&kv.into_iter().find(|(k, _)| k == "e").unwrap().1).unwrap())
+            .map(|(_, kv)| {
+                serde_json::from_str(&kv.into_iter().find(|(k, _)| k == "e").unwrap().1).unwrap()
+            })
             .collect()
     }
 
     /// Waits until the job's state is one of `states`; returns the record.
     pub fn wait_state(&self, job: &str, states: &[JobState], timeout: Duration) -> JobRecord {
         let mut last = None;
-        wait_for(timeout, &format!("job {job} to reach {states:?} (last seen {last:?})"), || {
-            let fields = self.record_fields(job);
-            let r = JobRecord::from_fields(&fields).ok()?;
-            last = Some(r.state);
-            states.contains(&r.state).then_some(r)
-        })
+        wait_for(
+            timeout,
+            &format!("job {job} to reach {states:?} (last seen {last:?})"),
+            || {
+                let fields = self.record_fields(job);
+                let r = JobRecord::from_fields(&fields).ok()?;
+                last = Some(r.state);
+                states.contains(&r.state).then_some(r)
+            },
+        )
     }
 
     /// Entries of the agent's rejected stream: (job_id, reason).
@@ -192,26 +216,51 @@ impl Panel {
             .unwrap();
         entries
             .into_iter()
-            .map(|(_, m)| (m.get("job_id").cloned().unwrap_or_default(), m.get("reason").cloned().unwrap_or_default()))
+            .map(|(_, m)| {
+                (
+                    m.get("job_id").cloned().unwrap_or_default(),
+                    m.get("reason").cloned().unwrap_or_default(),
+                )
+            })
             .collect()
     }
 
     pub fn list(&self, key: &str) -> Vec<String> {
-        redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query(&mut self.conn()).unwrap()
+        redis::cmd("LRANGE")
+            .arg(key)
+            .arg(0)
+            .arg(-1)
+            .query(&mut self.conn())
+            .unwrap()
     }
 
     /// The panel's cancel: flag, then publish on the control channel.
     pub fn cancel(&self, job: &str) {
         let mut c = self.conn();
-        redis::cmd("HSET").arg(self.names.job(job)).arg(field::CANCEL_REQUESTED).arg("1").query::<()>(&mut c).unwrap();
-        let msg = serde_json::to_string(&outfitter_contract::control::ControlMessage::Cancel { job_id: job.to_owned() }).unwrap();
-        redis::cmd("PUBLISH").arg(self.names.control_channel()).arg(msg).query::<()>(&mut c).unwrap();
+        redis::cmd("HSET")
+            .arg(self.names.job(job))
+            .arg(field::CANCEL_REQUESTED)
+            .arg("1")
+            .query::<()>(&mut c)
+            .unwrap();
+        let msg = serde_json::to_string(&outfitter_contract::control::ControlMessage::Cancel {
+            job_id: job.to_owned(),
+        })
+        .unwrap();
+        redis::cmd("PUBLISH")
+            .arg(self.names.control_channel())
+            .arg(msg)
+            .query::<()>(&mut c)
+            .unwrap();
     }
 
     /// Waits until the runner's heartbeat exists (it is up and connected).
     pub fn wait_heartbeat(&self, timeout: Duration) -> Value {
         wait_for(timeout, "the runner's heartbeat", || {
-            let v: Option<String> = redis::cmd("GET").arg(self.names.heartbeat()).query(&mut self.conn()).ok()?;
+            let v: Option<String> = redis::cmd("GET")
+                .arg(self.names.heartbeat())
+                .query(&mut self.conn())
+                .ok()?;
             v.and_then(|s| serde_json::from_str(&s).ok())
         })
     }
