@@ -219,6 +219,10 @@ pub async fn observe_events(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
+        // Most events are log lines: skip them without a full parse.
+        if !ev.json.contains(r#""type":"state""#) {
+            continue;
+        }
         let Ok(Event {
             body: EventBody::State { state, .. },
             ..
