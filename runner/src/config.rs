@@ -361,6 +361,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_in_docs_runner_md_is_a_valid_configuration() {
+        let doc = include_str!("../../docs/runner.md");
+        let start = doc.find("```toml\n").expect("a toml example") + "```toml\n".len();
+        let len = doc[start..].find("```").unwrap();
+        let settings: Settings = toml::from_str(&doc[start..start + len]).unwrap();
+        let cfg = settings.daemon().unwrap();
+        assert_eq!(cfg.agent_id, "web-1");
+        assert_eq!(cfg.concurrency, 1);
+    }
+
+    #[test]
     fn zero_memory_and_pids_mean_no_limit() {
         let s = Settings {
             memory_max_mb: Some(0),
