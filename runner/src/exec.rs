@@ -83,7 +83,7 @@ pub async fn exec(
     crate::sandbox::reaper::become_subreaper();
     tokio::spawn(crate::sandbox::reaper::reap_forever(sandbox_sys));
     let (layout, layout_notes) = if limits.cgroups {
-        crate::sandbox::cgroup::CgroupLayout::detect()
+        crate::sandbox::cgroup::CgroupLayout::detect(false)
     } else {
         (crate::sandbox::cgroup::CgroupLayout::none(), Vec::new())
     };

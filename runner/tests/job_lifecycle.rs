@@ -243,3 +243,34 @@ fn heartbeat_reports_host_facts() {
         .unwrap();
     assert!(ttl > 0 && ttl <= 20, "ttl {ttl}");
 }
+
+/// (start, end) of each job's run, from its records.
+fn run_window(panel: &Panel, job: &str) -> (i64, i64) {
+    let r = panel.wait_state(job, &[JobState::Succeeded], LONG);
+    (r.started_at.unwrap(), r.finished_at.unwrap())
+}
+
+#[test]
+fn one_job_at_a_time_by_default_and_more_when_configured() {
+    for (concurrency, overlap) in [(1, false), (2, true)] {
+        let redis = RedisServer::start();
+        let panel = Panel::new(&redis.url());
+        let _runner = RunnerProcess::start(
+            &panel,
+            &redis.url(),
+            RunnerOptions {
+                concurrency,
+                ..RunnerOptions::default()
+            },
+        );
+        let a = panel.enqueue("slow-idempotent", json!({"ticks": 10}), json!(null));
+        let b = panel.enqueue("slow-idempotent", json!({"ticks": 10}), json!(null));
+        let (a_start, a_end) = run_window(&panel, &a.job_id);
+        let (b_start, b_end) = run_window(&panel, &b.job_id);
+        let overlapped = a_start < b_end && b_start < a_end;
+        assert_eq!(
+            overlapped, overlap,
+            "concurrency {concurrency}: a {a_start}..{a_end}, b {b_start}..{b_end}"
+        );
+    }
+}

@@ -221,7 +221,7 @@ fn start(
         tracing::warn!("cannot become a child subreaper; setsid escapees reach PID 1");
     }
     let layout = if cfg.limits.cgroups {
-        let (layout, notes) = CgroupLayout::detect();
+        let (layout, notes) = CgroupLayout::detect(true);
         for n in notes {
             tracing::warn!("{n}");
         }

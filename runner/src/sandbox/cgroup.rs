@@ -39,14 +39,17 @@ impl CgroupLayout {
         CgroupLayout::default()
     }
 
-    /// Finds what this host offers and prepares the parent directories.
-    pub fn detect() -> (Self, Vec<String>) {
+    /// Finds what this host offers and prepares the parent directories. On pure v2,
+    /// `delegated` (the daemon under its unit's `Delegate=yes`) lets the runner move itself
+    /// into a `supervisor` leaf so the memory and pids controllers can be passed down; `exec`
+    /// leaves its caller's cgroup alone.
+    pub fn detect(delegated: bool) -> (Self, Vec<String>) {
         let mut notes = Vec::new();
         let root = Path::new(ROOT);
         let mut layout = CgroupLayout::none();
         if root.join("cgroup.controllers").exists() {
             // Pure v2: jobs go below the runner's own cgroup (delegated by the unit file).
-            match prepare_pure_v2(root) {
+            match prepare_pure_v2(root, delegated) {
                 Ok((dir, controllers)) => {
                     layout.v2_jobs = Some(dir);
                     layout.v2_controllers = controllers;
@@ -168,7 +171,7 @@ fn set(dir: &Path, file: &str, value: u64, notes: &mut Vec<String>) {
 /// Pure v2: makes `<own cgroup>/outfitter` the parent of job cgroups. To pass the memory and
 /// pids controllers down, a cgroup must hold no processes itself, so the runner first moves
 /// into `<own cgroup>/supervisor` (what systemd's `Delegate=yes` allows).
-fn prepare_pure_v2(root: &Path) -> std::io::Result<(PathBuf, bool)> {
+fn prepare_pure_v2(root: &Path, delegated: bool) -> std::io::Result<(PathBuf, bool)> {
     let own = fs::read_to_string("/proc/self/cgroup")?
         .lines()
         .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
@@ -179,7 +182,7 @@ fn prepare_pure_v2(root: &Path) -> std::io::Result<(PathBuf, bool)> {
     let enable =
         |dir: &Path| fs::write(dir.join("cgroup.subtree_control"), "+memory +pids").is_ok();
     let mut controllers = enable(&own_dir);
-    if !controllers && own != "/" {
+    if !controllers && delegated && own != "/" {
         let supervisor = own_dir.join("supervisor");
         fs::create_dir_all(&supervisor)?;
         fs::write(

@@ -150,12 +150,22 @@ impl Sandbox {
                 .unwrap_or_default(),
         };
         let started = Instant::now();
-        let mut child = {
+        let spawned = {
             let guard = reaper::SpawnGuard::lock();
-            let child = spawn::spawn(&launch, &self.limits)
-                .map_err(|source| SandboxError::Spawn { source })?;
-            guard.register(child.id().map(|p| p as i32).unwrap_or(0));
-            child
+            let spawned = spawn::spawn(&launch, &self.limits);
+            if let Ok(child) = &spawned {
+                guard.register(child.id().map(|p| p as i32).unwrap_or(0));
+            }
+            spawned
+        };
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(source) => {
+                if let Some(cg) = &cgroup {
+                    cg.remove().await;
+                }
+                return Err(SandboxError::Spawn { source });
+            }
         };
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
         let scope = JobScope {

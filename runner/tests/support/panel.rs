@@ -288,9 +288,12 @@ pub fn states(events: &[Event]) -> Vec<JobState> {
         .collect()
 }
 
-/// Whether the happy bundle ran for this job (it leaves a marker file).
+/// Whether the happy bundle ran for this job (it leaves a marker file, removed here).
 pub fn ran(job_id: &str) -> bool {
-    Path::new(&format!("/tmp/outfitter-ran-{job_id}")).exists()
+    let marker = format!("/tmp/outfitter-ran-{job_id}");
+    let ran = Path::new(&marker).exists();
+    let _ = std::fs::remove_file(&marker);
+    ran
 }
 
 pub const LONG: Duration = Duration::from_secs(30);
