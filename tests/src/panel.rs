@@ -81,9 +81,9 @@ pub(crate) fn clean_env(cmd: &mut Command) {
             cmd.env(keep, v);
         }
     }
-    // The panel reads OUTFITTER_LOG, the runner RUST_LOG.
+    // Both programs read their log filter from OUTFITTER_LOG.
     let level = std::env::var("OUTFITTER_TEST_LOG").unwrap_or_else(|_| "info".into());
-    cmd.env("RUST_LOG", &level).env("OUTFITTER_LOG", &level);
+    cmd.env("OUTFITTER_LOG", level);
     cmd.env("RUST_BACKTRACE", "1");
 }
 
