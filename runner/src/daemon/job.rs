@@ -5,16 +5,15 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use outfitter_contract::envelope::Envelope;
 use outfitter_contract::event::{Event, EventBody, OutputStream, parse_progress};
-use outfitter_contract::exit_policy::{Decision, Ending, RetrySettings, code, decide};
 use outfitter_contract::job::{JobState, field};
 use tokio::sync::{mpsc, watch};
 
 use super::checks::{self, Accepted, Refusal, Verdict};
 use super::events::EventWriter;
-use super::store::{self, JobResult, Outgoing, Schedule};
-use super::{Shared, now_ms, now_secs};
+use super::result::conclude;
+use super::store::{self, JobResult, Outgoing};
+use super::{Shared, now_ms};
 use crate::attempt::{self, JobIdentity};
 use crate::joblog::JobLog;
 use crate::output::{LINE_CHANNEL_CAPACITY, OutputLine};
@@ -235,7 +234,7 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
     let finished_at = now_ms();
     let retry = attempt::retry_settings(&bundle.manifest);
     let result = conclude(
-        &shared,
+        &shared.keys.signing,
         &env,
         &wire,
         ending,
@@ -271,119 +270,6 @@ fn outcome_notes(o: &Outcome) -> Vec<String> {
         ));
     }
     notes
-}
-
-/// Applies the exit-code policy: the result of the attempt (`ending` is `None` when the script
-/// could not even start).
-#[allow(clippy::too_many_arguments)]
-fn conclude(
-    shared: &Shared,
-    env: &Envelope,
-    wire: &str,
-    ending: Option<Ending>,
-    retry: RetrySettings,
-    tail: &VecDeque<String>,
-    survivors: &[String],
-    finished_at: i64,
-) -> JobResult {
-    let decision = match ending {
-        Some(e) => decide(e, env.attempt, retry),
-        None => Decision::Finish(JobState::Failed),
-    };
-    let exit_code = ending.and_then(Ending::exit_code);
-    let exit_text = exit_code.map(|c| c.to_string()).unwrap_or_default();
-    let last_lines = serde_json::to_string(tail).expect("strings serialize");
-    let survivors_json = serde_json::to_string(survivors).expect("strings serialize");
-    let mut fields = vec![
-        (field::EXIT_CODE, exit_text),
-        (field::ATTEMPTS, env.attempt.to_string()),
-        (field::FINISHED_AT, finished_at.to_string()),
-        (field::LAST_LINES, last_lines),
-        (field::SURVIVORS, survivors_json),
-    ];
-    let (state, reason, schedule) = match decision {
-        Decision::Finish(state) => (
-            state,
-            finish_reason(state, ending, env, retry.max_attempts),
-            None,
-        ),
-        Decision::Retry {
-            next_attempt,
-            delay,
-        } => {
-            let due_ms = finished_at + delay.as_millis() as i64;
-            let ttl = (env.expires_at - env.issued_at).max(60);
-            let next = Envelope {
-                attempt: next_attempt,
-                issued_at: now_secs(),
-                expires_at: due_ms / 1000 + 1 + ttl,
-                ..env.clone()
-            };
-            let next_wire = next.sign(&shared.keys.signing).to_wire();
-            fields.push((field::NEXT_ATTEMPT_AT, due_ms.to_string()));
-            fields.push((field::SIGNED, next_wire.clone()));
-            let reason = format!(
-                "installation error (exit {}); attempt {next_attempt} of {} in {}s",
-                code::INSTALL_ERROR,
-                retry.max_attempts,
-                delay.as_secs()
-            );
-            (
-                JobState::Retrying,
-                Some(reason),
-                Some(Schedule {
-                    wire: next_wire,
-                    due_ms,
-                }),
-            )
-        }
-    };
-    fields.push((field::STATE, state.to_string()));
-    fields.push((field::REASON, reason.clone().unwrap_or_default()));
-    let event = Event::state(finished_at, env.attempt, state, exit_code, reason);
-    JobResult {
-        job_id: env.job_id.clone(),
-        processing_wire: wire.to_owned(),
-        event: outgoing(&event, &fields),
-        schedule,
-        finished_at,
-    }
-}
-
-fn finish_reason(
-    state: JobState,
-    ending: Option<Ending>,
-    env: &Envelope,
-    max_attempts: u32,
-) -> Option<String> {
-    let text = match (state, ending) {
-        (JobState::Succeeded, _) => return None,
-        (_, None) => "the script could not be started".to_owned(),
-        (JobState::Canceled, _) => "canceled by request".to_owned(),
-        (JobState::TimedOut, Some(Ending::TimedOut)) => {
-            "timed out; the process tree was killed".to_owned()
-        }
-        (JobState::TimedOut, _) => format!("the script exited {} (timeout)", code::TIMEOUT),
-        (JobState::NeedsAttention, _) => format!(
-            "configuration error (exit {}); a person must look",
-            code::CONFIG_ERROR
-        ),
-        (_, Some(Ending::Exited(code::INVALID_INPUT))) => {
-            format!(
-                "validation error (exit {}); not retried",
-                code::INVALID_INPUT
-            )
-        }
-        (_, Some(Ending::Exited(code::INSTALL_ERROR))) => format!(
-            "installation error (exit {}) on attempt {} of {max_attempts}; no attempts left",
-            code::INSTALL_ERROR,
-            env.attempt
-        ),
-        (_, Some(Ending::Exited(c))) if c > 128 => format!("killed by signal {}", c - 128),
-        (_, Some(Ending::Exited(c))) => format!("exit code {c}"),
-        (s, _) => s.to_string(),
-    };
-    Some(text)
 }
 
 fn push_tail(tail: &mut VecDeque<String>, text: &str) {

@@ -5,23 +5,25 @@
 pub mod checks;
 pub mod control;
 pub mod events;
+mod fetch;
 pub mod heartbeat;
 pub mod job;
 pub mod outbox;
 pub mod recovery;
+pub mod result;
 pub mod store;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use deadpool_redis::redis::{self, AsyncConnectionConfig};
+use deadpool_redis::redis;
 use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
 use outfitter_contract::catalog::Catalog;
 use outfitter_contract::keys::AgentKeys;
 use outfitter_contract::manifest::Bundle;
 use outfitter_contract::redis_keys::AgentKeys as KeyNames;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use self::outbox::Outbox;
@@ -267,10 +269,10 @@ async fn serve(shared: Arc<Shared>, stop: watch::Sender<bool>) -> Result<(), Dae
     settle_previous_run(&shared).await;
     background.spawn(heartbeat::beat_forever(shared.clone()));
     background.spawn(control::listen_forever(shared.clone()));
-    background.spawn(tick_forever(shared.clone()));
+    background.spawn(fetch::tick_forever(shared.clone()));
 
     // The fetch loop notices the stop between two BLMOVEs, so no taken job is dropped.
-    let fetch = tokio::spawn(fetch_loop(shared.clone()));
+    let fetch = tokio::spawn(fetch::fetch_loop(shared.clone()));
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: no new jobs; waiting for the running ones"),
         _ = int.recv() => tracing::info!("SIGINT: no new jobs; waiting for the running ones"),
@@ -332,96 +334,6 @@ async fn settle_previous_run(shared: &Arc<Shared>) {
         }
         if !shared.pause_unless_stopping().await {
             return;
-        }
-    }
-}
-
-/// A connection for BLMOVE alone, without response timeout (it blocks by design).
-async fn blocking_connection(
-    client: &redis::Client,
-) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-    let cfg = AsyncConnectionConfig::new().set_response_timeout(None);
-    client
-        .get_multiplexed_async_connection_with_config(&cfg)
-        .await
-}
-
-/// Takes jobs until the runner stops, at most `concurrency` at a time; returns the jobs
-/// still running.
-async fn fetch_loop(shared: Arc<Shared>) -> JoinSet<()> {
-    let slots = Arc::new(Semaphore::new(shared.cfg.concurrency));
-    let mut stopping = shared.stopping.clone();
-    let mut jobs = JoinSet::new();
-    let mut conn = None;
-    loop {
-        while jobs.try_join_next().is_some() {}
-        if *stopping.borrow() {
-            return jobs;
-        }
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("semaphore never closes"),
-            _ = stopping.wait_for(|s| *s) => return jobs,
-        };
-        if conn.is_none() {
-            match blocking_connection(&shared.client).await {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    tracing::warn!(error = %e, "redis unavailable");
-                    tokio::time::sleep(REDIS_RETRY).await;
-                    continue;
-                }
-            }
-        }
-        let c = conn.as_mut().expect("connected above");
-        let taken: redis::RedisResult<Option<String>> = redis::cmd("BLMOVE")
-            .arg(shared.names.queue())
-            .arg(shared.names.processing())
-            .arg("RIGHT")
-            .arg("LEFT")
-            .arg(FETCH_BLOCK_SECS)
-            .query_async(c)
-            .await;
-        match taken {
-            Ok(Some(wire)) => {
-                let s = shared.clone();
-                jobs.spawn(async move {
-                    job::handle(s, wire).await;
-                    drop(permit);
-                });
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "BLMOVE failed; reconnecting");
-                conn = None;
-                tokio::time::sleep(REDIS_RETRY).await;
-            }
-        }
-    }
-}
-
-/// Promotes due retries, flushes the outbox, prunes the replay guard.
-async fn tick_forever(shared: Arc<Shared>) {
-    let mut tick = tokio::time::interval(TICK);
-    let mut last_prune = tokio::time::Instant::now();
-    loop {
-        tick.tick().await;
-        let running = shared.running_jobs();
-        if let Err(e) = shared
-            .outbox
-            .flush_finished(&shared.pool, &shared.names, &running)
-            .await
-        {
-            tracing::debug!(error = %e, "outbox flush pending");
-        }
-        let Ok(mut conn) = shared.redis().await else {
-            continue;
-        };
-        if let Err(e) = store::promote_due(&mut conn, &shared.names, now_ms()).await {
-            tracing::debug!(error = %e, "retry promotion pending");
-        }
-        if last_prune.elapsed() >= PRUNE_EVERY {
-            last_prune = tokio::time::Instant::now();
-            let _ = store::prune_seen(&mut conn, &shared.names, now_secs()).await;
         }
     }
 }

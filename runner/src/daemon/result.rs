@@ -1,0 +1,231 @@
+//! The result of one attempt: the exit-code policy applied to how it ended, as the record
+//! fields and state event the outbox delivers (and, for a retry, the re-signed next attempt).
+
+use std::collections::VecDeque;
+
+use outfitter_contract::envelope::Envelope;
+use outfitter_contract::event::Event;
+use outfitter_contract::exit_policy::{Decision, Ending, RetrySettings, code, decide};
+use outfitter_contract::job::{JobState, field};
+use outfitter_contract::keys::Key;
+
+use super::job::outgoing;
+use super::now_secs;
+use super::store::{JobResult, Schedule};
+
+/// Applies the exit-code policy: the result of the attempt (`ending` is `None` when the script
+/// could not even start).
+#[allow(clippy::too_many_arguments)]
+pub fn conclude(
+    signing: &Key,
+    env: &Envelope,
+    wire: &str,
+    ending: Option<Ending>,
+    retry: RetrySettings,
+    tail: &VecDeque<String>,
+    survivors: &[String],
+    finished_at: i64,
+) -> JobResult {
+    let decision = match ending {
+        Some(e) => decide(e, env.attempt, retry),
+        None => Decision::Finish(JobState::Failed),
+    };
+    let exit_code = ending.and_then(Ending::exit_code);
+    let exit_text = exit_code.map(|c| c.to_string()).unwrap_or_default();
+    let last_lines = serde_json::to_string(tail).expect("strings serialize");
+    let survivors_json = serde_json::to_string(survivors).expect("strings serialize");
+    let mut fields = vec![
+        (field::EXIT_CODE, exit_text),
+        (field::ATTEMPTS, env.attempt.to_string()),
+        (field::FINISHED_AT, finished_at.to_string()),
+        (field::LAST_LINES, last_lines),
+        (field::SURVIVORS, survivors_json),
+    ];
+    let (state, reason, schedule) = match decision {
+        Decision::Finish(state) => (
+            state,
+            finish_reason(state, ending, env, retry.max_attempts),
+            None,
+        ),
+        Decision::Retry {
+            next_attempt,
+            delay,
+        } => {
+            let due_ms = finished_at + delay.as_millis() as i64;
+            let ttl = (env.expires_at - env.issued_at).max(60);
+            let next = Envelope {
+                attempt: next_attempt,
+                issued_at: now_secs(),
+                expires_at: due_ms / 1000 + 1 + ttl,
+                ..env.clone()
+            };
+            let next_wire = next.sign(signing).to_wire();
+            fields.push((field::NEXT_ATTEMPT_AT, due_ms.to_string()));
+            fields.push((field::SIGNED, next_wire.clone()));
+            let reason = format!(
+                "installation error (exit {}); attempt {next_attempt} of {} in {}s",
+                code::INSTALL_ERROR,
+                retry.max_attempts,
+                delay.as_secs()
+            );
+            (
+                JobState::Retrying,
+                Some(reason),
+                Some(Schedule {
+                    wire: next_wire,
+                    due_ms,
+                }),
+            )
+        }
+    };
+    fields.push((field::STATE, state.to_string()));
+    fields.push((field::REASON, reason.clone().unwrap_or_default()));
+    let event = Event::state(finished_at, env.attempt, state, exit_code, reason);
+    JobResult {
+        job_id: env.job_id.clone(),
+        processing_wire: wire.to_owned(),
+        event: outgoing(&event, &fields),
+        schedule,
+        finished_at,
+    }
+}
+
+fn finish_reason(
+    state: JobState,
+    ending: Option<Ending>,
+    env: &Envelope,
+    max_attempts: u32,
+) -> Option<String> {
+    let text = match (state, ending) {
+        (JobState::Succeeded, _) => return None,
+        (_, None) => "the script could not be started".to_owned(),
+        (JobState::Canceled, _) => "canceled by request".to_owned(),
+        (JobState::TimedOut, Some(Ending::TimedOut)) => {
+            "timed out; the process tree was killed".to_owned()
+        }
+        (JobState::TimedOut, _) => format!("the script exited {} (timeout)", code::TIMEOUT),
+        (JobState::NeedsAttention, _) => format!(
+            "configuration error (exit {}); a person must look",
+            code::CONFIG_ERROR
+        ),
+        (_, Some(Ending::Exited(code::INVALID_INPUT))) => {
+            format!(
+                "validation error (exit {}); not retried",
+                code::INVALID_INPUT
+            )
+        }
+        (_, Some(Ending::Exited(code::INSTALL_ERROR))) => format!(
+            "installation error (exit {}) on attempt {} of {max_attempts}; no attempts left",
+            code::INSTALL_ERROR,
+            env.attempt
+        ),
+        (_, Some(Ending::Exited(c))) if c > 128 => format!("killed by signal {}", c - 128),
+        (_, Some(Ending::Exited(c))) => format!("exit code {c}"),
+        (s, _) => s.to_string(),
+    };
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use outfitter_contract::envelope::{ENVELOPE_VERSION, SignedJob};
+
+    use super::*;
+
+    const KEY: Key = Key([5; 32]);
+    const RETRY: RetrySettings = RetrySettings {
+        max_attempts: 3,
+        first_backoff: Duration::from_secs(4),
+    };
+
+    fn env(attempt: u32) -> Envelope {
+        Envelope {
+            v: ENVELOPE_VERSION,
+            job_id: "0192d3a0-0000-7000-8000-000000000001".into(),
+            agent_id: "a".into(),
+            app_id: "app".into(),
+            app_version: "1".into(),
+            bundle_digest: "ab".repeat(32),
+            inputs: BTreeMap::new(),
+            sealed_inputs: None,
+            issued_at: 1_000,
+            expires_at: 4_600,
+            attempt,
+        }
+    }
+
+    fn field_of<'a>(r: &'a JobResult, name: &str) -> &'a str {
+        r.event
+            .f
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap()
+    }
+
+    fn run(ending: Option<Ending>, attempt: u32) -> JobResult {
+        let tail = VecDeque::from(vec!["last".to_owned()]);
+        conclude(
+            &KEY,
+            &env(attempt),
+            "wire",
+            ending,
+            RETRY,
+            &tail,
+            &[],
+            1_000_000,
+        )
+    }
+
+    #[test]
+    fn exit_two_schedules_a_resigned_next_attempt_after_the_backoff() {
+        let r = run(Some(Ending::Exited(2)), 1);
+        assert_eq!(field_of(&r, field::STATE), "retrying");
+        let s = r.schedule.as_ref().expect("scheduled");
+        assert_eq!(s.due_ms, 1_000_000 + 4_000);
+        assert_eq!(field_of(&r, field::NEXT_ATTEMPT_AT), "1004000");
+        assert_eq!(field_of(&r, field::SIGNED), s.wire);
+        let next = SignedJob::from_wire(&s.wire).unwrap().verify(&KEY).unwrap();
+        assert_eq!(next.attempt, 2);
+        assert!(next.expires_at * 1000 > s.due_ms, "still valid when due");
+        assert_eq!(r.processing_wire, "wire");
+    }
+
+    #[test]
+    fn exit_two_on_the_last_attempt_fails_and_says_so() {
+        let r = run(Some(Ending::Exited(2)), 3);
+        assert_eq!(field_of(&r, field::STATE), "failed");
+        assert!(r.schedule.is_none());
+        assert!(field_of(&r, field::REASON).contains("attempt 3 of 3"));
+    }
+
+    #[test]
+    fn timeout_records_124_and_success_has_no_reason() {
+        let r = run(Some(Ending::TimedOut), 1);
+        assert_eq!(field_of(&r, field::STATE), "timed_out");
+        assert_eq!(field_of(&r, field::EXIT_CODE), "124");
+        let r = run(Some(Ending::Exited(0)), 1);
+        assert_eq!(field_of(&r, field::STATE), "succeeded");
+        assert_eq!(field_of(&r, field::REASON), "");
+        assert_eq!(field_of(&r, field::LAST_LINES), r#"["last"]"#);
+        assert_eq!(r.finished_at, 1_000_000);
+    }
+
+    #[test]
+    fn a_script_that_could_not_start_fails_without_exit_code() {
+        let r = run(None, 1);
+        assert_eq!(field_of(&r, field::STATE), "failed");
+        assert_eq!(field_of(&r, field::EXIT_CODE), "");
+        assert!(field_of(&r, field::REASON).contains("could not be started"));
+    }
+
+    #[test]
+    fn cancel_is_final() {
+        let r = run(Some(Ending::Canceled), 1);
+        assert_eq!(field_of(&r, field::STATE), "canceled");
+        assert!(r.schedule.is_none());
+    }
+}
