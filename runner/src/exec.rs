@@ -82,16 +82,26 @@ pub async fn exec(
     let masker = run.masker.clone();
     crate::sandbox::reaper::become_subreaper();
     tokio::spawn(crate::sandbox::reaper::reap_forever(sandbox_sys));
-    let (layout, layout_notes) = if limits.cgroups {
-        crate::sandbox::cgroup::CgroupLayout::detect(false)
-    } else {
+    let (layout, layout_notes) = if !limits.cgroups {
         (crate::sandbox::cgroup::CgroupLayout::none(), Vec::new())
+    } else if !nix::unistd::geteuid().is_root() {
+        let note =
+            "not running as root: no cgroups; the process group and the subreaper still apply";
+        (
+            crate::sandbox::cgroup::CgroupLayout::none(),
+            vec![note.to_owned()],
+        )
+    } else {
+        crate::sandbox::cgroup::CgroupLayout::detect(false)
     };
     for n in layout_notes {
         eprintln!("[outfitter] {n}");
     }
     let sandbox = Sandbox {
-        limits,
+        limits: crate::config::Limits {
+            cgroups: !layout.is_none(),
+            ..limits
+        },
         layout,
         sys: sandbox_sys,
     };

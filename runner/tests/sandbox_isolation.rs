@@ -145,3 +145,64 @@ fn script_reads_eof_on_stdin_sees_only_fds_0_to_2_and_none_of_the_runner_environ
     assert!(env.contains(&format!("JOB_ID={}", job.job_id).as_str()));
     assert!(env.contains(&"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
 }
+
+fn writable_controller(v1: &str, v2_file: &str) -> bool {
+    let v1_ok = std::path::Path::new("/sys/fs/cgroup")
+        .join(v1)
+        .join("cgroup.procs")
+        .exists();
+    let v2_ok = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .is_ok_and(|c| c.contains(v2_file));
+    v1_ok || v2_ok
+}
+
+#[test]
+fn memory_limit_stops_a_script_that_exceeds_it() {
+    if !writable_controller("memory", "memory") {
+        eprintln!("no memory controller on this host: nothing to enforce the limit with");
+        return;
+    }
+    let (_redis, panel, _runner) = setup(RunnerOptions {
+        memory_max_mb: Some(64),
+        ..RunnerOptions::default()
+    });
+    let job = panel.enqueue("hungry", json!({"want": "memory"}), json!(null));
+    let record = panel.wait_state(&job.job_id, &[JobState::Failed, JobState::Succeeded], LONG);
+    assert_eq!(record.state, JobState::Failed, "{:?}", record.last_lines);
+    assert_eq!(
+        record.exit_code,
+        Some(137),
+        "killed by the OOM killer: {:?}",
+        record.last_lines
+    );
+    assert!(
+        !log_lines(&panel.events(&job.job_id))
+            .iter()
+            .any(|l| l.starts_with("allocated"))
+    );
+    assert!(processes_of_job(&job.job_id).is_empty());
+}
+
+#[test]
+fn pids_limit_stops_a_script_that_forks_too_much() {
+    if !writable_controller("pids", "pids") {
+        eprintln!("no pids controller on this host: nothing to enforce the limit with");
+        return;
+    }
+    let (_redis, panel, _runner) = setup(RunnerOptions {
+        pids_max: Some(50),
+        ..RunnerOptions::default()
+    });
+    let job = panel.enqueue("hungry", json!({"want": "processes"}), json!(null));
+    let record = panel.wait_state(&job.job_id, &[JobState::Failed, JobState::Succeeded], LONG);
+    assert_eq!(record.state, JobState::Failed, "{:?}", record.last_lines);
+    assert!(
+        record.last_lines.iter().any(|l| l.contains("fork")),
+        "{:?}",
+        record.last_lines
+    );
+    assert!(
+        processes_of_job(&job.job_id).is_empty(),
+        "the failed job's processes are killed"
+    );
+}

@@ -83,6 +83,11 @@ impl CgroupLayout {
         (layout, notes)
     }
 
+    /// Whether no hierarchy can hold job cgroups.
+    pub fn is_none(&self) -> bool {
+        self.v2_jobs.is_none() && self.v1_memory_jobs.is_none() && self.v1_pids_jobs.is_none()
+    }
+
     /// Removes job cgroups that are empty (left by a previous runner).
     pub fn remove_stale(&self) {
         for parent in [&self.v2_jobs, &self.v1_memory_jobs, &self.v1_pids_jobs]

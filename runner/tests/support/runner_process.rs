@@ -21,6 +21,8 @@ pub struct RunnerOptions {
     pub stop_grace_seconds: u64,
     pub cgroups: bool,
     pub output_max_bytes: Option<u64>,
+    pub memory_max_mb: Option<u64>,
+    pub pids_max: Option<u64>,
     /// Extra environment for the runner process (never to reach a script).
     pub env: Vec<(String, String)>,
     /// Leave this fd open (not close-on-exec) in the runner, pointing at /dev/null.
@@ -37,6 +39,8 @@ impl Default for RunnerOptions {
             stop_grace_seconds: 30,
             cgroups: true,
             output_max_bytes: None,
+            memory_max_mb: None,
+            pids_max: None,
             env: Vec::new(),
             leak_fd: None,
         }
@@ -70,6 +74,12 @@ impl RunnerProcess {
         );
         if let Some(max) = options.output_max_bytes {
             toml.push_str(&format!("output_max_bytes = {max}\n"));
+        }
+        if let Some(max) = options.memory_max_mb {
+            toml.push_str(&format!("memory_max_mb = {max}\n"));
+        }
+        if let Some(max) = options.pids_max {
+            toml.push_str(&format!("pids_max = {max}\n"));
         }
         fs::write(&config, toml).unwrap();
         let mut p = RunnerProcess {
