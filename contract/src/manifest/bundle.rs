@@ -62,9 +62,20 @@ pub struct BundleReport {
     pub diagnostics: Vec<Diagnostic>,
     /// The manifest id if it could be read, else `None` (for reporting invalid bundles).
     pub id_hint: Option<String>,
-    /// The parsed manifest when it passed the schema, even if later checks found errors
-    /// (the linter still checks the script against its inputs).
+    /// The parsed manifest of a bundle that did not load but passed the schema (the linter
+    /// still checks the script against its inputs). `None` when `bundle` is set: use
+    /// [`BundleReport::manifest`], which covers both.
     pub manifest: Option<Manifest>,
+}
+
+impl BundleReport {
+    /// The parsed manifest, from the bundle or from a bundle that failed later checks.
+    pub fn manifest(&self) -> Option<&Manifest> {
+        self.bundle
+            .as_ref()
+            .map(|b| &b.manifest)
+            .or(self.manifest.as_ref())
+    }
 }
 
 /// Loads and checks a bundle. `Err` holds at least one error (and any warnings).
@@ -146,8 +157,8 @@ pub fn check_bundle(dir: &Path) -> BundleReport {
     };
     findings.sort_by_key(|d| d.severity);
     report.diagnostics = findings;
-    report.manifest = Some(manifest.clone());
     if has_errors(&report.diagnostics) {
+        report.manifest = Some(manifest);
         return report;
     }
     if let (Ok(script_path), Some(script_bytes)) = (script, script_bytes) {

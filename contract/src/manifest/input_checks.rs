@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use regex::Regex;
 use serde_json::Value;
 
 use super::diagnostic::Diagnostic;
@@ -58,21 +59,22 @@ pub fn check_inputs(manifest: &Manifest, document: &Value) -> Vec<Diagnostic> {
                 "required has no effect on a boolean: an unchecked box is false",
             ));
         }
-        let valid_rules = check_validation(input, &at, &mut out);
+        let (valid_rules, pattern) = check_validation(input, &at, &mut out);
         if valid_rules {
-            check_default(input, &at, &mut out);
+            check_default(input, pattern.as_ref(), &at, &mut out);
         }
     }
     check_visible_if(manifest, &mut out);
     out
 }
 
-/// Validation keys, select values, pattern, bounds. Returns whether the default can be checked.
+/// Validation keys, select values, pattern, bounds. Returns whether the default can be
+/// checked, and the compiled pattern (compiled once: it is the costliest check).
 fn check_validation(
     input: &InputSpec,
     at: &dyn Fn(&str) -> String,
     out: &mut Vec<Diagnostic>,
-) -> bool {
+) -> (bool, Option<Regex>) {
     let before = out.len();
     let validation = input.validation.clone().unwrap_or_default();
     let kind = input.r#type;
@@ -110,14 +112,18 @@ fn check_validation(
             }
         }
     }
-    if let Some(pattern) = &validation.pattern
-        && let Err(reason) = compile_pattern(pattern)
-    {
-        out.push(Diagnostic::new(
-            &rules::M037_PATTERN,
-            at("validation.pattern"),
-            reason,
-        ));
+    let mut compiled = None;
+    if let Some(pattern) = &validation.pattern {
+        match compile_pattern(pattern) {
+            Ok(regex) => compiled = Some(regex),
+            Err(reason) => {
+                out.push(Diagnostic::new(
+                    &rules::M037_PATTERN,
+                    at("validation.pattern"),
+                    reason,
+                ));
+            }
+        }
     }
     if let (Some(min), Some(max)) = (validation.min, validation.max)
         && min > max
@@ -148,7 +154,7 @@ fn check_validation(
             }
         }
     }
-    out.len() == before
+    (out.len() == before, compiled)
 }
 
 fn inapplicable_keys(kind: InputType, v: &Validation) -> Vec<&'static str> {
@@ -191,7 +197,12 @@ fn value_fits_type(kind: InputType, value: &Value) -> bool {
     }
 }
 
-fn check_default(input: &InputSpec, at: &dyn Fn(&str) -> String, out: &mut Vec<Diagnostic>) {
+fn check_default(
+    input: &InputSpec,
+    pattern: Option<&Regex>,
+    at: &dyn Fn(&str) -> String,
+    out: &mut Vec<Diagnostic>,
+) {
     let Some(default) = &input.default else {
         return;
     };
@@ -207,12 +218,7 @@ fn check_default(input: &InputSpec, at: &dyn Fn(&str) -> String, out: &mut Vec<D
         ));
         return;
     }
-    let pattern = input
-        .validation
-        .as_ref()
-        .and_then(|v| v.pattern.as_deref())
-        .and_then(|p| compile_pattern(p).ok());
-    if let Err((rule, message)) = check_value(input, default, pattern.as_ref()) {
+    if let Err((rule, message)) = check_value(input, default, pattern) {
         out.push(Diagnostic::new(
             &rules::M040_DEFAULT_INVALID,
             at("default"),

@@ -67,7 +67,7 @@ pub fn lint_bundle(dir: &Path, use_shellcheck: bool) -> BundleResult {
             diagnostic: d.clone(),
         })
         .collect();
-    let script_name = report.manifest.as_ref().map(|m| m.install_script.clone());
+    let script_name = report.manifest().map(|m| m.install_script.clone());
     let manifest_blocks_script = report
         .diagnostics
         .iter()
@@ -76,7 +76,7 @@ pub fn lint_bundle(dir: &Path, use_shellcheck: bool) -> BundleResult {
         let path = dir.join(&name);
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let mut diagnostics = check_script(&name, &bytes, report.manifest.as_ref());
+                let mut diagnostics = check_script(&name, &bytes, report.manifest());
                 let is_text = !has_rule(&diagnostics, "S006");
                 if use_shellcheck && is_text {
                     diagnostics.extend(shellcheck::check(&path, &name));
