@@ -15,5 +15,5 @@ pub mod spec;
 mod tutorial;
 
 /// The one documented command that runs the whole catalog (recorded in docs/catalog.md).
-pub const FULL_RUN_COMMAND: &str = "cargo build --release -p outfitter-panel -p outfitter-runner -p outfitter-conformance && \
-     sudo target/release/outfitter-conformance run --all";
+pub const FULL_RUN_COMMAND: &str = "cargo build -p outfitter-panel -p outfitter-runner -p outfitter-conformance && \
+     sudo target/debug/outfitter-conformance run --all --jobs 2";

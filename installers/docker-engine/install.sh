@@ -12,7 +12,9 @@ die() {
   printf 'error: %s\n' "$*" >&2
   exit "$code"
 }
-is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+# Tests capture output instead of piping into `grep -q`: under pipefail, grep -q quits at the
+# first match and the writer dies of SIGPIPE (141), which fails the pipeline at random.
+is_installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == *"ok installed" ]]; }
 apt_quiet() { apt-get -q -o DPkg::Lock::Timeout=120 -o Acquire::Retries=3 "$@"; }
 # apt_install PKG...: installs what is missing. Any apt failure (mirror unreachable,
 # dpkg lock held past the timeout) is worth a retry, so it exits 2.
@@ -49,7 +51,7 @@ done
 progress 10 "Installing Docker Engine"
 apt_quiet update >/dev/null 2>&1 || true
 # Debian 12 ships compose as docker-compose (v1); Ubuntu 22.04+ has the docker-compose-v2 plugin.
-if apt-cache policy docker-compose-v2 2>/dev/null | grep -q 'Candidate: [^(]'; then compose=docker-compose-v2; else compose=docker-compose; fi
+if [[ $(apt-cache policy docker-compose-v2 2>/dev/null) =~ Candidate:\ [^\(] ]]; then compose=docker-compose-v2; else compose=docker-compose; fi
 apt_install docker.io "$compose" ca-certificates
 
 progress 60 "Configuring the engine"
@@ -84,7 +86,7 @@ rest=$users
 while [ -n "$rest" ]; do
   user=${rest%%,*}
   if [[ $rest == *,* ]]; then rest=${rest#*,}; else rest=""; fi
-  id -nG "$user" | tr ' ' '\n' | grep -qx docker || usermod -aG docker "$user"
+  [[ " $(id -nG "$user") " == *" docker "* ]] || usermod -aG docker "$user"
 done
 
 progress 100 "Docker $(docker version --format '{{.Server.Version}}' 2>/dev/null) is running"

@@ -12,7 +12,9 @@ die() {
   printf 'error: %s\n' "$*" >&2
   exit "$code"
 }
-is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+# Tests capture output instead of piping into `grep -q`: under pipefail, grep -q quits at the
+# first match and the writer dies of SIGPIPE (141), which fails the pipeline at random.
+is_installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == *"ok installed" ]]; }
 apt_quiet() { apt-get -q -o DPkg::Lock::Timeout=120 -o Acquire::Retries=3 "$@"; }
 # apt_install PKG...: installs what is missing. Any apt failure (mirror unreachable,
 # dpkg lock held past the timeout) is worth a retry, so it exits 2.

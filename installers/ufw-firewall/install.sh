@@ -12,7 +12,9 @@ die() {
   printf 'error: %s\n' "$*" >&2
   exit "$code"
 }
-is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+# Tests capture output instead of piping into `grep -q`: under pipefail, grep -q quits at the
+# first match and the writer dies of SIGPIPE (141), which fails the pipeline at random.
+is_installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == *"ok installed" ]]; }
 apt_quiet() { apt-get -q -o DPkg::Lock::Timeout=120 -o Acquire::Retries=3 "$@"; }
 # apt_install PKG...: installs what is missing. Any apt failure (mirror unreachable,
 # dpkg lock held past the timeout) is worth a retry, so it exits 2.
@@ -84,6 +86,6 @@ ufw default allow outgoing >/dev/null || die 3 "ufw refused the outgoing policy"
 progress 80 "Enabling the firewall"
 ufw --force enable >/dev/null || die 3 "ufw could not enable the firewall (kernel without netfilter?)"
 systemctl enable ufw >/dev/null 2>&1 || true
-ufw status verbose | grep -q '^Status: active' || die 3 "ufw reports the firewall inactive"
+[[ $(ufw status verbose) == "Status: active"* ]] || die 3 "ufw reports the firewall inactive"
 
 progress 100 "Firewall on: SSH $sshd_port and ${ports:-no other ports} open"

@@ -16,7 +16,7 @@ port=${LISTEN_PORT:-8080}
 [[ $port =~ ^[0-9]{1,5}$ ]] || die 1 "listen_port must be a number"
 
 progress 10 "Installing nginx"
-if ! dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q 'ok installed'; then
+if [[ $(dpkg-query -W -f='${Status}' nginx 2>/dev/null) != *"ok installed" ]]; then
   apt-get -q -o DPkg::Lock::Timeout=120 update || die 2 "apt-get update failed"
   apt-get -q -y -o DPkg::Lock::Timeout=120 install --no-install-recommends nginx ||
     die 2 "apt-get install nginx failed"
