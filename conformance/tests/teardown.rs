@@ -15,9 +15,12 @@ const CACHE: &str = "/var/cache/outfitter-conformance";
 
 fn can_boot() -> bool {
     let root = nix::unistd::geteuid().is_root();
-    let tools = ["systemd-nspawn", "debootstrap", "nsenter", "ip"].iter().all(|t| {
-        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()))
-    });
+    let tools = ["systemd-nspawn", "debootstrap", "nsenter", "ip"]
+        .iter()
+        .all(|t| {
+            std::env::var_os("PATH")
+                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()))
+        });
     if !(root && tools) {
         eprintln!("skipped: needs root, systemd-nspawn, debootstrap, nsenter and ip");
     }
@@ -34,14 +37,22 @@ fn traces_of(name: &str, root: &Path) -> Vec<String> {
     if root.exists() {
         found.push(format!("{} still exists", root.display()));
     }
-    let links = Command::new("ip").args(["-o", "link"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let links = Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
     if links.unwrap_or_default().contains(&format!("ve-{name}@")) {
         found.push(format!("interface ve-{name} still exists"));
     }
     for hierarchy in ["unified", "systemd", "pids"] {
         let out = Command::new("find")
             .arg(format!("/sys/fs/cgroup/{hierarchy}"))
-            .args(["-type", "d", "-path", &format!("*/outfitter-conformance/{name}")])
+            .args([
+                "-type",
+                "d",
+                "-path",
+                &format!("*/outfitter-conformance/{name}"),
+            ])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
@@ -51,7 +62,10 @@ fn traces_of(name: &str, root: &Path) -> Vec<String> {
 }
 
 fn base() -> PathBuf {
-    base::ensure(Path::new(CACHE), &Mirrors::from_host(), &mut |m| eprintln!("{m}")).expect("base system")
+    base::ensure(Path::new(CACHE), &Mirrors::from_host(), &mut |m| {
+        eprintln!("{m}")
+    })
+    .expect("base system")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -60,19 +74,37 @@ async fn dropped_container_leaves_nothing_behind() {
         return;
     }
     let base = base();
-    let container = Container::boot(&base, &Path::new(CACHE).join("containers"), |_, _| Ok(())).expect("boot");
+    let container =
+        Container::boot(&base, &Path::new(CACHE).join("containers"), |_, _| Ok(())).expect("boot");
     let (name, root) = (container.name.clone(), container.root().to_owned());
     let pid = container.init_pid();
-    assert!(Path::new(&format!("/proc/{pid}")).exists(), "init is running");
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "init is running"
+    );
     let out = container
-        .exec(&["systemctl".into(), "is-system-running".into()], &[], Duration::from_secs(30))
+        .exec(
+            &["systemctl".into(), "is-system-running".into()],
+            &[],
+            Duration::from_secs(30),
+        )
         .await
         .unwrap();
-    assert!(out.output.contains("running") || out.output.contains("degraded"), "{}", out.output);
-    assert!(!traces_of(&name, &root).is_empty(), "a live container is visible");
+    assert!(
+        out.output.contains("running") || out.output.contains("degraded"),
+        "{}",
+        out.output
+    );
+    assert!(
+        !traces_of(&name, &root).is_empty(),
+        "a live container is visible"
+    );
     drop(container);
     assert_eq!(traces_of(&name, &root), Vec::<String>::new());
-    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "init {pid} is gone");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "init {pid} is gone"
+    );
 }
 
 #[test]
@@ -87,7 +119,15 @@ fn interrupted_run_tears_its_system_down() {
     // A setup-free bundle whose install takes seconds: the signal lands mid-install.
     let mut child = Command::new(&bin)
         .current_dir(&repo)
-        .args(["run", "--via", "bash", "--no-record", "--installers", "conformance/tutorial", "hello-page"])
+        .args([
+            "run",
+            "--via",
+            "bash",
+            "--no-record",
+            "--installers",
+            "conformance/tutorial",
+            "hello-page",
+        ])
         .arg("--logs-dir")
         .arg(logs.path())
         .env("RUST_LOG", "info")
@@ -101,18 +141,33 @@ fn interrupted_run_tears_its_system_down() {
     for line in lines.by_ref().map_while(Result::ok) {
         // "oc-3 at 10.213.0.14 bundle=hello-page step="boot" status=Passed"
         if line.contains("step=\"boot\"") {
-            name = line.split_whitespace().find(|w| w.starts_with("oc-")).map(str::to_owned);
+            name = line
+                .split_whitespace()
+                .find(|w| w.starts_with("oc-"))
+                .map(str::to_owned);
             break;
         }
     }
     let name = name.expect("the run reported its boot step");
     let root = Path::new(CACHE).join("containers").join(&name).join("root");
     std::thread::sleep(Duration::from_millis(500));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let started = Instant::now();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(2), "an interrupted run fails with the usage/setup code");
-    assert!(started.elapsed() < Duration::from_secs(40), "teardown took {:?}", started.elapsed());
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "an interrupted run fails with the usage/setup code"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "teardown took {:?}",
+        started.elapsed()
+    );
     assert_eq!(traces_of(&name, &root), Vec::<String>::new());
     drop(lines);
 }
