@@ -278,6 +278,7 @@ fn check_variables(
         .unwrap_or_default();
     let declared: BTreeSet<String> = inputs.iter().map(|i| i.env_name()).collect();
     let assigned = assigned_names(lines);
+    let guarded = guarded_names(lines);
     let mut reported: BTreeSet<String> = BTreeSet::new();
     for line in lines.iter().filter(|l| l.expands()) {
         for capture in REFERENCE.captures_iter(&line.text) {
@@ -287,7 +288,10 @@ fn check_variables(
             if let Some(input) = inputs.iter().find(|i| i.env_name() == name) {
                 let may_be_unset =
                     (!input.required && input.default.is_none()) || !input.visible_if.is_empty();
-                let has_fallback = braced && matches!(after, ":" | "-" | "=" | "+" | "?");
+                // A script that guards the name anywhere (`${NAME:-}`, `${NAME:+…}`,
+                // `[[ -v NAME ]]`) knows it may be unset; its plain uses are left alone.
+                let has_fallback = (braced && matches!(after, ":" | "-" | "=" | "+" | "?"))
+                    || guarded.contains(name);
                 let key = format!("S008 {name}");
                 if may_be_unset && !has_fallback && !assigned.contains(name) && reported.insert(key)
                 {
@@ -322,6 +326,21 @@ fn check_variables(
             ));
         }
     }
+}
+
+static GUARD: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)]
+    Regex::new(r"\$\{([A-Z][A-Z0-9_]*):?[-=+?]|-v\s+([A-Z][A-Z0-9_]*)").expect("valid regex")
+});
+
+/// Names the script reads with a guard somewhere: `${NAME:-…}`, `${NAME:+…}`, `-v NAME`.
+fn guarded_names(lines: &[Line]) -> BTreeSet<String> {
+    lines
+        .iter()
+        .filter(|l| l.kind == LineKind::Code)
+        .flat_map(|l| GUARD.captures_iter(&l.text).collect::<Vec<_>>())
+        .filter_map(|c| c.get(1).or(c.get(2)).map(|m| m.as_str().to_owned()))
+        .collect()
 }
 
 /// Every UPPERCASE name the script assigns or declares somewhere.
