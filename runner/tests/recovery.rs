@@ -177,3 +177,52 @@ fn sigterm_past_the_grace_period_kills_the_job_and_leaves_it_recoverable() {
     panel.wait_state(&job.job_id, &[JobState::Interrupted], LONG);
     assert!(started.elapsed() < LONG);
 }
+
+/// A batch Redis applied but whose reply was lost is spooled with the sequence numbers it was
+/// expected to get; flushing recognises what is already there and appends only the rest.
+#[tokio::test]
+async fn outbox_never_appends_an_event_twice_after_a_lost_reply() {
+    use outfitter_contract::event::{Event, EventBody, OutputStream};
+    use outfitter_runner::daemon::outbox::Outbox;
+    use outfitter_runner::daemon::store::{self, Outgoing};
+
+    let redis = RedisServer::start();
+    let panel = Panel::new(&redis.url());
+    let pool = deadpool_redis::Config::from_url(redis.url())
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .unwrap();
+    let job = "0192d3a0-0000-7000-8000-0000000000aa";
+    let line = |n: u64| Outgoing {
+        e: Event::new(
+            n as i64,
+            1,
+            EventBody::Log {
+                stream: OutputStream::Stdout,
+                line: format!("line {n}"),
+            },
+        )
+        .to_unsequenced_json(),
+        f: Vec::new(),
+        seq: Some(n),
+    };
+    let first: Vec<Outgoing> = (1..=3).map(line).collect();
+    let mut conn = pool.get().await.unwrap();
+    assert_eq!(
+        store::append_events(&mut conn, &panel.names, job, &first)
+            .await
+            .unwrap(),
+        [1, 2, 3]
+    );
+    // The writer never saw that reply: it spooled the batch, then went on spooling.
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path().to_path_buf()).unwrap();
+    let spooled: Vec<Outgoing> = (1..=5).map(line).collect();
+    outbox.spool(job, &spooled).await.unwrap();
+    outbox
+        .flush_job(&pool, &panel.names, job, true)
+        .await
+        .unwrap();
+    let lines = log_lines(&panel.events(job));
+    assert_eq!(lines, ["line 1", "line 2", "line 3", "line 4", "line 5"]);
+    assert!(outbox.pending_jobs().is_empty());
+}

@@ -26,6 +26,7 @@ impl EventWriter {
         let (tx, mut rx) = mpsc::channel::<Outgoing>(QUEUE);
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
+            let mut next_seq = None;
             while let Some(first) = rx.recv().await {
                 batch.push(first);
                 while batch.len() < BATCH {
@@ -34,7 +35,7 @@ impl EventWriter {
                         Err(_) => break,
                     }
                 }
-                deliver(&shared, &job_id, &batch).await;
+                deliver(&shared, &job_id, &mut batch, &mut next_seq).await;
                 batch.clear();
             }
         });
@@ -53,7 +54,20 @@ impl EventWriter {
     }
 }
 
-async fn deliver(shared: &Shared, job_id: &str, batch: &[Outgoing]) {
+/// Appends a batch, or spools it. `next_seq` is the sequence number the next event will get
+/// while this writer is the job's only appender (it is, while the job runs): spooled events
+/// carry it so that a batch Redis applied without answering is not appended twice.
+async fn deliver(
+    shared: &Shared,
+    job_id: &str,
+    batch: &mut [Outgoing],
+    next_seq: &mut Option<u64>,
+) {
+    if let Some(n) = *next_seq {
+        for (i, o) in batch.iter_mut().enumerate() {
+            o.seq = Some(n + i as u64);
+        }
+    }
     if !shared.outbox.is_spooling(job_id).await {
         let sent = match shared.pool.get().await {
             Ok(mut conn) => store::append_events(&mut conn, &shared.names, job_id, batch)
@@ -62,12 +76,16 @@ async fn deliver(shared: &Shared, job_id: &str, batch: &[Outgoing]) {
             Err(e) => Err(e.to_string()),
         };
         match sent {
-            Ok(()) => return,
+            Ok(seqs) => {
+                *next_seq = seqs.last().map(|s| s + 1);
+                return;
+            }
             Err(e) => {
                 tracing::warn!(job = job_id, error = %e, "redis unavailable; events go to the outbox")
             }
         }
     }
+    *next_seq = next_seq.map(|n| n + batch.len() as u64);
     if let Err(e) = shared.outbox.spool(job_id, batch).await {
         // Nowhere to put them: the per-job log file still has the lines.
         tracing::error!(job = job_id, error = %e, "cannot write the outbox; events lost");

@@ -35,6 +35,7 @@ pub fn outgoing(event: &Event, fields: &[(&str, String)]) -> Outgoing {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect(),
+        seq: None,
     }
 }
 

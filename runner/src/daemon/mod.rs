@@ -41,7 +41,7 @@ pub const TICK: Duration = Duration::from_millis(500);
 /// How often expired replay-guard entries are pruned.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Redis calls of the pool time out after this (the blocking connection has no timeout).
-pub const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+pub const POOL_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -180,21 +180,29 @@ impl Shared {
 }
 
 fn pool_for(url: &str) -> Result<Pool, DaemonError> {
-    let mut cfg = deadpool_redis::Config::from_url(url);
-    cfg.pool = Some(PoolConfig {
-        max_size: 16,
-        timeouts: Timeouts {
-            wait: Some(POOL_TIMEOUT),
-            create: Some(POOL_TIMEOUT),
-            recycle: Some(POOL_TIMEOUT),
-        },
-        ..PoolConfig::default()
-    });
-    cfg.create_pool(Some(Runtime::Tokio1))
-        .map_err(|e| DaemonError::RedisUrl {
-            url: url.to_owned(),
-            message: e.to_string(),
+    let bad = |message: String| DaemonError::RedisUrl {
+        url: url.to_owned(),
+        message,
+    };
+    // A batch of events is one pipeline: give it time under load rather than retry it blind.
+    let conn_cfg = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(POOL_TIMEOUT))
+        .set_connection_timeout(Some(POOL_TIMEOUT));
+    let manager =
+        deadpool_redis::Manager::new_with_config(url, conn_cfg).map_err(|e| bad(e.to_string()))?;
+    Pool::builder(manager)
+        .config(PoolConfig {
+            max_size: 16,
+            timeouts: Timeouts {
+                wait: Some(POOL_TIMEOUT),
+                create: Some(POOL_TIMEOUT),
+                recycle: Some(POOL_TIMEOUT),
+            },
+            ..PoolConfig::default()
         })
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.

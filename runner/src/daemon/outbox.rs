@@ -5,7 +5,9 @@
 //! file exists every later event of the job goes there too, to keep the order), with
 //! `<job>.events.done` counting the lines already delivered; `<job>.result.json` holds the
 //! final result. Flushing delivers the events, then applies the result, then deletes the files.
-//! Delivery is at least once: a crash between a batch and its count may repeat that batch.
+//! An event Redis already holds under the sequence number it was expected to get (a batch
+//! applied whose reply was lost) is not appended again. Without that expectation (the very
+//! first batch of a job failed) delivery is at least once.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -165,8 +167,18 @@ impl Outbox {
                     break;
                 }
                 let mut conn = pool.get().await?;
-                store::append_events(&mut conn, names, job, &batch).await?;
-                done += batch.len();
+                let count = batch.len();
+                let there = store::already_appended(&mut conn, names, job, &batch).await?;
+                let missing: Vec<Outgoing> = batch
+                    .into_iter()
+                    .zip(there)
+                    .filter(|(_, there)| !there)
+                    .map(|(o, _)| o)
+                    .collect();
+                if !missing.is_empty() {
+                    store::append_events(&mut conn, names, job, &missing).await?;
+                }
+                done += count;
                 std::fs::write(&done_path, done.to_string()).map_err(io_err(&done_path))?;
             }
             std::fs::remove_file(&events).map_err(io_err(&events))?;

@@ -23,6 +23,11 @@ pub struct Outgoing {
     /// Field/value pairs for the job hash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub f: Vec<(String, String)>,
+    /// The sequence number this event is expected to get, when the writer knows it: after a
+    /// batch failed halfway (connection lost before the reply), the outbox recognises the
+    /// events Redis did append and does not append them twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 fn sha1_of(script: &str) -> String {
@@ -31,23 +36,59 @@ fn sha1_of(script: &str) -> String {
 
 /// Appends a batch of events of one job in one round trip. The script is loaded first in the
 /// same pipeline, so a restarted Redis (empty script cache) never sees an unknown EVALSHA.
+/// Returns the sequence numbers the events got.
 pub async fn append_events<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
     names: &KeyNames,
     job_id: &str,
     batch: &[Outgoing],
-) -> RedisResult<()> {
+) -> RedisResult<Vec<u64>> {
     let sha = sha1_of(APPEND_EVENT);
     let mut pipe = redis::pipe();
     pipe.cmd("SCRIPT").arg("LOAD").arg(APPEND_EVENT).ignore();
     for o in batch {
+        // The reply (the sequence number) is kept.
         append_cmd(&mut pipe, "EVALSHA", &sha, names, job_id, o);
     }
-    pipe.query_async::<()>(conn).await
+    pipe.query_async(conn).await
+}
+
+/// For each event of `batch`, whether the job's stream already holds it under the sequence
+/// number it was expected to get (the same JSON APPEND_EVENT would have stored).
+pub async fn already_appended<C: redis::aio::ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    names: &KeyNames,
+    job_id: &str,
+    batch: &[Outgoing],
+) -> RedisResult<Vec<bool>> {
+    let expected: Vec<u64> = batch.iter().filter_map(|o| o.seq).collect();
+    let (Some(lo), Some(hi)) = (expected.iter().min(), expected.iter().max()) else {
+        return Ok(vec![false; batch.len()]);
+    };
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(names.job_events(job_id))
+        .arg(format!("0-{lo}"))
+        .arg(format!("0-{hi}"))
+        .query_async(conn)
+        .await?;
+    let stored: std::collections::HashMap<String, String> = entries
+        .into_iter()
+        .filter_map(|(id, kv)| Some((id, kv.into_iter().find(|(k, _)| k == "e")?.1)))
+        .collect();
+    Ok(batch
+        .iter()
+        .map(|o| {
+            o.seq.is_some_and(|s| {
+                let json = format!("{{\"seq\":{s},{}", o.e.get(1..).unwrap_or(""));
+                stored.get(&format!("0-{s}")) == Some(&json)
+            })
+        })
+        .collect())
 }
 
 /// Adds one APPEND_EVENT call to a pipeline (`EVAL` with the source inside MULTI, so the
-/// transaction cannot half-fail on a missing script).
+/// transaction cannot half-fail on a missing script). Its reply is the sequence number;
+/// callers that do not want it call `pipe.ignore()`.
 fn append_cmd(
     pipe: &mut redis::Pipeline,
     verb: &str,
@@ -67,7 +108,6 @@ fn append_cmd(
     for (k, v) in &o.f {
         cmd.arg(k).arg(v);
     }
-    cmd.ignore();
 }
 
 /// A retry to put in the scheduled set.
@@ -113,6 +153,7 @@ pub async fn apply_result<C: redis::aio::ConnectionLike + Send + Sync>(
             &result.job_id,
             &result.event,
         );
+        pipe.ignore();
         if let Some(s) = &result.schedule {
             pipe.zadd(names.scheduled(), &s.wire, s.due_ms).ignore();
         }
@@ -144,6 +185,7 @@ pub async fn reject<C: redis::aio::ConnectionLike + Send + Sync>(
             .await?;
         if touch(state.as_deref(), signed.as_deref()) {
             append_cmd(&mut pipe, "EVAL", APPEND_EVENT, names, job, event);
+            pipe.ignore();
         }
     }
     pipe.cmd("XADD")
@@ -248,6 +290,7 @@ pub async fn requeue<C: redis::aio::ConnectionLike + Send + Sync>(
     pipe.rpush(names.queue(), new_wire).ignore();
     if let Some(o) = event {
         append_cmd(&mut pipe, "EVAL", APPEND_EVENT, names, job_id, o);
+        pipe.ignore();
     }
     pipe.query_async::<()>(conn).await
 }
