@@ -11,7 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use outfitter_conformance::FULL_RUN_COMMAND;
 use outfitter_conformance::base::{self, Mirrors};
-use outfitter_conformance::bundle::discover;
+use outfitter_conformance::bundle::{BundleFacts, discover};
 use outfitter_conformance::harness::{HarnessConfig, InstallVia, run_bundle};
 use outfitter_conformance::proxy::ProxyConfig;
 use outfitter_conformance::report::{BundleResult, CatalogEntry, Status, render_catalog, seconds};
@@ -333,6 +333,7 @@ fn write_catalog(common: &CommonArgs) -> anyhow::Result<()> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             result: BundleResult::read(dir),
+            current_digest: BundleFacts::load(dir).ok().map(|f| f.digest),
         })
         .collect();
     let md = render_catalog(&entries, FULL_RUN_COMMAND);

@@ -113,6 +113,14 @@ impl BundleResult {
 pub struct CatalogEntry {
     pub id: String,
     pub result: Option<BundleResult>,
+    /// The bundle's digest now; a result recorded under another digest is stale.
+    pub current_digest: Option<String>,
+}
+
+impl CatalogEntry {
+    fn is_stale(&self) -> bool {
+        matches!((&self.result, &self.current_digest), (Some(r), Some(now)) if &r.digest != now)
+    }
 }
 
 /// Renders `docs/catalog.md`. `command` is how the results were produced.
@@ -152,9 +160,14 @@ pub fn render_catalog(entries: &[CatalogEntry], command: &str) -> String {
                 let _ = writeln!(md, "| `{}` | | untested | | | | | |", entry.id);
             }
             Some(r) => {
+                let stale = if entry.is_stale() {
+                    " (stale: bundle changed since)"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     md,
-                    "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
+                    "| `{}` | {} | {}{stale} | {} | {} | {} | {} | {} |",
                     r.bundle,
                     r.version,
                     r.status.label(),
@@ -369,10 +382,12 @@ mod tests {
             CatalogEntry {
                 id: "nginx".into(),
                 result: Some(sample(Status::Passed)),
+                current_digest: Some("ab".repeat(32)),
             },
             CatalogEntry {
                 id: "redis".into(),
                 result: None,
+                current_digest: None,
             },
         ];
         let md = render_catalog(&entries, "outfitter-conformance run --all");
@@ -382,5 +397,19 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| `redis` | | untested |"), "{md}");
+    }
+
+    #[test]
+    fn result_of_a_changed_bundle_is_marked_stale() {
+        let entries = [CatalogEntry {
+            id: "nginx".into(),
+            result: Some(sample(Status::Passed)),
+            current_digest: Some("cd".repeat(32)),
+        }];
+        let md = render_catalog(&entries, "x");
+        assert!(
+            md.contains("| passed (stale: bundle changed since) |"),
+            "{md}"
+        );
     }
 }
