@@ -1,0 +1,170 @@
+//! The six figures. Each takes the running installation, measures, and returns a
+//! [`Figure`](crate::report::Figure) with its baselines.
+
+pub mod dispatch;
+pub mod footprint;
+pub mod panel_load;
+pub mod progress;
+pub mod scale;
+pub mod throughput;
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, ensure};
+use outfitter_contract::host::HostFacts;
+use outfitter_contract::redis_keys::AgentKeys;
+use serde_json::json;
+
+use crate::bundles::Bundles;
+use crate::http1::{self, Conn};
+use crate::installation::Installation;
+
+/// How much each figure does: the full run (under ten minutes) or `--quick` (about one).
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub quick: bool,
+    /// Sequential jobs for dispatch latency (and bare spawns/hand-offs for its baseline).
+    pub dispatch_jobs: usize,
+    /// Jobs per throughput configuration.
+    pub throughput_jobs: usize,
+    /// Lines the progress job prints.
+    pub progress_lines: u64,
+    /// Timestamped lines for the one-line delay.
+    pub ticks: u64,
+    /// Duration of each load-generator run.
+    pub load_duration: Duration,
+    /// Connections of the load generator.
+    pub load_connections: usize,
+    /// Apps in the panel's catalog.
+    pub apps: usize,
+    /// Simulated agents, and queued jobs per agent.
+    pub agents: usize,
+    pub jobs_per_agent: usize,
+}
+
+impl Plan {
+    pub fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                quick,
+                dispatch_jobs: 100,
+                throughput_jobs: 300,
+                progress_lines: 20_000,
+                ticks: 50,
+                load_duration: Duration::from_secs(2),
+                load_connections: 16,
+                apps: 1000,
+                agents: 1000,
+                jobs_per_agent: 1,
+            }
+        } else {
+            Self {
+                quick,
+                dispatch_jobs: 500,
+                throughput_jobs: 2000,
+                progress_lines: 100_000,
+                ticks: 200,
+                load_duration: Duration::from_secs(10),
+                load_connections: 16,
+                apps: 1000,
+                agents: 1000,
+                jobs_per_agent: 5,
+            }
+        }
+    }
+}
+
+/// What every figure works with.
+#[derive(Debug)]
+pub struct Ctx {
+    pub inst: Installation,
+    pub bundles: Bundles,
+    pub plan: Plan,
+    pub http: reqwest::Client,
+}
+
+impl Ctx {
+    pub fn panel_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.inst.panel_port()))
+    }
+
+    /// The request bytes of `POST /api/v1/jobs` for `app_id` on `agent_id`, no inputs.
+    pub fn create_job_request(&self, app_id: &str, agent_id: &str) -> Vec<u8> {
+        let body = json!({"app_id": app_id, "agent_id": agent_id, "inputs": {}}).to_string();
+        http1::request("POST", "/api/v1/jobs", &self.inst.token, Some(&body))
+    }
+
+    /// A new keep-alive connection to the panel.
+    pub async fn panel_conn(&self) -> Result<Conn> {
+        Conn::connect(self.panel_addr()).await
+    }
+}
+
+/// Sends a prepared `POST /api/v1/jobs`; the new job's id (202 required).
+pub async fn create_job(conn: &mut Conn, request: &[u8]) -> Result<String> {
+    let resp = conn.send(request).await?;
+    ensure!(
+        resp.status == 202,
+        "POST /api/v1/jobs answered {}: {}",
+        resp.status,
+        String::from_utf8_lossy(&resp.body)
+    );
+    Ok(resp.json()?["id"]
+        .as_str()
+        .context("the new job has no id")?
+        .to_owned())
+}
+
+/// Host facts as a runner on this kind of machine would report them; `ts` is now.
+pub fn simulated_facts(agent_id: &str) -> HostFacts {
+    HostFacts {
+        agent_id: agent_id.to_owned(),
+        os_family: "debian".into(),
+        os_like: vec![],
+        os_version: "12".into(),
+        os_pretty: "Debian GNU/Linux 12 (bookworm)".into(),
+        arch: "x86_64".into(),
+        cpus: 2,
+        ram_mb: 24_000,
+        disk_free_mb: 100_000,
+        load1: 0.1,
+        runner_version: "simulated".into(),
+        ts: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+        running_jobs: vec![],
+    }
+}
+
+/// Writes one heartbeat for each agent in one pipelined round trip, with the runner's TTL.
+pub fn write_heartbeats(
+    conn: &mut redis::Connection,
+    agent_ids: &[String],
+    ttl_secs: u64,
+) -> Result<()> {
+    let mut pipe = redis::pipe();
+    for id in agent_ids {
+        let facts = serde_json::to_string(&simulated_facts(id))?;
+        pipe.cmd("SET")
+            .arg(AgentKeys::new(id).heartbeat())
+            .arg(facts)
+            .arg("EX")
+            .arg(ttl_secs)
+            .ignore();
+    }
+    pipe.query::<()>(conn)?;
+    Ok(())
+}
+
+/// Registers `agent_id` with `agent add` and gives it a heartbeat that outlives the run, with
+/// no runner behind it: jobs for it stay queued.
+pub fn register_simulated_agent(ctx: &mut Ctx, agent_id: &str) -> Result<()> {
+    ctx.inst.add_agent(agent_id)?;
+    write_heartbeats(
+        &mut ctx.inst.redis.connection()?,
+        &[agent_id.to_owned()],
+        3600,
+    )
+}

@@ -1,0 +1,139 @@
+//! Figure 4: the panel under load with its generated 1,000-app catalog: `GET /api/v1/apps`,
+//! the catalog and app pages, and `POST /api/v1/jobs`, each driven by the bench's own
+//! closed-loop load generator; against `GET /healthz` (the HTTP stack and the load generator
+//! alone on this machine).
+
+use anyhow::{Result, ensure};
+
+use super::{Ctx, register_simulated_agent};
+use crate::bundles::{NOOP, app_id};
+use crate::http1;
+use crate::loadgen::{self, LoadResult};
+use crate::report::{Figure, Row};
+use crate::stats::{Micros, Rate, percent};
+
+/// The agent that receives the load's jobs; it has a heartbeat but no runner.
+const SINK: &str = "bench-sink";
+
+pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
+    register_simulated_agent(ctx, SINK)?;
+    let token = ctx.inst.token.clone();
+    let app_page = format!("/apps/{}", app_id(ctx.plan.apps / 2));
+    let targets: Vec<(String, Vec<u8>, u16)> = vec![
+        (
+            "GET /healthz".into(),
+            http1::request("GET", "/healthz", &token, None),
+            200,
+        ),
+        (
+            "GET /api/v1/apps".into(),
+            http1::request("GET", "/api/v1/apps", &token, None),
+            200,
+        ),
+        (
+            "GET / (catalog page)".into(),
+            http1::request("GET", "/", &token, None),
+            200,
+        ),
+        (
+            format!("GET {app_page} (app page)"),
+            http1::request("GET", &app_page, &token, None),
+            200,
+        ),
+        (
+            "POST /api/v1/jobs".into(),
+            ctx.create_job_request(NOOP, SINK),
+            202,
+        ),
+    ];
+    let mut results: Vec<(String, LoadResult)> = Vec::new();
+    for (name, request, status) in targets {
+        let r = loadgen::run(
+            ctx.panel_addr(),
+            request,
+            status,
+            ctx.plan.load_connections,
+            ctx.plan.load_duration,
+        )
+        .await?;
+        ctx.inst.ensure_panel_running()?;
+        ensure!(
+            r.ok > 0,
+            "{name}: no good response; first error: {:?}",
+            r.first_error
+        );
+        results.push((name, r));
+    }
+    let healthz = results[0].1.rate();
+    let mut rows = Vec::new();
+    for (i, (name, r)) in results.iter().enumerate() {
+        let value = format!(
+            "{} — p50 {} / p99 {}{}",
+            Rate(r.rate()),
+            Micros(r.latency.p50),
+            Micros(r.latency.p99),
+            if r.errors > 0 {
+                format!(
+                    "; {} errors, first: {}",
+                    r.errors,
+                    r.first_error.as_deref().unwrap_or("")
+                )
+            } else {
+                String::new()
+            }
+        );
+        let row = Row::new(format!("{name} ({} bytes)", r.body_bytes), value);
+        rows.push(if i == 0 {
+            row
+        } else {
+            row.against(
+                format!("`GET /healthz` {}", Rate(healthz)),
+                percent(r.rate(), healthz),
+            )
+        });
+    }
+    let rate_of = |prefix: &str| {
+        results
+            .iter()
+            .find(|(n, _)| n.starts_with(prefix))
+            .map(|(_, r)| (r.rate(), r.latency.p99))
+            .unwrap_or((f64::NAN, f64::NAN))
+    };
+    let (apps, apps_p99) = rate_of("GET /api/v1/apps");
+    let (page, page_p99) = rate_of("GET /apps/");
+    let (jobs, jobs_p99) = rate_of("POST /api/v1/jobs");
+    Ok(Figure {
+        number: 4,
+        title: "Panel".into(),
+        method: format!(
+            "The panel serves {} generated apps (six inputs each, with validation, a secret and \
+             `visible_if`) plus the bench bundles. Load generator: `outfitter-bench`'s own closed loop \
+             (tokio, {} keep-alive HTTP/1.1 connections, each sending the next request when the last \
+             response is read in full, like `wrk`), on the same {}-core machine as the panel and Redis, for \
+             {:.0} s per endpoint, bearer-token authenticated (one token lookup in Redis per request). \
+             `POST /api/v1/jobs` queues `bench-noop` on an agent with a heartbeat and no runner. \
+             Baseline: `GET /healthz`, the HTTP stack and the load generator with no work behind them.",
+            ctx.plan.apps,
+            ctx.plan.load_connections,
+            std::thread::available_parallelism()
+                .map(|c| c.get())
+                .unwrap_or(1),
+            ctx.plan.load_duration.as_secs_f64()
+        ),
+        rows,
+        goals: vec![],
+        tables: vec![],
+        summary: format!(
+            "4. Panel ({} apps, {} connections): /api/v1/apps {} p99 {}; app page {} p99 {}; POST /jobs {} p99 {}; /healthz {}",
+            ctx.plan.apps,
+            ctx.plan.load_connections,
+            Rate(apps),
+            Micros(apps_p99),
+            Rate(page),
+            Micros(page_p99),
+            Rate(jobs),
+            Micros(jobs_p99),
+            Rate(healthz)
+        ),
+    })
+}

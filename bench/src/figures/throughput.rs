@@ -1,0 +1,265 @@
+//! Figure 2: throughput. `bench-noop` jobs (one line, exit 0) queued through the API across
+//! 1, 4 and 16 agents, each a runner process with default settings: jobs/s from the first
+//! enqueue to the last result. Against the raw spawn rate of the same script from a minimal
+//! Rust loop (one loop, and one per core), measured in the same run.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::{Ctx, create_job};
+use crate::baselines;
+use crate::bundles::NOOP;
+use crate::report::{Figure, Goal, Row};
+use crate::stats::{Rate, per_second, percent};
+use crate::watch::Watcher;
+
+/// Agent counts measured.
+const AGENT_COUNTS: [usize; 3] = [1, 4, 16];
+/// Parallel API clients enqueueing.
+const ENQUEUERS: usize = 4;
+/// The goal: one runner at this fraction of the raw spawn rate.
+const GOAL_FRACTION: f64 = 0.8;
+
+/// One configuration's outcome.
+#[derive(Debug, Clone)]
+struct Run {
+    agents: usize,
+    jobs: usize,
+    /// First enqueue → last result.
+    rate: f64,
+    /// First enqueue → last `POST` answered.
+    enqueue_rate: f64,
+    failed: usize,
+}
+
+pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
+    let n = ctx.plan.throughput_jobs;
+    let script = ctx.bundles.script(NOOP);
+    let raw_n = n.min(1000);
+    let raw_one = baselines::spawn_rate(&script, 1, raw_n)?;
+    let cores = std::thread::available_parallelism()
+        .map(|c| c.get())
+        .unwrap_or(1);
+    let raw_all = baselines::spawn_rate(&script, cores, raw_n / cores)?;
+
+    let mut runs = Vec::new();
+    for agents in AGENT_COUNTS {
+        runs.push(through_api(ctx, agents, n).await?);
+    }
+    let drain = drain_one(ctx, n).await?;
+
+    let one = &runs[0];
+    let mut rows = vec![Row::new(
+        "baseline: raw spawn, one minimal loop",
+        Rate(raw_one).to_string(),
+    )];
+    rows.push(Row::new(
+        format!("baseline: raw spawn, {cores} loops in parallel"),
+        Rate(raw_all).to_string(),
+    ));
+    for r in &runs {
+        let (bound, name) = if r.agents == 1 {
+            (raw_one, "one loop")
+        } else {
+            (raw_all, "all cores")
+        };
+        rows.push(
+            Row::new(
+                format!(
+                    "{} agent{} ({} jobs; enqueue alone {}{})",
+                    r.agents,
+                    if r.agents == 1 { "" } else { "s" },
+                    r.jobs,
+                    Rate(r.enqueue_rate),
+                    if r.failed > 0 {
+                        format!("; {} did not succeed", r.failed)
+                    } else {
+                        String::new()
+                    }
+                ),
+                Rate(r.rate).to_string(),
+            )
+            .against(
+                format!("raw spawn, {name}: {}", Rate(bound)),
+                percent(r.rate, bound),
+            ),
+        );
+    }
+    rows.push(
+        Row::new(
+            format!(
+                "1 agent, queue filled first: runner alone ({} jobs)",
+                drain.jobs
+            ),
+            Rate(drain.rate).to_string(),
+        )
+        .against(
+            format!("raw spawn, one loop: {}", Rate(raw_one)),
+            percent(drain.rate, raw_one),
+        ),
+    );
+    let met = one.rate >= GOAL_FRACTION * raw_one;
+    Ok(Figure {
+        number: 2,
+        title: "Throughput".into(),
+        method: format!(
+            "{n} jobs of `bench-noop` (`echo installed`, exit 0) per configuration, spread round-robin over \
+             1, 4 and 16 agents, each a runner process with default settings (signature, expiry, replay \
+             guard, whitelist and digest, input validation, cgroups, process group, rlimits, \
+             no_new_privs, masking, events, outbox, per-job log file). {ENQUEUERS} API clients enqueue \
+             while the runners work; the rate is jobs from the first `POST` to the last result event. \
+             Then the same for one agent with its queue filled while its runner was stopped: from the \
+             first `running` event to the last result, the runner alone. Baseline: `bash` spawns of the \
+             same script from a minimal Rust loop (own process group, stdout and stderr read), one loop \
+             and one per core, in the same run. All on {cores} cores shared with the panel and Redis."
+        ),
+        rows,
+        goals: vec![Goal {
+            text: "one runner at ≥ 80% of the raw spawn rate (first enqueue → last result)".into(),
+            measured: percent(one.rate, raw_one),
+            met,
+        }],
+        tables: vec![],
+        summary: format!(
+            "2. Throughput: 1/4/16 agents {} / {} / {}; runner alone {}; raw spawn {} (one loop), {} (all cores); \
+             one runner at {} of raw spawn (goal ≥ 80%: {})",
+            Rate(runs[0].rate),
+            Rate(runs[1].rate),
+            Rate(runs[2].rate),
+            Rate(drain.rate),
+            Rate(raw_one),
+            Rate(raw_all),
+            percent(one.rate, raw_one),
+            if met { "met" } else { "missed" }
+        ),
+    })
+}
+
+fn agent_ids(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// Enqueues `n` jobs round-robin over `agents` running runners and waits for every result.
+async fn through_api(ctx: &mut Ctx, agents: usize, n: usize) -> Result<Run> {
+    let prefix = format!("bench-t{agents}");
+    let ids = agent_ids(&prefix, agents);
+    for id in &ids {
+        ctx.inst.add_and_start_runner(id)?;
+    }
+    let mut watcher = Watcher::start(&ctx.inst.redis.client()?, &format!("{prefix}-*")).await?;
+    let requests: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|id| ctx.create_job_request(NOOP, id))
+        .collect();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for e in 0..ENQUEUERS {
+        let mut conn = ctx.panel_conn().await?;
+        let mine: Vec<Vec<u8>> = (e..n)
+            .step_by(ENQUEUERS)
+            .map(|i| requests[i % agents].clone())
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            for r in mine {
+                create_job(&mut conn, &r).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    // Results queue up in the watcher meanwhile.
+    for t in tasks {
+        t.await??;
+    }
+    let enqueued = start.elapsed();
+    let (last, failed) = collect_results(&mut watcher, n, start).await?;
+    for id in &ids {
+        ctx.inst.stop_runner(id);
+    }
+    Ok(Run {
+        agents,
+        jobs: n,
+        rate: per_second(n as u64, last.duration_since(start)),
+        enqueue_rate: per_second(n as u64, enqueued),
+        failed,
+    })
+}
+
+/// Fills one agent's queue while its runner is stopped, starts it, and times the runner from
+/// its first `running` event to its last result.
+async fn drain_one(ctx: &mut Ctx, n: usize) -> Result<Run> {
+    let id = "bench-q1";
+    ctx.inst.add_and_start_runner(id)?;
+    ctx.inst.stop_runner(id);
+    let request = ctx.create_job_request(NOOP, id);
+    let enqueue_start = Instant::now();
+    let mut tasks = Vec::new();
+    for e in 0..ENQUEUERS {
+        let mut conn = ctx.panel_conn().await?;
+        let count = (e..n).step_by(ENQUEUERS).count();
+        let request = request.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..count {
+                create_job(&mut conn, &request).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let enqueue_rate = per_second(n as u64, enqueue_start.elapsed());
+    let mut watcher = Watcher::start(&ctx.inst.redis.client()?, id).await?;
+    ctx.inst.start_runner(id)?;
+    let first = loop {
+        let seen = watcher.next(Duration::from_secs(60)).await?;
+        if seen.state() == Some("running") {
+            break seen.at;
+        }
+    };
+    let (last, failed) = collect_results(&mut watcher, n, first).await?;
+    ctx.inst.stop_runner(id);
+    Ok(Run {
+        agents: 1,
+        jobs: n,
+        rate: per_second(n as u64, last.duration_since(first)),
+        enqueue_rate,
+        failed,
+    })
+}
+
+/// Reads result events until `n` jobs have one: the moment the last arrived, and how many
+/// jobs did not succeed.
+async fn collect_results(
+    watcher: &mut Watcher,
+    n: usize,
+    start: Instant,
+) -> Result<(Instant, usize)> {
+    let limit = Duration::from_secs(30 + n as u64 / 20);
+    let deadline = start + limit;
+    let (mut done, mut failed, mut last) = (0, 0, start);
+    while done < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let seen = watcher
+            .next(left)
+            .await
+            .with_context(|| format!("{done} of {n} results after {limit:?}"))?;
+        if seen.is_terminal() {
+            done += 1;
+            last = seen.at;
+            if seen.state() != Some("succeeded") {
+                failed += 1;
+                if failed == 1 {
+                    eprintln!(
+                        "outfitter-bench: job {} ended {:?}",
+                        seen.job_id, seen.event
+                    );
+                }
+            }
+        }
+    }
+    if failed == n {
+        bail!("none of the {n} jobs succeeded");
+    }
+    Ok((last, failed))
+}

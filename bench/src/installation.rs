@@ -1,0 +1,237 @@
+//! One whole installation for the bench: a private Redis, one `outfitter-panel serve`, an
+//! admin token, and `outfitter-runner run` processes registered with `agent add`, all with
+//! their default (production) settings and every safety feature on.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use outfitter_contract::redis_keys::AgentKeys;
+
+use crate::binaries::Binaries;
+use crate::process::{Daemon, Memory, wait_until};
+use crate::redis_server::{RedisServer, free_port};
+
+/// How long a panel may take to answer `/healthz`, and a runner to send its first heartbeat.
+const READY_LIMIT: Duration = Duration::from_secs(30);
+
+/// A running installation. Fields drop in order: processes first, Redis last.
+#[derive(Debug)]
+pub struct Installation {
+    runners: BTreeMap<String, Daemon>,
+    panel: Option<(Daemon, u16)>,
+    pub redis: RedisServer,
+    pub token: String,
+    bins: Binaries,
+    dir: PathBuf,
+    panel_catalog: PathBuf,
+    runner_catalog: PathBuf,
+}
+
+impl Installation {
+    /// Redis, an admin token and one panel serving `panel_catalog`; runners (started later)
+    /// read `runner_catalog`. Everything is written under `dir`.
+    pub async fn start(
+        bins: &Binaries,
+        dir: &Path,
+        panel_catalog: &Path,
+        runner_catalog: &Path,
+    ) -> Result<Self> {
+        let redis = RedisServer::start(&dir.join("redis"))?;
+        let mut inst = Self {
+            runners: BTreeMap::new(),
+            panel: None,
+            redis,
+            token: String::new(),
+            bins: bins.clone(),
+            dir: dir.to_owned(),
+            panel_catalog: panel_catalog.to_owned(),
+            runner_catalog: runner_catalog.to_owned(),
+        };
+        let out = inst.panel_cli(&["token", "add", "--name", "bench", "--role", "admin"])?;
+        inst.token = out
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .context("token add printed no token")?
+            .trim()
+            .to_owned();
+        inst.start_panel().await?;
+        Ok(inst)
+    }
+
+    /// A panel command with a clean environment and this installation's settings.
+    fn panel_command(&self) -> Command {
+        let mut cmd = Command::new(&self.bins.panel);
+        clean_env(&mut cmd);
+        cmd.env("OUTFITTER_REDIS_URL", self.redis.url())
+            .env("OUTFITTER_SECRET_FILE", self.dir.join("panel.secret"))
+            .env("OUTFITTER_INSTALLERS", &self.panel_catalog);
+        cmd
+    }
+
+    /// Runs a one-shot panel command; its stdout.
+    pub fn panel_cli(&self, args: &[&str]) -> Result<String> {
+        let mut cmd = self.panel_command();
+        cmd.args(args);
+        let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+        if !out.status.success() {
+            bail!(
+                "outfitter-panel {} failed ({}): {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// (Re)starts `outfitter-panel serve` on a free port and waits for `/healthz`.
+    pub async fn start_panel(&mut self) -> Result<()> {
+        self.panel = None;
+        let port = free_port()?;
+        let mut cmd = self.panel_command();
+        cmd.arg("serve")
+            .env("OUTFITTER_BIND", format!("127.0.0.1:{port}"));
+        let mut daemon = Daemon::spawn(
+            "outfitter-panel serve",
+            cmd,
+            &self.dir.join(format!("panel-{port}.log")),
+        )?;
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + READY_LIMIT;
+        loop {
+            daemon.ensure_running()?;
+            if let Ok(r) = http
+                .get(format!("http://127.0.0.1:{port}/healthz"))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the panel did not answer /healthz within {READY_LIMIT:?}:\n{}",
+                    daemon.output_tail(30)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.panel = Some((daemon, port));
+        Ok(())
+    }
+
+    /// `http://127.0.0.1:<port>` of the panel.
+    pub fn panel_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.panel_port())
+    }
+
+    pub fn panel_port(&self) -> u16 {
+        self.panel
+            .as_ref()
+            .map(|(_, p)| *p)
+            .expect("the panel runs")
+    }
+
+    pub fn panel_memory(&self) -> Result<Memory> {
+        self.panel
+            .as_ref()
+            .context("the panel does not run")?
+            .0
+            .memory()
+    }
+
+    /// Fails with the panel's log when it has exited.
+    pub fn ensure_panel_running(&mut self) -> Result<()> {
+        self.panel
+            .as_mut()
+            .context("the panel does not run")?
+            .0
+            .ensure_running()
+    }
+
+    /// Registers `agent_id` (`agent add`) and writes its runner's configuration; the runner
+    /// is started by [`Installation::start_runner`].
+    pub fn add_agent(&mut self, agent_id: &str) -> Result<()> {
+        let config = self.panel_cli(&["agent", "add", agent_id])?;
+        let dir = self.runner_dir(agent_id);
+        std::fs::create_dir_all(dir.join("log"))?;
+        std::fs::create_dir_all(dir.join("state"))?;
+        std::fs::write(dir.join("runner.toml"), config)?;
+        Ok(())
+    }
+
+    /// Registers `agent_id` and starts its runner.
+    pub fn add_and_start_runner(&mut self, agent_id: &str) -> Result<()> {
+        self.add_agent(agent_id)?;
+        self.start_runner(agent_id)
+    }
+
+    /// Starts (or restarts) the runner of a registered agent and waits for its heartbeat.
+    pub fn start_runner(&mut self, agent_id: &str) -> Result<()> {
+        self.stop_runner(agent_id);
+        let dir = self.runner_dir(agent_id);
+        let mut conn = self.redis.connection()?;
+        let heartbeat = AgentKeys::new(agent_id).heartbeat();
+        // A heartbeat left by an earlier run of this runner must not count as the new one's.
+        redis::cmd("DEL").arg(&heartbeat).query::<i64>(&mut conn)?;
+        let mut cmd = Command::new(&self.bins.runner);
+        clean_env(&mut cmd);
+        cmd.arg("run")
+            .arg("--config")
+            .arg(dir.join("runner.toml"))
+            .env("OUTFITTER_INSTALLERS", &self.runner_catalog)
+            .env("OUTFITTER_LOG_DIR", dir.join("log"))
+            .env("OUTFITTER_STATE_DIR", dir.join("state"));
+        let mut daemon = Daemon::spawn(
+            &format!("outfitter-runner ({agent_id})"),
+            cmd,
+            &dir.join("runner.log"),
+        )?;
+        let started = wait_until(
+            READY_LIMIT,
+            &format!("the first heartbeat of {agent_id}"),
+            || {
+                daemon.ensure_running().is_ok()
+                    && redis::cmd("EXISTS")
+                        .arg(&heartbeat)
+                        .query::<bool>(&mut conn)
+                        .unwrap_or(false)
+            },
+        );
+        if let Err(e) = started {
+            bail!("{e}; runner output:\n{}", daemon.output_tail(30));
+        }
+        self.runners.insert(agent_id.to_owned(), daemon);
+        Ok(())
+    }
+
+    fn runner_dir(&self, agent_id: &str) -> PathBuf {
+        self.dir.join("runners").join(agent_id)
+    }
+
+    /// Stops one runner (SIGKILL of its group; its jobs are finished when this is called).
+    pub fn stop_runner(&mut self, agent_id: &str) {
+        if let Some(mut d) = self.runners.remove(agent_id) {
+            d.kill();
+        }
+    }
+
+    pub fn runner_pid(&self, agent_id: &str) -> Option<u32> {
+        self.runners.get(agent_id).map(Daemon::pid)
+    }
+}
+
+/// Clears the environment except what a program needs to run at all, so the developer's own
+/// `OUTFITTER_*` settings never reach a measured program.
+fn clean_env(cmd: &mut Command) {
+    cmd.env_clear();
+    for keep in ["PATH", "HOME", "LANG", "TMPDIR"] {
+        if let Some(v) = std::env::var_os(keep) {
+            cmd.env(keep, v);
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! `outfitter-bench`: measures Outfitter against the limits of the machine it runs on and
+//! writes `docs/benchmarks.md`. It starts its own redis-server, the release panel and runners
+//! as processes, and generated bundles in a temporary directory; nothing else is touched.
+
+mod baselines;
+mod binaries;
+mod bundles;
+mod figures;
+mod http1;
+mod installation;
+mod loadgen;
+mod machine;
+mod process;
+mod redis_server;
+mod report;
+mod sse;
+mod stats;
+mod watch;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use clap::Parser;
+
+use crate::bundles::{Bundles, Sizes};
+use crate::figures::footprint::{self, Readings};
+use crate::figures::{Ctx, Plan};
+use crate::installation::Installation;
+use crate::process::Memory;
+use crate::report::{Figure, Report};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "outfitter-bench",
+    about = "Benchmarks Outfitter and writes docs/benchmarks.md"
+)]
+struct Args {
+    /// The one-minute version (fewer jobs, shorter load runs).
+    #[arg(long)]
+    quick: bool,
+    /// Only these figures (comma-separated numbers 1-6); the document is then not written
+    /// unless --out names a file.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=6))]
+    only: Vec<u8>,
+    /// Where to write the report (default: docs/benchmarks.md of this workspace).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Keep the temporary directory (logs of every process) and print where it is.
+    #[arg(long)]
+    keep: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("outfitter-bench: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(&args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("outfitter-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs every figure asked for; `Ok(false)` when some figure could not be measured.
+async fn run(args: &Args) -> Result<bool> {
+    let started = Instant::now();
+    let started_wall = utc_now();
+    let wanted = |n: u8| args.only.is_empty() || args.only.contains(&n);
+    let plan = Plan::new(args.quick);
+    let bins = binaries::release_binaries()?;
+    let machine = machine::Machine::detect();
+    let tmp = tempfile::Builder::new()
+        .prefix("outfitter-bench-")
+        .tempdir()?;
+    let dir = tmp.path().to_owned();
+    if args.keep {
+        eprintln!("outfitter-bench: files in {}", dir.display());
+    }
+    let bundles = Bundles::generate(
+        &dir.join("bundles"),
+        Sizes {
+            lines: plan.progress_lines,
+            ticks: plan.ticks,
+            apps: plan.apps,
+        },
+    )?;
+    let inst = Installation::start(
+        &bins,
+        &dir.join("run"),
+        &bundles.panel_catalog,
+        &bundles.runner_catalog,
+    )
+    .await?;
+    let mut ctx = Ctx {
+        inst,
+        bundles,
+        plan,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(600))
+            .build()?,
+    };
+    let mut readings = Readings {
+        apps: plan.apps,
+        panel_idle: ctx.inst.panel_memory().ok(),
+        redis_idle: Memory::of(ctx.inst.redis.pid()).ok(),
+        ..Readings::default()
+    };
+    ctx.inst.add_and_start_runner(figures::dispatch::AGENT)?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    readings.runner_idle = ctx
+        .inst
+        .runner_pid(figures::dispatch::AGENT)
+        .and_then(|pid| Memory::of(pid).ok());
+
+    let mut figures: Vec<Figure> = Vec::new();
+    let mut failures = Vec::new();
+    let mut record = |name: &str, r: Result<Figure>| match r {
+        Ok(f) => {
+            println!("{}", f.summary);
+            figures.push(f);
+        }
+        Err(e) => {
+            eprintln!("outfitter-bench: {name} failed: {e:#}");
+            failures.push((name.to_owned(), format!("{e:#}")));
+        }
+    };
+    if wanted(1) {
+        record(
+            "1. Dispatch latency",
+            figures::dispatch::measure(&mut ctx).await,
+        );
+    }
+    if wanted(3) || wanted(6) {
+        record(
+            "3. Progress",
+            figures::progress::measure(&mut ctx, &mut readings).await,
+        );
+    }
+    if wanted(2) {
+        record(
+            "2. Throughput",
+            figures::throughput::measure(&mut ctx).await,
+        );
+    }
+    if wanted(4) {
+        record("4. Panel", figures::panel_load::measure(&mut ctx).await);
+    }
+    if wanted(5) {
+        record("5. Scale", figures::scale::measure(&mut ctx).await);
+    }
+    if wanted(6) {
+        readings.panel_after_load = ctx.inst.panel_memory().ok();
+        record("6. Footprint", Ok(footprint::figure(&readings)));
+    }
+    if !wanted(3) {
+        figures.retain(|f| f.number != 3);
+    }
+    figures.sort_by_key(|f| f.number);
+    let ok = failures.is_empty();
+    let report = Report {
+        command: format!(
+            "cargo run --release -p outfitter-bench --{}",
+            if args.quick { " --quick" } else { "" }
+        ),
+        quick: args.quick,
+        started: started_wall,
+        elapsed: started.elapsed(),
+        machine,
+        figures,
+        failures,
+    };
+    let out = match (&args.out, args.only.is_empty()) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => Some(default_out()),
+        (None, false) => None,
+    };
+    if let Some(path) = out {
+        report::write(&path, &report.markdown())?;
+        eprintln!("outfitter-bench: wrote {}", path.display());
+    }
+    if args.keep {
+        let kept = tmp.keep();
+        eprintln!("outfitter-bench: kept {}", kept.display());
+    }
+    Ok(ok)
+}
+
+/// `docs/benchmarks.md` of the workspace this bench was built from.
+fn default_out() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(|w| w.join("docs").join("benchmarks.md"))
+        .unwrap_or_else(|| PathBuf::from("docs/benchmarks.md"))
+}
+
+/// The current UTC time as `YYYY-MM-DD HH:MM UTC`.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_of_known_days() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn only_accepts_figure_numbers() {
+        assert!(Args::try_parse_from(["b", "--only", "1,3"]).is_ok());
+        assert!(Args::try_parse_from(["b", "--only", "7"]).is_err());
+    }
+}
