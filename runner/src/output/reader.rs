@@ -2,6 +2,7 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use outfitter_contract::event::OutputStream;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -21,6 +22,10 @@ pub struct OutputShared {
     /// Bytes admitted into lines.
     admitted: AtomicU64,
     marker_sent: AtomicBool,
+    /// Per pipe (stdout, stderr): since when its reader waits for data, in ms after `base`;
+    /// [`BUSY`] while it hands lines on, [`DONE`] after EOF.
+    waiting_since: [AtomicU64; 2],
+    base: Instant,
     /// The consumer; `None` once the attempt is over and late output is discarded.
     gate: Mutex<Option<mpsc::Sender<OutputLine>>>,
 }
@@ -39,6 +44,8 @@ impl OutputShared {
             total: AtomicU64::new(0),
             admitted: AtomicU64::new(0),
             marker_sent: AtomicBool::new(false),
+            waiting_since: [AtomicU64::new(BUSY), AtomicU64::new(BUSY)],
+            base: Instant::now(),
             gate: Mutex::new(Some(tx)),
         }
     }
@@ -48,6 +55,27 @@ impl OutputShared {
     /// in-flight sends are done.
     pub fn detach(&self) {
         self.gate.lock().expect("gate lock").take();
+    }
+
+    /// How long every pipe still open has been waiting for data: `None` while a reader is
+    /// handing lines on (the consumer is slow, not the pipe), `Duration::MAX` when all are at
+    /// EOF. The drain grace is measured with this, so slow delivery never loses lines.
+    pub fn idle_for(&self) -> Option<Duration> {
+        let now = self.base.elapsed().as_millis() as u64;
+        let mut idle = Duration::MAX;
+        for slot in &self.waiting_since {
+            match slot.load(Ordering::Relaxed) {
+                BUSY => return None,
+                DONE => {}
+                since => idle = idle.min(Duration::from_millis(now.saturating_sub(since))),
+            }
+        }
+        Some(idle)
+    }
+
+    fn set_waiting(&self, stream: OutputStream, value: u64) {
+        let slot = if stream == OutputStream::Stderr { 1 } else { 0 };
+        self.waiting_since[slot].store(value, Ordering::Relaxed);
     }
 
     /// Masks a text that did not come through the pipes (a survivor's command line).
@@ -95,13 +123,19 @@ impl OutputShared {
     }
 }
 
+const BUSY: u64 = u64::MAX;
+const DONE: u64 = u64::MAX - 1;
+
 /// Reads `pipe` until EOF. Memory held: one chunk, one line window, one chunk's worth of lines.
 pub async fn pump<R: AsyncRead + Unpin>(mut pipe: R, stream: OutputStream, shared: &OutputShared) {
     let mut splitter = LineSplitter::new(shared.line_cap);
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     let mut capped = false;
     loop {
-        let n = match pipe.read(&mut chunk).await {
+        shared.set_waiting(stream, shared.base.elapsed().as_millis() as u64);
+        let read = pipe.read(&mut chunk).await;
+        shared.set_waiting(stream, BUSY);
+        let n = match read {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -132,6 +166,7 @@ pub async fn pump<R: AsyncRead + Unpin>(mut pipe: R, stream: OutputStream, share
     let mut rest = Vec::new();
     splitter.finish(&shared.masker, |l| rest.push(l.to_vec()));
     shared.send_all(stream, rest).await;
+    shared.set_waiting(stream, DONE);
 }
 
 #[cfg(test)]
@@ -162,6 +197,34 @@ mod tests {
         let texts: Vec<_> = out.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["a ******** b", "last"]);
         assert_eq!(discarded, 0);
+    }
+
+    #[tokio::test]
+    async fn an_open_silent_pipe_is_idle_but_a_blocked_consumer_is_not() {
+        // stdout stays open and silent; stderr has more lines than the channel holds.
+        let (_writer, silent) = tokio::io::duplex(64);
+        let (tx, mut rx) = mpsc::channel(1);
+        let shared = std::sync::Arc::new(OutputShared::new(Masker::none(), 64, 1 << 20, tx));
+        let (a, b) = (shared.clone(), shared.clone());
+        let out = tokio::spawn(async move { pump(silent, OutputStream::Stdout, &a).await });
+        let err =
+            tokio::spawn(async move { pump(&b"1\n2\n3\n4\n"[..], OutputStream::Stderr, &b).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            shared.idle_for(),
+            None,
+            "stderr's reader is handing lines on"
+        );
+        while rx.try_recv().is_ok() || !err.is_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let idle = shared.idle_for().expect("only a silent open pipe is left");
+        assert!(
+            idle >= Duration::from_millis(40) && idle < Duration::MAX,
+            "{idle:?}"
+        );
+        out.abort();
     }
 
     #[tokio::test]

@@ -25,6 +25,11 @@ use crate::config::Limits;
 use crate::mask::Masker;
 use crate::output::{OutputLine, OutputShared, pump};
 
+/// How often the drain checks on the pipe readers.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+/// Longest drain beyond the grace, for processes that keep writing after the script exited.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
 /// Why a running script is stopped from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Abort {
@@ -231,6 +236,28 @@ impl Sandbox {
             .await)
     }
 
+    /// Waits for the pipe readers: as long as they hand lines on (a slow consumer loses
+    /// nothing), until every open pipe has been idle for the drain grace (a daemon holding
+    /// stdout cannot hang the job), and at most [`DRAIN_LIMIT`] beyond the grace (a daemon
+    /// that keeps talking cannot either). Returns whether all pipes reached EOF.
+    async fn drain<F: std::future::Future + Unpin>(
+        &self,
+        readers: &mut F,
+        shared: &OutputShared,
+    ) -> bool {
+        let since = Instant::now();
+        let give_up = since + self.limits.drain_grace + DRAIN_LIMIT;
+        loop {
+            if timeout(DRAIN_POLL, &mut *readers).await.is_ok() {
+                return true;
+            }
+            let idle = shared.idle_for().map(|d| d.min(since.elapsed()));
+            if idle.is_some_and(|d| d >= self.limits.drain_grace) || Instant::now() >= give_up {
+                return false;
+            }
+        }
+    }
+
     /// After the script's end: reap it, drain output, kill or report what is left, clean up.
     #[allow(clippy::too_many_arguments)]
     async fn conclude(
@@ -252,9 +279,9 @@ impl Sandbox {
         }
         reaper::forget(scope.root_pid);
         let mut readers = futures_util::future::join_all(readers);
-        let drained = timeout(self.limits.drain_grace, &mut readers).await.is_ok();
         let mut survivors = Vec::new();
         if finish == Finish::Exited(0) {
+            let drained = self.drain(&mut readers, &shared).await;
             // Success: what the script left running is deliberate (a service); report it.
             survivors = tree::describe_members(self.sys, &scope);
             if !drained {
@@ -277,7 +304,8 @@ impl Sandbox {
                     t.remaining.len()
                 ));
             }
-            let _ = timeout(Duration::from_secs(1), &mut readers).await;
+            // Every writer is dead: the pipes reach EOF once what they hold is delivered.
+            self.drain(&mut readers, &shared).await;
         }
         // Late output is read and dropped from here on; the consumer's channel closes.
         shared.detach();
