@@ -124,7 +124,10 @@ pub fn check_bundle(dir: &Path) -> BundleReport {
         report.diagnostics = schema_findings;
         return report;
     }
-    let manifest: Manifest = match serde_json::from_value(document.clone()) {
+    // The model loses whether `sensitive: false` was written out (rule M041); note it first
+    // so the document can be moved into the model without a copy.
+    let written_not_sensitive = input_checks::written_not_sensitive(&document);
+    let manifest: Manifest = match serde_json::from_value(document) {
         Ok(manifest) => manifest,
         Err(error) => {
             // The schema and the model disagree: a contract bug, reported rather than hidden.
@@ -136,7 +139,10 @@ pub fn check_bundle(dir: &Path) -> BundleReport {
         }
     };
     let mut findings = checks::check_top_level(&manifest, dir);
-    findings.extend(input_checks::check_inputs(&manifest, &document));
+    findings.extend(input_checks::check_inputs(
+        &manifest,
+        &written_not_sensitive,
+    ));
     let script = script_file::check_script(dir, &manifest.install_script);
     let script_bytes = match &script {
         Ok(path) => match fs::read(path) {

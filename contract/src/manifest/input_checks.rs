@@ -11,9 +11,28 @@ use super::model::{InputSpec, InputType, Manifest, Validation};
 use super::rules;
 use crate::inputs::{PORT_RANGE, check_value, compile_pattern, reserved_reason};
 
-/// Every input check. `document` is the parsed YAML, for facts the model loses
-/// (whether `sensitive: false` was written explicitly).
-pub fn check_inputs(manifest: &Manifest, document: &Value) -> Vec<Diagnostic> {
+/// Indexes of the inputs whose YAML says `sensitive: false` outright (the model cannot tell
+/// that from an absent key).
+pub fn written_not_sensitive(document: &Value) -> BTreeSet<usize> {
+    document
+        .get("inputs")
+        .and_then(Value::as_array)
+        .map(|inputs| {
+            inputs
+                .iter()
+                .enumerate()
+                .filter(|(_, input)| input.get("sensitive") == Some(&Value::Bool(false)))
+                .map(|(index, _)| index)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every input check. `written_not_sensitive` comes from [`written_not_sensitive`].
+pub fn check_inputs(
+    manifest: &Manifest,
+    written_not_sensitive: &BTreeSet<usize>,
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     for (index, input) in manifest.inputs.iter().enumerate() {
@@ -35,8 +54,7 @@ pub fn check_inputs(manifest: &Manifest, document: &Value) -> Vec<Diagnostic> {
                 ),
             ));
         }
-        let explicit_not_sensitive =
-            document.pointer(&format!("/inputs/{index}/sensitive")) == Some(&Value::Bool(false));
+        let explicit_not_sensitive = written_not_sensitive.contains(&index);
         if input.r#type == InputType::Password && explicit_not_sensitive {
             out.push(Diagnostic::new(
                 &rules::M041_PASSWORD_SENSITIVE,
