@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::job::JobState;
+use crate::limits;
 
 /// Exit codes of the install.sh contract.
 pub mod code {
@@ -17,14 +18,11 @@ pub mod code {
     pub const TIMEOUT: i32 = 124;
 }
 
-/// Attempts in all (the first included) when a manifest does not say.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
-/// Delay before the second attempt when a manifest does not say; it doubles each time.
-pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(10);
 /// No backoff grows beyond this.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
-/// Retry settings of one app.
+/// Retry settings of one app (defaults: [`limits::DEFAULT_RETRY_MAX_ATTEMPTS`] and
+/// [`limits::DEFAULT_RETRY_BACKOFF_SECONDS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetrySettings {
     pub max_attempts: u32,
@@ -34,8 +32,8 @@ pub struct RetrySettings {
 impl Default for RetrySettings {
     fn default() -> Self {
         Self {
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
-            first_backoff: DEFAULT_BACKOFF,
+            max_attempts: limits::DEFAULT_RETRY_MAX_ATTEMPTS,
+            first_backoff: Duration::from_secs(limits::DEFAULT_RETRY_BACKOFF_SECONDS),
         }
     }
 }
