@@ -210,9 +210,12 @@ fn schema_message(rule: &Rule) -> String {
     format!("is not valid: {}", rule.title)
 }
 
-/// Undeclared names are echoed back; keep them short.
+/// Undeclared names are echoed back: keep them short and printable.
 fn truncate(name: &str) -> String {
-    name.chars().take(64).collect()
+    name.chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -227,5 +230,11 @@ mod tests {
         // they do not know (here `uniqueItems`) still yields a field error with I011.
         assert_eq!(rule_for(&ValidationErrorKind::UniqueItems).id, "I011");
         assert_eq!(rule_for(&ValidationErrorKind::Contains).id, "I011");
+    }
+
+    #[test]
+    fn echoed_unknown_field_names_are_short_and_printable() {
+        assert_eq!(super::truncate("a\nb\u{0}c"), "a?b?c");
+        assert_eq!(super::truncate(&"x".repeat(500)).len(), 64);
     }
 }
