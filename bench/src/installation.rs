@@ -209,6 +209,11 @@ impl Installation {
         Ok(())
     }
 
+    /// Whether `agent_id` was registered by [`Installation::add_agent`].
+    pub fn is_registered(&self, agent_id: &str) -> bool {
+        self.runner_dir(agent_id).join("runner.toml").is_file()
+    }
+
     fn runner_dir(&self, agent_id: &str) -> PathBuf {
         self.dir.join("runners").join(agent_id)
     }

@@ -11,6 +11,7 @@ mod installation;
 mod loadgen;
 mod machine;
 mod process;
+mod profile;
 mod redis_server;
 mod report;
 mod sse;
@@ -47,6 +48,10 @@ struct Args {
     /// Where to write the report (default: docs/benchmarks.md of this workspace).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Profile the runner with perf also in --quick mode (the full run always does, where
+    /// perf works).
+    #[arg(long)]
+    profile: bool,
     /// Keep the temporary directory (logs of every process) and print where it is.
     #[arg(long)]
     keep: bool,
@@ -79,7 +84,13 @@ async fn run(args: &Args) -> Result<bool> {
     let started = Instant::now();
     let started_wall = utc_now();
     let wanted = |n: u8| args.only.is_empty() || args.only.contains(&n);
-    let plan = Plan::new(args.quick);
+    let mut plan = Plan::new(args.quick);
+    if args.profile {
+        plan.profile = profile::available();
+        if !plan.profile {
+            eprintln!("outfitter-bench: perf does not work here; no profiles");
+        }
+    }
     let bins = binaries::release_binaries()?;
     let machine = machine::Machine::detect();
     let tmp = tempfile::Builder::new()
@@ -111,6 +122,7 @@ async fn run(args: &Args) -> Result<bool> {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(600))
             .build()?,
+        work_dir: dir.clone(),
     };
     let mut readings = Readings {
         apps: plan.apps,

@@ -41,6 +41,8 @@ pub struct Plan {
     /// Simulated agents, and queued jobs per agent.
     pub agents: usize,
     pub jobs_per_agent: usize,
+    /// Profile the runner with `perf` (when it works here).
+    pub profile: bool,
 }
 
 impl Plan {
@@ -57,6 +59,7 @@ impl Plan {
                 apps: 1000,
                 agents: 1000,
                 jobs_per_agent: 1,
+                profile: false,
             }
         } else {
             Self {
@@ -70,6 +73,7 @@ impl Plan {
                 apps: 1000,
                 agents: 1000,
                 jobs_per_agent: 5,
+                profile: crate::profile::available(),
             }
         }
     }
@@ -82,6 +86,8 @@ pub struct Ctx {
     pub bundles: Bundles,
     pub plan: Plan,
     pub http: reqwest::Client,
+    /// The run's temporary directory (logs, profiles).
+    pub work_dir: std::path::PathBuf,
 }
 
 impl Ctx {

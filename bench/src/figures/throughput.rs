@@ -10,7 +10,8 @@ use anyhow::{Context, Result, bail};
 use super::{Ctx, create_job};
 use crate::baselines;
 use crate::bundles::NOOP;
-use crate::report::{Figure, Goal, Row};
+use crate::profile::{Kind, Profiler};
+use crate::report::{Figure, Goal, Row, Table};
 use crate::stats::{Rate, per_second, percent};
 use crate::watch::Watcher;
 
@@ -47,7 +48,18 @@ pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     for agents in AGENT_COUNTS {
         runs.push(through_api(ctx, agents, n).await?);
     }
-    let drain = drain_one(ctx, n).await?;
+    let (drain, _) = drain_one(ctx, n, None).await?;
+    // Profiles come from extra passes, so that perf's own cost is in no rate above.
+    let mut tables = Vec::new();
+    if ctx.plan.profile {
+        for kind in [Kind::Cpu, Kind::Syscalls] {
+            match drain_one(ctx, n / 2, Some(kind)).await {
+                Ok((_, Some(t))) => tables.push(t),
+                Ok((_, None)) => {}
+                Err(e) => eprintln!("outfitter-bench: profile {kind:?} failed: {e:#}"),
+            }
+        }
+    }
 
     let one = &runs[0];
     let mut rows = vec![Row::new(
@@ -112,7 +124,10 @@ pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
              Then the same for one agent with its queue filled while its runner was stopped: from the \
              first `running` event to the last result, the runner alone. Baseline: `bash` spawns of the \
              same script from a minimal Rust loop (own process group, stdout and stderr read), one loop \
-             and one per core, in the same run. All on {cores} cores shared with the panel and Redis."
+             and one per core, in the same run. All on {cores} cores shared with the panel and Redis. \
+             Where `perf` works, two more queue-filled passes of {half} jobs each are profiled (CPU \
+             samples, then system calls); their rates are not reported.",
+            half = n / 2
         ),
         rows,
         goals: vec![Goal {
@@ -120,7 +135,7 @@ pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
             measured: percent(one.rate, raw_one),
             met,
         }],
-        tables: vec![],
+        tables,
         summary: format!(
             "2. Throughput: 1/4/16 agents {} / {} / {}; runner alone {}; raw spawn {} (one loop), {} (all cores); \
              one runner at {} of raw spawn (goal ≥ 80%: {})",
@@ -185,11 +200,18 @@ async fn through_api(ctx: &mut Ctx, agents: usize, n: usize) -> Result<Run> {
     })
 }
 
+/// The agent of the queue-filled-first runs.
+const DRAIN_AGENT: &str = "bench-q1";
+
 /// Fills one agent's queue while its runner is stopped, starts it, and times the runner from
-/// its first `running` event to its last result.
-async fn drain_one(ctx: &mut Ctx, n: usize) -> Result<Run> {
-    let id = "bench-q1";
-    ctx.inst.add_and_start_runner(id)?;
+/// its first `running` event to its last result; with `profile`, `perf` watches the runner
+/// meanwhile (such a pass is for the profile, not for the rate).
+async fn drain_one(ctx: &mut Ctx, n: usize, profile: Option<Kind>) -> Result<(Run, Option<Table>)> {
+    let id = DRAIN_AGENT;
+    if !ctx.inst.is_registered(id) {
+        // One heartbeat first: the panel refuses jobs for an agent it has never seen.
+        ctx.inst.add_and_start_runner(id)?;
+    }
     ctx.inst.stop_runner(id);
     let request = ctx.create_job_request(NOOP, id);
     let enqueue_start = Instant::now();
@@ -211,6 +233,13 @@ async fn drain_one(ctx: &mut Ctx, n: usize) -> Result<Run> {
     let enqueue_rate = per_second(n as u64, enqueue_start.elapsed());
     let mut watcher = Watcher::start(&ctx.inst.redis.client()?, id).await?;
     ctx.inst.start_runner(id)?;
+    let profiler = match profile {
+        Some(kind) => {
+            let pid = ctx.inst.runner_pid(id).context("the runner runs")?;
+            Some(Profiler::start(kind, pid, &ctx.work_dir.join("profiles"))?)
+        }
+        None => None,
+    };
     let first = loop {
         let seen = watcher.next(Duration::from_secs(60)).await?;
         if seen.state() == Some("running") {
@@ -218,14 +247,21 @@ async fn drain_one(ctx: &mut Ctx, n: usize) -> Result<Run> {
         }
     };
     let (last, failed) = collect_results(&mut watcher, n, first).await?;
+    let table = match profiler {
+        Some(p) => Some(p.finish(n, "job")?),
+        None => None,
+    };
     ctx.inst.stop_runner(id);
-    Ok(Run {
-        agents: 1,
-        jobs: n,
-        rate: per_second(n as u64, last.duration_since(first)),
-        enqueue_rate,
-        failed,
-    })
+    Ok((
+        Run {
+            agents: 1,
+            jobs: n,
+            rate: per_second(n as u64, last.duration_since(first)),
+            enqueue_rate,
+            failed,
+        },
+        table,
+    ))
 }
 
 /// Reads result events until `n` jobs have one: the moment the last arrived, and how many
