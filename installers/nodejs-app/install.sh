@@ -74,6 +74,8 @@ mkdir -p "$home"
 chown "$user:$user" "$home"
 staging=$(mktemp -d "$home/.incoming.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
+# npm runs as the app's user and must reach the sources inside (mktemp makes it 0700).
+chown "$user:$user" "$staging"
 case "$kind" in
 git)
   clone=(git clone --quiet --depth 1)
