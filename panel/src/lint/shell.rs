@@ -1,6 +1,6 @@
 //! A small, forgiving reading of a shell script for the linter's heuristics: comments removed,
-//! single-quoted and escaped text blanked (it never expands), heredoc bodies told apart from
-//! code. It is not a shell parser; the checks built on it are warnings where they can misfire.
+//! quoted literal text and escapes blanked (single-quoted text, and double-quoted text outside
+//! its `$…` expansions and command substitutions), heredoc bodies told apart from code. It is not a shell parser; the checks built on it are warnings where they can misfire.
 
 /// What a line of the script is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +16,8 @@ pub enum LineKind {
 pub struct Line {
     /// 1-based line number.
     pub number: usize,
-    /// Code: comments removed, quoted-literal and escaped characters replaced by spaces.
+    /// Code: comments removed, quoted literal and escaped characters replaced by spaces
+    /// (expansions and command substitutions inside double quotes kept).
     /// Expanding heredoc body: escapes blanked. Quoted heredoc body: empty.
     pub text: String,
     /// Code or heredoc body.
@@ -39,11 +40,41 @@ struct PendingHeredoc {
     expands: bool,
 }
 
+/// Where the scanner is inside quoting, carried from one line to the next (strings and
+/// command substitutions may span lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Context {
+    /// `'…'`: literal, blanked.
+    Single,
+    /// `"…"`: literal text blanked; `$NAME`, `${…}`, `$(…)` and backquotes kept.
+    Double,
+    /// `$(…)` or `` `…` `` (possibly inside `"…"`): code; `parens` counts nested `(`.
+    Substitution { backquote: bool, parens: usize },
+    /// `${…}` inside `"…"`: kept as written; `braces` counts nested `{`.
+    Parameter { braces: usize },
+}
+
+/// The open contexts, innermost last; empty at the top level of code.
+#[derive(Debug, Default)]
+struct Scanner {
+    open: Vec<Context>,
+}
+
+impl Scanner {
+    fn top(&self) -> Option<Context> {
+        self.open.last().copied()
+    }
+
+    /// Whether the line ended inside a quoted string (a heredoc body cannot start yet).
+    fn in_string(&self) -> bool {
+        matches!(self.top(), Some(Context::Single | Context::Double))
+    }
+}
+
 /// Splits a script into classified lines.
 pub fn read_lines(script: &str) -> Vec<Line> {
     let mut lines = Vec::new();
-    let mut in_single = false;
-    let mut in_double = false;
+    let mut scanner = Scanner::default();
     let mut heredocs: Vec<PendingHeredoc> = Vec::new();
     let mut body: Option<PendingHeredoc> = None;
     for (index, raw) in script.lines().enumerate() {
@@ -76,68 +107,144 @@ pub fn read_lines(script: &str) -> Vec<Line> {
             }
             continue;
         }
-        let (text, found) = scan_code(raw, &mut in_single, &mut in_double);
+        let (text, found) = scan_code(raw, &mut scanner);
         heredocs.extend(found);
         lines.push(Line {
             number,
             text,
             kind: LineKind::Code,
         });
-        if !heredocs.is_empty() && !in_single && !in_double {
+        if !heredocs.is_empty() && !scanner.in_string() {
             body = Some(heredocs.remove(0));
         }
     }
     lines
 }
 
-/// Code line: returns the cleaned text and the heredocs it opens.
-fn scan_code(
-    raw: &str,
-    in_single: &mut bool,
-    in_double: &mut bool,
-) -> (String, Vec<PendingHeredoc>) {
+/// Code line: returns the cleaned text and the heredocs it opens. Quoted literal text
+/// (single-quoted, and double-quoted outside its expansions) becomes spaces, so words inside
+/// a message (`echo "please read the docs"`) never look like commands.
+fn scan_code(raw: &str, scanner: &mut Scanner) -> (String, Vec<PendingHeredoc>) {
     let chars: Vec<char> = raw.chars().collect();
     let mut out = String::with_capacity(raw.len());
     let mut heredocs = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
-        if *in_single {
-            if c == '\'' {
-                *in_single = false;
-                out.push('\'');
-            } else {
-                out.push(' ');
+        let next = chars.get(i + 1).copied();
+        match scanner.top() {
+            Some(Context::Single) => {
+                if c == '\'' {
+                    scanner.open.pop();
+                    out.push('\'');
+                } else {
+                    out.push(' ');
+                }
+                i += 1;
+                continue;
             }
-            i += 1;
-            continue;
+            Some(Context::Double) => {
+                match (c, next) {
+                    ('"', _) => {
+                        scanner.open.pop();
+                        out.push('"');
+                    }
+                    ('\\', _) => {
+                        out.push(' ');
+                        if next.is_some() {
+                            out.push(' ');
+                        }
+                        i += 2;
+                        continue;
+                    }
+                    ('$', Some('(')) => {
+                        scanner.open.push(Context::Substitution {
+                            backquote: false,
+                            parens: 0,
+                        });
+                        out.push_str("$(");
+                        i += 2;
+                        continue;
+                    }
+                    ('$', Some('{')) => {
+                        scanner.open.push(Context::Parameter { braces: 0 });
+                        out.push_str("${");
+                        i += 2;
+                        continue;
+                    }
+                    ('$', _) => {
+                        // `$NAME`, `$1`, `$@`: the expansion stays visible to the checks.
+                        out.push('$');
+                        i += 1;
+                        while let Some(&n) = chars.get(i) {
+                            if !(n.is_ascii_alphanumeric() || n == '_') {
+                                break;
+                            }
+                            out.push(n);
+                            i += 1;
+                        }
+                        continue;
+                    }
+                    ('`', _) => {
+                        scanner.open.push(Context::Substitution {
+                            backquote: true,
+                            parens: 0,
+                        });
+                        out.push('`');
+                    }
+                    _ => out.push(' '),
+                }
+                i += 1;
+                continue;
+            }
+            Some(Context::Parameter { braces }) => {
+                match c {
+                    '{' => set_top(scanner, Context::Parameter { braces: braces + 1 }),
+                    '}' if braces == 0 => {
+                        scanner.open.pop();
+                    }
+                    '}' => set_top(scanner, Context::Parameter { braces: braces - 1 }),
+                    _ => {}
+                }
+                out.push(c);
+                i += 1;
+                continue;
+            }
+            None | Some(Context::Substitution { .. }) => {}
         }
-        match c {
-            '\\' => {
+        // Shell code, at the top level or inside `$(…)` / `` `…` ``.
+        match (c, next) {
+            ('\\', _) => {
                 out.push(' ');
-                if i + 1 < chars.len() {
+                if next.is_some() {
                     out.push(' ');
                 }
                 i += 2;
                 continue;
             }
-            '\'' if !*in_double => {
-                *in_single = true;
+            ('\'', _) => {
+                scanner.open.push(Context::Single);
                 out.push('\'');
             }
-            '"' => {
-                *in_double = !*in_double;
+            ('"', _) => {
+                scanner.open.push(Context::Double);
                 out.push('"');
             }
-            '#' if !*in_double
-                && (i == 0 || chars[i - 1].is_whitespace() || chars[i - 1] == ';') =>
-            {
-                break;
+            ('#', _) if i == 0 || chars[i - 1].is_whitespace() || chars[i - 1] == ';' => break,
+            ('$', Some('(')) => {
+                scanner.open.push(Context::Substitution {
+                    backquote: false,
+                    parens: 0,
+                });
+                out.push_str("$(");
+                i += 2;
+                continue;
             }
-            '<' if !*in_double
-                && chars.get(i + 1) == Some(&'<')
-                && chars.get(i + 2) != Some(&'<') =>
-            {
+            ('(' | ')' | '`', _) => {
+                track_substitution(scanner, c);
+                out.push(c);
+            }
+            ('<', Some('<')) if chars.get(i + 2) != Some(&'<') => {
                 let (heredoc, consumed) = parse_heredoc(&chars[i + 2..]);
                 out.push_str("<<");
                 // Keep the delimiter text so checks can see a heredoc was opened.
@@ -155,6 +262,54 @@ fn scan_code(
         i += 1;
     }
     (out, heredocs)
+}
+
+fn set_top(scanner: &mut Scanner, context: Context) {
+    if let Some(top) = scanner.open.last_mut() {
+        *top = context;
+    }
+}
+
+/// Parentheses and backquotes in code: nesting inside a substitution, or its end.
+fn track_substitution(scanner: &mut Scanner, c: char) {
+    match (scanner.top(), c) {
+        (Some(Context::Substitution { backquote, parens }), '(') => set_top(
+            scanner,
+            Context::Substitution {
+                backquote,
+                parens: parens + 1,
+            },
+        ),
+        (
+            Some(Context::Substitution {
+                backquote: false,
+                parens: 0,
+            }),
+            ')',
+        )
+        | (
+            Some(Context::Substitution {
+                backquote: true, ..
+            }),
+            '`',
+        ) => {
+            scanner.open.pop();
+        }
+        (Some(Context::Substitution { backquote, parens }), ')') => set_top(
+            scanner,
+            Context::Substitution {
+                backquote,
+                parens: parens.saturating_sub(1),
+            },
+        ),
+        // A backquote in plain code opens a substitution; other parentheses are subshells
+        // and groups, which need no tracking.
+        (None, '`') => scanner.open.push(Context::Substitution {
+            backquote: true,
+            parens: 0,
+        }),
+        _ => {}
+    }
 }
 
 /// Parses what follows `<<`: `-`, blanks, then a bare or quoted word.

@@ -124,6 +124,91 @@ fn reads_with_a_redirect_pipe_or_heredoc_are_not_stdin_reads() {
     }
 }
 
+fn s003_lines(body: &str) -> Vec<String> {
+    check(body)
+        .into_iter()
+        .filter(|d| d.rule == "S003")
+        .map(|d| d.path)
+        .collect()
+}
+
+#[test]
+fn the_word_read_in_quoted_text_is_not_a_stdin_read() {
+    for body in [
+        "echo \"please read the docs\"\n",
+        "log() { echo \"$*\"; }\nlog \"read-only mode\"\n",
+        "echo \"done; read the docs\"\n",
+        "echo \"step (read config) | read more && read on\"\n",
+        "echo \"first line\nread the second line\"\n",
+        "echo 'it is done; read on'\n",
+        "echo \"it's done; read on\"\n",
+        "echo \"${SERVER_NAME}: done; read the docs\"\n",
+        "msg=\"$(printf '%s' \"x\"); read the docs\"\necho \"$msg\"\n",
+    ] {
+        assert_eq!(s003_lines(body), Vec::<String>::new(), "{body:?}");
+    }
+}
+
+#[test]
+fn the_word_read_in_a_comment_is_not_a_stdin_read() {
+    for body in [
+        "# read -r answer\n",
+        "echo hi # then read x\n",
+        "echo hi; # read x\n",
+        "  # read x < file, or read x\n",
+    ] {
+        assert_eq!(s003_lines(body), Vec::<String>::new(), "{body:?}");
+    }
+}
+
+#[test]
+fn read_without_a_redirect_is_flagged_even_beside_quotes_and_comments() {
+    for (body, line) in [
+        ("read x\n", "install.sh:3"),
+        (
+            "echo \"a; b\"; read -r x # \"quoted\" comment\n",
+            "install.sh:3",
+        ),
+        ("echo \"first\nsecond\"\nread -r x\n", "install.sh:5"),
+        ("answer=\"$(read -r x; echo \"$x\")\"\n", "install.sh:3"),
+        ("if true; then read -r x; fi\n", "install.sh:3"),
+    ] {
+        assert_eq!(s003_lines(body), vec![line.to_owned()], "{body:?}");
+    }
+}
+
+#[test]
+fn read_from_a_file_redirect_is_not_a_stdin_read() {
+    for body in [
+        "read x < /etc/hostname\n",
+        "read -r x </etc/hostname\n",
+        "read -r -u 3 x 3< /etc/hostname\n",
+    ] {
+        assert_eq!(s003_lines(body), Vec::<String>::new(), "{body:?}");
+    }
+}
+
+#[test]
+fn read_from_a_here_string_is_not_a_stdin_read() {
+    for body in [
+        "v=abc\nread -r x <<< \"$v\"\n",
+        "read -r a b <<< \"one two\"\n",
+    ] {
+        assert_eq!(s003_lines(body), Vec::<String>::new(), "{body:?}");
+    }
+}
+
+#[test]
+fn read_in_a_loop_fed_by_a_pipe_is_not_a_stdin_read() {
+    for body in [
+        "printf 'a\\n' | while read -r line; do echo \"$line\"; done\n",
+        "ls /etc |\n  while read -r line; do\n    echo \"$line\"\n  done\n",
+        "grep -v '^#' /etc/hosts | while IFS= read -r line; do echo \"$line\"; done\n",
+    ] {
+        assert_eq!(s003_lines(body), Vec::<String>::new(), "{body:?}");
+    }
+}
+
 #[test]
 fn undeclared_uppercase_variable_is_a_warning_with_a_typo_hint() {
     let found = check("echo \"$SERVERNAME\"\n");
