@@ -221,6 +221,50 @@ pub fn append_event_rate(client: &redis::Client, n: usize) -> Result<f64> {
     Ok(rate)
 }
 
+/// One pass over every process the way a process-tree search does it: list `/proc`, read
+/// each `/proc/<pid>/stat`. Returns the time per pass and the number of processes.
+pub fn proc_scan(passes: usize) -> Result<(Samples, usize)> {
+    let mut samples = Samples::new();
+    let mut count = 0;
+    for _ in 0..passes {
+        let t0 = Instant::now();
+        count = 0;
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            if std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok() {
+                count += 1;
+            }
+        }
+        samples.push(t0.elapsed());
+    }
+    Ok((samples, count))
+}
+
+/// Writing a small file, `fsync`, rename (an atomic durable write) in `dir`, `n` times.
+pub fn durable_write(dir: &Path, n: usize) -> Result<Samples> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let (tmp, path) = (dir.join("probe.json.tmp"), dir.join("probe.json"));
+    let body = vec![b'x'; 1024];
+    let mut samples = Samples::new();
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        samples.push(t0.elapsed());
+    }
+    std::fs::remove_file(&path)?;
+    Ok(samples)
+}
+
 /// `PUBLISH` on one connection until a subscriber on another has the message.
 pub fn pubsub_latency(client: &redis::Client, n: usize) -> Result<Samples> {
     let channel = "outfitter:bench:baseline:live";
@@ -307,6 +351,17 @@ mod tests {
         let script = dir.path().join("s.sh");
         std::fs::write(&script, "echo x; exit 3\n").unwrap();
         assert!(spawn_once(&script, None).is_err());
+    }
+
+    #[test]
+    fn proc_scan_finds_this_process_and_durable_write_leaves_nothing() {
+        let (mut s, count) = proc_scan(2).unwrap();
+        assert!(count >= 1);
+        assert_eq!(s.len(), 2);
+        assert!(s.percentile(50.0).unwrap() > 0.0);
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(durable_write(dir.path(), 3).unwrap().len(), 3);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

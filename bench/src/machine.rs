@@ -50,6 +50,15 @@ impl Machine {
     }
 }
 
+/// The 1, 5 and 15 minute load averages now (`/proc/loadavg`), e.g. `0.52 0.61 0.70`: the
+/// machine may be shared, and figures taken under load say so.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// The value of `name` in a `/proc` file of `name : value` lines (first occurrence).
 fn proc_field(text: &str, name: &str) -> Option<String> {
     text.lines().find_map(|l| {

@@ -93,6 +93,7 @@ async fn run(args: &Args) -> Result<bool> {
     }
     let bins = binaries::release_binaries()?;
     let machine = machine::Machine::detect();
+    let load_before = machine::load_average();
     let tmp = tempfile::Builder::new()
         .prefix("outfitter-bench-")
         .tempdir()?;
@@ -191,6 +192,7 @@ async fn run(args: &Args) -> Result<bool> {
         started: started_wall,
         elapsed: started.elapsed(),
         machine,
+        load: (load_before, machine::load_average()),
         figures,
         failures,
     };

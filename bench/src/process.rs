@@ -126,6 +126,50 @@ impl Memory {
     }
 }
 
+/// CPU time a process used, from `/proc/<pid>/stat`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuTime {
+    /// The process itself, user + system.
+    pub own: Duration,
+    /// Its children that it waited for (`cutime + cstime`).
+    pub children: Duration,
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` (`USER_HZ`, fixed at 100 by the Linux ABI).
+const USER_HZ: u64 = 100;
+
+impl CpuTime {
+    pub fn of(pid: u32) -> Result<Self> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("reading /proc/{pid}/stat"))?;
+        Self::parse(&text).with_context(|| format!("/proc/{pid}/stat is malformed"))
+    }
+
+    fn parse(stat: &str) -> Option<Self> {
+        // The command name may hold spaces and parentheses: fields start after the last ')'.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(4)
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        let ticks = |t: u64| Duration::from_millis(t * 1000 / USER_HZ);
+        (f.len() == 4).then(|| Self {
+            own: ticks(f[0] + f[1]),
+            children: ticks(f[2] + f[3]),
+        })
+    }
+
+    /// What was used since `earlier`.
+    pub fn since(self, earlier: CpuTime) -> CpuTime {
+        CpuTime {
+            own: self.own.saturating_sub(earlier.own),
+            children: self.children.saturating_sub(earlier.children),
+        }
+    }
+}
+
 /// KiB as MiB with one decimal.
 pub fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
@@ -152,6 +196,14 @@ mod tests {
         let status = "Name:\tx\nVmHWM:\t   2048 kB\nVmRSS:\t    1024 kB\nThreads:\t3\n";
         let m = Memory::parse(status).unwrap();
         assert_eq!((m.rss_kib, m.hwm_kib), (1024, 2048));
+    }
+
+    #[test]
+    fn cpu_time_fields_follow_the_last_parenthesis() {
+        let stat = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 1 0 5 0 0";
+        let t = CpuTime::parse(stat).unwrap();
+        assert_eq!(t.own, Duration::from_millis(3000));
+        assert_eq!(t.children, Duration::from_millis(100));
     }
 
     #[test]

@@ -136,16 +136,53 @@ fn cpu_table(data: &Path) -> Result<Table> {
         .find_map(|l| l.strip_prefix("# Samples: "))
         .map(|s| s.split_whitespace().next().unwrap_or("?").to_owned())
         .unwrap_or_else(|| "?".into());
-    let rows: Vec<Vec<String>> = parse_report(&text).into_iter().take(TOP_SYMBOLS).collect();
+    let mut rows: Vec<Vec<String>> = by_dso(data)?;
+    rows.extend(parse_report(&text).into_iter().take(TOP_SYMBOLS));
     Ok(Table {
         heading: format!(
-            "Hottest functions of the runner (`perf record -F 999`, {samples} samples, flat):"
+            "Where the runner's CPU time goes (`perf record -F 999` on the runner and the scripts it \
+             forks, {samples} samples): first by thread and program or library (bold), then the \
+             hottest functions:"
         ),
         columns: ["share of samples", "where", "function"]
             .map(String::from)
             .to_vec(),
         rows,
     })
+}
+
+/// The top rows of the profile by program or library (`function` says "(all)").
+fn by_dso(data: &Path) -> Result<Vec<Vec<String>>> {
+    let out = Command::new("perf")
+        .args([
+            "report",
+            "--stdio",
+            "--no-children",
+            "--sort",
+            "comm,dso",
+            "-i",
+        ])
+        .arg(data)
+        .output()
+        .context("running perf report")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let pct = parts.next()?.strip_suffix('%')?.to_owned();
+            pct.parse::<f64>().ok()?;
+            let comm = parts.next()?;
+            let dso = parts.next()?;
+            Some(vec![
+                format!("**{pct}%**"),
+                format!("{comm}: {dso}"),
+                "(all)".into(),
+            ])
+        })
+        .take(6)
+        .collect())
 }
 
 /// `percent, dso, symbol` from `perf report --stdio --sort dso,sym` lines like

@@ -10,15 +10,18 @@ use anyhow::{Context, Result, bail};
 use super::{Ctx, create_job};
 use crate::baselines;
 use crate::bundles::NOOP;
+use crate::process::CpuTime;
 use crate::profile::{Kind, Profiler};
 use crate::report::{Figure, Goal, Row, Table};
-use crate::stats::{Rate, per_second, percent};
+use crate::stats::{Micros, Rate, per_second, percent};
 use crate::watch::Watcher;
 
 /// Agent counts measured.
 const AGENT_COUNTS: [usize; 3] = [1, 4, 16];
 /// Parallel API clients enqueueing.
 const ENQUEUERS: usize = 4;
+/// Jobs of each profiled pass (perf slows the runner; a few hundred jobs make a profile).
+const PROFILED_JOBS: usize = 300;
 /// The goal: one runner at this fraction of the raw spawn rate.
 const GOAL_FRACTION: f64 = 0.8;
 
@@ -44,16 +47,20 @@ pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
         .unwrap_or(1);
     let raw_all = baselines::spawn_rate(&script, cores, raw_n / cores)?;
 
+    // What two things the runner does per job cost on this machine right now.
+    let (mut scan, procs) = baselines::proc_scan(50)?;
+    let mut durable = baselines::durable_write(&ctx.work_dir.join("fsync-probe"), 50)?;
+
     let mut runs = Vec::new();
     for agents in AGENT_COUNTS {
         runs.push(through_api(ctx, agents, n).await?);
     }
-    let (drain, _) = drain_one(ctx, n, None).await?;
+    let (drain, cpu) = drain_one(ctx, n, None).await?;
     // Profiles come from extra passes, so that perf's own cost is in no rate above.
-    let mut tables = Vec::new();
+    let mut tables: Vec<Table> = cpu.into_iter().collect();
     if ctx.plan.profile {
         for kind in [Kind::Cpu, Kind::Syscalls] {
-            match drain_one(ctx, n / 2, Some(kind)).await {
+            match drain_one(ctx, (n / 2).min(PROFILED_JOBS), Some(kind)).await {
                 Ok((_, Some(t))) => tables.push(t),
                 Ok((_, None)) => {}
                 Err(e) => eprintln!("outfitter-bench: profile {kind:?} failed: {e:#}"),
@@ -111,6 +118,18 @@ pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
             percent(drain.rate, raw_one),
         ),
     );
+    rows.push(Row::new(
+        format!("cost: one scan of /proc ({procs} processes: list, read every `stat`), p50 / p99"),
+        format!(
+            "{} / {}",
+            Micros(scan.summary().p50),
+            Micros(scan.summary().p99)
+        ),
+    ));
+    rows.push(Row::new(
+        "cost: one durable 1 KiB file write (write, `fsync`, rename) in the state directory's file system, p50 / p99",
+        format!("{} / {}", Micros(durable.summary().p50), Micros(durable.summary().p99)),
+    ));
     let met = one.rate >= GOAL_FRACTION * raw_one;
     Ok(Figure {
         number: 2,
@@ -127,7 +146,7 @@ pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
              and one per core, in the same run. All on {cores} cores shared with the panel and Redis. \
              Where `perf` works, two more queue-filled passes of {half} jobs each are profiled (CPU \
              samples, then system calls); their rates are not reported.",
-            half = n / 2
+            half = (n / 2).min(PROFILED_JOBS)
         ),
         rows,
         goals: vec![Goal {
@@ -187,7 +206,7 @@ async fn through_api(ctx: &mut Ctx, agents: usize, n: usize) -> Result<Run> {
         t.await??;
     }
     let enqueued = start.elapsed();
-    let (last, failed) = collect_results(&mut watcher, n, start).await?;
+    let (last, failed) = collect_results(&mut watcher, n, start, result_limit(n)).await?;
     for id in &ids {
         ctx.inst.stop_runner(id);
     }
@@ -233,6 +252,8 @@ async fn drain_one(ctx: &mut Ctx, n: usize, profile: Option<Kind>) -> Result<(Ru
     let enqueue_rate = per_second(n as u64, enqueue_start.elapsed());
     let mut watcher = Watcher::start(&ctx.inst.redis.client()?, id).await?;
     ctx.inst.start_runner(id)?;
+    let runner_pid = ctx.inst.runner_pid(id).context("the runner runs")?;
+    let cpu_before = (CpuTime::of(runner_pid)?, CpuTime::of(ctx.inst.redis.pid())?);
     let profiler = match profile {
         Some(kind) => {
             let pid = ctx.inst.runner_pid(id).context("the runner runs")?;
@@ -246,22 +267,61 @@ async fn drain_one(ctx: &mut Ctx, n: usize, profile: Option<Kind>) -> Result<(Ru
             break seen.at;
         }
     };
-    let (last, failed) = collect_results(&mut watcher, n, first).await?;
+    let limit = match profile {
+        // perf slows the runner down; give a profiled pass more time.
+        Some(_) => Duration::from_secs(120 + n as u64 / 5),
+        None => result_limit(n),
+    };
+    let (last, failed) = collect_results(&mut watcher, n, first, limit).await?;
+    let wall = last.duration_since(first);
     let table = match profiler {
         Some(p) => Some(p.finish(n, "job")?),
-        None => None,
+        None => Some(cpu_table(
+            n,
+            wall,
+            CpuTime::of(runner_pid)?.since(cpu_before.0),
+            CpuTime::of(ctx.inst.redis.pid())?.since(cpu_before.1),
+        )),
     };
     ctx.inst.stop_runner(id);
     Ok((
         Run {
             agents: 1,
             jobs: n,
-            rate: per_second(n as u64, last.duration_since(first)),
+            rate: per_second(n as u64, wall),
             enqueue_rate,
             failed,
         },
         table,
     ))
+}
+
+/// How long `n` jobs may take before the bench gives up.
+fn result_limit(n: usize) -> Duration {
+    Duration::from_secs(30 + n as u64 / 20)
+}
+
+/// CPU used per job during a queue-filled pass, next to the wall time per job.
+fn cpu_table(n: usize, wall: Duration, runner: CpuTime, redis: CpuTime) -> Table {
+    let per = |d: Duration| Micros(d.as_secs_f64() * 1e6 / n.max(1) as f64).to_string();
+    Table {
+        heading: format!(
+            "CPU time per job in the queue-filled pass ({n} jobs, from `/proc/<pid>/stat`, 10 ms ticks):"
+        ),
+        columns: ["what", "per job"].map(String::from).to_vec(),
+        rows: vec![
+            vec![
+                "wall time (first `running` → last result)".into(),
+                per(wall),
+            ],
+            vec!["runner process, user + system".into(), per(runner.own)],
+            vec![
+                "its scripts (`bash`, reaped children)".into(),
+                per(runner.children),
+            ],
+            vec!["redis-server".into(), per(redis.own)],
+        ],
+    }
 }
 
 /// Reads result events until `n` jobs have one: the moment the last arrived, and how many
@@ -270,8 +330,8 @@ async fn collect_results(
     watcher: &mut Watcher,
     n: usize,
     start: Instant,
+    limit: Duration,
 ) -> Result<(Instant, usize)> {
-    let limit = Duration::from_secs(30 + n as u64 / 20);
     let deadline = start + limit;
     let (mut done, mut failed, mut last) = (0, 0, start);
     while done < n {
