@@ -14,7 +14,9 @@ use crate::checks::{self, millis};
 use crate::container::{Container, ExecOutput, tail_lines};
 use crate::network::Link;
 use crate::proxy::{self, PROXY_PORT, ProxyConfig};
-use crate::report::{BundleResult, LOG_TAIL_LINES, RESULT_SCHEMA, Status, StepResult};
+use outfitter_contract::conformance::{ConformanceSummary, RESULT_FILE, RESULT_SCHEMA};
+
+use crate::report::{BundleResult, LOG_TAIL_LINES, Status, StepResult};
 use crate::spec::{TestSpec, value_text};
 
 /// Where bundles are copied inside the system.
@@ -148,7 +150,20 @@ pub async fn run_bundle(config: &HarnessConfig, bundle_dir: &Path) -> BundleResu
         .map(|s| s.expect_exit)
         .unwrap_or(0);
     BundleResult {
-        schema: RESULT_SCHEMA.to_owned(),
+        summary: ConformanceSummary {
+            schema: RESULT_SCHEMA.to_owned(),
+            digest: facts.as_ref().map(|f| f.digest.clone()).unwrap_or_default(),
+            status: if all_passed {
+                Status::Passed
+            } else {
+                Status::Failed
+            },
+            tested_at,
+            install_ms: step_ms("install"),
+            reinstall_ms: step_ms("reinstall"),
+            smoke_passed: smoke("smoke"),
+            reinstall_smoke_passed: smoke("smoke-after-reinstall"),
+        },
         bundle: facts.as_ref().map_or(dir_name.clone(), |f| f.id.clone()),
         name: facts.as_ref().map_or(dir_name, |f| f.name.clone()),
         version: facts
@@ -159,19 +174,8 @@ pub async fn run_bundle(config: &HarnessConfig, bundle_dir: &Path) -> BundleResu
             .as_ref()
             .map(|f| f.category.clone())
             .unwrap_or_default(),
-        digest: facts.as_ref().map(|f| f.digest.clone()).unwrap_or_default(),
-        status: if all_passed {
-            Status::Passed
-        } else {
-            Status::Failed
-        },
-        tested_at,
         system: config.system.clone(),
         installed_via: config.install_via.label().to_owned(),
-        install_ms: step_ms("install"),
-        reinstall_ms: step_ms("reinstall"),
-        smoke_passed: smoke("smoke"),
-        reinstall_smoke_passed: smoke("smoke-after-reinstall"),
         expected_exit,
         total_ms: millis(started.elapsed()),
         steps: run.steps,
@@ -594,7 +598,7 @@ fn prepare_root(
             return Err(std::io::Error::other(format!("copying bundle {id} failed")));
         }
         // The result file of an earlier run is not part of the bundle under test.
-        let _ = std::fs::remove_file(guest_installers.join(id).join(crate::report::RESULT_FILE));
+        let _ = std::fs::remove_file(guest_installers.join(id).join(RESULT_FILE));
     }
     if let Some(runner) = runner {
         let dest = root.join(GUEST_RUNNER.trim_start_matches('/'));

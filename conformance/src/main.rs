@@ -211,11 +211,11 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         result
             .write(dir)
             .with_context(|| format!("write the result of {}", dir.display()))?;
-        all_passed &= result.status == Status::Passed;
+        all_passed &= result.summary.status == Status::Passed;
         let times = format!(
             "install {}, reinstall {}",
-            result.install_ms.map_or("-".into(), seconds),
-            result.reinstall_ms.map_or("-".into(), seconds)
+            result.summary.install_ms.map_or("-".into(), seconds),
+            result.summary.reinstall_ms.map_or("-".into(), seconds)
         );
         let failed = result.steps.iter().find(|s| s.status == Status::Failed);
         match failed {
@@ -325,17 +325,22 @@ fn preflight(need_containers: bool) -> anyhow::Result<()> {
 fn write_catalog(common: &CommonArgs) -> anyhow::Result<()> {
     let dirs = discover(&common.installers)
         .with_context(|| format!("list {}", common.installers.display()))?;
-    let entries: Vec<CatalogEntry> = dirs
+    // A result file that cannot be read stops the render: the catalog must not call a bundle
+    // untested because its result is broken.
+    let entries = dirs
         .iter()
-        .map(|dir| CatalogEntry {
-            id: dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            result: BundleResult::read(dir),
-            current_digest: BundleFacts::load(dir).ok().map(|f| f.digest),
+        .map(|dir| {
+            Ok(CatalogEntry {
+                id: dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                result: BundleResult::read(dir)
+                    .with_context(|| format!("read the result of {}", dir.display()))?,
+                current_digest: BundleFacts::load(dir).ok().map(|f| f.digest),
+            })
         })
-        .collect();
+        .collect::<anyhow::Result<Vec<CatalogEntry>>>()?;
     let md = render_catalog(&entries, FULL_RUN_COMMAND);
     if let Some(parent) = common.catalog.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;

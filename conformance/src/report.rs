@@ -1,64 +1,50 @@
 //! Conformance results: one JSON file per bundle (`installers/<id>/conformance.json`, read by
-//! the panel) and the human catalog `docs/catalog.md` rendered from all of them.
+//! the panel) and the human catalog `docs/catalog.md` rendered from all of them. The file's
+//! name, schema id and the summary fields the panel reads are the contract's
+//! (`outfitter_contract::conformance`); this module adds the per-step detail.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use outfitter_contract::conformance::{
+    CatalogStatus, ConformanceSummary, RESULT_FILE, ResultFileError, catalog_status,
+    read_result_bytes,
+};
+use outfitter_contract::limits::MAX_CONFORMANCE_RESULT_BYTES;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::CheckResult;
 
-/// File name of a bundle's latest result, inside the bundle directory.
-pub const RESULT_FILE: &str = "conformance.json";
-/// Identifies the JSON shape; bump the number on an incompatible change.
-pub const RESULT_SCHEMA: &str = "outfitter-conformance-result/1";
+/// A run's or a step's outcome (`passed`, `failed`, `skipped`), as the contract spells it.
+pub use outfitter_contract::conformance::Outcome as Status;
+
 /// Lines of each step's log kept in the result file (the full log is in the logs directory).
 pub const LOG_TAIL_LINES: usize = 40;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Passed,
-    Failed,
-    Skipped,
-}
-
-impl Status {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Passed => "passed",
-            Self::Failed => "FAILED",
-            Self::Skipped => "skipped",
-        }
+fn label(status: Status) -> &'static str {
+    match status {
+        Status::Passed => "passed",
+        Status::Failed => "FAILED",
+        Status::Skipped => "skipped",
     }
 }
 
 /// The latest conformance run of one bundle.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BundleResult {
-    pub schema: String,
+    /// schema, digest, status, tested_at, install and reinstall times, smoke results: the
+    /// fields the panel reads, flattened so the JSON keeps one flat object.
+    #[serde(flatten)]
+    pub summary: ConformanceSummary,
     pub bundle: String,
     pub name: String,
     pub version: String,
     pub category: String,
-    /// The contract's bundle digest when tested; a different current digest means stale.
-    pub digest: String,
-    /// `passed` when every step passed, else `failed`.
-    pub status: Status,
-    /// RFC 3339 UTC time the run started.
-    pub tested_at: String,
     /// The throwaway system the bundle was installed on.
     pub system: String,
     /// How the bundle was installed: `outfitter-runner exec` or `bash install.sh`.
     pub installed_via: String,
-    /// Wall time of the first install, when it ran.
-    pub install_ms: Option<u64>,
-    /// Wall time of the second install with the same inputs, when it ran.
-    pub reinstall_ms: Option<u64>,
-    /// Whether the smoke checks passed after the first install / after the reinstall.
-    pub smoke_passed: Option<bool>,
-    pub reinstall_smoke_passed: Option<bool>,
     /// Exit code both installs were expected to end with.
     pub expected_exit: i32,
     pub total_ms: u64,
@@ -90,21 +76,38 @@ impl BundleResult {
         self.steps.iter().find(|s| s.name == name)
     }
 
-    /// Writes `<bundle_dir>/conformance.json` through a temporary file.
+    /// Writes `<bundle_dir>/conformance.json` through a temporary file. Refuses a result the
+    /// panel would refuse to read (too large, or a summary field breaking the contract's rules).
     pub fn write(&self, bundle_dir: &Path) -> std::io::Result<PathBuf> {
+        self.summary.check().map_err(std::io::Error::other)?;
         let path = bundle_dir.join(RESULT_FILE);
         let tmp = bundle_dir.join(format!(".{RESULT_FILE}.tmp"));
         let mut json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         json.push('\n');
+        if json.len() as u64 > MAX_CONFORMANCE_RESULT_BYTES {
+            return Err(std::io::Error::other(format!(
+                "the result of {} is {} bytes; readers accept at most {MAX_CONFORMANCE_RESULT_BYTES}",
+                self.bundle,
+                json.len()
+            )));
+        }
         std::fs::write(&tmp, json)?;
         std::fs::rename(&tmp, &path)?;
         Ok(path)
     }
 
-    /// Reads a bundle's latest result; `None` when it was never tested or the file is unreadable.
-    pub fn read(bundle_dir: &Path) -> Option<Self> {
-        let text = std::fs::read_to_string(bundle_dir.join(RESULT_FILE)).ok()?;
-        serde_json::from_str(&text).ok()
+    /// Reads a bundle's latest result through the contract's capped reader; `Ok(None)` when it
+    /// was never tested.
+    pub fn read(bundle_dir: &Path) -> Result<Option<Self>, ResultFileError> {
+        let Some(bytes) = read_result_bytes(bundle_dir)? else {
+            return Ok(None);
+        };
+        let result: Self =
+            serde_json::from_slice(&bytes).map_err(|e| ResultFileError::Malformed {
+                reason: e.to_string().chars().take(200).collect(),
+            })?;
+        result.summary.check()?;
+        Ok(Some(result))
     }
 }
 
@@ -119,7 +122,10 @@ pub struct CatalogEntry {
 
 impl CatalogEntry {
     fn is_stale(&self) -> bool {
-        matches!((&self.result, &self.current_digest), (Some(r), Some(now)) if &r.digest != now)
+        match (&self.result, &self.current_digest) {
+            (Some(r), Some(now)) => catalog_status(Some(&r.summary), now) == CatalogStatus::Stale,
+            _ => false,
+        }
     }
 }
 
@@ -131,7 +137,7 @@ pub fn render_catalog(entries: &[CatalogEntry], command: &str) -> String {
         .filter(|e| {
             e.result
                 .as_ref()
-                .is_some_and(|r| r.status == Status::Passed)
+                .is_some_and(|r| r.summary.status == Status::Passed)
         })
         .count();
     let tested = entries.iter().filter(|e| e.result.is_some()).count();
@@ -170,12 +176,12 @@ pub fn render_catalog(entries: &[CatalogEntry], command: &str) -> String {
                     "| `{}` | {} | {}{stale} | {} | {} | {} | {} | {} |",
                     r.bundle,
                     r.version,
-                    r.status.label(),
+                    label(r.summary.status),
                     step_cell(r, "install"),
                     smoke_cell(r, "smoke"),
                     step_cell(r, "reinstall"),
                     smoke_cell(r, "smoke-after-reinstall"),
-                    r.tested_at.replace('T', " ").trim_end_matches('Z'),
+                    r.summary.tested_at.replace('T', " ").trim_end_matches('Z'),
                 );
             }
         }
@@ -199,7 +205,7 @@ pub fn render_catalog(entries: &[CatalogEntry], command: &str) -> String {
             "### `{}` — {} ({}, via {})\n",
             r.bundle,
             r.name,
-            r.status.label(),
+            label(r.summary.status),
             r.installed_via
         );
         if r.expected_exit != 0 {
@@ -218,7 +224,7 @@ pub fn render_catalog(entries: &[CatalogEntry], command: &str) -> String {
                 md,
                 "- **{}**: {} in {}{code} — {}",
                 step.name,
-                step.status.label(),
+                label(step.status),
                 seconds(step.duration_ms),
                 step.detail
             );
@@ -246,7 +252,7 @@ fn step_cell(r: &BundleResult, name: &str) -> String {
                 .exit_code
                 .map(|c| format!(", exit {c}"))
                 .unwrap_or_default();
-            format!("{} {}{code}", s.status.label(), seconds(s.duration_ms))
+            format!("{} {}{code}", label(s.status), seconds(s.duration_ms))
         }
     }
 }
@@ -256,7 +262,7 @@ fn smoke_cell(r: &BundleResult, name: &str) -> String {
         None => String::new(),
         Some(s) => {
             let ok = s.checks.iter().filter(|c| c.passed).count();
-            format!("{} {ok}/{}", s.status.label(), s.checks.len())
+            format!("{} {ok}/{}", label(s.status), s.checks.len())
         }
     }
 }
@@ -297,6 +303,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use std::time::Duration;
 
+    use outfitter_contract::conformance::RESULT_SCHEMA;
+
     use super::*;
 
     #[test]
@@ -314,20 +322,22 @@ mod tests {
 
     fn sample(status: Status) -> BundleResult {
         BundleResult {
-            schema: RESULT_SCHEMA.into(),
+            summary: ConformanceSummary {
+                schema: RESULT_SCHEMA.into(),
+                digest: "ab".repeat(32),
+                status,
+                tested_at: "2026-11-22T09:21:07Z".into(),
+                install_ms: Some(2_345),
+                reinstall_ms: Some(600),
+                smoke_passed: Some(true),
+                reinstall_smoke_passed: Some(status == Status::Passed),
+            },
             bundle: "nginx".into(),
             name: "Nginx".into(),
             version: "1.0.0".into(),
             category: "web".into(),
-            digest: "ab".repeat(32),
-            status,
-            tested_at: "2026-11-22T09:21:07Z".into(),
             system: "debian bookworm".into(),
             installed_via: "outfitter-runner exec".into(),
-            install_ms: Some(2_345),
-            reinstall_ms: Some(600),
-            smoke_passed: Some(true),
-            reinstall_smoke_passed: Some(status == Status::Passed),
             expected_exit: 0,
             total_ms: 9_000,
             steps: vec![
@@ -364,9 +374,9 @@ mod tests {
     fn result_round_trips_through_its_file() {
         let dir = tempfile::tempdir().unwrap();
         sample(Status::Passed).write(dir.path()).unwrap();
-        let back = BundleResult::read(dir.path()).unwrap();
+        let back = BundleResult::read(dir.path()).unwrap().unwrap();
         assert_eq!(
-            (back.status, back.install_ms),
+            (back.summary.status, back.summary.install_ms),
             (Status::Passed, Some(2_345))
         );
         let json: serde_json::Value =
@@ -374,6 +384,46 @@ mod tests {
                 .unwrap();
         assert_eq!(json["status"], "passed");
         assert_eq!(json["schema"], RESULT_SCHEMA);
+    }
+
+    #[test]
+    fn every_committed_result_parses_and_writes_back_the_same_json() {
+        let installers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../installers");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&installers).unwrap() {
+            let dir = entry.unwrap().path();
+            let file = dir.join(RESULT_FILE);
+            if !file.exists() {
+                continue;
+            }
+            let result = BundleResult::read(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+                .unwrap();
+            let committed: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            assert_eq!(
+                serde_json::to_value(&result).unwrap(),
+                committed,
+                "{} changes shape when written back",
+                file.display()
+            );
+            seen += 1;
+        }
+        assert!(seen > 0, "no committed results under {}", installers.display());
+    }
+
+    #[test]
+    fn unreadable_result_is_an_error_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut json = serde_json::to_value(sample(Status::Passed)).unwrap();
+        json["tested_at"] = serde_json::json!("last tuesday");
+        std::fs::write(dir.path().join(RESULT_FILE), json.to_string()).unwrap();
+        let e = BundleResult::read(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("`tested_at`"), "{e}");
+        let mut bad = sample(Status::Passed);
+        bad.summary.digest = "not hex".into();
+        let e = bad.write(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("`digest`"), "{e}");
     }
 
     #[test]

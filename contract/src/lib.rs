@@ -7,6 +7,7 @@
 
 // Installer bundles: manifest, catalog, inputs.
 pub mod catalog;
+pub mod conformance;
 pub mod inputs;
 pub mod limits;
 pub mod manifest;

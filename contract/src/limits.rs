@@ -10,6 +10,10 @@ pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
 /// Largest install script accepted (the linter and the digest read it whole).
 pub const MAX_SCRIPT_BYTES: u64 = 1024 * 1024;
 
+/// Largest `conformance.json` read or written. Real results are about 10 KiB (each step keeps
+/// the last 40 lines of its log); the cap keeps a hostile file from costing the panel memory.
+pub const MAX_CONFORMANCE_RESULT_BYTES: u64 = 4 * 1024 * 1024;
+
 /// YAML budget: deepest nesting of mappings and sequences (a manifest needs about 6).
 pub const YAML_MAX_DEPTH: usize = 16;
 /// YAML budget: most nested flow collections (`[[[...]]]`).
