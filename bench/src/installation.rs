@@ -172,6 +172,12 @@ impl Installation {
 
     /// Starts (or restarts) the runner of a registered agent and waits for its heartbeat.
     pub fn start_runner(&mut self, agent_id: &str) -> Result<()> {
+        self.start_runner_with(agent_id, None)
+    }
+
+    /// Like [`Installation::start_runner`], with the runner's `concurrency` setting when given
+    /// (default: the runner's own, one job at a time).
+    pub fn start_runner_with(&mut self, agent_id: &str, concurrency: Option<usize>) -> Result<()> {
         self.stop_runner(agent_id);
         let dir = self.runner_dir(agent_id);
         let mut conn = self.redis.connection()?;
@@ -186,6 +192,9 @@ impl Installation {
             .env("OUTFITTER_INSTALLERS", &self.runner_catalog)
             .env("OUTFITTER_LOG_DIR", dir.join("log"))
             .env("OUTFITTER_STATE_DIR", dir.join("state"));
+        if let Some(c) = concurrency {
+            cmd.env("OUTFITTER_CONCURRENCY", c.to_string());
+        }
         let mut daemon = Daemon::spawn(
             &format!("outfitter-runner ({agent_id})"),
             cmd,

@@ -20,6 +20,8 @@ use crate::watch::Watcher;
 const AGENT_COUNTS: [usize; 3] = [1, 4, 16];
 /// Parallel API clients enqueueing.
 const ENQUEUERS: usize = 4;
+/// The runner's `concurrency` setting for the overlapped pass (the default is one job at a time).
+const OVERLAP: usize = 4;
 /// Jobs of each profiled pass (perf slows the runner; a few hundred jobs make a profile).
 const PROFILED_JOBS: usize = 300;
 /// The goal: one runner at this fraction of the raw spawn rate.
@@ -55,12 +57,13 @@ pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     for agents in AGENT_COUNTS {
         runs.push(through_api(ctx, agents, n).await?);
     }
-    let (drain, cpu) = drain_one(ctx, n, None).await?;
+    let (drain, cpu) = drain_one(ctx, n, None, 1).await?;
+    let (overlapped, _) = drain_one(ctx, n, None, OVERLAP).await?;
     // Profiles come from extra passes, so that perf's own cost is in no rate above.
     let mut tables: Vec<Table> = cpu.into_iter().collect();
     if ctx.plan.profile {
         for kind in [Kind::Cpu, Kind::Syscalls] {
-            match drain_one(ctx, (n / 2).min(PROFILED_JOBS), Some(kind)).await {
+            match drain_one(ctx, (n / 2).min(PROFILED_JOBS), Some(kind), 1).await {
                 Ok((_, Some(t))) => tables.push(t),
                 Ok((_, None)) => {}
                 Err(e) => eprintln!("outfitter-bench: profile {kind:?} failed: {e:#}"),
@@ -118,6 +121,16 @@ pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
             percent(drain.rate, raw_one),
         ),
     );
+    rows.push(
+        Row::new(
+            format!(
+                "1 agent, queue filled first, runner `concurrency = {OVERLAP}` (default 1): runner alone ({} jobs)",
+                overlapped.jobs
+            ),
+            Rate(overlapped.rate).to_string(),
+        )
+        .against(format!("raw spawn, all cores: {}", Rate(raw_all)), percent(overlapped.rate, raw_all)),
+    );
     rows.push(Row::new(
         format!("cost: one scan of /proc ({procs} processes: list, read every `stat`), p50 / p99"),
         format!(
@@ -156,12 +169,13 @@ pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
         }],
         tables,
         summary: format!(
-            "2. Throughput: 1/4/16 agents {} / {} / {}; runner alone {}; raw spawn {} (one loop), {} (all cores); \
+            "2. Throughput: 1/4/16 agents {} / {} / {}; runner alone {} ({} at concurrency {OVERLAP}); raw spawn {} (one loop), {} (all cores); \
              one runner at {} of raw spawn (goal ≥ 80%: {})",
             Rate(runs[0].rate),
             Rate(runs[1].rate),
             Rate(runs[2].rate),
             Rate(drain.rate),
+            Rate(overlapped.rate),
             Rate(raw_one),
             Rate(raw_all),
             percent(one.rate, raw_one),
@@ -225,7 +239,12 @@ const DRAIN_AGENT: &str = "bench-q1";
 /// Fills one agent's queue while its runner is stopped, starts it, and times the runner from
 /// its first `running` event to its last result; with `profile`, `perf` watches the runner
 /// meanwhile (such a pass is for the profile, not for the rate).
-async fn drain_one(ctx: &mut Ctx, n: usize, profile: Option<Kind>) -> Result<(Run, Option<Table>)> {
+async fn drain_one(
+    ctx: &mut Ctx,
+    n: usize,
+    profile: Option<Kind>,
+    concurrency: usize,
+) -> Result<(Run, Option<Table>)> {
     let id = DRAIN_AGENT;
     if !ctx.inst.is_registered(id) {
         // One heartbeat first: the panel refuses jobs for an agent it has never seen.
@@ -251,7 +270,8 @@ async fn drain_one(ctx: &mut Ctx, n: usize, profile: Option<Kind>) -> Result<(Ru
     }
     let enqueue_rate = per_second(n as u64, enqueue_start.elapsed());
     let mut watcher = Watcher::start(&ctx.inst.redis.client()?, id).await?;
-    ctx.inst.start_runner(id)?;
+    ctx.inst
+        .start_runner_with(id, (concurrency > 1).then_some(concurrency))?;
     let runner_pid = ctx.inst.runner_pid(id).context("the runner runs")?;
     let cpu_before = (CpuTime::of(runner_pid)?, CpuTime::of(ctx.inst.redis.pid())?);
     let profiler = match profile {
