@@ -3,9 +3,11 @@
 //! Against the raw rate of the same script through a pipe, the bare `APPEND_EVENT` rate of
 //! one Redis client, and a bare PUBLISH → subscriber hop.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail, ensure};
+use outfitter_contract::event::EventBody;
 use outfitter_contract::job::field;
 use outfitter_contract::redis_keys::AgentKeys;
 use serde_json::Value;
@@ -19,6 +21,7 @@ use crate::process::Memory;
 use crate::report::{Figure, Row};
 use crate::sse::SseStream;
 use crate::stats::{Micros, Rate, Samples, factor, per_second, percent};
+use crate::watch::Watcher;
 
 /// Longest wait for the next SSE message.
 const MESSAGE_LIMIT: Duration = Duration::from_secs(120);
@@ -31,6 +34,8 @@ struct Followed {
     elapsed: Duration,
     /// Per `tick` line: SSE arrival minus the time in the line, µs.
     delays: Samples,
+    /// Per `tick` line: the time in it and its SSE arrival, µs since the epoch.
+    ticks: Vec<(f64, f64)>,
     terminal_state: String,
 }
 
@@ -49,7 +54,25 @@ pub async fn measure(ctx: &mut Ctx, readings: &mut Readings) -> Result<Figure> {
     let (lines_job, lines) = follow(ctx, LINES).await?;
     readings.runner_busy_max_kib = Some(sampler.finish());
     readings.runner_busy_hwm = Memory::of(runner_pid).ok();
+    // The same lines as they arrive on the job's Redis channel: splits the delay into the
+    // runner's part (echo → published) and the panel's (published → SSE reader).
+    let mut watcher = Watcher::start(&client, AGENT).await?;
     let (_, mut ticks) = follow(ctx, TICK).await?;
+    let mut published: HashMap<u64, f64> = HashMap::new();
+    while let Ok(seen) = watcher.next(Duration::from_millis(200)).await {
+        if let EventBody::Log { line, .. } = &seen.event.body
+            && let Some(sent) = line.strip_prefix("tick ").and_then(parse_epoch_realtime)
+        {
+            published.insert(sent as u64, wall_micros(seen.wall));
+        }
+    }
+    let (mut runner_part, mut panel_part) = (Samples::new(), Samples::new());
+    for (sent, arrived) in &ticks.ticks {
+        if let Some(p) = published.get(&(*sent as u64)) {
+            runner_part.push_micros(p - sent);
+            panel_part.push_micros(arrived - p);
+        }
+    }
 
     ensure!(
         lines.terminal_state == "succeeded" && ticks.terminal_state == "succeeded",
@@ -63,6 +86,7 @@ pub async fn measure(ctx: &mut Ctx, readings: &mut Readings) -> Result<Figure> {
     let runner_rate = per_second(lines.log_events, runner_secs);
     let d = ticks.delays.summary();
     let h = hop.summary();
+    let (rp, pp) = (runner_part.summary(), panel_part.summary());
     let rows = vec![
         Row::new(
             format!(
@@ -105,6 +129,25 @@ pub async fn measure(ctx: &mut Ctx, readings: &mut Readings) -> Result<Figure> {
             ),
             format!("{} / {}", factor(d.p50, h.p50), factor(d.p99, h.p99)),
         ),
+        Row::new(
+            format!(
+                "… of which `echo` → published on the job's Redis channel (runner; {} lines)",
+                rp.n
+            ),
+            format!("{} / {}", Micros(rp.p50), Micros(rp.p99)),
+        ),
+        Row::new(
+            "… of which published → SSE reader (Redis pubsub, panel fan-out, HTTP)",
+            format!("{} / {}", Micros(pp.p50), Micros(pp.p99)),
+        )
+        .against(
+            format!(
+                "bare PUBLISH → subscriber: {} / {}",
+                Micros(h.p50),
+                Micros(h.p99)
+            ),
+            format!("{} / {}", factor(pp.p50, h.p50), factor(pp.p99, h.p99)),
+        ),
     ];
     Ok(Figure {
         number: 3,
@@ -123,12 +166,14 @@ pub async fn measure(ctx: &mut Ctx, readings: &mut Readings) -> Result<Figure> {
         goals: vec![],
         tables: vec![],
         summary: format!(
-            "3. Progress: {} events/s end to end to SSE (runner stores {}; pipe alone {}); one line echo→SSE p50 {} / p99 {} (bare pubsub hop {})",
+            "3. Progress: {} events/s end to end to SSE (runner stores {}; pipe alone {}); one line echo→SSE p50 {} / p99 {} (runner part p50 {}, panel part p50 {}; bare pubsub hop {})",
             Rate(sse_rate).to_string().trim_end_matches("/s"),
             Rate(runner_rate),
             Rate(pipe_rate),
             Micros(d.p50),
             Micros(d.p99),
+            Micros(rp.p50),
+            Micros(pp.p50),
             Micros(h.p50)
         ),
     })
@@ -146,6 +191,7 @@ async fn follow(ctx: &Ctx, app_id: &str) -> Result<(String, Followed)> {
         all_events: 0,
         elapsed: Duration::ZERO,
         delays: Samples::new(),
+        ticks: Vec::new(),
         terminal_state: String::new(),
     };
     loop {
@@ -163,6 +209,7 @@ async fn follow(ctx: &Ctx, app_id: &str) -> Result<(String, Followed)> {
                     let sent = parse_epoch_realtime(sent)
                         .with_context(|| format!("bad tick line {event}"))?;
                     f.delays.push_micros(arrived - sent);
+                    f.ticks.push((sent, arrived));
                 }
             }
             Some("state") => {
