@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::agents::AgentFit;
+use crate::conformance_view::Conformance;
 
 /// A catalog card.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -19,8 +20,8 @@ pub struct AppSummary {
     pub os_family: Vec<String>,
     pub os_min_version: Option<String>,
     pub tags: Vec<String>,
-    /// Conformance status reported by the test harness, when known.
-    pub status: Option<String>,
+    /// The latest conformance run of the bundle: result, date, install and reinstall times.
+    pub conformance: Conformance,
 }
 
 /// Everything about one app.
@@ -45,7 +46,7 @@ pub struct AppDetail {
     pub agents: Vec<AgentFit>,
 }
 
-pub fn summary(bundle: &Bundle, status: Option<&str>) -> AppSummary {
+pub fn summary(bundle: &Bundle, conformance: Conformance) -> AppSummary {
     let m = &bundle.manifest;
     AppSummary {
         id: m.id.clone(),
@@ -56,15 +57,15 @@ pub fn summary(bundle: &Bundle, status: Option<&str>) -> AppSummary {
         os_family: m.os_requirements.family.clone(),
         os_min_version: m.os_requirements.min_version.clone(),
         tags: m.tags.clone(),
-        status: status.map(str::to_owned),
+        conformance,
     }
 }
 
-pub fn detail(bundle: &Bundle, status: Option<&str>, agents: Vec<AgentFit>) -> AppDetail {
+pub fn detail(bundle: &Bundle, conformance: Conformance, agents: Vec<AgentFit>) -> AppDetail {
     let m = &bundle.manifest;
     let res = m.resource_requirements.as_ref();
     AppDetail {
-        summary: summary(bundle, status),
+        summary: summary(bundle, conformance),
         author: m.author.clone(),
         homepage: m.homepage.clone(),
         timeout_seconds: m.timeout_seconds,

@@ -7,44 +7,16 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use outfitter_contract::catalog::Catalog;
+use outfitter_contract::conformance::CatalogStatus;
 use outfitter_contract::manifest::Bundle;
-use serde::Deserialize;
 
-/// The conformance harness's result file inside a bundle directory
-/// (`RESULT_FILE` in `conformance/src/report.rs`).
-pub const CONFORMANCE_FILE: &str = "conformance.json";
-/// The status that makes an app offered under `only_tested_apps`.
-pub const PASSED: &str = "passed";
-/// Shown when the result was for another version of the bundle (its digest differs).
-pub const STALE: &str = "stale";
-
-/// The fields of a conformance result the panel reads.
-#[derive(Debug, Deserialize)]
-struct ConformanceResult {
-    status: String,
-    digest: String,
-}
-
-/// The conformance status of a bundle: `passed`, `failed`, `skipped`, `stale`, or `None`
-/// when it was never tested (or the result cannot be read).
-fn conformance_status(bundle: &Bundle) -> Option<String> {
-    let path = bundle.dir.join(CONFORMANCE_FILE);
-    let bytes = std::fs::read(&path).ok()?;
-    match serde_json::from_slice::<ConformanceResult>(&bytes) {
-        Ok(r) if r.digest != bundle.digest => Some(STALE.to_owned()),
-        Ok(r) => Some(r.status.chars().take(20).collect()),
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "conformance result cannot be read");
-            None
-        }
-    }
-}
+use crate::conformance_view::Conformance;
 
 /// One scan of the installers directory plus the filter in force.
 #[derive(Debug)]
 pub struct Offered {
     pub catalog: Catalog,
-    status: BTreeMap<String, String>,
+    conformance: BTreeMap<String, Conformance>,
     only_tested: bool,
 }
 
@@ -52,27 +24,31 @@ impl Offered {
     /// Scans `root` and reads each bundle's conformance result.
     pub fn load(root: &Path, only_tested: bool) -> Self {
         let catalog = Catalog::scan(root);
-        let status = catalog
+        let conformance = catalog
             .apps()
-            .filter_map(|b| Some((b.id().to_owned(), conformance_status(b)?)))
+            .map(|b| (b.id().to_owned(), Conformance::load(b)))
             .collect();
         for bad in catalog.invalid() {
             tracing::warn!(dir = %bad.dir.display(), findings = bad.diagnostics.len(), "invalid bundle is not offered");
         }
         Self {
             catalog,
-            status,
+            conformance,
             only_tested,
         }
     }
 
-    /// The conformance status of an app, if the harness reported one.
-    pub fn status(&self, id: &str) -> Option<&str> {
-        self.status.get(id).map(String::as_str)
+    /// The latest conformance result of an app (`untested` when there is none).
+    pub fn conformance(&self, id: &str) -> Conformance {
+        self.conformance
+            .get(id)
+            .cloned()
+            .unwrap_or_else(Conformance::untested)
     }
 
+    /// Under `only_tested_apps`, only bundles the contract's rule calls proven are offered.
     fn is_offered(&self, bundle: &Bundle) -> bool {
-        !self.only_tested || self.status(bundle.id()) == Some(PASSED)
+        !self.only_tested || self.conformance(bundle.id()).status.is_proven()
     }
 
     /// The offered app with this id.
@@ -104,11 +80,11 @@ impl Offered {
     }
 
     /// Valid apps that the status filter hides, with their status (for admins).
-    pub fn hidden(&self) -> Vec<(&Bundle, Option<&str>)> {
+    pub fn hidden(&self) -> Vec<(&Bundle, CatalogStatus)> {
         self.catalog
             .apps()
             .filter(|b| !self.is_offered(b))
-            .map(|b| (b, self.status(b.id())))
+            .map(|b| (b, self.conformance(b.id()).status))
             .collect()
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod catalog_view;
 pub mod cli;
 pub mod clock;
+pub mod conformance_view;
 pub mod error;
 pub mod http;
 pub mod jobs;

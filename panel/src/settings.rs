@@ -64,7 +64,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
 
     /// Offer only apps whose `conformance.json` (written by the conformance harness) says
-    /// `passed` for the current bundle digest; admins still see the others and why.
+    /// `passed` for the current bundle digest (`CatalogStatus::is_proven` in the contract);
+    /// failed, stale and untested apps are hidden, and admins still see them and why.
     #[arg(long, env = "OUTFITTER_ONLY_TESTED_APPS", default_value_t = false)]
     pub only_tested_apps: bool,
 

@@ -5,7 +5,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{TestPanel, demo_body, facts};
+use common::{TestPanel, conformance_summary, demo_body, facts};
+use outfitter_contract::conformance::{Outcome, RESULT_FILE};
 use outfitter_contract::job::JobState;
 use outfitter_contract::redis_keys::AgentKeys;
 use redis::AsyncCommands;
@@ -111,28 +112,26 @@ async fn apps_are_listed_searched_and_described() {
 #[actix_web::test]
 async fn only_tested_apps_offers_only_apps_that_passed_for_their_current_digest() {
     let p = TestPanel::start_with(|s| s.only_tested_apps = true).await;
-    let installers = p.dir.path().join("installers");
-    let digest = p
-        .state
-        .catalog
-        .current()
-        .catalog
-        .get("demo-form")
-        .unwrap()
-        .digest
-        .clone();
-    let write = |app: &str, status: &str, digest: &str| {
-        let body =
-            json!({"schema": "outfitter-conformance-result/1", "status": status, "digest": digest});
-        std::fs::write(
-            installers.join(app).join("conformance.json"),
-            body.to_string(),
-        )
-        .unwrap();
-    };
-    write("demo-form", "passed", &digest);
-    write("big-app", "passed", "0000-an-older-bundle");
-    write("postgresql-database", "failed", "whatever");
+    let at = "2026-11-22T10:51:10Z";
+    p.write_conformance(
+        "demo-form",
+        &conformance_summary(Outcome::Passed, &p.digest("demo-form"), at, 1_000, 500),
+    );
+    let older = "ab".repeat(32);
+    p.write_conformance(
+        "big-app",
+        &conformance_summary(Outcome::Passed, &older, at, 1_000, 500),
+    );
+    p.write_conformance(
+        "postgresql-database",
+        &conformance_summary(
+            Outcome::Failed,
+            &p.digest("postgresql-database"),
+            at,
+            1_000,
+            500,
+        ),
+    );
     let r = p.post(&p.admin, "/catalog/reload", &json!({})).await;
     assert_eq!(r.status(), 200);
 
@@ -144,7 +143,7 @@ async fn only_tested_apps_offers_only_apps_that_passed_for_their_current_digest(
         .map(|a| a["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["demo-form"]);
-    assert_eq!(all["apps"][0]["status"], "passed");
+    assert_eq!(all["apps"][0]["conformance"]["status"], "passed");
     let report: Value = p.get(&p.admin, "/catalog").await.json().await.unwrap();
     assert_eq!(
         report["hidden"],
@@ -162,6 +161,101 @@ async fn only_tested_apps_offers_only_apps_that_passed_for_their_current_digest(
             .await
             .status(),
         202
+    );
+}
+
+#[actix_web::test]
+async fn apps_api_reports_each_apps_conformance_result() {
+    let p = TestPanel::start().await;
+    let installers = p.dir.path().join("installers");
+    p.write_conformance(
+        "demo-form",
+        &conformance_summary(
+            Outcome::Passed,
+            &p.digest("demo-form"),
+            "2026-11-22T10:51:10Z",
+            16_607,
+            2_269,
+        ),
+    );
+    p.write_conformance(
+        "big-app",
+        &conformance_summary(
+            Outcome::Passed,
+            &"ab".repeat(32),
+            "2026-11-20T08:00:00Z",
+            3_000,
+            1_000,
+        ),
+    );
+    // A hostile result file is refused (logged) and the app counts as untested.
+    std::fs::write(
+        installers.join("postgresql-database").join(RESULT_FILE),
+        r#"{"schema": "outfitter-conformance-result/1", "status": "passed", "digest": "<script>"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        p.post(&p.admin, "/catalog/reload", &json!({}))
+            .await
+            .status(),
+        200
+    );
+
+    let demo: Value = p
+        .get(&p.viewer, "/apps/demo-form")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        demo["conformance"],
+        json!({
+            "status": "passed",
+            "tested_at": "2026-11-22T10:51:10Z",
+            "install_ms": 16_607,
+            "reinstall_ms": 2_269,
+        })
+    );
+    let all: Value = p.get(&p.viewer, "/apps").await.json().await.unwrap();
+    let by_id: Vec<(String, Value)> = all["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["conformance"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_id,
+        [
+            (
+                "big-app".to_owned(),
+                json!({"status": "stale", "tested_at": "2026-11-20T08:00:00Z",
+                       "install_ms": 3_000, "reinstall_ms": 1_000})
+            ),
+            ("demo-form".to_owned(), demo["conformance"].clone()),
+            (
+                "postgresql-database".to_owned(),
+                json!({"status": "untested", "tested_at": null,
+                       "install_ms": null, "reinstall_ms": null})
+            ),
+        ]
+    );
+    // The OpenAPI document lists the status values.
+    let doc: Value = TestPanel::client()
+        .get(format!("{}/openapi.json", p.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["components"]["schemas"]["Conformance"]["properties"]["status"]["enum"],
+        json!(["passed", "failed", "stale", "untested"])
     );
 }
 
@@ -521,6 +615,7 @@ async fn openapi_document_lists_every_api_route() {
         "/api/v1/jobs/{id}/retry",
         "/api/v1/agents",
         "/api/v1/agents/{id}",
+        "/api/v1/agents/{id}/rotate",
         "/api/v1/tokens",
         "/api/v1/tokens/{name}",
         "/api/v1/audit",

@@ -5,7 +5,8 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::TestPanel;
+use common::{TestPanel, conformance_summary};
+use outfitter_contract::conformance::{Outcome, RESULT_FILE};
 use outfitter_contract::job::JobState;
 use regex::Regex;
 
@@ -328,6 +329,78 @@ async fn app_form_is_generated_from_the_manifest() {
         big.has(r#"id="no-agent""#) && big.has("65536 MiB"),
         "no server fits the big app"
     );
+}
+
+#[actix_web::test]
+async fn app_page_shows_the_conformance_result_date_and_both_times() {
+    let p = TestPanel::start().await;
+    p.write_conformance(
+        "demo-form",
+        &conformance_summary(
+            Outcome::Passed,
+            &p.digest("demo-form"),
+            "2026-11-22T10:51:10Z",
+            16_607,
+            2_269,
+        ),
+    );
+    p.write_conformance(
+        "big-app",
+        &conformance_summary(
+            Outcome::Failed,
+            &p.digest("big-app"),
+            "2026-11-21T07:00:00Z",
+            4_000,
+            1_500,
+        ),
+    );
+    // The fixture bundle ships a result; without it the app is untested.
+    let shipped = p
+        .dir
+        .path()
+        .join("installers/postgresql-database")
+        .join(RESULT_FILE);
+    if shipped.exists() {
+        std::fs::remove_file(shipped).unwrap();
+    }
+    p.state.reload_catalog();
+    let mut b = Browser::new(&p);
+    b.sign_in(&p.viewer).await;
+
+    let page = b.get("/apps/demo-form").await;
+    assert_eq!(page.status, 200);
+    assert!(page.element("conformance-status").contains(">passed<"));
+    let date = page.element("conformance-tested-at");
+    assert!(
+        date.contains(r#"datetime="2026-11-22T10:51:10Z""#)
+            && date.contains("2026-11-22 10:51:10 UTC"),
+        "{date}"
+    );
+    assert!(page.element("conformance-install").contains("16.6 s"));
+    assert!(page.element("conformance-reinstall").contains("2.3 s"));
+
+    let failed = b.get("/apps/big-app").await;
+    assert!(failed.element("conformance-status").contains(">failed<"));
+    let install = failed.element("conformance-install");
+    assert!(install.contains("4.0 s"), "{install}");
+
+    let untested = b.get("/apps/postgresql-database").await;
+    assert!(
+        untested
+            .element("conformance-status")
+            .contains(">untested<")
+    );
+    assert!(!untested.has("conformance-install"));
+
+    let catalog = b.get("/").await;
+    let card = |id: &str| {
+        let start = catalog.html.find(&format!(r#"id="app-{id}""#)).unwrap();
+        let end = start + catalog.html[start..].find("</article>").unwrap();
+        catalog.html[start..end].to_owned()
+    };
+    assert!(card("demo-form").contains("tests passed"));
+    assert!(card("big-app").contains("tests failed"));
+    assert!(card("postgresql-database").contains(">untested<"));
 }
 
 #[actix_web::test]

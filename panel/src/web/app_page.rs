@@ -14,6 +14,7 @@ use crate::agents::{self, AgentFit};
 use crate::app_view;
 use crate::audit;
 use crate::auth::{Caller, Role};
+use crate::conformance_view::Conformance;
 use crate::error::{ApiError, Code};
 use crate::http::api::apps::find_app;
 use crate::jobs::enqueue::{self, Actor, NewJob};
@@ -36,7 +37,7 @@ fn page_for(
     state: &AppState,
     caller: &Caller,
     bundle: &Bundle,
-    status_label: Option<&str>,
+    conformance: Conformance,
     fits: Vec<AgentFit>,
     submitted: Option<&[(String, String)]>,
     problems: &Problems,
@@ -48,7 +49,7 @@ fn page_for(
         .or_else(|| fits.iter().find(|f| f.eligible).map(|f| f.id.clone()))
         .unwrap_or_default();
     let mut ctx = base_context(Some(caller));
-    ctx.insert("app", &app_view::detail(bundle, status_label, fits.clone()));
+    ctx.insert("app", &app_view::detail(bundle, conformance, fits.clone()));
     ctx.insert("any_eligible", &fits.iter().any(|f| f.eligible));
     ctx.insert("agents", &fits);
     ctx.insert("selected_agent", &selected);
@@ -77,7 +78,7 @@ pub async fn page(
         &state,
         &caller,
         bundle,
-        catalog.status(bundle.id()),
+        catalog.conformance(bundle.id()),
         fits,
         None,
         &Problems::default(),
@@ -161,7 +162,7 @@ pub async fn submit(
         &state,
         &caller,
         bundle,
-        catalog.status(bundle.id()),
+        catalog.conformance(bundle.id()),
         fits,
         Some(&form),
         &problems,

@@ -57,7 +57,7 @@ pub async fn page(
     let apps: Vec<_> = catalog
         .search(Some(&query), Some(&category))
         .into_iter()
-        .map(|b| app_view::summary(b, catalog.status(b.id())))
+        .map(|b| app_view::summary(b, catalog.conformance(b.id())))
         .collect();
     let mut ctx = base_context(Some(&caller));
     ctx.insert("q", &query);
@@ -97,7 +97,7 @@ pub async fn page(
                 .into_iter()
                 .map(|(b, s)| HiddenView {
                     id: b.id().to_owned(),
-                    status: s.unwrap_or("not tested").to_owned(),
+                    status: s.as_str().to_owned(),
                 })
                 .collect(),
         )

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use actix_web::{HttpServer, web};
+use outfitter_contract::conformance::{self, ConformanceSummary, Outcome};
 use outfitter_contract::envelope::{Envelope, SignedJob};
 use outfitter_contract::event::{Event, EventBody, OutputStream};
 use outfitter_contract::host::HostFacts;
@@ -213,6 +214,32 @@ impl TestPanel {
         self.state.redis.clone()
     }
 
+    /// The current bundle digest of an offered or hidden app.
+    pub fn digest(&self, app: &str) -> String {
+        self.state
+            .catalog
+            .current()
+            .catalog
+            .get(app)
+            .unwrap_or_else(|| panic!("no bundle {app}"))
+            .digest
+            .clone()
+    }
+
+    /// Writes an app's `conformance.json` as the harness would (summary fields only); the
+    /// catalog sees it after a reload.
+    pub fn write_conformance(&self, app: &str, summary: &ConformanceSummary) {
+        std::fs::write(
+            self.dir
+                .path()
+                .join("installers")
+                .join(app)
+                .join(conformance::RESULT_FILE),
+            serde_json::to_string_pretty(summary).unwrap(),
+        )
+        .unwrap();
+    }
+
     pub async fn heartbeat(&self, f: &HostFacts) {
         let mut c = self.conn();
         let _: () = c
@@ -387,6 +414,26 @@ impl Drop for TestPanel {
 }
 
 /// A valid request for the demo app.
+/// A conformance summary as the harness writes it.
+pub fn conformance_summary(
+    status: Outcome,
+    digest: &str,
+    tested_at: &str,
+    install_ms: u64,
+    reinstall_ms: u64,
+) -> ConformanceSummary {
+    ConformanceSummary {
+        schema: conformance::RESULT_SCHEMA.to_owned(),
+        digest: digest.to_owned(),
+        status,
+        tested_at: tested_at.to_owned(),
+        install_ms: Some(install_ms),
+        reinstall_ms: Some(reinstall_ms),
+        smoke_passed: Some(status == Outcome::Passed),
+        reinstall_smoke_passed: Some(status == Outcome::Passed),
+    }
+}
+
 pub fn demo_body(agent: &str) -> Value {
     json!({
         "app_id": "demo-form",

@@ -50,7 +50,7 @@ pub async fn list(
     let apps = catalog
         .search(query.q.as_deref(), query.category.as_deref())
         .into_iter()
-        .map(|b| app_view::summary(b, catalog.status(b.id())))
+        .map(|b| app_view::summary(b, catalog.conformance(b.id())))
         .collect();
     Ok(HttpResponse::Ok().json(AppList {
         apps,
@@ -74,7 +74,11 @@ pub async fn get(
     let mut conn = state.redis.clone();
     let statuses = agents::list(&mut conn).await?;
     let fits = agents::fits(&bundle.manifest, &statuses);
-    Ok(HttpResponse::Ok().json(app_view::detail(bundle, catalog.status(bundle.id()), fits)))
+    Ok(HttpResponse::Ok().json(app_view::detail(
+        bundle,
+        catalog.conformance(bundle.id()),
+        fits,
+    )))
 }
 
 /// The JSON Schema (draft 2020-12) that `inputs` of `POST /jobs` must satisfy.
