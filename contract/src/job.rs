@@ -73,6 +73,9 @@ impl JobState {
                 | JobState::Canceled
                 | JobState::Interrupted
                 | JobState::Expired
+                // The panel re-signs a retry with the agent's current key, so a job refused
+                // for a key the runner no longer has (after a rotation) can run again.
+                | JobState::Rejected
         )
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! One random secret (at least 32 bytes, in a file with mode 0600) is the root. Each agent
 //! gets its own key, `HKDF-SHA256(secret, info = "outfitter agent v1:<id>")`, which the panel
-//! prints once into the runner's configuration. From the agent key, two subkeys: one signs
+//! prints into the runner's configuration. Rotating one agent's key bumps its generation
+//! `n` (kept in its registration); generation `n ≥ 1` derives with info
+//! `"outfitter agent v1:<id>:g<n>"`, and generation 0 is the original derivation, so runners
+//! configured before generations existed keep their key. From the agent key, two subkeys: one signs
 //! jobs (HMAC-SHA256), one seals sensitive inputs (XChaCha20-Poly1305). A compromised server
 //! holds only its own agent key, so it can neither forge jobs for another agent nor read
 //! another agent's secrets.
@@ -132,9 +135,14 @@ impl PanelSecret {
         Ok(PanelSecret(bytes))
     }
 
-    /// The key of one agent.
+    /// The key of one agent at generation 0 (never rotated).
     pub fn agent_key(&self, agent_id: &str) -> Key {
-        derive(&self.0, &format!("outfitter agent v1:{agent_id}"))
+        self.agent_key_gen(agent_id, 0)
+    }
+
+    /// The key of one agent at a key generation (0 until its key is first rotated).
+    pub fn agent_key_gen(&self, agent_id: &str, generation: u32) -> Key {
+        derive(&self.0, &agent_key_info(agent_id, generation))
     }
 }
 
@@ -151,6 +159,15 @@ impl AgentKeys {
             signing: derive(&agent_key.0, "outfitter job signing v1"),
             sealing: derive(&agent_key.0, "outfitter input sealing v1"),
         }
+    }
+}
+
+/// The HKDF info of an agent key. Generation 0 keeps the original, unsuffixed form.
+fn agent_key_info(agent_id: &str, generation: u32) -> String {
+    if generation == 0 {
+        format!("outfitter agent v1:{agent_id}")
+    } else {
+        format!("outfitter agent v1:{agent_id}:g{generation}")
     }
 }
 
@@ -204,5 +221,37 @@ mod tests {
         assert_ne!(k.signing, k.sealing);
         assert_eq!(Key::from_hex(&a.to_hex()).unwrap(), a);
         assert!(Key::from_hex("abcd").is_err());
+    }
+
+    // Known answers computed outside this code (RFC 5869 HKDF-SHA256, salt "outfitter",
+    // secret 32 × 0x01): they pin the bytes every configured runner depends on.
+    const WEB1_G0: &str = "9e919a617947a9568eb42ccefa571e9731375ff61ff357e9cdc1ec9db52d1c1e";
+    const WEB1_G1: &str = "4d7b8952a12448dc50378b1e46ceb52885fd29502fff691f49112fe86c263ef8";
+
+    #[test]
+    fn generation_zero_is_the_original_derivation() {
+        let s = PanelSecret::from_bytes(vec![1; 32]).unwrap();
+        assert_eq!(s.agent_key_gen("web-1", 0).to_hex(), WEB1_G0);
+        assert_eq!(s.agent_key("web-1"), s.agent_key_gen("web-1", 0));
+        assert_eq!(
+            s.agent_key("web-1"),
+            derive(&[1; 32], "outfitter agent v1:web-1")
+        );
+    }
+
+    #[test]
+    fn each_generation_derives_a_different_key() {
+        let s = PanelSecret::from_bytes(vec![1; 32]).unwrap();
+        assert_eq!(s.agent_key_gen("web-1", 1).to_hex(), WEB1_G1);
+        let keys: Vec<Key> = (0..5).map(|g| s.agent_key_gen("web-1", g)).collect();
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // Another agent's generation never collides with this one's.
+        assert_ne!(s.agent_key_gen("web-1", 1), s.agent_key_gen("web-2", 1));
+        // The suffix cannot be forged by an id: ids never contain ':'.
+        assert!(crate::ids::validate_agent_id("web-1:g1").is_err());
     }
 }

@@ -85,6 +85,9 @@ pub fn parse_job_channel(channel: &str) -> Option<(&str, &str)> {
 
 /// Hash: registered agent id → registration JSON.
 pub const AGENTS: &str = "outfitter:agents";
+/// Hash: removed agent id → JSON with the key generation it had when removed, so that
+/// registering the id again continues past it (a removed agent's key never comes back).
+pub const RETIRED_AGENTS: &str = "outfitter:retired-agents";
 /// Sorted set: job id scored by creation time (unix ms), for listing.
 pub const JOBS_INDEX: &str = "outfitter:jobs";
 /// Hash: job id → agent id, to find a job's keys from its id.

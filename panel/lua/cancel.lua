@@ -15,19 +15,21 @@
 -- ARGV[8] JSON array: states in which a job can no longer be canceled
 -- ARGV[9] JSON array: field/value pairs marking the request (set in every case)
 -- ARGV[10] JSON array: field/value pairs set when the job ends here
--- Returns {'missing'} | {'final', state} | {'canceled', seq} | {'requested'}.
+-- ARGV[11] '1': end the job only if it still waits; a started job is left alone (no mark,
+--          no request to the runner) and {'started', state} is returned
+-- Returns {'missing'} | {'final', state} | {'canceled', seq} | {'requested'} | {'started', state}.
 local state = redis.call('HGET', KEYS[1], ARGV[5])
 if not state then return {'missing'} end
 for _, final in ipairs(cjson.decode(ARGV[8])) do
   if state == final then return {'final', state} end
 end
-redis.call('HSET', KEYS[1], unpack(cjson.decode(ARGV[9])))
 local wire = redis.call('HGET', KEYS[1], ARGV[6])
 local removed = 0
 if wire then
   removed = redis.call('LREM', KEYS[3], 0, wire) + redis.call('ZREM', KEYS[4], wire)
 end
 if removed > 0 then
+  redis.call('HSET', KEYS[1], unpack(cjson.decode(ARGV[9])))
   redis.call('HSET', KEYS[1], unpack(cjson.decode(ARGV[10])))
   local seq = redis.call('HINCRBY', KEYS[1], ARGV[7], 1)
   local json = '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
@@ -35,5 +37,7 @@ if removed > 0 then
   redis.call('PUBLISH', ARGV[1], json)
   return {'canceled', tostring(seq)}
 end
+if ARGV[11] == '1' then return {'started', state} end
+redis.call('HSET', KEYS[1], unpack(cjson.decode(ARGV[9])))
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return {'requested'}

@@ -22,8 +22,9 @@ pub struct AuditEntry {
     pub ts: i64,
     /// The token name (`cli:<user>` for the command line).
     pub who: String,
-    /// e.g. `job.create`, `job.cancel`, `job.retry`, `agent.add`, `token.add`, `token.delete`,
-    /// `session.login`, `session.logout`.
+    /// e.g. `job.create`, `job.cancel`, `job.retry`, `agent.add`, `agent.config`,
+    /// `agent.rotate`, `agent.remove`, `token.add`, `token.delete`, `session.login`,
+    /// `session.logout`.
     pub action: String,
     /// What it acted on (job id, agent id, token name).
     pub target: String,

@@ -57,11 +57,13 @@ pub enum Code {
     StoreUnavailable,
     /// A bug or a corrupted record; the message says which.
     Internal,
+    /// The agent still has queued, retrying or running jobs (remove it with force).
+    AgentBusy,
 }
 
 impl Code {
     /// Every code, for the documentation test.
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 24] = [
         Code::InvalidJson,
         Code::JsonTooDeep,
         Code::InvalidParameter,
@@ -85,6 +87,7 @@ impl Code {
         Code::AlreadyExists,
         Code::StoreUnavailable,
         Code::Internal,
+        Code::AgentBusy,
     ];
 
     /// The table: stable name and HTTP status of each code.
@@ -113,6 +116,7 @@ impl Code {
             Code::AlreadyExists => ("already_exists", 409),
             Code::StoreUnavailable => ("store_unavailable", 503),
             Code::Internal => ("internal", 500),
+            Code::AgentBusy => ("agent_busy", 409),
         }
     }
 

@@ -40,6 +40,32 @@ enum AgentCommand {
         #[command(flatten)]
         settings: Settings,
     },
+    /// Print a registered agent's runner configuration (TOML) again, with its current key.
+    Config {
+        /// Agent id.
+        id: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Give an agent a new key and print its new runner configuration (TOML) on stdout; what
+    /// becomes of its queued jobs goes to stderr.
+    Rotate {
+        /// Agent id.
+        id: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Unregister an agent. Refused while it has queued, retrying or running jobs, unless
+    /// --force: waiting jobs are then canceled, running ones finish.
+    Remove {
+        /// Agent id.
+        id: String,
+        /// Remove even with unfinished jobs (waiting ones end `canceled`).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        settings: Settings,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +118,45 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             let s = settings()?;
             let config = rt()?.block_on(outfitter_panel::cli::agent_add(&s, &id))?;
             print!("{config}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Agent(AgentCommand::Config { id, .. }) => {
+            let s = settings()?;
+            let config = rt()?.block_on(outfitter_panel::cli::agent_config(&s, &id))?;
+            eprintln!("runner configuration of agent {id} follows (keep it secret)");
+            print!("{config}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Agent(AgentCommand::Rotate { id, .. }) => {
+            let s = settings()?;
+            let (config, rotation) = rt()?.block_on(outfitter_panel::cli::agent_rotate(&s, &id))?;
+            eprint!("{}", rotation.notice());
+            eprintln!("the new runner configuration of agent {id} follows (keep it secret)");
+            print!("{config}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Agent(AgentCommand::Remove { id, force, .. }) => {
+            let s = settings()?;
+            let r = rt()?.block_on(outfitter_panel::cli::agent_remove(&s, &id, force))?;
+            println!(
+                "removed agent {id} (key generation {}); its job history stays. Stop its runner \
+                 on the server and delete its Redis user.",
+                r.key_generation
+            );
+            if !r.canceled.is_empty() {
+                println!(
+                    "canceled {} waiting job(s): {}",
+                    r.canceled.len(),
+                    r.canceled.join(" ")
+                );
+            }
+            if !r.still_running.is_empty() {
+                println!(
+                    "{} job(s) still running, to finish and report as usual: {}",
+                    r.still_running.len(),
+                    r.still_running.join(" ")
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(TokenCommand::Add { name, role, .. }) => {

@@ -13,6 +13,9 @@ pub static CANCEL: LazyLock<Script> =
 /// New attempt of a finished job.
 pub static RETRY: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../lua/retry.lua")));
+/// Compare-and-swap of one hash field (agent registrations).
+pub static REPLACE_FIELD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../lua/replace_field.lua")));
 /// The contract's event append, for the panel's own events.
 pub static APPEND_EVENT: LazyLock<Script> =
     LazyLock::new(|| Script::new(outfitter_contract::scripts::APPEND_EVENT));

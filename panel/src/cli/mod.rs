@@ -1,8 +1,11 @@
-//! `serve`, `agent add`, `token add`: the panel's commands other than `lint`.
+//! `serve`, `agent add|config|rotate|remove`, `token add`: the panel's commands other than
+//! `lint`.
 
 use actix_web::{HttpServer, web};
 use anyhow::Context as _;
 
+use crate::agents::keys as agent_keys;
+use crate::agents::lifecycle::{self, Actor, Removal, Rotation};
 use crate::auth::Role;
 use crate::auth::tokens::{self, TokenError};
 use crate::clock::now_ms;
@@ -40,7 +43,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("HTTP server")
 }
 
-/// `agent add <id>`: registers the agent and returns the runner's configuration.
+/// `agent add <id>`: registers the agent and returns the runner's configuration. For an id
+/// registered already it returns the current configuration, as `agent config` does.
 pub async fn agent_add(settings: &Settings, id: &str) -> anyhow::Result<String> {
     outfitter_contract::ids::validate_agent_id(id)?;
     let secret = outfitter_contract::keys::PanelSecret::load_or_create(&settings.secret_file)?;
@@ -50,15 +54,68 @@ pub async fn agent_add(settings: &Settings, id: &str) -> anyhow::Result<String> 
         audit::record(&mut conn, &actor, "agent.add", id, "local", "").await;
         eprintln!("registered agent {id}; its runner configuration follows (keep it secret)");
     } else {
+        audit::record(
+            &mut conn,
+            &actor,
+            "agent.config",
+            id,
+            "local",
+            "via agent add",
+        )
+        .await;
         eprintln!(
-            "agent {id} was registered already; its runner configuration follows (keep it secret)"
+            "agent {id} was registered already; its current runner configuration follows (keep it secret)"
         );
     }
-    Ok(agents::runner_config(
+    let keys = agent_keys::load(&mut conn, &secret, id).await?;
+    Ok(keys.runner_config(&settings.redis_url))
+}
+
+/// `agent config <id>`: the runner's configuration of a registered agent, at its current key
+/// generation (e.g. again after the panel secret was replaced).
+pub async fn agent_config(settings: &Settings, id: &str) -> anyhow::Result<String> {
+    outfitter_contract::ids::validate_agent_id(id)?;
+    let secret = outfitter_contract::keys::PanelSecret::load_or_create(&settings.secret_file)?;
+    let (_, mut conn) = connect(&settings.redis_url).await?;
+    let keys = agent_keys::load(&mut conn, &secret, id).await?;
+    let detail = format!("key generation {}", keys.generation);
+    audit::record(
+        &mut conn,
+        &cli_actor(),
+        "agent.config",
         id,
-        &secret.agent_key(id).to_hex(),
-        &settings.redis_url,
-    ))
+        "local",
+        &detail,
+    )
+    .await;
+    Ok(keys.runner_config(&settings.redis_url))
+}
+
+/// `agent rotate <id>`: the next key generation; returns the new configuration and the
+/// rotation (whose notice says what becomes of the jobs already signed).
+pub async fn agent_rotate(settings: &Settings, id: &str) -> anyhow::Result<(String, Rotation)> {
+    outfitter_contract::ids::validate_agent_id(id)?;
+    let secret = outfitter_contract::keys::PanelSecret::load_or_create(&settings.secret_file)?;
+    let (_, mut conn) = connect(&settings.redis_url).await?;
+    let who = cli_actor();
+    let actor = Actor {
+        who: &who,
+        from: "local",
+    };
+    let rotation = lifecycle::rotate(&mut conn, &secret, id, actor).await?;
+    Ok((rotation.keys.runner_config(&settings.redis_url), rotation))
+}
+
+/// `agent remove <id> [--force]`: unregisters the agent (see [`lifecycle::remove`]).
+pub async fn agent_remove(settings: &Settings, id: &str, force: bool) -> anyhow::Result<Removal> {
+    outfitter_contract::ids::validate_agent_id(id)?;
+    let (_, mut conn) = connect(&settings.redis_url).await?;
+    let who = cli_actor();
+    let actor = Actor {
+        who: &who,
+        from: "local",
+    };
+    Ok(lifecycle::remove(&mut conn, id, force, now_ms(), actor).await?)
 }
 
 /// `token add`: creates a token and returns it (shown once).

@@ -13,6 +13,7 @@ use super::api;
         api::jobs::create, api::jobs::list, api::jobs::get, api::jobs::stream, api::jobs::log,
         api::jobs::cancel, api::jobs::retry,
         api::agents::list, api::agents::get, api::agents::create,
+        api::agents::rotate, api::agents::remove,
         api::admin::me, api::admin::list_tokens, api::admin::create_token, api::admin::delete_token,
         api::admin::audit_log, api::admin::catalog, api::admin::reload_catalog,
         api::system::healthz, api::system::metrics, api::system::openapi,

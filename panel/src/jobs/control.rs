@@ -1,13 +1,16 @@
 //! Cancel and retry, as `docs/protocol.md` describes them (steps 6 and 7).
 
 use outfitter_contract::control::ControlMessage;
-use outfitter_contract::envelope::SignedJob;
+use outfitter_contract::envelope::{Envelope, SignedJob};
 use outfitter_contract::event::Event;
 use outfitter_contract::job::{JobRecord, JobState, field};
-use outfitter_contract::keys::AgentKeys as AgentSecretKeys;
+use outfitter_contract::keys::PanelSecret;
 use outfitter_contract::redis_keys::AgentKeys;
+use outfitter_contract::seal;
 use redis::Value as RValue;
+use redis::aio::ConnectionManager;
 
+use crate::agents::keys::{self as agent_keys, GenerationKeys};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::scripts;
@@ -42,7 +45,50 @@ fn pairs_json(pairs: &[(&str, String)]) -> String {
 /// Cancels a job.
 pub async fn cancel(state: &AppState, job_id: &str, by: &str) -> ApiResult<(Canceled, JobRecord)> {
     let mut conn = state.redis.clone();
-    let job = store::load(&mut conn, job_id).await?;
+    let message = format!("canceled by {by} before it started");
+    match cancel_in(&mut conn, job_id, &message, false).await? {
+        Outcome::Now => Ok((Canceled::Now, store::load(&mut conn, job_id).await?)),
+        Outcome::Requested => Ok((Canceled::Requested, store::load(&mut conn, job_id).await?)),
+        Outcome::Started(s) => Err(ApiError::new(
+            Code::Internal,
+            format!("cancel of job {job_id} answered `started` ({s}) though it may ask the runner"),
+        )),
+    }
+}
+
+/// Ends a job `canceled` with `reason` (also its record's `reason`) if it still waits in its
+/// agent's queue or as a scheduled retry. Returns false, changing nothing, when the runner
+/// has taken it meanwhile.
+pub async fn cancel_waiting(
+    conn: &mut ConnectionManager,
+    job_id: &str,
+    reason: &str,
+) -> ApiResult<bool> {
+    match cancel_in(conn, job_id, reason, true).await? {
+        Outcome::Now => Ok(true),
+        Outcome::Started(_) => Ok(false),
+        Outcome::Requested => Err(ApiError::new(
+            Code::Internal,
+            format!("cancel of waiting job {job_id} asked the runner to stop it"),
+        )),
+    }
+}
+
+/// What the cancel script did.
+enum Outcome {
+    Now,
+    Requested,
+    /// Only with `only_waiting`: the job had started; nothing changed. Holds its state.
+    Started(String),
+}
+
+async fn cancel_in(
+    conn: &mut ConnectionManager,
+    job_id: &str,
+    message: &str,
+    only_waiting: bool,
+) -> ApiResult<Outcome> {
+    let job = store::load(conn, job_id).await?;
     let keys = AgentKeys::new(&job.agent_id);
     let now = now_ms();
     let event = Event::state(
@@ -50,8 +96,16 @@ pub async fn cancel(state: &AppState, job_id: &str, by: &str) -> ApiResult<(Canc
         job.attempts + 1,
         JobState::Canceled,
         None,
-        Some(format!("canceled by {by} before it started")),
+        Some(message.to_owned()),
     );
+    let mut ended = vec![
+        (field::STATE, JobState::Canceled.as_str().into()),
+        (field::FINISHED_AT, now.to_string()),
+        (field::NEXT_ATTEMPT_AT, String::new()),
+    ];
+    if only_waiting {
+        ended.push((field::REASON, message.to_owned()));
+    }
     let finals: Vec<&str> = JobState::ALL
         .iter()
         .filter(|s| s.is_terminal())
@@ -75,38 +129,44 @@ pub async fn cancel(state: &AppState, job_id: &str, by: &str) -> ApiResult<(Canc
         .arg(field::SEQ)
         .arg(serde_json::to_string(&finals).expect("strings serialize"))
         .arg(pairs_json(&[(field::CANCEL_REQUESTED, "1".into())]))
-        .arg(pairs_json(&[
-            (field::STATE, JobState::Canceled.as_str().into()),
-            (field::FINISHED_AT, now.to_string()),
-            (field::NEXT_ATTEMPT_AT, String::new()),
-        ]))
-        .invoke_async(&mut conn)
+        .arg(pairs_json(&ended))
+        .arg(if only_waiting { "1" } else { "0" })
+        .invoke_async(conn)
         .await?;
     let words = reply_words(&reply);
-    let outcome = match words.first().map(String::as_str) {
-        Some("canceled") => Canceled::Now,
-        Some("requested") => Canceled::Requested,
-        Some("final") => {
-            return Err(ApiError::new(
-                Code::NotCancelable,
-                format!(
-                    "job {job_id} is already {}",
-                    words.get(1).map(String::as_str).unwrap_or("finished")
-                ),
-            ));
-        }
-        Some("missing") => {
-            return Err(ApiError::new(Code::JobNotFound, format!("no job {job_id}")));
-        }
-        _ => {
-            return Err(ApiError::new(
-                Code::Internal,
-                format!("cancel script replied {reply:?}"),
-            ));
-        }
-    };
-    let job = store::load(&mut conn, job_id).await?;
-    Ok((outcome, job))
+    match words.first().map(String::as_str) {
+        Some("canceled") => Ok(Outcome::Now),
+        Some("requested") => Ok(Outcome::Requested),
+        Some("started") => Ok(Outcome::Started(words.get(1).cloned().unwrap_or_default())),
+        Some("final") => Err(ApiError::new(
+            Code::NotCancelable,
+            format!(
+                "job {job_id} is already {}",
+                words.get(1).map(String::as_str).unwrap_or("finished")
+            ),
+        )),
+        Some("missing") => Err(ApiError::new(Code::JobNotFound, format!("no job {job_id}"))),
+        _ => Err(ApiError::new(
+            Code::Internal,
+            format!("cancel script replied {reply:?}"),
+        )),
+    }
+}
+
+/// Verifies a stored envelope under the agent's current key, else under an earlier
+/// generation (a job signed before a rotation). Returns the envelope and the keys that
+/// signed it.
+fn verify_stored(
+    signed: &SignedJob,
+    current: &GenerationKeys,
+    secret: &PanelSecret,
+) -> Option<(Envelope, GenerationKeys)> {
+    if let Ok(env) = signed.verify(&current.working.signing) {
+        return Some((env, current.clone()));
+    }
+    current
+        .earlier(secret)
+        .find_map(|k| signed.verify(&k.working.signing).ok().map(|env| (env, k)))
 }
 
 /// Starts a new attempt of a finished job.
@@ -117,7 +177,7 @@ pub async fn retry(state: &AppState, job_id: &str, by: &str) -> ApiResult<JobRec
         return Err(ApiError::new(
             Code::NotRetryable,
             format!(
-                "job {job_id} is {}; only failed, needs_attention, timed_out, canceled, interrupted or expired jobs can be retried",
+                "job {job_id} is {}; only failed, needs_attention, timed_out, canceled, interrupted, expired or rejected jobs can be retried",
                 job.state
             ),
         ));
@@ -133,16 +193,33 @@ pub async fn retry(state: &AppState, job_id: &str, by: &str) -> ApiResult<JobRec
             format!("job {job_id} has no signed envelope"),
         )
     })?;
-    let keys = AgentSecretKeys::from_agent_key(&state.secret.agent_key(&job.agent_id));
+    let current = agent_keys::load(&mut conn, &state.secret, &job.agent_id).await?;
     // Verify what we stored before re-signing it: Redis is shared with the runners.
-    let mut envelope = SignedJob::from_wire(&wire)
-        .and_then(|s| s.verify(&keys.signing))
-        .map_err(|e| {
-            ApiError::new(
-                Code::Internal,
-                format!("stored envelope of job {job_id}: {e}"),
-            )
-        })?;
+    let signed = SignedJob::from_wire(&wire).map_err(|e| {
+        ApiError::new(
+            Code::Internal,
+            format!("stored envelope of job {job_id}: {e}"),
+        )
+    })?;
+    let (mut envelope, signer) = verify_stored(&signed, &current, &state.secret).ok_or_else(|| {
+        ApiError::new(
+            Code::Internal,
+            format!(
+                "stored envelope of job {job_id} verifies under no key generation (0 to {}) of agent {}",
+                current.generation, job.agent_id
+            ),
+        )
+    })?;
+    if signer.generation != current.generation
+        && let Some(sealed) = &envelope.sealed_inputs
+    {
+        // Sealed under the old key: the runner with the new key could not open it.
+        let values = seal::open(&signer.working.sealing, job_id, sealed)
+            .and_then(|v| seal::seal(&current.working.sealing, job_id, &v))
+            .map_err(|e| ApiError::new(Code::Internal, format!("job {job_id}: {e}")))?;
+        envelope.sealed_inputs = Some(values);
+    }
+    let keys = current.working;
     let now = now_ms();
     envelope.attempt = job.attempts.max(envelope.attempt) + 1;
     envelope.issued_at = now / 1000;

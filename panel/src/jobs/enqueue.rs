@@ -7,7 +7,6 @@ use outfitter_contract::envelope::{ENVELOPE_VERSION, Envelope};
 use outfitter_contract::event::Event;
 use outfitter_contract::ids;
 use outfitter_contract::job::{JobRecord, JobState, REDACTED, field};
-use outfitter_contract::keys::AgentKeys as AgentSecretKeys;
 use outfitter_contract::manifest::{Bundle, Manifest};
 use outfitter_contract::redis_keys::{self, AgentKeys};
 use outfitter_contract::{requirements, seal};
@@ -304,7 +303,12 @@ async fn push(
     let (secret, plain): (BTreeMap<_, _>, BTreeMap<_, _>) = values
         .into_iter()
         .partition(|(k, _)| manifest.input(k).is_some_and(|i| i.is_sensitive()));
-    let keys = AgentSecretKeys::from_agent_key(&state.secret.agent_key(agent_id));
+    let keys = {
+        let mut conn = state.redis.clone();
+        crate::agents::keys::load(&mut conn, &state.secret, agent_id)
+            .await?
+            .working
+    };
     let sealed_inputs = if secret.is_empty() {
         None
     } else {

@@ -1,10 +1,11 @@
-//! `/api/v1/agents`: list, get, register (admin).
+//! `/api/v1/agents`: list, get; register, rotate the key, remove (admin).
 
 use actix_web::{HttpResponse, web};
 use outfitter_contract::ids;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
+use crate::agents::lifecycle::{self, Actor, Removal, WaitingJobs};
 use crate::agents::{self, AgentStatus};
 use crate::audit;
 use crate::auth::{Caller, Role};
@@ -95,9 +96,88 @@ pub async fn create(
     let agent = agents::status(&mut conn, &id)
         .await?
         .ok_or_else(|| ApiError::new(Code::Internal, "agent vanished after registration"))?;
-    let key = state.secret.agent_key(&id).to_hex();
+    let keys = agents::keys::load(&mut conn, &state.secret, &id).await?;
     Ok(HttpResponse::Created().json(RegisteredAgent {
         agent,
-        runner_config: agents::runner_config(&id, &key, &state.settings.redis_url),
+        runner_config: keys.runner_config(&state.settings.redis_url),
     }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedAgent {
+    /// The agent, with its new `key_generation`.
+    pub agent: AgentStatus,
+    /// The runner's new configuration file (TOML, as `outfitter-panel agent rotate` prints
+    /// it): handle as a secret.
+    pub runner_config: String,
+    /// The agent's unfinished jobs at the moment of the rotation.
+    pub waiting: WaitingJobs,
+    /// What happens to those jobs and what to do, for people.
+    pub notice: String,
+}
+
+/// Gives the agent a new key (the next generation) and returns the runner's new
+/// configuration (as `outfitter-panel agent rotate`). Jobs queued before it keep the old
+/// signature: `notice` says what becomes of them.
+#[utoipa::path(post, path = "/api/v1/agents/{id}/rotate", tag = "agents",
+    params(("id" = String, Path, description = "Agent id")),
+    responses((status = 200, body = RotatedAgent), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn rotate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Role::Admin)?;
+    check_agent_id(&id)?;
+    let mut conn = state.redis.clone();
+    let actor = Actor {
+        who: &caller.name,
+        from: &caller.from,
+    };
+    let rotation = lifecycle::rotate(&mut conn, &state.secret, &id, actor).await?;
+    let agent = agents::status(&mut conn, &id)
+        .await?
+        .ok_or_else(|| agents::keys::not_registered(&id))?;
+    Ok(HttpResponse::Ok().json(RotatedAgent {
+        agent,
+        runner_config: rotation.keys.runner_config(&state.settings.redis_url),
+        notice: rotation.notice(),
+        waiting: rotation.waiting,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveQuery {
+    /// Remove even with unfinished jobs: waiting ones end `canceled`, running ones finish.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Unregisters an agent (as `outfitter-panel agent remove`). Refused with `agent_busy` while
+/// it has queued, retrying or running jobs, unless `force=true`. Job history stays, and its
+/// runner keeps running until it is stopped on its server.
+#[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents",
+    params(("id" = String, Path, description = "Agent id"), RemoveQuery),
+    responses((status = 200, body = Removal), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn remove(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    query: web::Query<RemoveQuery>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Role::Admin)?;
+    check_agent_id(&id)?;
+    let mut conn = state.redis.clone();
+    let actor = Actor {
+        who: &caller.name,
+        from: &caller.from,
+    };
+    let removal = lifecycle::remove(&mut conn, &id, query.force, now_ms(), actor).await?;
+    Ok(HttpResponse::Ok().json(removal))
 }

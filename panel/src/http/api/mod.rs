@@ -43,7 +43,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(agents::list))
                 .route(web::post().to(agents::create)),
         )
-        .service(resource("/agents/{id}").route(web::get().to(agents::get)))
+        .service(
+            resource("/agents/{id}")
+                .route(web::get().to(agents::get))
+                .route(web::delete().to(agents::remove)),
+        )
+        .service(resource("/agents/{id}/rotate").route(web::post().to(agents::rotate)))
         .service(
             resource("/tokens")
                 .route(web::get().to(admin::list_tokens))

@@ -4,6 +4,12 @@
 //! heartbeat key exists (the runner refreshes it every few seconds with a TTL). The panel
 //! copies the latest heartbeat into the registration, so an offline agent still shows its
 //! last known facts and when it was last seen.
+//!
+//! Submodules: [`keys`] turns an agent id into its keys (the registered key generation),
+//! [`lifecycle`] rotates an agent's key and removes agents.
+
+pub mod keys;
+pub mod lifecycle;
 
 use std::collections::HashMap;
 
@@ -12,6 +18,8 @@ use outfitter_contract::redis_keys::{self, AgentKeys};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
+
+use crate::scripts;
 
 /// What the panel keeps about a registered agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +34,20 @@ pub struct Registration {
     /// The latest heartbeat the panel saw.
     #[serde(default)]
     pub last_facts: Option<HostFacts>,
+    /// Which generation of the agent's key is current (`PanelSecret::agent_key_gen`); 0 for
+    /// registrations made before keys could be rotated.
+    #[serde(default)]
+    pub key_generation: u32,
+}
+
+/// What the panel keeps about a removed agent id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retired {
+    /// The key generation the agent had when it was removed.
+    pub key_generation: u32,
+    /// Unix milliseconds.
+    pub removed_at: i64,
+    pub removed_by: String,
 }
 
 /// An agent as shown: registration plus live state. Times are unix milliseconds.
@@ -37,6 +59,8 @@ pub struct AgentStatus {
     pub online: bool,
     pub registered_at: i64,
     pub registered_by: String,
+    /// Generation of the agent's key; it grows by one with each rotation.
+    pub key_generation: u32,
     pub last_seen: Option<i64>,
     /// Host facts: the live heartbeat when online, else the last one seen
     /// (`os_family`, `os_version`, `arch`, `cpus`, `ram_mb`, `disk_free_mb`, `load1`, …).
@@ -51,21 +75,62 @@ pub struct AgentStatus {
 }
 
 /// Registers an agent; returns false if it was registered already (nothing changes then).
+/// An id that was removed before starts one key generation past the one it had, so the
+/// removed agent's key never becomes valid again.
 pub async fn register(
     conn: &mut ConnectionManager,
     id: &str,
     by: &str,
     now_ms: i64,
 ) -> redis::RedisResult<bool> {
+    let retired: Option<String> = conn.hget(redis_keys::RETIRED_AGENTS, id).await?;
+    let key_generation = retired
+        .and_then(|j| serde_json::from_str::<Retired>(&j).ok())
+        .map_or(0, |r| r.key_generation.saturating_add(1));
     let reg = Registration {
         id: id.to_owned(),
         registered_at: now_ms,
         registered_by: by.to_owned(),
         last_seen: None,
         last_facts: None,
+        key_generation,
     };
-    let json = serde_json::to_string(&reg).expect("registrations serialize");
-    conn.hset_nx(redis_keys::AGENTS, id, json).await
+    let added: bool = conn.hset_nx(redis_keys::AGENTS, id, to_json(&reg)).await?;
+    if added {
+        let _: i64 = conn.hdel(redis_keys::RETIRED_AGENTS, id).await?;
+    }
+    Ok(added)
+}
+
+fn to_json(reg: &Registration) -> String {
+    serde_json::to_string(reg).expect("registrations serialize")
+}
+
+/// The registration of one agent exactly as stored (for [`replace_registration`]), and parsed.
+pub async fn registration_raw(
+    conn: &mut ConnectionManager,
+    id: &str,
+) -> redis::RedisResult<Option<(String, Registration)>> {
+    let json: Option<String> = conn.hget(redis_keys::AGENTS, id).await?;
+    Ok(json.and_then(|j| serde_json::from_str(&j).ok().map(|r| (j, r))))
+}
+
+/// Replaces (`Some`) or deletes (`None`) a registration if it still is `read` (the JSON
+/// [`registration_raw`] returned). Returns false when it changed meanwhile: read it again.
+pub async fn replace_registration(
+    conn: &mut ConnectionManager,
+    id: &str,
+    read: &str,
+    new: Option<&Registration>,
+) -> redis::RedisResult<bool> {
+    let written: i64 = scripts::REPLACE_FIELD
+        .key(redis_keys::AGENTS)
+        .arg(id)
+        .arg(read)
+        .arg(new.map(to_json).unwrap_or_default())
+        .invoke_async(conn)
+        .await?;
+    Ok(written == 1)
 }
 
 /// The registration of one agent.
@@ -131,6 +196,7 @@ async fn statuses(
                 online,
                 registered_at: r.registered_at,
                 registered_by: r.registered_by,
+                key_generation: r.key_generation,
                 last_seen,
                 facts: live.or(r.last_facts),
                 queue_depth,
@@ -164,20 +230,23 @@ pub async fn status(
 }
 
 /// Copies fresh heartbeats into the registrations (so offline agents keep a "last seen").
-/// Returns the statuses it read.
+/// Returns the statuses it read. A registration rotated or removed meanwhile is left as it
+/// is now (compare-and-swap); the next round copies the heartbeat.
 pub async fn record_heartbeats(
     conn: &mut ConnectionManager,
 ) -> redis::RedisResult<Vec<AgentStatus>> {
     let all: HashMap<String, String> = conn.hgetall(redis_keys::AGENTS).await?;
-    let regs: Vec<Registration> = all
-        .values()
-        .filter_map(|j| serde_json::from_str(j).ok())
+    let read: HashMap<String, (String, Registration)> = all
+        .into_values()
+        .filter_map(|j| {
+            let r: Registration = serde_json::from_str(&j).ok()?;
+            Some((r.id.clone(), (j, r)))
+        })
         .collect();
-    let by_id: HashMap<String, Registration> =
-        regs.iter().map(|r| (r.id.clone(), r.clone())).collect();
+    let regs: Vec<Registration> = read.values().map(|(_, r)| r.clone()).collect();
     let statuses = statuses(conn, regs).await?;
     for s in statuses.iter().filter(|s| s.online) {
-        let Some(reg) = by_id.get(&s.id) else {
+        let Some((json, reg)) = read.get(&s.id) else {
             continue;
         };
         if reg.last_seen >= s.last_seen {
@@ -188,8 +257,7 @@ pub async fn record_heartbeats(
             last_facts: s.facts.clone(),
             ..reg.clone()
         };
-        let json = serde_json::to_string(&updated).expect("registrations serialize");
-        let _: i64 = conn.hset(redis_keys::AGENTS, &s.id, json).await?;
+        replace_registration(conn, &s.id, json, Some(&updated)).await?;
     }
     Ok(statuses)
 }

@@ -1,0 +1,100 @@
+//! The one place the panel turns an agent id into its keys: the registration names the
+//! current key generation, the panel secret derives it. Signing, sealing and the printed
+//! runner configuration all go through [`load`], so after a rotation nothing in the panel
+//! keeps using the old key.
+
+use outfitter_contract::keys::{AgentKeys, Key, PanelSecret};
+use redis::aio::ConnectionManager;
+
+use crate::error::{ApiError, ApiResult, Code};
+
+/// One agent's keys at one generation.
+#[derive(Debug, Clone)]
+pub struct GenerationKeys {
+    pub agent_id: String,
+    pub generation: u32,
+    /// What the runner's configuration holds (`agent_key`).
+    pub agent_key: Key,
+    /// Signing and sealing keys derived from it.
+    pub working: AgentKeys,
+}
+
+impl GenerationKeys {
+    /// Derives an agent's keys at a generation.
+    pub fn derive(secret: &PanelSecret, agent_id: &str, generation: u32) -> Self {
+        let agent_key = secret.agent_key_gen(agent_id, generation);
+        Self {
+            agent_id: agent_id.to_owned(),
+            generation,
+            working: AgentKeys::from_agent_key(&agent_key),
+            agent_key,
+        }
+    }
+
+    /// The generations before this one, newest first: only for reading what the panel or the
+    /// runner signed before a rotation, never for signing anything new.
+    pub fn earlier<'a>(&'a self, secret: &'a PanelSecret) -> impl Iterator<Item = Self> + 'a {
+        (0..self.generation)
+            .rev()
+            .map(|g| Self::derive(secret, &self.agent_id, g))
+    }
+
+    /// The runner's configuration file (TOML) with this key.
+    pub fn runner_config(&self, redis_url: &str) -> String {
+        super::runner_config(&self.agent_id, &self.agent_key.to_hex(), redis_url)
+    }
+}
+
+/// The 404 for an id with no registration.
+pub fn not_registered(agent_id: &str) -> ApiError {
+    ApiError::new(
+        Code::AgentNotFound,
+        format!(
+            "no registered agent {agent_id:?} (register it with `outfitter-panel agent add {agent_id}`)"
+        ),
+    )
+}
+
+/// The current keys of a registered agent; `agent_not_found` for any other id.
+pub async fn load(
+    conn: &mut ConnectionManager,
+    secret: &PanelSecret,
+    agent_id: &str,
+) -> ApiResult<GenerationKeys> {
+    let reg = super::registration(conn, agent_id)
+        .await?
+        .ok_or_else(|| not_registered(agent_id))?;
+    Ok(GenerationKeys::derive(secret, agent_id, reg.key_generation))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earlier_generations_come_newest_first_and_exclude_the_current_one() {
+        let s = PanelSecret::from_bytes(vec![3; 32]).unwrap();
+        let now = GenerationKeys::derive(&s, "web-1", 3);
+        let gens: Vec<u32> = now.earlier(&s).map(|k| k.generation).collect();
+        assert_eq!(gens, [2, 1, 0]);
+        assert_eq!(
+            now.earlier(&s).last().unwrap().agent_key,
+            s.agent_key("web-1")
+        );
+        assert_eq!(
+            GenerationKeys::derive(&s, "web-1", 0).earlier(&s).count(),
+            0
+        );
+    }
+
+    #[test]
+    fn runner_config_carries_the_generation_key() {
+        let s = PanelSecret::from_bytes(vec![3; 32]).unwrap();
+        let k = GenerationKeys::derive(&s, "web-1", 2);
+        let t: toml::Table = toml::from_str(&k.runner_config("redis://r/")).unwrap();
+        assert_eq!(
+            t["agent_key"].as_str().unwrap(),
+            s.agent_key_gen("web-1", 2).to_hex()
+        );
+    }
+}
