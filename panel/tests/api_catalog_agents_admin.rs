@@ -616,7 +616,6 @@ async fn openapi_document_lists_every_api_route() {
         "/api/v1/agents",
         "/api/v1/agents/{id}",
         "/api/v1/agents/{id}/rotate",
-        "/api/v1/agents/{id}/rotate",
         "/api/v1/tokens",
         "/api/v1/tokens/{name}",
         "/api/v1/audit",
