@@ -222,6 +222,42 @@ async fn rotate_moves_signing_and_sealing_to_a_new_key_and_retry_re_signs_old_jo
 }
 
 #[actix_web::test]
+async fn retry_refuses_an_envelope_no_key_generation_signed() {
+    let p = TestPanel::start().await;
+    let job = p.demo_job().await["id"].as_str().unwrap().to_owned();
+    let (env, _) = p.take_job("web-1").await;
+    // As if the panel secret had been replaced since: another key signed the stored envelope.
+    let other = SecretKeys::from_agent_key(&outfitter_contract::keys::Key([9; 32]));
+    let k = AgentKeys::new("web-1");
+    let _: () = p
+        .conn()
+        .hset_multiple(
+            k.job(&job),
+            &[
+                (field::SIGNED, env.sign(&other.signing).to_wire()),
+                (field::STATE, "rejected".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    let r = p
+        .post(&p.operator, &format!("/jobs/{job}/retry"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 409);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "not_retryable");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("was not signed by this panel's secret under any key generation (0 to 0)"),
+        "{v}"
+    );
+    let depth: u64 = p.conn().llen(k.queue()).await.unwrap();
+    assert_eq!(depth, 0, "nothing was queued");
+}
+
+#[actix_web::test]
 async fn rotate_over_the_api_is_for_admins_and_counts_generations() {
     let p = TestPanel::start().await;
     assert_eq!(

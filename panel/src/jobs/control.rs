@@ -201,11 +201,13 @@ pub async fn retry(state: &AppState, job_id: &str, by: &str) -> ApiResult<JobRec
             format!("stored envelope of job {job_id}: {e}"),
         )
     })?;
+    // No generation verifies it: the panel secret was replaced since, or the record was
+    // tampered with. Either way it cannot be re-signed; the job has to be queued again.
     let (mut envelope, signer) = verify_stored(&signed, &current, &state.secret).ok_or_else(|| {
         ApiError::new(
-            Code::Internal,
+            Code::NotRetryable,
             format!(
-                "stored envelope of job {job_id} verifies under no key generation (0 to {}) of agent {}",
+                "job {job_id} was not signed by this panel's secret under any key generation (0 to {}) of agent {}; queue it again",
                 current.generation, job.agent_id
             ),
         )
