@@ -81,8 +81,6 @@ fn main() -> ExitCode {
 
 /// Runs every figure asked for; `Ok(false)` when some figure could not be measured.
 async fn run(args: &Args) -> Result<bool> {
-    let started = Instant::now();
-    let started_wall = utc_now();
     let wanted = |n: u8| args.only.is_empty() || args.only.contains(&n);
     let mut plan = Plan::new(args.quick);
     if args.profile {
@@ -91,7 +89,12 @@ async fn run(args: &Args) -> Result<bool> {
             eprintln!("outfitter-bench: perf does not work here; no profiles");
         }
     }
+    let building = Instant::now();
     let bins = binaries::release_binaries()?;
+    let build_time = building.elapsed();
+    // The run's own time starts here: building the programs is not part of it.
+    let started = Instant::now();
+    let started_wall = utc_now();
     let machine = machine::Machine::detect();
     let load_before = machine::load_average();
     let tmp = tempfile::Builder::new()
@@ -185,12 +188,13 @@ async fn run(args: &Args) -> Result<bool> {
     let ok = failures.is_empty();
     let report = Report {
         command: format!(
-            "cargo run --release -p outfitter-bench --{}",
-            if args.quick { " --quick" } else { "" }
+            "cargo run --release -p outfitter-bench{}",
+            if args.quick { " -- --quick" } else { "" }
         ),
         quick: args.quick,
         started: started_wall,
         elapsed: started.elapsed(),
+        build_time,
         machine,
         load: (load_before, machine::load_average()),
         figures,

@@ -76,6 +76,8 @@ pub struct Report {
     pub quick: bool,
     pub started: String,
     pub elapsed: Duration,
+    /// Building the release panel and runner first (not part of the run).
+    pub build_time: Duration,
     pub machine: Machine,
     /// Load averages (1, 5, 15 min) when the run started and ended.
     pub load: (String, String),
@@ -97,10 +99,12 @@ impl Report {
         let _ = writeln!(out, "Reproduce with:\n\n```sh\n{}\n```\n", self.command);
         let _ = writeln!(
             out,
-            "Run of {} ({} mode) took {:.0} s. Every figure and its baseline come from this one run.\n",
+            "Run of {} ({} mode) took {:.0} s (after {:.0} s of building the release panel and \
+             runner). Every figure and its baseline come from this one run.\n",
             self.started,
             if self.quick { "quick" } else { "full" },
-            self.elapsed.as_secs_f64()
+            self.elapsed.as_secs_f64(),
+            self.build_time.as_secs_f64()
         );
         let _ = writeln!(out, "| machine | |\n|---|---|");
         let _ = writeln!(out, "| cores (`nproc`) | {} |", m.nproc);

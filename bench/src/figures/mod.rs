@@ -65,10 +65,10 @@ impl Plan {
             Self {
                 quick,
                 dispatch_jobs: 500,
-                throughput_jobs: 2000,
+                throughput_jobs: 1000,
                 progress_lines: 100_000,
                 ticks: 200,
-                load_duration: Duration::from_secs(10),
+                load_duration: Duration::from_secs(6),
                 load_connections: 16,
                 apps: 1000,
                 agents: 1000,
