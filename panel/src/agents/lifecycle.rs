@@ -164,10 +164,8 @@ impl Rotation {
         if !w.retrying.is_empty() {
             out += &format!(
                 "{} automatic retry(ies) wait, signed by the runner with the old key. Once the \
-                 runner has the new key it rejects them as forged too, but their records stay \
-                 `retrying` (a runner changes a forged job's record only while it is `queued`): a \
-                 cancel then stays `requested` for good and a retry is refused. Cancel them before \
-                 you restart the runner (they end `canceled`), and retry them after: {}\n",
+                 runner has the new key it rejects each as forged when it falls due (state \
+                 `rejected`); retry them then, and the retry is signed with the new key: {}\n",
                 w.retrying.len(),
                 w.retrying.join(" ")
             );

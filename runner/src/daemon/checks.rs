@@ -205,8 +205,11 @@ pub async fn check(
 
 /// Whether a refusal may update the job record: only while the job waits to run (`queued` or
 /// `retrying`), and, for a verified job, only when the refused wire is the record's current
-/// one (an old attempt replayed must not overwrite a newer one). A forged job's record is
-/// touched only while it is still `queued`.
+/// one (an old attempt replayed must not overwrite a newer one). A job that fails
+/// verification touches its record while it is still `queued`, or while it is `retrying`
+/// and the refused wire is exactly the retry the record holds: a retry scheduled under an
+/// agent key that has since been rotated then ends `rejected` (and a person can retry it)
+/// instead of waiting forever.
 pub fn refusal_touches_record(
     refusal: &Refusal,
     wire: &str,
@@ -216,7 +219,7 @@ pub fn refusal_touches_record(
     if refusal.verified {
         matches!(state, Some("queued" | "retrying")) && signed == Some(wire)
     } else {
-        state == Some("queued")
+        state == Some("queued") || (state == Some("retrying") && signed == Some(wire))
     }
 }
 
@@ -250,6 +253,18 @@ mod tests {
             Some("w")
         ));
         assert!(!refusal_touches_record(&r, "w", None, None));
+    }
+
+    #[test]
+    fn retry_signed_under_a_rotated_key_ends_its_record() {
+        let r = refusal(false);
+        assert!(refusal_touches_record(&r, "w", Some("retrying"), Some("w")));
+        assert!(!refusal_touches_record(
+            &r,
+            "planted",
+            Some("retrying"),
+            Some("w")
+        ));
     }
 
     #[test]
