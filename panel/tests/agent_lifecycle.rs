@@ -462,7 +462,7 @@ async fn rotation_notice_names_waiting_retries_and_force_remove_cancels_them() {
     let notice = v["notice"].as_str().unwrap();
     assert!(
         notice.contains("1 automatic retry(ies) wait, signed by the runner with the old key")
-            && notice.contains("Cancel them before you restart the runner")
+            && notice.contains("rejects each as forged when it falls due")
             && notice.ends_with(&format!("{job}\n")),
         "{notice}"
     );
