@@ -409,7 +409,11 @@ mod tests {
             );
             seen += 1;
         }
-        assert!(seen > 0, "no committed results under {}", installers.display());
+        assert!(
+            seen > 0,
+            "no committed results under {}",
+            installers.display()
+        );
     }
 
     #[test]
