@@ -3,6 +3,7 @@
 //! inputs → inputs → cancel flag.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use outfitter_contract::envelope::{Envelope, SignedJob};
 use outfitter_contract::ids::validate_job_id;
@@ -13,6 +14,10 @@ use outfitter_contract::seal;
 use serde_json::{Map, Value};
 
 use super::{Shared, now_secs, store};
+
+/// How old the cancel flag read with the replay guard may be when the checks end; older, it
+/// is read again (the checks between are in-memory unless the catalog had to be rescanned).
+const CANCEL_READ_FRESH: Duration = Duration::from_millis(50);
 
 /// A job that passed every check.
 #[derive(Debug, Clone)]
@@ -122,18 +127,21 @@ pub async fn check(
             ),
         ));
     }
-    // Replay guard: each attempt starts once.
+    // Replay guard: each attempt starts once. The record's cancel flag is read in the same
+    // round trip and used below when the checks in between were quick.
+    let mut cancel_read: Option<(bool, Instant)> = None;
     if !*claimed {
         let mut conn = shared.redis().await?;
-        if !store::claim_seen(
+        let (fresh, cancel) = store::claim_seen_reading_cancel(
             &mut conn,
             &shared.names,
             &env.job_id,
             env.attempt,
             env.expires_at,
         )
-        .await?
-        {
+        .await?;
+        cancel_read = Some((cancel, Instant::now()));
+        if !fresh {
             return Ok(refuse(
                 hint,
                 true,
@@ -191,9 +199,16 @@ pub async fn check(
             ));
         }
     };
-    // A cancel that arrived while the job waited.
-    let mut conn = shared.redis().await?;
-    if store::cancel_requested(&mut conn, &shared.names, &env.job_id).await? {
+    // A cancel that arrived while the job waited (read again when the read above is stale,
+    // e.g. after a catalog rescan).
+    let cancel = match cancel_read {
+        Some((cancel, at)) if at.elapsed() < CANCEL_READ_FRESH => cancel,
+        _ => {
+            let mut conn = shared.redis().await?;
+            store::cancel_requested(&mut conn, &shared.names, &env.job_id).await?
+        }
+    };
+    if cancel {
         return Ok(Verdict::Canceled(Box::new(env)));
     }
     Ok(Verdict::Run(Box::new(Accepted {

@@ -123,7 +123,8 @@ async fn refuse(shared: &Arc<Shared>, wire: &str, r: &Refusal) {
     }
 }
 
-/// Writes a result to the outbox, then tries to apply it (the flusher retries on failure).
+/// Writes a result to the outbox, then tries to apply it (the flusher retries on failure). The
+/// file is synced to disk only when it must wait for Redis.
 async fn deliver_result(shared: &Arc<Shared>, result: JobResult) {
     let job = result.job_id.clone();
     if let Err(e) = shared.outbox.put_result(&result).await {
@@ -135,6 +136,9 @@ async fn deliver_result(shared: &Arc<Shared>, result: JobResult) {
         .await
     {
         tracing::warn!(job, error = %e, "result kept in the outbox until redis is back");
+        if let Err(e) = shared.outbox.make_durable(&job).await {
+            tracing::error!(job, error = %e, "cannot sync the outbox");
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The local outbox: what Redis has not acknowledged yet, on disk, so that a Redis outage (or
-//! a runner crash) loses nothing.
+//! a runner crash) loses nothing. A result is synced to disk only when it has to wait for
+//! Redis; spooled events always are.
 //!
 //! Per job, `<job>.events.jsonl` holds events that could not be appended (in order; once the
 //! file exists every later event of the job goes there too, to keep the order), with
@@ -95,7 +96,10 @@ impl Outbox {
             .map_err(io_err(&path))
     }
 
-    /// Writes the job's result atomically (temp file, fsync, rename).
+    /// Writes the job's result atomically (temp file, rename), without `fsync`: the file is in
+    /// the page cache, which survives a crash of the runner, and Redis normally takes the
+    /// result at once. When it does not, [`Outbox::make_durable`] syncs it (see docs/runner.md,
+    /// "Nothing lost", for what a host crash can lose).
     pub async fn put_result(&self, result: &JobResult) -> Result<(), OutboxError> {
         let _g = self.lock.lock().await;
         let path = self.result_path(&result.job_id);
@@ -104,9 +108,27 @@ impl Outbox {
         (|| {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&json)?;
-            f.sync_all()?;
             std::fs::rename(&tmp, &path)
         })()
+        .map_err(io_err(&path))
+    }
+
+    /// Syncs the job's result file and the outbox directory to disk, for a result that must
+    /// wait for Redis (it then survives a host crash too). On a blocking thread: an `fsync`
+    /// takes milliseconds on a busy disk.
+    pub async fn make_durable(&self, job: &str) -> Result<(), OutboxError> {
+        let _g = self.lock.lock().await;
+        let path = self.result_path(job);
+        let dir = self.dir.clone();
+        let synced = path.clone();
+        tokio::task::spawn_blocking(move || {
+            if synced.exists() {
+                std::fs::File::open(&synced)?.sync_all()?;
+            }
+            std::fs::File::open(&dir)?.sync_all()
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
         .map_err(io_err(&path))
     }
 

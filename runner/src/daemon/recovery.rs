@@ -69,6 +69,8 @@ async fn kill_leftovers(shared: &Shared, env: &Envelope) {
                 .layout
                 .dirs_named(&format!("{}.{}", env.job_id, env.attempt)),
         )),
+        // The previous runner's orphans went to PID 1: test every process for the marker.
+        orphans_come_to_runner: false,
     };
     let t = tree::terminate(shared.sandbox.sys, &scope, shared.sandbox.limits.kill_grace).await;
     if t.found > 0 {

@@ -203,22 +203,25 @@ pub async fn reject<C: redis::aio::ConnectionLike + Send + Sync>(
     pipe.query_async::<()>(conn).await
 }
 
-/// Claims `<job>:<attempt>` in the replay guard; false when it was claimed before.
-pub async fn claim_seen<C: redis::aio::ConnectionLike + Send + Sync>(
+/// Claims `<job>:<attempt>` in the replay guard and reads the record's cancel flag, in one
+/// round trip: (claimed now — false when it was claimed before, cancel asked).
+pub async fn claim_seen_reading_cancel<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
     names: &KeyNames,
     job_id: &str,
     attempt: u32,
     expires_at_secs: i64,
-) -> RedisResult<bool> {
-    let added: i64 = redis::cmd("ZADD")
+) -> RedisResult<(bool, bool)> {
+    let (added, cancel): (i64, Option<String>) = redis::pipe()
+        .cmd("ZADD")
         .arg(names.seen())
         .arg("NX")
         .arg(expires_at_secs)
         .arg(seen_member(job_id, attempt))
+        .hget(names.job(job_id), field::CANCEL_REQUESTED)
         .query_async(conn)
         .await?;
-    Ok(added == 1)
+    Ok((added == 1, cancel.as_deref() == Some("1")))
 }
 
 /// The replay guard's member for one attempt.

@@ -180,6 +180,7 @@ impl Sandbox {
             runner_pid: std::process::id() as i32,
             runner_pgid: nix::unistd::getpgrp().as_raw(),
             cgroup: cgroup.clone(),
+            orphans_come_to_runner: reaper::is_subreaper(),
         };
         let shared = Arc::new(OutputShared::new(
             attempt.masker.clone(),

@@ -31,6 +31,11 @@ impl ProcInfo {
 pub trait Sys: Send + Sync {
     /// Every process right now.
     fn processes(&self) -> Vec<ProcInfo>;
+    /// The runner's own children (zombies included), from one small file per runner thread;
+    /// `None` when the kernel does not offer that list (then callers scan every process).
+    fn runner_children(&self) -> Option<Vec<i32>>;
+    /// Whether any process is in this process group (zombies may count).
+    fn group_exists(&self, pgid: i32) -> bool;
     /// Whether the process's environment holds exactly this `NAME=value` entry.
     fn has_env_entry(&self, pid: i32, entry: &[u8]) -> bool;
     /// Processes in the job's cgroups.
@@ -80,6 +85,28 @@ impl Sys for RealSys {
             parse_stat(&stat)
         })
         .collect()
+    }
+
+    fn runner_children(&self) -> Option<Vec<i32>> {
+        // A thread's children are listed under its own task (an orphan is reparented to any
+        // live thread of the subreaper), so every thread of the runner is read.
+        let mut out = Vec::new();
+        for task in fs::read_dir("/proc/self/task").ok()? {
+            let path = task.ok()?.path().join("children");
+            let text = fs::read_to_string(path).ok()?;
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|t| t.parse::<i32>().ok()),
+            );
+        }
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
+    }
+
+    fn group_exists(&self, pgid: i32) -> bool {
+        // Signal 0 checks existence only; ESRCH means no process carries the group id.
+        nix::sys::signal::killpg(Pid::from_raw(pgid), None) != Err(Errno::ESRCH)
     }
 
     fn has_env_entry(&self, pid: i32, entry: &[u8]) -> bool {
@@ -142,5 +169,21 @@ mod tests {
             .find(|p| p.pid == me)
             .expect("own process listed");
         assert!(!mine.is_dead());
+    }
+
+    #[test]
+    fn real_sys_lists_its_children_including_zombies_and_sees_their_group() {
+        let mut child = std::process::Command::new("/bin/true").spawn().unwrap();
+        let pid = child.id() as i32;
+        // Until waited for, the exited child is a zombie and still a child.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let children = RealSys.runner_children().expect("children list offered");
+        assert!(children.contains(&pid), "{pid} not in {children:?}");
+        child.wait().unwrap();
+        let children = RealSys.runner_children().unwrap();
+        assert!(!children.contains(&pid));
+        let own_group = nix::unistd::getpgrp().as_raw();
+        assert!(RealSys.group_exists(own_group));
+        assert!(!RealSys.group_exists(pid));
     }
 }

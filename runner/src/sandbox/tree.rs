@@ -1,10 +1,13 @@
 //! Which processes belong to a job, and how a job's tree is stopped: SIGTERM to all, a grace
 //! period, then SIGKILL to every member until none is left.
 //!
-//! A process belongs to a job when it is in the job's cgroups, in its process group, carries
-//! the job's `JOB_ID=<id>` environment entry (so a `setsid` escapee reparented to the runner
-//! is still found), or descends from any of those. The runner itself, PID 1 and zombies never
-//! do; a process group id ≤ 1 is never signalled.
+//! A process belongs to a job when it is in the job's cgroups, in its process group, is a
+//! child of the runner carrying the job's `JOB_ID=<id>` environment entry (a `setsid` or
+//! double-fork escapee whose parent died, reparented to the runner as child subreaper), or
+//! descends from any of those. An escapee whose parent lives descends from a member, so only
+//! the runner's children need the (costly) environment test; without the subreaper, orphans
+//! go to PID 1 and every process is tested. The runner itself, PID 1 and zombies never
+//! belong; a process group id ≤ 1 is never signalled.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -33,6 +36,16 @@ pub struct JobScope {
     pub runner_pid: i32,
     pub runner_pgid: i32,
     pub cgroup: Option<Arc<JobCgroup>>,
+    /// Whether every orphan of the job is reparented to this runner (it is a child subreaper
+    /// and started the job). False for leftovers of a previous runner, which went to PID 1.
+    pub orphans_come_to_runner: bool,
+}
+
+impl JobScope {
+    /// Whether `p` needs the environment-marker test (see the module doc).
+    fn may_carry_marker(&self, p: &ProcInfo) -> bool {
+        !self.orphans_come_to_runner || p.ppid == self.runner_pid
+    }
 }
 
 /// Decides membership from one snapshot (pure; see the module doc for the rules).
@@ -53,7 +66,7 @@ pub fn select_members(
             p.pid == scope.root_pid
                 || (scope.pgid > 1 && p.pgid == scope.pgid)
                 || in_cgroup.contains(&p.pid)
-                || marked(p.pid)
+                || (scope.may_carry_marker(p) && marked(p.pid))
         })
         .map(|p| p.pid)
         .collect();
@@ -166,8 +179,36 @@ pub async fn terminate(sys: &dyn Sys, scope: &JobScope, grace: Duration) -> Term
     report
 }
 
-/// One line per live member, for the job's `survivors`.
+/// Whether the job may still have a member, decided without scanning every process: by the
+/// rules of [`select_members`], with the script reaped, every member descends from a process
+/// of the job's group, of its cgroups, or from a marked child of the runner; when none of
+/// those exists, nothing does. `true` whenever that cannot be told cheaply.
+pub fn may_have_members(sys: &dyn Sys, scope: &JobScope) -> bool {
+    if !scope.orphans_come_to_runner {
+        return true;
+    }
+    if scope.pgid > 1 && sys.group_exists(scope.pgid) {
+        return true;
+    }
+    if let Some(cg) = scope.cgroup.as_deref()
+        && !sys.cgroup_pids(cg).is_empty()
+    {
+        return true;
+    }
+    let Some(children) = sys.runner_children() else {
+        return true;
+    };
+    children
+        .into_iter()
+        .any(|pid| pid != scope.root_pid && sys.has_env_entry(pid, &scope.env_marker))
+}
+
+/// One line per live member, for the job's `survivors` (no process scan when
+/// [`may_have_members`] rules every member out).
 pub fn describe_members(sys: &dyn Sys, scope: &JobScope) -> Vec<String> {
+    if !may_have_members(sys, scope) {
+        return Vec::new();
+    }
     members(sys, scope)
         .into_iter()
         .map(|pid| sys.describe(pid))

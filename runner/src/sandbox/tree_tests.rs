@@ -15,6 +15,8 @@ struct FakeSys {
     stubborn: Vec<i32>,
     cgroup: Mutex<Vec<i32>>,
     calls: Mutex<Vec<String>>,
+    /// The kernel offers no `/proc/self/task/<tid>/children`.
+    no_children_list: bool,
 }
 
 fn proc(pid: i32, ppid: i32, pgid: i32) -> ProcInfo {
@@ -67,9 +69,28 @@ impl FakeSys {
 
 impl Sys for FakeSys {
     fn processes(&self) -> Vec<ProcInfo> {
+        self.calls.lock().unwrap().push("scan".into());
         self.procs.lock().unwrap().clone()
     }
+    fn runner_children(&self) -> Option<Vec<i32>> {
+        if self.no_children_list {
+            return None;
+        }
+        let procs = self.procs.lock().unwrap();
+        Some(
+            procs
+                .iter()
+                .filter(|p| p.ppid == RUNNER)
+                .map(|p| p.pid)
+                .collect(),
+        )
+    }
+    fn group_exists(&self, pgid: i32) -> bool {
+        let procs = self.procs.lock().unwrap();
+        procs.iter().any(|p| p.pgid == pgid)
+    }
     fn has_env_entry(&self, pid: i32, _entry: &[u8]) -> bool {
+        self.calls.lock().unwrap().push(format!("environ {pid}"));
         self.marked.contains(&pid)
     }
     fn cgroup_pids(&self, _cgroup: &JobCgroup) -> Vec<i32> {
@@ -124,6 +145,7 @@ fn scope(root: i32, cgroup: bool) -> JobScope {
         runner_pid: RUNNER,
         runner_pgid: RUNNER,
         cgroup: cgroup.then(|| Arc::new(JobCgroup::default())),
+        orphans_come_to_runner: true,
     }
 }
 
@@ -274,5 +296,123 @@ fn survivors_are_described_not_killed() {
     let sys = FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(900, RUNNER, 200)]);
     let d = describe_members(&sys, &scope(200, false));
     assert_eq!(d, ["900 p900"]);
-    assert!(sys.calls().is_empty());
+    // The group lives (900 is in it): one scan, and no signal.
+    assert_eq!(sys.calls(), ["scan"]);
+}
+
+#[test]
+fn only_runner_children_are_checked_for_the_job_marker() {
+    // 700 (a child of init) and 501 (child of a non-member) carry the marker too: neither can
+    // be an escapee of this job, whose orphans all come to the runner.
+    let procs = vec![
+        proc(1, 0, 1),
+        proc(RUNNER, 1, RUNNER),
+        proc(200, RUNNER, 200),
+        proc(500, RUNNER, 500),
+        proc(501, 400, 501),
+        proc(700, 1, 700),
+    ];
+    let tested = Mutex::new(Vec::new());
+    let m = select_members(&procs, &scope(200, false), &[], |pid| {
+        tested.lock().unwrap().push(pid);
+        true
+    });
+    assert_eq!(m.into_iter().collect::<Vec<_>>(), [200, 500]);
+    assert_eq!(*tested.lock().unwrap(), [500]);
+}
+
+#[test]
+fn without_the_subreaper_every_process_is_checked_for_the_job_marker() {
+    let procs = vec![proc(1, 0, 1), proc(RUNNER, 1, RUNNER), proc(700, 1, 700)];
+    let mut s = scope(200, false);
+    s.orphans_come_to_runner = false;
+    let m = select_members(&procs, &s, &[], |pid| pid == 700);
+    assert_eq!(m.into_iter().collect::<Vec<_>>(), [700]);
+}
+
+#[test]
+fn survivor_scan_skipped_when_cgroup_empty_and_group_gone() {
+    // The script (200) is reaped; another job's script (300) is a runner child without the
+    // marker; an unrelated process lives elsewhere.
+    let sys = FakeSys::with(vec![
+        proc(1, 0, 1),
+        proc(RUNNER, 1, RUNNER),
+        proc(300, RUNNER, 300),
+        proc(400, 1, 400),
+    ]);
+    assert!(describe_members(&sys, &scope(200, true)).is_empty());
+    assert_eq!(sys.calls(), ["environ 300"], "no process scan");
+}
+
+#[test]
+fn survivor_scan_runs_while_the_group_lives() {
+    let sys = FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(201, 1, 200)]);
+    assert_eq!(describe_members(&sys, &scope(200, true)), ["201 p201"]);
+    assert!(sys.calls().contains(&"scan".to_owned()));
+}
+
+#[test]
+fn survivor_scan_runs_while_the_cgroup_holds_a_process() {
+    let sys = FakeSys {
+        cgroup: Mutex::new(vec![650]),
+        ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(650, 1, 650)])
+    };
+    assert_eq!(describe_members(&sys, &scope(200, true)), ["650 p650"]);
+}
+
+#[test]
+fn survivor_scan_runs_for_a_marked_runner_child() {
+    // A setsid daemon whose parent exited: reparented to the runner, own group, no cgroup.
+    let sys = FakeSys {
+        marked: vec![500],
+        ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(500, RUNNER, 500)])
+    };
+    assert_eq!(describe_members(&sys, &scope(200, false)), ["500 p500"]);
+}
+
+#[test]
+fn survivor_scan_runs_when_the_children_list_is_missing() {
+    let sys = FakeSys {
+        no_children_list: true,
+        ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER)])
+    };
+    assert!(may_have_members(&sys, &scope(200, true)));
+    let mut s = scope(200, true);
+    s.orphans_come_to_runner = false;
+    let sys = FakeSys::with(vec![proc(RUNNER, 1, RUNNER)]);
+    assert!(may_have_members(&sys, &s));
+}
+
+#[test]
+fn orphans_are_reaped_from_the_runner_children_except_scripts() {
+    let mut zombie = proc(501, RUNNER, 501);
+    zombie.state = 'Z';
+    let sys = FakeSys::with(vec![
+        proc(RUNNER, 1, RUNNER),
+        proc(200, RUNNER, 200),
+        zombie,
+        proc(600, 1, 600),
+    ]);
+    let scripts = [200].into_iter().collect();
+    let c = super::super::reaper::reap_candidates(&sys, RUNNER, &scripts);
+    assert_eq!(c, [501]);
+    assert!(!sys.calls().contains(&"scan".to_owned()), "no process scan");
+}
+
+#[test]
+fn orphans_fall_back_to_a_scan_for_zombies_without_a_children_list() {
+    let mut zombie = proc(501, RUNNER, 501);
+    zombie.state = 'Z';
+    let sys = FakeSys {
+        no_children_list: true,
+        ..FakeSys::with(vec![
+            proc(RUNNER, 1, RUNNER),
+            proc(200, RUNNER, 200),
+            proc(300, RUNNER, 300),
+            zombie,
+        ])
+    };
+    let scripts = [200].into_iter().collect();
+    let c = super::super::reaper::reap_candidates(&sys, RUNNER, &scripts);
+    assert_eq!(c, [501]);
 }
