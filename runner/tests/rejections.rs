@@ -219,3 +219,42 @@ fn a_bundle_dropped_in_after_start_runs_without_restart() {
     panel.wait_state(&job.job_id, &[JobState::Succeeded], LONG);
     assert!(ran(&job.job_id));
 }
+
+#[test]
+fn script_edited_after_the_catalog_scan_never_runs_under_the_old_digest() {
+    let redis = RedisServer::start();
+    let panel = Panel::new(&redis.url());
+    let installers = tempfile::tempdir().unwrap();
+    let dest = installers.path().join("happy");
+    std::fs::create_dir(&dest).unwrap();
+    for f in ["manifest.yml", "install.sh"] {
+        std::fs::copy(support::bundles_dir().join("happy").join(f), dest.join(f)).unwrap();
+    }
+    let options = RunnerOptions {
+        installers: installers.path().to_path_buf(),
+        ..RunnerOptions::default()
+    };
+    let _runner = RunnerProcess::start(&panel, &redis.url(), options);
+    // A first job proves the runner has scanned the bundle with its current digest.
+    let first = panel.enqueue_envelope(&panel.envelope_in(&dest, json!({}), json!(null)));
+    panel.wait_state(&first.job_id, &[JobState::Succeeded], LONG);
+    assert!(ran(&first.job_id));
+
+    // The panel validated these bytes; then the script changes on disk.
+    let env = panel.envelope_in(&dest, json!({}), json!(null));
+    let script = dest.join("install.sh");
+    let mut text = std::fs::read_to_string(&script).unwrap();
+    text.push_str("touch \"${TMPDIR}/outfitter-edited-${JOB_ID}\"\n");
+    std::fs::write(&script, text).unwrap();
+    let job = panel.enqueue_envelope(&env);
+
+    let record = panel.wait_state(&job.job_id, &[JobState::Rejected], LONG);
+    let reason = record.reason.unwrap();
+    assert!(reason.contains("digest mismatch"), "{reason}");
+    assert_never_ran(&panel, &job);
+    let edited = format!("/tmp/outfitter-edited-{}", job.job_id);
+    assert!(
+        !std::path::Path::new(&edited).exists(),
+        "the edited script ran"
+    );
+}

@@ -40,6 +40,16 @@ impl Bundle {
         &self.manifest.id
     }
 
+    /// The digest of the bundle's files as they are on disk now. The runner compares it with
+    /// [`Bundle::digest`] just before it runs the script, so a script edited after the
+    /// catalog scan never runs under a digest the panel validated for other bytes.
+    pub fn digest_on_disk(&self) -> Result<String, Diagnostic> {
+        let manifest =
+            yaml::read_capped(&self.dir.join(MANIFEST_FILE), limits::MAX_MANIFEST_BYTES)?;
+        let script = yaml::read_capped(&self.script_path, limits::MAX_SCRIPT_BYTES)?;
+        Ok(digest::bundle_digest(&manifest, &script))
+    }
+
     /// Validates a submission with this bundle's compiled validator (compiled once).
     pub fn validate_inputs(
         &self,

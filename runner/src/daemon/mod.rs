@@ -127,7 +127,14 @@ impl Shared {
     /// The local bundle of `app_id` with exactly `digest`; the catalog is scanned again when
     /// it does not have it (a bundle dropped in since start works without a restart).
     pub async fn bundle_matching(&self, app_id: &str, digest: &str) -> Result<Bundle, String> {
-        let found = |c: &Catalog| c.get(app_id).filter(|b| b.digest == digest).cloned();
+        // The files must still hash to the digest: a bundle edited on disk since the last
+        // scan is rescanned rather than run under the old digest.
+        let found = |c: &Catalog| {
+            c.get(app_id)
+                .filter(|b| b.digest == digest)
+                .filter(|b| b.digest_on_disk().is_ok_and(|d| d == digest))
+                .cloned()
+        };
         if let Some(b) = found(&self.catalog()) {
             return Ok(b);
         }
