@@ -11,6 +11,8 @@ use redis::Value as RValue;
 use redis::aio::ConnectionManager;
 
 use crate::agents::keys::{self as agent_keys, GenerationKeys};
+use crate::audit;
+use crate::auth::Caller;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::scripts;
@@ -25,6 +27,16 @@ pub enum Canceled {
     Now,
     /// The job is running: the runner was asked to kill it; it ends `canceled` shortly.
     Requested,
+}
+
+impl Canceled {
+    /// `canceled` or `requested`, as the API and the audit log say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Canceled::Now => "canceled",
+            Canceled::Requested => "requested",
+        }
+    }
 }
 
 fn reply_words(v: &RValue) -> Vec<String> {
@@ -43,17 +55,37 @@ fn pairs_json(pairs: &[(&str, String)]) -> String {
 }
 
 /// Cancels a job.
-pub async fn cancel(state: &AppState, job_id: &str, by: &str) -> ApiResult<(Canceled, JobRecord)> {
+/// Cancels a job on behalf of `caller` and records it in the audit log.
+pub async fn cancel(
+    state: &AppState,
+    job_id: &str,
+    caller: &Caller,
+) -> ApiResult<(Canceled, JobRecord)> {
     let mut conn = state.redis.clone();
-    let message = format!("canceled by {by} before it started");
-    match cancel_in(&mut conn, job_id, &message, false).await? {
-        Outcome::Now => Ok((Canceled::Now, store::load(&mut conn, job_id).await?)),
-        Outcome::Requested => Ok((Canceled::Requested, store::load(&mut conn, job_id).await?)),
-        Outcome::Started(s) => Err(ApiError::new(
-            Code::Internal,
-            format!("cancel of job {job_id} answered `started` ({s}) though it may ask the runner"),
-        )),
-    }
+    let message = format!("canceled by {} before it started", caller.name);
+    let outcome = match cancel_in(&mut conn, job_id, &message, false).await? {
+        Outcome::Now => Canceled::Now,
+        Outcome::Requested => Canceled::Requested,
+        Outcome::Started(s) => {
+            return Err(ApiError::new(
+                Code::Internal,
+                format!(
+                    "cancel of job {job_id} answered `started` ({s}) though it may ask the runner"
+                ),
+            ));
+        }
+    };
+    let job = store::load(&mut conn, job_id).await?;
+    audit::record(
+        &mut conn,
+        &caller.name,
+        "job.cancel",
+        job_id,
+        &caller.from,
+        outcome.as_str(),
+    )
+    .await;
+    Ok((outcome, job))
 }
 
 /// Ends a job `canceled` with `reason` (also its record's `reason`) if it still waits in its
@@ -170,7 +202,24 @@ fn verify_stored(
 }
 
 /// Starts a new attempt of a finished job.
-pub async fn retry(state: &AppState, job_id: &str, by: &str) -> ApiResult<JobRecord> {
+/// Queues a new attempt of a finished job on behalf of `caller` and records it in the audit log.
+pub async fn retry(state: &AppState, job_id: &str, caller: &Caller) -> ApiResult<JobRecord> {
+    let job = retry_as(state, job_id, &caller.name).await?;
+    let mut conn = state.redis.clone();
+    let detail = format!("app={} agent={}", job.app_id, job.agent_id);
+    audit::record(
+        &mut conn,
+        &caller.name,
+        "job.retry",
+        job_id,
+        &caller.from,
+        &detail,
+    )
+    .await;
+    Ok(job)
+}
+
+async fn retry_as(state: &AppState, job_id: &str, by: &str) -> ApiResult<JobRecord> {
     let mut conn = state.redis.clone();
     let job = store::load(&mut conn, job_id).await?;
     if !job.state.is_retryable_by_user() {

@@ -6,7 +6,6 @@ use outfitter_contract::job::JobState;
 use serde::Serialize;
 
 use super::{WebResult, base_context, check_csrf, redirect, render, signed_in, when};
-use crate::audit;
 use crate::auth::Role;
 use crate::clock::format_duration;
 use crate::jobs::{JobView, control, events, store};
@@ -105,21 +104,7 @@ pub async fn cancel(
     let caller = signed_in(&state, &req).await?;
     check_csrf(&caller, &form)?;
     caller.require(Role::Operator)?;
-    let (outcome, _) = control::cancel(&state, &id, &caller.name).await?;
-    let mut conn = state.redis.clone();
-    let detail = match outcome {
-        control::Canceled::Now => "canceled",
-        control::Canceled::Requested => "requested",
-    };
-    audit::record(
-        &mut conn,
-        &caller.name,
-        "job.cancel",
-        &id,
-        &caller.from,
-        detail,
-    )
-    .await;
+    control::cancel(&state, &id, &caller).await?;
     Ok(redirect(&format!("/jobs/{}", id.as_str())))
 }
 
@@ -132,16 +117,6 @@ pub async fn retry(
     let caller = signed_in(&state, &req).await?;
     check_csrf(&caller, &form)?;
     caller.require(Role::Operator)?;
-    let job = control::retry(&state, &id, &caller.name).await?;
-    let mut conn = state.redis.clone();
-    audit::record(
-        &mut conn,
-        &caller.name,
-        "job.retry",
-        &id,
-        &caller.from,
-        &format!("app={} agent={}", job.app_id, job.agent_id),
-    )
-    .await;
+    control::retry(&state, &id, &caller).await?;
     Ok(redirect(&format!("/jobs/{}", id.as_str())))
 }

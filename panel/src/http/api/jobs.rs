@@ -10,7 +10,7 @@ use crate::audit;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult, Code, ErrorBody};
 use crate::http::body::JsonBody;
-use crate::jobs::control::{self, Canceled};
+use crate::jobs::control;
 use crate::jobs::enqueue::{self, Actor, NewJob};
 use crate::jobs::{JobView, events, store};
 use crate::sse;
@@ -270,23 +270,9 @@ pub async fn cancel(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     caller.require(Role::Operator)?;
-    let (outcome, job) = control::cancel(&state, &id, &caller.name).await?;
-    let outcome = match outcome {
-        Canceled::Now => "canceled",
-        Canceled::Requested => "requested",
-    };
-    let mut conn = state.redis.clone();
-    audit::record(
-        &mut conn,
-        &caller.name,
-        "job.cancel",
-        &id,
-        &caller.from,
-        outcome,
-    )
-    .await;
+    let (outcome, job) = control::cancel(&state, &id, &caller).await?;
     Ok(HttpResponse::Accepted().json(CancelResult {
-        outcome: outcome.into(),
+        outcome: outcome.as_str().into(),
         job: job.into(),
     }))
 }
@@ -303,16 +289,6 @@ pub async fn retry(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     caller.require(Role::Operator)?;
-    let job = control::retry(&state, &id, &caller.name).await?;
-    let mut conn = state.redis.clone();
-    audit::record(
-        &mut conn,
-        &caller.name,
-        "job.retry",
-        &id,
-        &caller.from,
-        &format!("app={} agent={}", job.app_id, job.agent_id),
-    )
-    .await;
+    let job = control::retry(&state, &id, &caller).await?;
     Ok(HttpResponse::Accepted().json(JobView::from(job)))
 }
