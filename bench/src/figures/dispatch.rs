@@ -10,7 +10,7 @@ use super::{Ctx, create_job};
 use crate::baselines::{self, take_mark, wall_micros};
 use crate::bundles::MARK;
 use crate::report::{Figure, Goal, Row, Table};
-use crate::stats::{Micros, Samples, factor};
+use crate::stats::{Micros, Samples, Summary, factor};
 use crate::watch::{Seen, Watcher};
 
 /// The agent whose runner the dispatch and progress figures use.
@@ -147,51 +147,31 @@ fn figure(
     let bound_dispatch = (h.p50 + sf.p50, h.p99 + sf.p99);
     let bound_result = (h.p50 + se.p50, h.p99 + se.p99);
     let pair = |a: f64, b: f64| format!("{} / {}", Micros(a), Micros(b));
+    // A measured p50 / p99 beside the bound it is compared with, and their ratios.
+    let versus = |what: &str, m: &Summary, bound_name: &str, bound: (f64, f64)| {
+        Row::new(what, pair(m.p50, m.p99)).against(
+            format!("{bound_name} {}", pair(bound.0, bound.1)),
+            format!("{} / {}", factor(m.p50, bound.0), factor(m.p99, bound.1)),
+        )
+    };
     let rows = vec![
-        Row::new(
+        versus(
             "POST returned → script's first instruction (p50 / p99)",
-            pair(d.p50, d.p99),
-        )
-        .against(
-            format!(
-                "hand-off + spawn→first instruction {}",
-                pair(bound_dispatch.0, bound_dispatch.1)
-            ),
-            format!(
-                "{} / {}",
-                factor(d.p50, bound_dispatch.0),
-                factor(d.p99, bound_dispatch.1)
-            ),
+            &d,
+            "hand-off + spawn→first instruction",
+            bound_dispatch,
         ),
-        Row::new(
+        versus(
             "enqueue (POST sent) → result in Redis (p50 / p99)",
-            pair(e.p50, e.p99),
-        )
-        .against(
-            format!(
-                "hand-off + spawn→exit {}",
-                pair(bound_result.0, bound_result.1)
-            ),
-            format!(
-                "{} / {}",
-                factor(e.p50, bound_result.0),
-                factor(e.p99, bound_result.1)
-            ),
+            &e,
+            "hand-off + spawn→exit",
+            bound_result,
         ),
-        Row::new(
+        versus(
             "POST returned → result in Redis (p50 / p99)",
-            pair(r.p50, r.p99),
-        )
-        .against(
-            format!(
-                "hand-off + spawn→exit {}",
-                pair(bound_result.0, bound_result.1)
-            ),
-            format!(
-                "{} / {}",
-                factor(r.p50, bound_result.0),
-                factor(r.p99, bound_result.1)
-            ),
+            &r,
+            "hand-off + spawn→exit",
+            bound_result,
         ),
         Row::new("POST /api/v1/jobs alone (p50 / p99)", pair(p.p50, p.p99)),
         Row::new(
