@@ -190,8 +190,8 @@ pub fn pipe_line_rate(script: &Path) -> Result<(f64, u64)> {
 /// what storing and publishing one event costs Redis and one round trip, with nobody listening.
 pub fn append_event_rate(client: &redis::Client, n: usize) -> Result<f64> {
     use outfitter_contract::event::{Event, EventBody, OutputStream};
-    use outfitter_contract::redis_keys::AgentKeys;
-    let keys = AgentKeys::new("bench-baseline");
+    use outfitter_contract::redis_keys::AgentRedisKeys;
+    let keys = AgentRedisKeys::new("bench-baseline");
     let job = "append-event-baseline";
     let script = redis::Script::new(outfitter_contract::scripts::APPEND_EVENT);
     let mut conn = client.get_connection()?;

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use outfitter_contract::redis_keys::AgentKeys;
+use outfitter_contract::redis_keys::AgentRedisKeys;
 
 use crate::binaries::Binaries;
 use crate::process::{Daemon, Memory, wait_until};
@@ -181,7 +181,7 @@ impl Installation {
         self.stop_runner(agent_id);
         let dir = self.runner_dir(agent_id);
         let mut conn = self.redis.connection()?;
-        let heartbeat = AgentKeys::new(agent_id).heartbeat();
+        let heartbeat = AgentRedisKeys::new(agent_id).heartbeat();
         // A heartbeat left by an earlier run of this runner must not count as the new one's.
         redis::cmd("DEL").arg(&heartbeat).query::<i64>(&mut conn)?;
         let mut cmd = Command::new(&self.bins.runner);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Result, bail};
 use futures_util::StreamExt;
 use outfitter_contract::event::{Event, EventBody};
-use outfitter_contract::redis_keys::{AgentKeys, parse_job_channel};
+use outfitter_contract::redis_keys::{AgentRedisKeys, parse_job_channel};
 use tokio::sync::mpsc;
 
 /// One event as the bench saw it.
@@ -46,7 +46,7 @@ impl Watcher {
     /// Subscribes to the live channel of every job of the agents matching `agent_pattern`
     /// (a Redis glob, e.g. `bench-d1` or `bench-t*`). Returns once the subscription is active.
     pub async fn start(client: &redis::Client, agent_pattern: &str) -> Result<Self> {
-        let pattern = AgentKeys::new(agent_pattern).job_channel("*");
+        let pattern = AgentRedisKeys::new(agent_pattern).job_channel("*");
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.psubscribe(&pattern).await?;
         let (tx, rx) = mpsc::unbounded_channel();

@@ -15,6 +15,7 @@ use crate::container::{Container, ExecOutput, tail_lines};
 use crate::network::Link;
 use crate::proxy::{self, PROXY_PORT, ProxyConfig};
 use outfitter_contract::conformance::{ConformanceSummary, RESULT_FILE, RESULT_SCHEMA};
+use outfitter_contract::job::REDACTED;
 
 use crate::report::{BundleResult, LOG_TAIL_LINES, Status, StepResult};
 use crate::spec::{TestSpec, value_text};
@@ -27,8 +28,6 @@ const GUEST_RUNNER: &str = "/usr/local/bin/outfitter-runner";
 const INSTALL_GRACE: Duration = Duration::from_secs(60);
 /// Limit for one setup command.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(300);
-/// What replaces a secret in every recorded line.
-const MASK: &str = "********";
 
 /// How bundles are installed inside the system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +75,7 @@ impl Run<'_> {
         self.secrets
             .iter()
             .filter(|s| !s.is_empty())
-            .fold(text.to_owned(), |t, s| t.replace(s.as_str(), MASK))
+            .fold(text.to_owned(), |t, s| t.replace(s.as_str(), REDACTED))
     }
 
     /// Records a step; returns whether it passed.
@@ -415,7 +414,7 @@ async fn after_boot(
                     .secrets
                     .iter()
                     .filter(|s| !s.is_empty())
-                    .fold(check.detail.clone(), |d, s| d.replace(s.as_str(), MASK));
+                    .fold(check.detail.clone(), |d, s| d.replace(s.as_str(), REDACTED));
             }
         }
         if !ok {

@@ -148,12 +148,12 @@ impl PanelSecret {
 
 /// The two working keys of one agent.
 #[derive(Debug, Clone)]
-pub struct AgentKeys {
+pub struct AgentCrypto {
     pub signing: Key,
     pub sealing: Key,
 }
 
-impl AgentKeys {
+impl AgentCrypto {
     pub fn from_agent_key(agent_key: &Key) -> Self {
         Self {
             signing: derive(&agent_key.0, "outfitter job signing v1"),
@@ -217,7 +217,7 @@ mod tests {
         let s = PanelSecret::from_bytes(vec![1; 32]).unwrap();
         let a = s.agent_key("a");
         assert_ne!(a, s.agent_key("b"));
-        let k = AgentKeys::from_agent_key(&a);
+        let k = AgentCrypto::from_agent_key(&a);
         assert_ne!(k.signing, k.sealing);
         assert_eq!(Key::from_hex(&a.to_hex()).unwrap(), a);
         assert!(Key::from_hex("abcd").is_err());

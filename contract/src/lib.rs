@@ -13,6 +13,7 @@ pub mod limits;
 pub mod manifest;
 
 // The job protocol between panel and runner.
+pub mod clock;
 pub mod control;
 pub mod envelope;
 pub mod event;

@@ -10,11 +10,11 @@ pub const PREFIX: &str = "outfitter:";
 
 /// The keys of one agent. Agent ids are validated (`[a-z0-9-]`) before they get here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentKeys {
+pub struct AgentRedisKeys {
     base: String,
 }
 
-impl AgentKeys {
+impl AgentRedisKeys {
     pub fn new(agent_id: &str) -> Self {
         Self {
             base: format!("{PREFIX}agent:{{{agent_id}}}:"),
@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn agent_keys_share_one_hash_tag() {
-        let k = AgentKeys::new("web-1");
+        let k = AgentRedisKeys::new("web-1");
         for key in [
             k.queue(),
             k.processing(),
@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn job_channel_round_trips() {
-        let k = AgentKeys::new("web-1");
+        let k = AgentRedisKeys::new("web-1");
         let ch = k.job_channel("0192-ab");
         assert_eq!(parse_job_channel(&ch), Some(("web-1", "0192-ab")));
         assert_eq!(parse_job_channel("outfitter:agent:{x}:control"), None);

@@ -1,14 +1,6 @@
 //! Wall-clock time as the protocol writes it (unix milliseconds), and how people read it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Now, in unix milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use outfitter_contract::clock::now_ms;
 
 /// `2026-11-22 14:03:07 UTC` for a unix-millisecond time.
 pub fn format_utc(ms: i64) -> String {

@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn messages_from_job_channels_are_parsed() {
-        let ch = redis_keys::AgentKeys::new("web-1").job_channel("j1");
+        let ch = redis_keys::AgentRedisKeys::new("web-1").job_channel("j1");
         let ev = parse_message(
             &ch,
             r#"{"seq":7,"ts":1,"attempt":1,"type":"progress","percent":5,"message":""}"#,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use outfitter_contract::event::{Event, EventBody};
 use outfitter_contract::job::field;
-use outfitter_contract::redis_keys::AgentKeys;
+use outfitter_contract::redis_keys::AgentRedisKeys;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -230,7 +230,7 @@ pub async fn observe_events(
         else {
             continue;
         };
-        let key = AgentKeys::new(&ev.agent_id).job(&ev.job_id);
+        let key = AgentRedisKeys::new(&ev.agent_id).job(&ev.job_id);
         let (app, started, finished): (Option<String>, Option<i64>, Option<i64>) =
             if state.is_terminal() {
                 redis::cmd("HMGET")

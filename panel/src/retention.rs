@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use outfitter_contract::job::{JobState, field};
-use outfitter_contract::redis_keys::{self, AgentKeys};
+use outfitter_contract::redis_keys::{self, AgentRedisKeys};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
@@ -37,7 +37,7 @@ pub async fn sweep(conn: &mut ConnectionManager, retention_days: u64) -> redis::
         for id in &ids {
             let agent: Option<String> = conn.hget(redis_keys::JOB_AGENT, id).await?;
             if let Some(agent) = &agent {
-                let keys = AgentKeys::new(agent);
+                let keys = AgentRedisKeys::new(agent);
                 let state: Option<String> = conn.hget(keys.job(id), field::STATE).await?;
                 let finished = state
                     .as_deref()

@@ -13,8 +13,8 @@ use common::{TestPanel, demo_body};
 use outfitter_contract::envelope::{Envelope, EnvelopeError, SignedJob};
 use outfitter_contract::event::Event;
 use outfitter_contract::job::{JobState, field};
-use outfitter_contract::keys::AgentKeys as SecretKeys;
-use outfitter_contract::redis_keys::{self, AgentKeys};
+use outfitter_contract::keys::AgentCrypto;
+use outfitter_contract::redis_keys::{self, AgentRedisKeys};
 use outfitter_contract::seal;
 use outfitter_panel::agents;
 use redis::AsyncCommands;
@@ -48,8 +48,8 @@ fn config_key(toml_text: &str) -> String {
     t["agent_key"].as_str().unwrap().to_owned()
 }
 
-fn keys_at(p: &TestPanel, agent: &str, generation: u32) -> SecretKeys {
-    SecretKeys::from_agent_key(&p.state.secret.agent_key_gen(agent, generation))
+fn keys_at(p: &TestPanel, agent: &str, generation: u32) -> AgentCrypto {
+    AgentCrypto::from_agent_key(&p.state.secret.agent_key_gen(agent, generation))
 }
 
 /// Every wire in an agent's queue, oldest first (as the runner takes them), emptying it.
@@ -57,7 +57,7 @@ async fn drain_queue(p: &TestPanel, agent: &str) -> Vec<String> {
     let mut c = p.conn();
     let mut out = Vec::new();
     while let Some(w) = c
-        .rpop::<_, Option<String>>(AgentKeys::new(agent).queue(), None)
+        .rpop::<_, Option<String>>(AgentRedisKeys::new(agent).queue(), None)
         .await
         .unwrap()
     {
@@ -66,11 +66,11 @@ async fn drain_queue(p: &TestPanel, agent: &str) -> Vec<String> {
     out
 }
 
-fn verify(wire: &str, keys: &SecretKeys) -> Result<Envelope, EnvelopeError> {
+fn verify(wire: &str, keys: &AgentCrypto) -> Result<Envelope, EnvelopeError> {
     SignedJob::from_wire(wire).unwrap().verify(&keys.signing)
 }
 
-fn open_sealed(env: &Envelope, keys: &SecretKeys) -> Result<BTreeMap<String, Value>, String> {
+fn open_sealed(env: &Envelope, keys: &AgentCrypto) -> Result<BTreeMap<String, Value>, String> {
     seal::open(
         &keys.sealing,
         &env.job_id,
@@ -227,8 +227,8 @@ async fn retry_refuses_an_envelope_no_key_generation_signed() {
     let job = p.demo_job().await["id"].as_str().unwrap().to_owned();
     let (env, _) = p.take_job("web-1").await;
     // As if the panel secret had been replaced since: another key signed the stored envelope.
-    let other = SecretKeys::from_agent_key(&outfitter_contract::keys::Key([9; 32]));
-    let k = AgentKeys::new("web-1");
+    let other = AgentCrypto::from_agent_key(&outfitter_contract::keys::Key([9; 32]));
+    let k = AgentRedisKeys::new("web-1");
     let _: () = p
         .conn()
         .hset_multiple(
@@ -351,7 +351,7 @@ async fn remove_refuses_with_queued_jobs_and_force_cancels_them() {
     );
     let depth: u64 = p
         .conn()
-        .llen(AgentKeys::new("web-1").queue())
+        .llen(AgentRedisKeys::new("web-1").queue())
         .await
         .unwrap();
     assert_eq!(depth, 0);
@@ -386,7 +386,7 @@ async fn remove_over_the_api_leaves_running_jobs_alone() {
     let waiting = p.demo_job().await["id"].as_str().unwrap().to_owned();
     let running = p.demo_job().await["id"].as_str().unwrap().to_owned();
     // The runner takes the newer one (as BLMOVE does) and starts it.
-    let k = AgentKeys::new("web-1");
+    let k = AgentRedisKeys::new("web-1");
     let wire = p.job_hash("web-1", &running).await[field::SIGNED].clone();
     let mut c = p.conn();
     let _: i64 = c.lrem(k.queue(), 1, &wire).await.unwrap();
@@ -435,7 +435,7 @@ async fn remove_over_the_api_leaves_running_jobs_alone() {
 
 /// Moves a queued job to the agent's scheduled retries, as the runner does after exit 2.
 async fn make_retrying(p: &TestPanel, agent: &str, job: &str) {
-    let k = AgentKeys::new(agent);
+    let k = AgentRedisKeys::new(agent);
     let wire = p.job_hash(agent, job).await[field::SIGNED].clone();
     let mut c = p.conn();
     let _: i64 = c.lrem(k.queue(), 1, &wire).await.unwrap();
@@ -476,7 +476,7 @@ async fn rotation_notice_names_waiting_retries_and_force_remove_cancels_them() {
     assert_eq!(p.job_hash("web-1", &job).await[field::STATE], "canceled");
     let left: u64 = p
         .conn()
-        .zcard(AgentKeys::new("web-1").scheduled())
+        .zcard(AgentRedisKeys::new("web-1").scheduled())
         .await
         .unwrap();
     assert_eq!(left, 0);

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use common::{TestPanel, conformance_summary, demo_body, facts};
 use outfitter_contract::conformance::{Outcome, RESULT_FILE};
 use outfitter_contract::job::JobState;
-use outfitter_contract::redis_keys::AgentKeys;
+use outfitter_contract::redis_keys::AgentRedisKeys;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
@@ -347,7 +347,10 @@ async fn offline_agent_keeps_its_last_seen_facts() {
     outfitter_panel::agents::record_heartbeats(&mut c)
         .await
         .unwrap();
-    let _: () = c.del(AgentKeys::new("gone-1").heartbeat()).await.unwrap();
+    let _: () = c
+        .del(AgentRedisKeys::new("gone-1").heartbeat())
+        .await
+        .unwrap();
     let one: Value = p
         .get(&p.viewer, "/agents/gone-1")
         .await
@@ -568,7 +571,7 @@ async fn corrupt_record_is_500_internal_and_lost_redis_is_503() {
     let id = p.demo_job().await["id"].as_str().unwrap().to_owned();
     let _: () = p
         .conn()
-        .hset(AgentKeys::new("web-1").job(&id), "state", "exploded")
+        .hset(AgentRedisKeys::new("web-1").job(&id), "state", "exploded")
         .await
         .unwrap();
     assert_eq!(

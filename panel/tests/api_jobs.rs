@@ -7,8 +7,8 @@ use common::{TestPanel, demo_body};
 use outfitter_contract::control::ControlMessage;
 use outfitter_contract::event::Event;
 use outfitter_contract::job::{JobState, REDACTED, field};
-use outfitter_contract::keys::AgentKeys as SecretKeys;
-use outfitter_contract::redis_keys::{self, AgentKeys};
+use outfitter_contract::keys::AgentCrypto;
+use outfitter_contract::redis_keys::{self, AgentRedisKeys};
 use outfitter_contract::seal;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
@@ -52,7 +52,7 @@ async fn created_job_is_recorded_signed_sealed_and_queued() {
         !env.inputs.contains_key("db_host"),
         "hidden inputs are dropped"
     );
-    let keys = SecretKeys::from_agent_key(&p.state.secret.agent_key("web-1"));
+    let keys = AgentCrypto::from_agent_key(&p.state.secret.agent_key("web-1"));
     let opened = seal::open(&keys.sealing, id, env.sealed_inputs.as_deref().unwrap()).unwrap();
     assert_eq!(opened["db_password"], "correct horse battery");
     let catalog = p.state.catalog.current();
@@ -87,7 +87,7 @@ async fn first_event_is_numbered_like_the_contracts_append_script() {
         "the panel's queued event is seq 1; the runner's next one is 2"
     );
     let ids: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-        .arg(AgentKeys::new("web-1").job_events(&id))
+        .arg(AgentRedisKeys::new("web-1").job_events(&id))
         .arg("-")
         .arg("+")
         .query_async(&mut p.conn())
@@ -234,7 +234,7 @@ async fn idempotency_key_returns_the_first_job_and_refuses_another_body() {
     assert_eq!(a["id"], b["id"]);
     let depth: u64 = p
         .conn()
-        .llen(AgentKeys::new("web-1").queue())
+        .llen(AgentRedisKeys::new("web-1").queue())
         .await
         .unwrap();
     assert_eq!(depth, 1, "the replay queued nothing");
@@ -383,7 +383,7 @@ async fn cancel_of_a_queued_job_ends_it_at_once() {
     assert_eq!(v["job"]["state"], "canceled");
     let depth: u64 = p
         .conn()
-        .llen(AgentKeys::new("web-1").queue())
+        .llen(AgentRedisKeys::new("web-1").queue())
         .await
         .unwrap();
     assert_eq!(depth, 0, "removed from the queue");
@@ -413,7 +413,7 @@ async fn cancel_of_a_running_job_asks_the_runner() {
     .await;
     let client = redis::Client::open(p.redis.url()).unwrap();
     let mut sub = client.get_async_pubsub().await.unwrap();
-    sub.subscribe(AgentKeys::new("web-1").control_channel())
+    sub.subscribe(AgentRedisKeys::new("web-1").control_channel())
         .await
         .unwrap();
     let r = p
@@ -495,7 +495,7 @@ async fn concurrent_requests_with_one_idempotency_key_create_one_job() {
     assert_eq!(ids.len(), 1, "{ids:?}");
     let depth: u64 = p
         .conn()
-        .llen(AgentKeys::new("web-1").queue())
+        .llen(AgentRedisKeys::new("web-1").queue())
         .await
         .unwrap();
     assert_eq!(depth, 1);

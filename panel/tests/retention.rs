@@ -4,7 +4,7 @@ mod common;
 
 use common::TestPanel;
 use outfitter_contract::job::JobState;
-use outfitter_contract::redis_keys::{self, AgentKeys};
+use outfitter_contract::redis_keys::{self, AgentRedisKeys};
 use redis::AsyncCommands;
 
 #[actix_web::test]
@@ -27,7 +27,7 @@ async fn old_finished_jobs_are_deleted_and_running_or_recent_ones_kept() {
     }
     let deleted = outfitter_panel::retention::sweep(&mut c, 30).await.unwrap();
     assert_eq!(deleted, 1);
-    let k = AgentKeys::new("web-1");
+    let k = AgentRedisKeys::new("web-1");
     let gone: u64 = c
         .exists(&[k.job(&old_done), k.job_events(&old_done)])
         .await

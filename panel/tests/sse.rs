@@ -9,7 +9,7 @@ use common::TestPanel;
 use futures_util::StreamExt;
 use outfitter_contract::event::{Event, EventBody, OutputStream};
 use outfitter_contract::job::{JobState, field};
-use outfitter_contract::redis_keys::AgentKeys;
+use outfitter_contract::redis_keys::AgentRedisKeys;
 use serde_json::Value;
 
 /// Reads SSE frames from a response.
@@ -199,7 +199,7 @@ async fn events_lost_by_pubsub_are_recovered_from_the_stream() {
     assert_eq!(s.next().await.unwrap().0, 1);
     // An event that reaches the stream but whose publication is lost (as when Redis drops a
     // slow subscriber): written without PUBLISH.
-    let k = AgentKeys::new("web-1");
+    let k = AgentRedisKeys::new("web-1");
     let mut c = p.conn();
     let seq: u64 = redis::cmd("HINCRBY")
         .arg(k.job(&id))

@@ -5,7 +5,7 @@
 mod support;
 
 use outfitter_contract::job::JobState;
-use outfitter_contract::keys::AgentKeys;
+use outfitter_contract::keys::AgentCrypto;
 use serde_json::json;
 use support::panel::{Enqueued, LONG, ran};
 use support::{Panel, RedisServer, RunnerOptions, RunnerProcess, wait_for};
@@ -40,7 +40,7 @@ fn assert_never_ran(panel: &Panel, job: &Enqueued) {
 fn forged_job_signed_with_another_key_is_rejected_and_never_runs() {
     let (_redis, panel, _runner) = setup();
     let env = panel.envelope("happy", json!({}), json!(null));
-    let forger = AgentKeys::from_agent_key(&outfitter_contract::keys::Key([7; 32]));
+    let forger = AgentCrypto::from_agent_key(&outfitter_contract::keys::Key([7; 32]));
     let wire = env.sign(&forger.signing).to_wire();
     panel.enqueue_wire(&env, &wire);
     let reason = rejection_of(&panel, &env.job_id);

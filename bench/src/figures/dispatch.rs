@@ -49,7 +49,7 @@ pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     }
     // The bare hand-off moves a value as large as a real signed job.
     let wire: String = redis::cmd("HGET")
-        .arg(outfitter_contract::redis_keys::AgentKeys::new(AGENT).job(&last_job))
+        .arg(outfitter_contract::redis_keys::AgentRedisKeys::new(AGENT).job(&last_job))
         .arg(outfitter_contract::job::field::SIGNED)
         .query(&mut ctx.inst.redis.connection()?)?;
     let mut handoff = baselines::redis_handoff(&client, n, &wire)?;

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, ensure};
 use outfitter_contract::host::HostFacts;
-use outfitter_contract::redis_keys::AgentKeys;
+use outfitter_contract::redis_keys::AgentRedisKeys;
 use serde_json::json;
 
 use crate::bundles::Bundles;
@@ -154,7 +154,7 @@ pub fn write_heartbeats(
     for id in agent_ids {
         let facts = serde_json::to_string(&simulated_facts(id))?;
         pipe.cmd("SET")
-            .arg(AgentKeys::new(id).heartbeat())
+            .arg(AgentRedisKeys::new(id).heartbeat())
             .arg(facts)
             .arg("EX")
             .arg(ttl_secs)

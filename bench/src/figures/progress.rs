@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result, bail, ensure};
 use outfitter_contract::event::EventBody;
 use outfitter_contract::job::field;
-use outfitter_contract::redis_keys::AgentKeys;
+use outfitter_contract::redis_keys::AgentRedisKeys;
 use serde_json::Value;
 
 use super::dispatch::AGENT;
@@ -228,7 +228,7 @@ async fn follow(ctx: &Ctx, app_id: &str) -> Result<(String, Followed)> {
 /// The job's `started_at` and `finished_at` (unix ms) from its record.
 fn job_times(ctx: &Ctx, job_id: &str) -> Result<(u64, u64)> {
     let (started, finished): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
-        .arg(AgentKeys::new(AGENT).job(job_id))
+        .arg(AgentRedisKeys::new(AGENT).job(job_id))
         .arg(field::STARTED_AT)
         .arg(field::FINISHED_AT)
         .query(&mut ctx.inst.redis.connection()?)?;

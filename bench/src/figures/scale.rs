@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use outfitter_contract::host::{HEARTBEAT_INTERVAL_SECS, HEARTBEAT_TTL_SECS};
-use outfitter_contract::redis_keys::{AGENTS, AgentKeys};
+use outfitter_contract::redis_keys::{AGENTS, AgentRedisKeys};
 use serde_json::json;
 
 use super::{Ctx, create_job, write_heartbeats};
@@ -203,7 +203,7 @@ fn bare_reads(ctx: &Ctx, ids: &[String], n: usize) -> Result<Samples> {
         let mut pipe = redis::pipe();
         pipe.cmd("HGETALL").arg(AGENTS);
         for id in ids {
-            let keys = AgentKeys::new(id);
+            let keys = AgentRedisKeys::new(id);
             pipe.cmd("GET").arg(keys.heartbeat());
             pipe.cmd("LLEN").arg(keys.queue());
         }
@@ -218,7 +218,7 @@ fn queue_depths(ctx: &Ctx, ids: &[String]) -> Result<usize> {
     let mut conn = ctx.inst.redis.connection()?;
     let mut pipe = redis::pipe();
     for id in ids {
-        pipe.cmd("LLEN").arg(AgentKeys::new(id).queue());
+        pipe.cmd("LLEN").arg(AgentRedisKeys::new(id).queue());
     }
     let depths: Vec<usize> = pipe.query(&mut conn)?;
     Ok(depths

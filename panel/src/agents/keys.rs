@@ -3,7 +3,7 @@
 //! runner configuration all go through [`load`], so after a rotation nothing in the panel
 //! keeps using the old key.
 
-use outfitter_contract::keys::{AgentKeys, Key, PanelSecret};
+use outfitter_contract::keys::{AgentCrypto, Key, PanelSecret};
 use redis::aio::ConnectionManager;
 
 use crate::error::{ApiError, ApiResult, Code};
@@ -16,7 +16,7 @@ pub struct GenerationKeys {
     /// What the runner's configuration holds (`agent_key`).
     pub agent_key: Key,
     /// Signing and sealing keys derived from it.
-    pub working: AgentKeys,
+    pub working: AgentCrypto,
 }
 
 impl GenerationKeys {
@@ -26,7 +26,7 @@ impl GenerationKeys {
         Self {
             agent_id: agent_id.to_owned(),
             generation,
-            working: AgentKeys::from_agent_key(&agent_key),
+            working: AgentCrypto::from_agent_key(&agent_key),
             agent_key,
         }
     }

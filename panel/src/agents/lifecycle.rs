@@ -8,7 +8,7 @@ use outfitter_contract::envelope::SignedJob;
 use outfitter_contract::ids::validate_job_id;
 use outfitter_contract::job::{JobState, field};
 use outfitter_contract::keys::PanelSecret;
-use outfitter_contract::redis_keys::{self, AgentKeys};
+use outfitter_contract::redis_keys::{self, AgentRedisKeys};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
@@ -106,7 +106,7 @@ pub async fn waiting_jobs(
     conn: &mut ConnectionManager,
     agent_id: &str,
 ) -> redis::RedisResult<WaitingJobs> {
-    let k = AgentKeys::new(agent_id);
+    let k = AgentRedisKeys::new(agent_id);
     let mut ids = job_ids_in(conn, &k.processing(), false).await?;
     ids.extend(job_ids_in(conn, &k.queue(), false).await?);
     ids.extend(job_ids_in(conn, &k.scheduled(), true).await?);

@@ -14,7 +14,7 @@ pub mod lifecycle;
 use std::collections::HashMap;
 
 use outfitter_contract::host::HostFacts;
-use outfitter_contract::redis_keys::{self, AgentKeys};
+use outfitter_contract::redis_keys::{self, AgentRedisKeys};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
@@ -152,7 +152,7 @@ pub async fn heartbeat(
     conn: &mut ConnectionManager,
     id: &str,
 ) -> redis::RedisResult<Option<HostFacts>> {
-    let json: Option<String> = conn.get(AgentKeys::new(id).heartbeat()).await?;
+    let json: Option<String> = conn.get(AgentRedisKeys::new(id).heartbeat()).await?;
     Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
 }
 
@@ -163,7 +163,7 @@ async fn statuses(
 ) -> redis::RedisResult<Vec<AgentStatus>> {
     let mut pipe = redis::pipe();
     for r in &regs {
-        let k = AgentKeys::new(&r.id);
+        let k = AgentRedisKeys::new(&r.id);
         pipe.get(k.heartbeat())
             .llen(k.queue())
             .llen(k.processing())

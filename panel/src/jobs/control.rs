@@ -5,7 +5,7 @@ use outfitter_contract::envelope::{Envelope, SignedJob};
 use outfitter_contract::event::Event;
 use outfitter_contract::job::{JobRecord, JobState, field};
 use outfitter_contract::keys::PanelSecret;
-use outfitter_contract::redis_keys::AgentKeys;
+use outfitter_contract::redis_keys::AgentRedisKeys;
 use outfitter_contract::seal;
 use redis::Value as RValue;
 use redis::aio::ConnectionManager;
@@ -121,7 +121,7 @@ async fn cancel_in(
     only_waiting: bool,
 ) -> ApiResult<Outcome> {
     let job = store::load(conn, job_id).await?;
-    let keys = AgentKeys::new(&job.agent_id);
+    let keys = AgentRedisKeys::new(&job.agent_id);
     let now = now_ms();
     let event = Event::state(
         now,
@@ -232,7 +232,7 @@ async fn retry_as(state: &AppState, job_id: &str, by: &str) -> ApiResult<JobReco
         ));
     }
     let fields: Option<String> = redis::cmd("HGET")
-        .arg(AgentKeys::new(&job.agent_id).job(job_id))
+        .arg(AgentRedisKeys::new(&job.agent_id).job(job_id))
         .arg(field::SIGNED)
         .query_async(&mut conn)
         .await?;
@@ -283,7 +283,7 @@ async fn retry_as(state: &AppState, job_id: &str, by: &str) -> ApiResult<JobReco
         None,
         Some(format!("retried by {by}")),
     );
-    let ak = AgentKeys::new(&job.agent_id);
+    let ak = AgentRedisKeys::new(&job.agent_id);
     let reply: RValue = scripts::RETRY
         .key(ak.job(job_id))
         .key(ak.job_events(job_id))

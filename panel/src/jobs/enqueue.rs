@@ -8,7 +8,7 @@ use outfitter_contract::event::Event;
 use outfitter_contract::ids;
 use outfitter_contract::job::{JobRecord, JobState, REDACTED, field};
 use outfitter_contract::manifest::{Bundle, Manifest};
-use outfitter_contract::redis_keys::{self, AgentKeys};
+use outfitter_contract::redis_keys::{self, AgentRedisKeys};
 use outfitter_contract::{requirements, seal};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -365,7 +365,7 @@ async fn push(
         .query_async(&mut conn)
         .await?;
 
-    let keys = AgentKeys::new(agent_id);
+    let keys = AgentRedisKeys::new(agent_id);
     let event = Event::state(now, 1, JobState::Queued, None, None);
     let mut inv = scripts::ENQUEUE.prepare_invoke();
     inv.key(keys.job(job_id))

@@ -1,7 +1,7 @@
 //! A job's events as stored: the replayable stream (entry id `0-<seq>`, field `e`).
 
 use outfitter_contract::event::{Event, EventBody, OutputStream};
-use outfitter_contract::redis_keys::AgentKeys;
+use outfitter_contract::redis_keys::AgentRedisKeys;
 use redis::aio::ConnectionManager;
 use redis::streams::StreamRangeReply;
 
@@ -25,7 +25,7 @@ pub async fn read_after(
     after: u64,
     count: usize,
 ) -> redis::RedisResult<Vec<StoredEvent>> {
-    let key = AgentKeys::new(agent_id).job_events(job_id);
+    let key = AgentRedisKeys::new(agent_id).job_events(job_id);
     let reply: StreamRangeReply = redis::cmd("XRANGE")
         .arg(key)
         .arg(format!("(0-{after}"))

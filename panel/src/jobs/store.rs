@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use outfitter_contract::ids;
 use outfitter_contract::job::{JobRecord, JobState};
-use outfitter_contract::redis_keys::{self, AgentKeys};
+use outfitter_contract::redis_keys::{self, AgentRedisKeys};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
@@ -33,7 +33,9 @@ pub async fn agent_of(conn: &mut ConnectionManager, job_id: &str) -> ApiResult<S
 /// One job.
 pub async fn load(conn: &mut ConnectionManager, job_id: &str) -> ApiResult<JobRecord> {
     let agent = agent_of(conn, job_id).await?;
-    let fields: HashMap<String, String> = conn.hgetall(AgentKeys::new(&agent).job(job_id)).await?;
+    let fields: HashMap<String, String> = conn
+        .hgetall(AgentRedisKeys::new(&agent).job(job_id))
+        .await?;
     if fields.is_empty() {
         return Err(ApiError::new(Code::JobNotFound, format!("no job {job_id}")));
     }
@@ -106,7 +108,7 @@ pub async fn list(
             if filter.agent_id.as_deref().is_some_and(|a| a != agent) {
                 continue;
             }
-            pipe.hgetall(AgentKeys::new(agent).job(id));
+            pipe.hgetall(AgentRedisKeys::new(agent).job(id));
             wanted.push(id.clone());
         }
         let records: Vec<HashMap<String, String>> = if wanted.is_empty() {

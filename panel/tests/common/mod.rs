@@ -15,8 +15,8 @@ use outfitter_contract::envelope::{Envelope, SignedJob};
 use outfitter_contract::event::{Event, EventBody, OutputStream};
 use outfitter_contract::host::HostFacts;
 use outfitter_contract::job::{JobState, field};
-use outfitter_contract::keys::AgentKeys as SecretKeys;
-use outfitter_contract::redis_keys::AgentKeys;
+use outfitter_contract::keys::AgentCrypto;
+use outfitter_contract::redis_keys::AgentRedisKeys;
 use outfitter_contract::scripts::APPEND_EVENT;
 use outfitter_panel::auth::Role;
 use outfitter_panel::{AppState, Settings, agents, auth::tokens, build_app};
@@ -244,7 +244,7 @@ impl TestPanel {
         let mut c = self.conn();
         let _: () = c
             .set_ex(
-                AgentKeys::new(&f.agent_id).heartbeat(),
+                AgentRedisKeys::new(&f.agent_id).heartbeat(),
                 serde_json::to_string(f).unwrap(),
                 600,
             )
@@ -299,9 +299,12 @@ impl TestPanel {
     /// Pops the next signed job of an agent's queue and verifies it with the agent's key.
     pub async fn take_job(&self, agent: &str) -> (Envelope, String) {
         let mut c = self.conn();
-        let wire: Option<String> = c.rpop(AgentKeys::new(agent).queue(), None).await.unwrap();
+        let wire: Option<String> = c
+            .rpop(AgentRedisKeys::new(agent).queue(), None)
+            .await
+            .unwrap();
         let wire = wire.expect("a queued job");
-        let keys = SecretKeys::from_agent_key(&self.state.secret.agent_key(agent));
+        let keys = AgentCrypto::from_agent_key(&self.state.secret.agent_key(agent));
         let env = SignedJob::from_wire(&wire)
             .unwrap()
             .verify(&keys.signing)
@@ -317,7 +320,7 @@ impl TestPanel {
         ev: Event,
         fields: &[(&str, String)],
     ) -> u64 {
-        let k = AgentKeys::new(agent);
+        let k = AgentRedisKeys::new(agent);
         let script = redis::Script::new(APPEND_EVENT);
         let mut inv = script.prepare_invoke();
         inv.key(k.job(job))
@@ -400,7 +403,7 @@ impl TestPanel {
 
     pub async fn job_hash(&self, agent: &str, job: &str) -> HashMap<String, String> {
         self.conn()
-            .hgetall(AgentKeys::new(agent).job(job))
+            .hgetall(AgentRedisKeys::new(agent).job(job))
             .await
             .unwrap()
     }

@@ -15,14 +15,14 @@ pub mod store;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use deadpool_redis::redis;
 use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
 use outfitter_contract::catalog::Catalog;
-use outfitter_contract::keys::AgentKeys;
+use outfitter_contract::keys::AgentCrypto;
 use outfitter_contract::manifest::Bundle;
-use outfitter_contract::redis_keys::AgentKeys as KeyNames;
+use outfitter_contract::redis_keys::AgentRedisKeys;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -43,12 +43,7 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Redis calls of the pool time out after this (the blocking connection has no timeout).
 pub const POOL_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use outfitter_contract::clock::now_ms;
 
 pub fn now_secs() -> i64 {
     now_ms() / 1000
@@ -71,8 +66,8 @@ pub enum DaemonError {
 /// What every task of the daemon shares.
 pub struct Shared {
     pub cfg: DaemonConfig,
-    pub keys: AgentKeys,
-    pub names: KeyNames,
+    pub keys: AgentCrypto,
+    pub names: AgentRedisKeys,
     pub client: redis::Client,
     pub pool: Pool,
     pub sandbox: Sandbox,
@@ -254,8 +249,8 @@ fn start(
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared = Shared {
-        keys: AgentKeys::from_agent_key(&cfg.agent_key),
-        names: KeyNames::new(&cfg.agent_id),
+        keys: AgentCrypto::from_agent_key(&cfg.agent_key),
+        names: AgentRedisKeys::new(&cfg.agent_id),
         client,
         pool,
         sandbox: Sandbox {

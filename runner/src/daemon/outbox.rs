@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use deadpool_redis::Pool;
-use outfitter_contract::redis_keys::AgentKeys as KeyNames;
+use outfitter_contract::redis_keys::AgentRedisKeys;
 use tokio::sync::Mutex;
 
 use super::store::{self, JobResult, Outgoing};
@@ -159,7 +159,7 @@ impl Outbox {
     pub async fn flush_job(
         &self,
         pool: &Pool,
-        names: &KeyNames,
+        names: &AgentRedisKeys,
         job: &str,
         with_result: bool,
     ) -> Result<(), OutboxError> {
@@ -225,7 +225,7 @@ impl Outbox {
     pub async fn flush_finished(
         &self,
         pool: &Pool,
-        names: &KeyNames,
+        names: &AgentRedisKeys,
         running: &[String],
     ) -> Result<usize, OutboxError> {
         let mut flushed = 0;

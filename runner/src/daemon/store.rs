@@ -3,7 +3,7 @@
 
 use deadpool_redis::redis::{self, AsyncCommands, RedisResult};
 use outfitter_contract::job::field;
-use outfitter_contract::redis_keys::AgentKeys as KeyNames;
+use outfitter_contract::redis_keys::AgentRedisKeys;
 use outfitter_contract::scripts::APPEND_EVENT;
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +39,7 @@ fn sha1_of(script: &str) -> String {
 /// Returns the sequence numbers the events got.
 pub async fn append_events<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
-    names: &KeyNames,
+    names: &AgentRedisKeys,
     job_id: &str,
     batch: &[Outgoing],
 ) -> RedisResult<Vec<u64>> {
@@ -57,7 +57,7 @@ pub async fn append_events<C: redis::aio::ConnectionLike + Send + Sync>(
 /// number it was expected to get (the same JSON APPEND_EVENT would have stored).
 pub async fn already_appended<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
-    names: &KeyNames,
+    names: &AgentRedisKeys,
     job_id: &str,
     batch: &[Outgoing],
 ) -> RedisResult<Vec<bool>> {
@@ -93,7 +93,7 @@ fn append_cmd(
     pipe: &mut redis::Pipeline,
     verb: &str,
     script: &str,
-    names: &KeyNames,
+    names: &AgentRedisKeys,
     job_id: &str,
     o: &Outgoing,
 ) {
@@ -134,7 +134,7 @@ pub struct JobResult {
 /// Applying it twice (a crash between apply and deleting the outbox file) changes nothing.
 pub async fn apply_result<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
-    names: &KeyNames,
+    names: &AgentRedisKeys,
     result: &JobResult,
 ) -> RedisResult<()> {
     let applied: Option<String> = redis::cmd("HGET")
@@ -167,7 +167,7 @@ pub async fn apply_result<C: redis::aio::ConnectionLike + Send + Sync>(
 /// when `touch` holds for the record's current state and signed wire (see `reject_touches`).
 pub async fn reject<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
-    names: &KeyNames,
+    names: &AgentRedisKeys,
     job_hint: Option<&str>,
     wire: &str,
     reason: &str,
@@ -207,7 +207,7 @@ pub async fn reject<C: redis::aio::ConnectionLike + Send + Sync>(
 /// round trip: (claimed now — false when it was claimed before, cancel asked).
 pub async fn claim_seen_reading_cancel<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
-    names: &KeyNames,
+    names: &AgentRedisKeys,
     job_id: &str,
     attempt: u32,
     expires_at_secs: i64,
@@ -232,7 +232,7 @@ pub fn seen_member(job_id: &str, attempt: u32) -> String {
 /// Whether a person asked to cancel the job.
 pub async fn cancel_requested<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
-    names: &KeyNames,
+    names: &AgentRedisKeys,
     job_id: &str,
 ) -> RedisResult<bool> {
     let v: Option<String> = conn
@@ -244,7 +244,7 @@ pub async fn cancel_requested<C: redis::aio::ConnectionLike + Send + Sync>(
 /// Moves retries due by `now_ms` to the queue; returns how many.
 pub async fn promote_due<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
-    names: &KeyNames,
+    names: &AgentRedisKeys,
     now_ms: i64,
 ) -> RedisResult<usize> {
     redis::Script::new(PROMOTE_DUE)
@@ -259,7 +259,7 @@ pub async fn promote_due<C: redis::aio::ConnectionLike + Send + Sync>(
 /// Forgets replay-guard entries whose envelopes have expired (they would be refused anyway).
 pub async fn prune_seen<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
-    names: &KeyNames,
+    names: &AgentRedisKeys,
     now_secs: i64,
 ) -> RedisResult<()> {
     conn.zrembyscore::<_, _, _, ()>(names.seen(), "-inf", now_secs)
@@ -269,7 +269,7 @@ pub async fn prune_seen<C: redis::aio::ConnectionLike + Send + Sync>(
 /// Writes the heartbeat with its TTL.
 pub async fn heartbeat<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
-    names: &KeyNames,
+    names: &AgentRedisKeys,
     facts_json: &str,
     ttl_secs: u64,
 ) -> RedisResult<()> {
@@ -281,7 +281,7 @@ pub async fn heartbeat<C: redis::aio::ConnectionLike + Send + Sync>(
 /// the queue, and an optional event, in one transaction.
 pub async fn requeue<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
-    names: &KeyNames,
+    names: &AgentRedisKeys,
     job_id: &str,
     old_wire: &str,
     new_wire: &str,

@@ -3,14 +3,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use outfitter_contract::envelope::{ENVELOPE_VERSION, Envelope};
 use outfitter_contract::event::Event;
 use outfitter_contract::job::{JobRecord, JobState, REDACTED, field};
-use outfitter_contract::keys::{AgentKeys, Key, PanelSecret};
+use outfitter_contract::keys::{AgentCrypto, Key, PanelSecret};
 use outfitter_contract::manifest::load_bundle;
-use outfitter_contract::redis_keys::AgentKeys as KeyNames;
+use outfitter_contract::redis_keys::AgentRedisKeys;
 use outfitter_contract::scripts::APPEND_EVENT;
 use outfitter_contract::seal;
 use serde_json::{Map, Value, json};
@@ -19,18 +19,13 @@ use super::{bundles_dir, wait_for};
 
 pub const AGENT: &str = "test-agent";
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+pub use outfitter_contract::clock::now_ms;
 
 pub struct Panel {
     pub agent_id: String,
     pub secret: PanelSecret,
-    pub keys: AgentKeys,
-    pub names: KeyNames,
+    pub keys: AgentCrypto,
+    pub names: AgentRedisKeys,
     pub redis_url: String,
 }
 
@@ -49,12 +44,12 @@ impl Panel {
 
     pub fn for_agent(redis_url: &str, agent_id: &str) -> Self {
         let secret = PanelSecret::from_bytes(vec![42; 32]).unwrap();
-        let keys = AgentKeys::from_agent_key(&secret.agent_key(agent_id));
+        let keys = AgentCrypto::from_agent_key(&secret.agent_key(agent_id));
         Panel {
             agent_id: agent_id.to_owned(),
             secret,
             keys,
-            names: KeyNames::new(agent_id),
+            names: AgentRedisKeys::new(agent_id),
             redis_url: redis_url.to_owned(),
         }
     }
