@@ -20,7 +20,7 @@ mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Parser;
@@ -226,32 +226,12 @@ fn default_out() -> PathBuf {
 
 /// The current UTC time as `YYYY-MM-DD HH:MM UTC`.
 fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
+    utc_minutes(time::OffsetDateTime::now_utc())
 }
 
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+fn utc_minutes(at: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    at.format(format).unwrap_or_else(|_| "unknown time".into())
 }
 
 #[cfg(test)]
@@ -259,10 +239,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_dates_of_known_days() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    fn utc_minutes_of_known_instants() {
+        let at = |s| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
+        assert_eq!(utc_minutes(at(0)), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_minutes(at(19_723 * 86_400)), "2024-01-01 00:00 UTC");
+        assert_eq!(utc_minutes(at(11_016 * 86_400 + 3_720)), "2000-02-29 01:02 UTC");
     }
 
     #[test]

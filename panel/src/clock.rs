@@ -2,17 +2,16 @@
 
 pub use outfitter_contract::clock::now_ms;
 
-/// `2026-11-22 14:03:07 UTC` for a unix-millisecond time.
+/// How a time reads on a page.
+const UTC_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+
+/// `2026-11-22 14:03:07 UTC` for a unix-millisecond time (the epoch if out of range).
 pub fn format_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let at = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    at.format(UTC_FORMAT)
+        .unwrap_or_else(|_| "1970-01-01 00:00:00 UTC".into())
 }
 
 /// `1 h 02 min`, `3 min 05 s`, `12.3 s` for a duration in milliseconds.
@@ -26,20 +25,6 @@ pub fn format_duration(ms: i64) -> String {
     } else {
         format!("{}.{} s", s, (ms % 1000) / 100)
     }
-}
-
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, days since 1970-01-01).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

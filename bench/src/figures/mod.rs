@@ -9,7 +9,7 @@ pub mod scale;
 pub mod throughput;
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use outfitter_contract::host::HostFacts;
@@ -136,10 +136,7 @@ pub fn simulated_facts(agent_id: &str) -> HostFacts {
         disk_free_mb: 100_000,
         load1: 0.1,
         runner_version: "simulated".into(),
-        ts: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0),
+        ts: outfitter_contract::clock::now_ms(),
         running_jobs: vec![],
     }
 }

@@ -145,6 +145,9 @@ fn tested_at_must_be_rfc3339() {
         "yesterday",
         "<script>alert(1)</script>",
         "2026-13-01T00:00:00Z",
+        "2026-02-31T00:00:00Z",
+        "2025-02-29T00:00:00Z",
+        "2026-11-22T24:00:00Z",
         "2026-11-22 10:51:10",
     ] {
         let mut v = valid();
@@ -159,6 +162,7 @@ fn tested_at_must_be_rfc3339() {
         "2026-11-22T10:51:10Z",
         "2026-11-22T10:51:10.123+01:00",
         "2016-12-31T23:59:60Z",
+        "2024-02-29T00:00:00Z",
     ] {
         assert!(is_rfc3339(good), "{good}");
     }
@@ -272,4 +276,11 @@ fn symlink_to_a_device_is_refused() {
         read_summary(dir.path()),
         Err(ResultFileError::NotAFile { .. })
     ));
+}
+
+#[test]
+fn tested_at_on_a_day_that_does_not_exist_is_refused() {
+    assert!(!is_rfc3339("2026-02-31T00:00:00Z"));
+    assert!(!is_rfc3339("2026-04-31T12:00:00+02:00"));
+    assert!(is_rfc3339("2026-02-28T00:00:00Z"));
 }
