@@ -91,7 +91,7 @@ impl Installation {
     /// (Re)starts `outfitter-panel serve` on a free port and waits for `/healthz`.
     pub async fn start_panel(&mut self) -> Result<()> {
         self.panel = None;
-        let port = free_port()?;
+        let port = free_port();
         let mut cmd = self.panel_command();
         cmd.arg("serve")
             .env("OUTFITTER_BIND", format!("127.0.0.1:{port}"));

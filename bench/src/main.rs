@@ -243,7 +243,10 @@ mod tests {
         let at = |s| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
         assert_eq!(utc_minutes(at(0)), "1970-01-01 00:00 UTC");
         assert_eq!(utc_minutes(at(19_723 * 86_400)), "2024-01-01 00:00 UTC");
-        assert_eq!(utc_minutes(at(11_016 * 86_400 + 3_720)), "2000-02-29 01:02 UTC");
+        assert_eq!(
+            utc_minutes(at(11_016 * 86_400 + 3_720)),
+            "2000-02-29 01:02 UTC"
+        );
     }
 
     #[test]

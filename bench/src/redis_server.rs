@@ -1,56 +1,31 @@
 //! The bench's own `redis-server` on a free port, without persistence (never the system
-//! Redis on 6379), and what it reports about itself.
+//! Redis on 6379; started by `outfitter-test-support`), and what it reports about itself.
 
-use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::process::{Daemon, wait_until};
+use outfitter_test_support::Persistence;
+pub use outfitter_test_support::free_port;
 
-/// A private redis-server.
+/// A private redis-server (the launcher the test suites use), with the bench's questions.
 #[derive(Debug)]
 pub struct RedisServer {
-    port: u16,
-    daemon: Daemon,
+    server: outfitter_test_support::RedisServer,
+    pid: u32,
 }
 
 impl RedisServer {
     /// Starts `redis-server --save "" --appendonly no` on a free port, files in `dir`.
     pub fn start(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let port = free_port()?;
-        let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir);
-        let mut daemon = Daemon::spawn("redis-server", cmd, &dir.join("redis.log"))
-            .context("redis-server must be installed (apt-get install redis-server)")?;
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
-        wait_until(
-            Duration::from_secs(10),
-            "redis-server answering PING",
-            || {
-                daemon.ensure_running().is_ok()
-                    && client
-                        .get_connection()
-                        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-                        .is_ok()
-            },
-        )?;
-        daemon.ensure_running()?;
-        Ok(Self { port, daemon })
+        let server = outfitter_test_support::RedisServer::start_in(dir, Persistence::None)?;
+        let pid = server.pid().context("a started redis-server has a pid")?;
+        Ok(Self { server, pid })
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        self.server.url()
     }
 
     pub fn client(&self) -> Result<redis::Client> {
@@ -74,7 +49,7 @@ impl RedisServer {
     }
 
     pub fn pid(&self) -> u32 {
-        self.daemon.pid()
+        self.pid
     }
 }
 
@@ -97,22 +72,6 @@ pub fn server_version() -> String {
                 .find_map(|w| w.strip_prefix("v=").map(str::to_owned))
         })
         .unwrap_or_else(|| "unknown".into())
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago and not handed out before by this
-/// process (the kernel may offer a just-closed port twice in a row).
-pub fn free_port() -> Result<u16> {
-    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
-    loop {
-        let port = TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
-        if HANDED_OUT
-            .lock()
-            .expect("port registry poisoned")
-            .insert(port)
-        {
-            return Ok(port);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -582,7 +582,7 @@ async fn corrupt_record_is_500_internal_and_lost_redis_is_503() {
     // Redis goes away: health says so with 503 and the table's code.
     drop(std::mem::replace(
         &mut p.redis,
-        common::RedisServer::start().await,
+        common::RedisServer::start(),
     ));
     let r = TestPanel::client()
         .get(format!("{}/healthz", p.url))

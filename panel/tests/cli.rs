@@ -14,7 +14,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_outfitter-panel");
 
 #[actix_web::test]
 async fn token_add_prints_the_token_once_on_the_last_line_and_stores_only_its_hash() {
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::start();
     let out = Command::new(BIN)
         .args([
             "token",
@@ -69,7 +69,7 @@ async fn token_add_prints_the_token_once_on_the_last_line_and_stores_only_its_ha
 
 #[actix_web::test]
 async fn agent_add_registers_and_prints_the_runner_configuration() {
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");
     let out = Command::new(BIN)
@@ -125,7 +125,7 @@ async fn agent_add_registers_and_prints_the_runner_configuration() {
 
 #[actix_web::test]
 async fn serve_reads_the_config_file_and_environment() {
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = dir.path().join("panel.toml");

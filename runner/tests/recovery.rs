@@ -104,7 +104,7 @@ fn redis_stopped_mid_job_the_result_and_every_line_arrive_when_it_returns() {
         spooled.iter().any(|f| f.ends_with(".result.json")),
         "result kept in the outbox: {spooled:?}"
     );
-    redis.restart();
+    redis.restart().expect("redis-server restarts on its port");
     let record = panel.wait_state(&job.job_id, &[JobState::Succeeded], LONG);
     assert_eq!(record.exit_code, Some(0));
     let ticks: Vec<String> = log_lines(&panel.events(&job.job_id))

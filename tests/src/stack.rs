@@ -10,7 +10,7 @@ use tempfile::TempDir;
 
 use crate::api::Api;
 use crate::panel::{Panel, PanelSettings};
-use crate::redis::RedisServer;
+use crate::redis::{Persistence, RedisServer};
 use crate::runner::Runner;
 
 /// The bundles the suites install: harmless scripts that only print, sleep and exit.
@@ -42,7 +42,7 @@ impl Stack {
         let dir = tempfile::Builder::new()
             .prefix("outfitter-e2e-")
             .tempdir()?;
-        let redis = RedisServer::start(&dir.path().join("redis"))?;
+        let redis = RedisServer::start_in(&dir.path().join("redis"), Persistence::None)?;
         let settings = PanelSettings {
             redis_url: redis.url(),
             secret_file: dir.path().join("panel.secret"),

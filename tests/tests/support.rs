@@ -1,16 +1,16 @@
 //! The e2e support itself: the private Redis and the binaries the suites rely on.
 
 use outfitter_tests::binaries::binaries;
-use outfitter_tests::redis::RedisServer;
+use outfitter_tests::redis::{Persistence, RedisServer};
 
 #[test]
 fn private_redis_restarts_on_the_same_port_after_a_kill() {
     let dir = tempfile::tempdir().unwrap();
-    let mut redis = RedisServer::start(dir.path()).unwrap();
+    let mut redis = RedisServer::start_in(dir.path(), Persistence::None).unwrap();
     assert_ne!(redis.port(), 6379, "never the system Redis");
     assert!(redis.answers_ping());
     let url = redis.url();
-    redis.stop();
+    redis.kill();
     assert!(!redis.answers_ping(), "a stopped server must not answer");
     redis.restart().unwrap();
     assert!(redis.answers_ping());

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use actix_web::{HttpServer, web};
@@ -22,81 +21,9 @@ use outfitter_panel::auth::Role;
 use outfitter_panel::{AppState, Settings, agents, auth::tokens, build_app};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
+
+pub use outfitter_test_support::{RedisServer, free_port};
 use serde_json::{Value, json};
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A private redis-server, killed on drop.
-pub struct RedisServer {
-    child: Child,
-    pub port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl RedisServer {
-    pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        for _ in 0..5 {
-            let port = free_port();
-            let child = Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server must be installed");
-            let mut server = RedisServer {
-                child,
-                port,
-                _dir: tempfile::tempdir().unwrap(),
-            };
-            for _ in 0..100 {
-                if let Ok(client) = redis::Client::open(server.url())
-                    && let Ok(mut c) = client.get_multiplexed_async_connection().await
-                    && redis::cmd("PING")
-                        .query_async::<String>(&mut c)
-                        .await
-                        .is_ok()
-                {
-                    server._dir = dir;
-                    return server;
-                }
-                if let Ok(Some(_)) = server.child.try_wait() {
-                    break; // port taken meanwhile: try another
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-        panic!("redis-server did not start");
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 pub fn bundles_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bundles")
@@ -153,7 +80,7 @@ impl TestPanel {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Self {
-        let redis = RedisServer::start().await;
+        let redis = RedisServer::start();
         let dir = tempfile::tempdir().unwrap();
         let installers = dir.path().join("installers");
         copy_dir(&bundles_dir(), &installers);

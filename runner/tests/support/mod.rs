@@ -1,4 +1,5 @@
-//! Test support for the runner's integration tests: a private redis-server on a free port,
+//! Test support for the runner's integration tests: a private redis-server on a free port
+//! (`outfitter-test-support`),
 //! the real `outfitter-runner` binary as a process, and a minimal panel that signs and
 //! enqueues jobs exactly as docs/protocol.md says (HSET record + APPEND_EVENT `queued` +
 //! LPUSH). Reusable by the end-to-end tests: it only needs the contract crate and redis.
@@ -6,14 +7,13 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod panel;
-pub mod redis_server;
 pub mod runner_process;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub use outfitter_test_support::RedisServer;
 pub use panel::{Enqueued, Panel};
-pub use redis_server::RedisServer;
 pub use runner_process::{RunnerOptions, RunnerProcess};
 
 /// The runner's test bundles.
