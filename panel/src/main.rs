@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use outfitter_panel::Settings;
 use outfitter_panel::auth::Role;
+use outfitter_panel::settings::SettingsLayer;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,7 +23,7 @@ enum Command {
     /// Check installer bundles and report every problem with its rule id.
     Lint(outfitter_panel::lint::LintArgs),
     /// Serve the pages and the API.
-    Serve(Settings),
+    Serve(SettingsLayer),
     /// Manage agents (servers running outfitter-runner).
     #[command(subcommand)]
     Agent(AgentCommand),
@@ -38,14 +39,14 @@ enum AgentCommand {
         /// Agent id: lowercase letters, digits and '-' (at most 63).
         id: String,
         #[command(flatten)]
-        settings: Settings,
+        settings: SettingsLayer,
     },
     /// Print a registered agent's runner configuration (TOML) again, with its current key.
     Config {
         /// Agent id.
         id: String,
         #[command(flatten)]
-        settings: Settings,
+        settings: SettingsLayer,
     },
     /// Give an agent a new key and print its new runner configuration (TOML) on stdout; what
     /// becomes of its queued jobs goes to stderr.
@@ -53,7 +54,7 @@ enum AgentCommand {
         /// Agent id.
         id: String,
         #[command(flatten)]
-        settings: Settings,
+        settings: SettingsLayer,
     },
     /// Unregister an agent. Refused while it has queued, retrying or running jobs, unless
     /// --force: waiting jobs are then canceled, running ones finish.
@@ -64,7 +65,7 @@ enum AgentCommand {
         #[arg(long)]
         force: bool,
         #[command(flatten)]
-        settings: Settings,
+        settings: SettingsLayer,
     },
 }
 
@@ -79,7 +80,7 @@ enum TokenCommand {
         #[arg(long, value_enum)]
         role: Role,
         #[command(flatten)]
-        settings: Settings,
+        settings: SettingsLayer,
     },
 }
 

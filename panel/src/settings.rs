@@ -1,137 +1,228 @@
-//! Every setting of the panel, in one struct: a TOML file (`--config`), each setting also a
-//! flag and an `OUTFITTER_*` environment variable. Precedence: flag or environment, then the
-//! file, then the default. Defaults work on a laptop.
+//! Every setting of the panel, in the shape the runner's `config.rs` has too: a
+//! [`SettingsLayer`] with every setting optional, read from flags (each also an `OUTFITTER_*`
+//! environment variable) and from the TOML file named by `--config`; layered
+//! defaults < file < environment < flags; then checked into [`Settings`]. Defaults work on a
+//! laptop.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
-use clap::parser::ValueSource;
+use clap::builder::BoolishValueParser;
 use clap::{ArgMatches, Args, FromArgMatches};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-/// Panel settings.
-#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+/// Defaults that work on a laptop.
+pub mod default {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    pub const BIND: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+    pub const REDIS_URL: &str = "redis://127.0.0.1:6379/";
+    pub const INSTALLERS: &str = "installers";
+    pub const SECRET_FILE: &str = "outfitter-panel.secret";
+    pub const RETENTION_DAYS: u64 = 30;
+    pub const QUEUE_TTL_SECS: u64 = 86_400;
+    pub const SESSION_TTL_SECS: u64 = 43_200;
+    pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+}
+
+/// Every setting, each optional: one layer (the file, or flags + environment).
+#[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Settings {
+pub struct SettingsLayer {
     /// TOML file with any of these settings (names as below, with underscores).
     #[arg(long, env = "OUTFITTER_CONFIG")]
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
 
-    /// Address the HTTP server listens on.
-    #[arg(long, env = "OUTFITTER_BIND", default_value = "127.0.0.1:8080")]
-    pub bind: SocketAddr,
+    /// Address the HTTP server listens on [default: 127.0.0.1:8080].
+    #[arg(long, env = "OUTFITTER_BIND")]
+    pub bind: Option<SocketAddr>,
 
-    /// Redis the panel and the runners share.
-    #[arg(
-        long,
-        env = "OUTFITTER_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379/"
-    )]
-    pub redis_url: String,
+    /// Redis the panel and the runners share [default: redis://127.0.0.1:6379/].
+    #[arg(long, env = "OUTFITTER_REDIS_URL")]
+    pub redis_url: Option<String>,
 
-    /// Directory of installer bundles (`<id>/manifest.yml` + script).
-    #[arg(long, env = "OUTFITTER_INSTALLERS", default_value = "installers")]
-    pub installers: PathBuf,
+    /// Directory of installer bundles (`<id>/manifest.yml` + script) [default: installers].
+    #[arg(long, env = "OUTFITTER_INSTALLERS")]
+    pub installers: Option<PathBuf>,
 
-    /// The panel secret (created with mode 0600 if missing); every agent key derives from it.
-    #[arg(
-        long,
-        env = "OUTFITTER_SECRET_FILE",
-        default_value = "outfitter-panel.secret"
-    )]
-    pub secret_file: PathBuf,
+    /// The panel secret (created with mode 0600 if missing); every agent key derives from it
+    /// [default: outfitter-panel.secret].
+    #[arg(long, env = "OUTFITTER_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
 
-    /// Finished jobs (record, events) and audit entries older than this many days are deleted.
-    #[arg(long, env = "OUTFITTER_RETENTION_DAYS", default_value_t = 30)]
-    pub retention_days: u64,
+    /// Finished jobs (record, events) and audit entries older than this many days are deleted
+    /// [default: 30].
+    #[arg(long, env = "OUTFITTER_RETENTION_DAYS")]
+    pub retention_days: Option<u64>,
 
-    /// A queued job not started within this many seconds expires (envelope `expires_at`).
-    #[arg(long, env = "OUTFITTER_QUEUE_TTL_SECS", default_value_t = 86_400)]
-    pub queue_ttl_secs: u64,
+    /// A queued job not started within this many seconds expires (envelope `expires_at`)
+    /// [default: 86400].
+    #[arg(long, env = "OUTFITTER_QUEUE_TTL_SECS")]
+    pub queue_ttl_secs: Option<u64>,
 
-    /// A browser session lasts this many seconds.
-    #[arg(long, env = "OUTFITTER_SESSION_TTL_SECS", default_value_t = 43_200)]
-    pub session_ttl_secs: u64,
+    /// A browser session lasts this many seconds [default: 43200].
+    #[arg(long, env = "OUTFITTER_SESSION_TTL_SECS")]
+    pub session_ttl_secs: Option<u64>,
 
     /// Mark the session cookie `Secure` (set it when the panel is served over HTTPS).
-    #[arg(long, env = "OUTFITTER_COOKIE_SECURE", default_value_t = false)]
-    pub cookie_secure: bool,
+    // `--cookie-secure` alone means true; `=` keeps a following positional (an agent id)
+    // from being read as its value.
+    #[arg(long, env = "OUTFITTER_COOKIE_SECURE", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub cookie_secure: Option<bool>,
 
-    /// Largest accepted request body in bytes (JSON or form); larger gets 413.
-    #[arg(long, env = "OUTFITTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
-    pub max_body_bytes: usize,
+    /// Largest accepted request body in bytes (JSON or form); larger gets 413
+    /// [default: 1048576].
+    #[arg(long, env = "OUTFITTER_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
 
     /// Offer only apps whose `conformance.json` (written by the conformance harness) says
     /// `passed` for the current bundle digest (`CatalogStatus::is_proven` in the contract);
     /// failed, stale and untested apps are hidden, and admins still see them and why.
-    #[arg(long, env = "OUTFITTER_ONLY_TESTED_APPS", default_value_t = false)]
-    pub only_tested_apps: bool,
+    #[arg(long, env = "OUTFITTER_ONLY_TESTED_APPS", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub only_tested_apps: Option<bool>,
 
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "OUTFITTER_WORKERS")]
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workers: Option<usize>,
+}
+
+/// A setting that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {path}: {message}")]
+    File { path: String, message: String },
+    #[error("config {path}: unknown setting {key:?} (known: {known})")]
+    Unknown {
+        path: String,
+        key: String,
+        known: String,
+    },
+    #[error(transparent)]
+    Flags(#[from] clap::Error),
+}
+
+impl SettingsLayer {
+    /// Reads a TOML file of settings; a key that is no setting is an error naming it.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let file_error = |message: String| ConfigError::File {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+        let known = Self::names();
+        if let Some(key) = table.keys().find(|k| !known.contains(k)) {
+            return Err(ConfigError::Unknown {
+                path: path.display().to_string(),
+                key: key.clone(),
+                known: known.join(", "),
+            });
+        }
+        table.try_into().map_err(|e| file_error(e.to_string()))
+    }
+
+    /// The names a file may set: every flag but `config`.
+    fn names() -> Vec<String> {
+        Self::augment_args(clap::Command::new("settings"))
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .filter(|id| id != "config")
+            .collect()
+    }
+
+    /// `self` wins where it has a value; `lower` fills the gaps.
+    pub fn over(self, lower: SettingsLayer) -> SettingsLayer {
+        SettingsLayer {
+            config: self.config.or(lower.config),
+            bind: self.bind.or(lower.bind),
+            redis_url: self.redis_url.or(lower.redis_url),
+            installers: self.installers.or(lower.installers),
+            secret_file: self.secret_file.or(lower.secret_file),
+            retention_days: self.retention_days.or(lower.retention_days),
+            queue_ttl_secs: self.queue_ttl_secs.or(lower.queue_ttl_secs),
+            session_ttl_secs: self.session_ttl_secs.or(lower.session_ttl_secs),
+            cookie_secure: self.cookie_secure.or(lower.cookie_secure),
+            max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            only_tested_apps: self.only_tested_apps.or(lower.only_tested_apps),
+            workers: self.workers.or(lower.workers),
+        }
+    }
+
+    /// Flags and environment (`self`) over the file named by `--config`, if any.
+    pub fn layered(self) -> Result<SettingsLayer, ConfigError> {
+        match self.config.clone() {
+            Some(path) => Ok(self.over(SettingsLayer::from_file(&path)?)),
+            None => Ok(self),
+        }
+    }
+
+    /// The defaults fill what no layer set.
+    pub fn settings(self) -> Settings {
+        Settings {
+            bind: self.bind.unwrap_or(default::BIND),
+            redis_url: self
+                .redis_url
+                .unwrap_or_else(|| default::REDIS_URL.to_owned()),
+            installers: self
+                .installers
+                .unwrap_or_else(|| default::INSTALLERS.into()),
+            secret_file: self
+                .secret_file
+                .unwrap_or_else(|| default::SECRET_FILE.into()),
+            retention_days: self.retention_days.unwrap_or(default::RETENTION_DAYS),
+            queue_ttl_secs: self.queue_ttl_secs.unwrap_or(default::QUEUE_TTL_SECS),
+            session_ttl_secs: self.session_ttl_secs.unwrap_or(default::SESSION_TTL_SECS),
+            cookie_secure: self.cookie_secure.unwrap_or(false),
+            max_body_bytes: self.max_body_bytes.unwrap_or(default::MAX_BODY_BYTES),
+            only_tested_apps: self.only_tested_apps.unwrap_or(false),
+            workers: self.workers,
+        }
+    }
+}
+
+/// The panel's settings, every one resolved (see [`SettingsLayer`] for what each means).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub redis_url: String,
+    pub installers: PathBuf,
+    pub secret_file: PathBuf,
+    pub retention_days: u64,
+    pub queue_ttl_secs: u64,
+    pub session_ttl_secs: u64,
+    pub cookie_secure: bool,
+    pub max_body_bytes: usize,
+    pub only_tested_apps: bool,
     pub workers: Option<usize>,
 }
 
 impl Settings {
     /// Settings for tests and tools: defaults, with the given Redis, installers and secret.
     pub fn for_paths(redis_url: &str, installers: &Path, secret_file: &Path) -> Self {
-        let mut s = Self::from_flags_only(&[]).expect("defaults parse");
-        s.redis_url = redis_url.to_owned();
-        s.installers = installers.to_owned();
-        s.secret_file = secret_file.to_owned();
-        s
-    }
-
-    fn from_flags_only(args: &[&str]) -> anyhow::Result<Self> {
-        let cmd = Self::augment_args(clap::Command::new("settings").no_binary_name(true));
-        let m = cmd.try_get_matches_from(args)?;
-        Ok(Self::from_arg_matches(&m)?)
-    }
-
-    /// Resolves the settings of a subcommand from its matches: flags and environment first,
-    /// then the TOML file named by `--config`, then the defaults.
-    pub fn resolve(matches: &ArgMatches) -> anyhow::Result<Self> {
-        let cli = Self::from_arg_matches(matches)?;
-        let Some(path) = cli.config.clone() else {
-            return Ok(cli);
-        };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading config {}", path.display()))?;
-        let file: toml::Table =
-            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
-        let known: Vec<String> = Self::augment_args(clap::Command::new("x"))
-            .get_arguments()
-            .map(|a| a.get_id().to_string())
-            .collect();
-        let mut merged = toml::Table::try_from(&cli).context("serializing settings")?;
-        for (key, value) in file {
-            if key == "config" || !known.contains(&key) {
-                anyhow::bail!(
-                    "config {}: unknown setting {key:?} (known: {})",
-                    path.display(),
-                    known.join(", ")
-                );
-            }
-            let from_cli = matches!(
-                matches.value_source(&key),
-                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-            );
-            if !from_cli {
-                merged.insert(key, value);
-            }
+        SettingsLayer {
+            redis_url: Some(redis_url.to_owned()),
+            installers: Some(installers.to_owned()),
+            secret_file: Some(secret_file.to_owned()),
+            ..SettingsLayer::default()
         }
-        merged
-            .try_into()
-            .with_context(|| format!("config {}: a value has the wrong type", path.display()))
+        .settings()
+    }
+
+    /// Resolves the settings of a subcommand from its matches: flags and environment, then
+    /// the TOML file named by `--config`, then the defaults.
+    pub fn resolve(matches: &ArgMatches) -> Result<Self, ConfigError> {
+        Ok(SettingsLayer::from_arg_matches(matches)?
+            .layered()?
+            .settings())
     }
 }
 
 /// The clap command for settings alone.
 pub fn command() -> clap::Command {
-    Settings::augment_args(clap::Command::new("outfitter-panel serve"))
+    SettingsLayer::augment_args(clap::Command::new("outfitter-panel serve"))
 }
 
 #[cfg(test)]
@@ -177,5 +268,27 @@ mod tests {
         assert!(e.to_string().contains("unknown setting \"bnd\""), "{e}");
         std::fs::write(&cfg, "retention_days = \"many\"\n").unwrap();
         assert!(Settings::resolve(&matches(&["--config", cfg.to_str().unwrap()])).is_err());
+    }
+
+    #[test]
+    fn defaults_apply_where_no_layer_sets_a_value() {
+        let s = Settings::resolve(&matches(&[])).unwrap();
+        assert_eq!(s.bind, default::BIND);
+        assert_eq!(s.redis_url, default::REDIS_URL);
+        assert!(!s.cookie_secure && !s.only_tested_apps);
+        assert_eq!(s.workers, None);
+    }
+
+    #[test]
+    fn a_bare_boolean_flag_means_true_and_beats_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("panel.toml");
+        std::fs::write(&cfg, "cookie_secure = false\nonly_tested_apps = true\n").unwrap();
+        let cfg_s = cfg.to_str().unwrap();
+        let s = Settings::resolve(&matches(&["--config", cfg_s, "--cookie-secure"])).unwrap();
+        assert!(s.cookie_secure, "the flag wins over the file");
+        assert!(s.only_tested_apps, "the file wins over the default");
+        let s = Settings::resolve(&matches(&["--cookie-secure=false"])).unwrap();
+        assert!(!s.cookie_secure);
     }
 }

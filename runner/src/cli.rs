@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Settings;
+use crate::config::SettingsLayer;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,11 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Take signed jobs from Redis and run them (the daemon).
     Run {
-        /// TOML file with the settings below (flags and environment override it).
-        #[arg(long, env = "OUTFITTER_CONFIG")]
-        config: Option<PathBuf>,
         #[command(flatten)]
-        settings: Settings,
+        settings: SettingsLayer,
     },
     /// Run one bundle through the same validation and sandbox, without Redis.
     Exec {
@@ -37,10 +34,8 @@ pub enum Command {
         /// Overrides the manifest's timeout_seconds.
         #[arg(long, value_name = "SECONDS")]
         timeout: Option<u64>,
-        /// TOML file with the sandbox settings (the agent settings are ignored here).
-        #[arg(long, env = "OUTFITTER_CONFIG")]
-        config: Option<PathBuf>,
+        /// The sandbox settings (`--config` and flags; the agent settings are ignored here).
         #[command(flatten)]
-        settings: Settings,
+        settings: SettingsLayer,
     },
 }

@@ -1,5 +1,7 @@
-//! The runner's configuration: one struct, read from a TOML file (`--config`) and overridden
-//! by flags and `OUTFITTER_*` environment variables (flag/env > file > default).
+//! The runner's configuration, in the shape the panel's `settings.rs` has too: a
+//! [`SettingsLayer`] with every setting optional, read from flags (each also an `OUTFITTER_*`
+//! environment variable) and from the TOML file named by `--config`; layered
+//! defaults < file < environment < flags; then checked into [`DaemonConfig`] or [`Limits`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +16,11 @@ use serde::Deserialize;
 /// prints; keep them.
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Settings {
+pub struct SettingsLayer {
+    /// TOML file with these settings (flags and environment override it).
+    #[arg(long, env = "OUTFITTER_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
     /// This server's agent id, as registered in the panel.
     #[arg(long, env = "OUTFITTER_AGENT_ID")]
     pub agent_id: Option<String>,
@@ -99,6 +105,12 @@ pub mod bound {
 pub enum ConfigError {
     #[error("config file {path}: {message}")]
     File { path: String, message: String },
+    #[error("config file {path}: unknown setting {key:?} (known: {known})")]
+    Unknown {
+        path: String,
+        key: String,
+        known: String,
+    },
     #[error(
         "setting `{field}` is required (flag --{flag}, env {env}, or `{field}` in the config file)"
     )]
@@ -111,22 +123,39 @@ pub enum ConfigError {
     Invalid { field: &'static str, rule: String },
 }
 
-impl Settings {
-    /// Reads a TOML file of settings.
+impl SettingsLayer {
+    /// Reads a TOML file of settings; a key that is no setting is an error naming it.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        let file_error = |message: String| ConfigError::File {
             path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        toml::from_str(&text).map_err(|e| ConfigError::File {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+        let known = Self::names();
+        if let Some(key) = table.keys().find(|k| !known.contains(k)) {
+            return Err(ConfigError::Unknown {
+                path: path.display().to_string(),
+                key: key.clone(),
+                known: known.join(", "),
+            });
+        }
+        table.try_into().map_err(|e| file_error(e.to_string()))
+    }
+
+    /// The names a file may set: every flag but `config`.
+    fn names() -> Vec<String> {
+        Self::augment_args(clap::Command::new("settings"))
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .filter(|id| id != "config")
+            .collect()
     }
 
     /// `self` wins where it has a value; `lower` fills the gaps.
-    pub fn over(self, lower: Settings) -> Settings {
-        Settings {
+    pub fn over(self, lower: SettingsLayer) -> SettingsLayer {
+        SettingsLayer {
+            config: self.config.or(lower.config),
             agent_id: self.agent_id.or(lower.agent_id),
             agent_key: self.agent_key.or(lower.agent_key),
             redis_url: self.redis_url.or(lower.redis_url),
@@ -147,11 +176,11 @@ impl Settings {
         }
     }
 
-    /// Flags and environment over the file named by `--config`, if any.
-    pub fn layered(cli: Settings, config_file: Option<&Path>) -> Result<Settings, ConfigError> {
-        match config_file {
-            Some(path) => Ok(cli.over(Settings::from_file(path)?)),
-            None => Ok(cli),
+    /// Flags and environment (`self`) over the file named by `--config`, if any.
+    pub fn layered(self) -> Result<SettingsLayer, ConfigError> {
+        match self.config.clone() {
+            Some(path) => Ok(self.over(SettingsLayer::from_file(&path)?)),
+            None => Ok(self),
         }
     }
 
@@ -272,7 +301,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Settings::default()
+        SettingsLayer::default()
             .limits()
             .expect("the defaults are valid")
     }
@@ -309,14 +338,12 @@ mod tests {
             format!("agent_id = \"web-1\"\nagent_key = \"{}\"\nredis_url = \"redis://x:1/\"\nconcurrency = 2\n", key_hex()),
         )
         .unwrap();
-        let cli = Settings {
+        let cli = SettingsLayer {
+            config: Some(path),
             concurrency: Some(3),
-            ..Settings::default()
+            ..SettingsLayer::default()
         };
-        let cfg = Settings::layered(cli, Some(&path))
-            .unwrap()
-            .daemon()
-            .unwrap();
+        let cfg = cli.layered().unwrap().daemon().unwrap();
         assert_eq!(cfg.agent_id, "web-1");
         assert_eq!(cfg.redis_url, "redis://x:1/");
         assert_eq!(cfg.concurrency, 3, "the flag wins over the file");
@@ -328,34 +355,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runner.toml");
         std::fs::write(&path, "agent_idd = \"x\"\n").unwrap();
-        let err = Settings::from_file(&path).unwrap_err().to_string();
+        let err = SettingsLayer::from_file(&path).unwrap_err().to_string();
         assert!(err.contains("agent_idd"), "{err}");
     }
 
     #[test]
     fn missing_or_bad_agent_settings_name_the_field() {
-        let err = Settings::default().daemon().unwrap_err().to_string();
+        let err = SettingsLayer::default().daemon().unwrap_err().to_string();
         assert!(
             err.contains("agent_id") && err.contains("OUTFITTER_AGENT_ID"),
             "{err}"
         );
-        let s = Settings {
+        let s = SettingsLayer {
             agent_id: Some("web-1".into()),
             agent_key: Some("abcd".into()),
-            ..Settings::default()
+            ..SettingsLayer::default()
         };
         assert!(s.daemon().unwrap_err().to_string().contains("agent_key"));
-        let s = Settings {
+        let s = SettingsLayer {
             agent_id: Some("Web*".into()),
             agent_key: Some(key_hex()),
-            ..Settings::default()
+            ..SettingsLayer::default()
         };
         assert!(s.daemon().unwrap_err().to_string().contains("agent_id"));
-        let s = Settings {
+        let s = SettingsLayer {
             agent_id: Some("web-1".into()),
             agent_key: Some(key_hex()),
             concurrency: Some(0),
-            ..Settings::default()
+            ..SettingsLayer::default()
         };
         assert!(s.daemon().unwrap_err().to_string().contains("concurrency"));
     }
@@ -365,7 +392,7 @@ mod tests {
         let doc = include_str!("../../docs/runner.md");
         let start = doc.find("```toml\n").expect("a toml example") + "```toml\n".len();
         let len = doc[start..].find("```").unwrap();
-        let settings: Settings = toml::from_str(&doc[start..start + len]).unwrap();
+        let settings: SettingsLayer = toml::from_str(&doc[start..start + len]).unwrap();
         let cfg = settings.daemon().unwrap();
         assert_eq!(cfg.agent_id, "web-1");
         assert_eq!(cfg.concurrency, 1);
@@ -373,10 +400,10 @@ mod tests {
 
     #[test]
     fn zero_memory_and_pids_mean_no_limit() {
-        let s = Settings {
+        let s = SettingsLayer {
             memory_max_mb: Some(0),
             pids_max: Some(0),
-            ..Settings::default()
+            ..SettingsLayer::default()
         };
         let l = s.limits().unwrap();
         assert_eq!(l.memory_max_bytes, None);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use outfitter_runner::cli::{Cli, Command};
-use outfitter_runner::config::Settings;
+
 use outfitter_runner::sandbox::procs::RealSys;
 
 static SYS: RealSys = RealSys;
@@ -32,10 +32,8 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Run { config, settings } => {
-            let cfg = Settings::layered(settings, config.as_deref())?
-                .daemon()
-                .context("configuration")?;
+        Command::Run { settings } => {
+            let cfg = settings.layered()?.daemon().context("configuration")?;
             outfitter_runner::daemon::run(cfg, &SYS).await?;
             Ok(0)
         }
@@ -43,10 +41,9 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             bundle,
             sets,
             timeout,
-            config,
             settings,
         } => {
-            let limits = Settings::layered(settings, config.as_deref())?.limits()?;
+            let limits = settings.layered()?.limits()?;
             Ok(outfitter_runner::exec::exec(
                 &bundle,
                 &sets,
