@@ -12,6 +12,7 @@ pub mod network;
 pub mod proxy;
 pub mod report;
 pub mod spec;
+pub mod timestamp;
 mod tutorial;
 
 /// The one documented command that runs the whole catalog (recorded in docs/catalog.md).
