@@ -19,6 +19,8 @@ pub const ENVELOPE_VERSION: u32 = 1;
 const SIGNING_DOMAIN: &[u8] = b"outfitter-job-v1\n";
 /// A signed job larger than this is refused before anything else.
 pub const MAX_SIGNED_JOB_BYTES: usize = 256 * 1024;
+/// The shortest time in the queue a re-signed attempt gets, whatever its predecessor had.
+pub const MIN_QUEUE_TTL_SECS: i64 = 60;
 
 /// What the panel asks one runner to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +80,25 @@ fn mac(key: &Key, payload: &[u8]) -> Hmac<Sha256> {
 }
 
 impl Envelope {
+    /// The next attempt of the same job: `attempt + 1`, issued at `now` and valid until
+    /// `now + ttl` (unix seconds). Every new attempt (the policy's retry, a person's, a re-run
+    /// after recovery) is built here, so they share one expiry rule. A scheduled retry passes
+    /// its due time as `now`: its time in the queue starts when it may first be taken.
+    pub fn next_attempt(&self, now: i64, ttl: i64) -> Envelope {
+        Envelope {
+            attempt: self.attempt + 1,
+            issued_at: now,
+            expires_at: now + ttl,
+            ..self.clone()
+        }
+    }
+
+    /// How long this attempt was given in the queue, at least [`MIN_QUEUE_TTL_SECS`]: what
+    /// the runner gives the attempts it re-signs.
+    pub fn queue_ttl(&self) -> i64 {
+        (self.expires_at - self.issued_at).max(MIN_QUEUE_TTL_SECS)
+    }
+
     /// Signs the envelope with an agent's signing key.
     pub fn sign(&self, signing_key: &Key) -> SignedJob {
         let payload = serde_json::to_string(self).expect("envelopes always serialize");
@@ -171,6 +192,31 @@ mod tests {
         let mut bad_hex = signed;
         bad_hex.sig = "zz".into();
         assert_eq!(bad_hex.verify(&k), Err(EnvelopeError::BadSignature));
+    }
+
+    #[test]
+    fn next_attempt_counts_up_and_expires_a_ttl_after_it_is_issued() {
+        let next = env().next_attempt(1_000, 300);
+        assert_eq!(
+            (next.attempt, next.issued_at, next.expires_at),
+            (2, 1_000, 1_300)
+        );
+        assert_eq!(
+            next,
+            Envelope {
+                attempt: 2,
+                issued_at: 1_000,
+                expires_at: 1_300,
+                ..env()
+            },
+            "nothing else changes"
+        );
+        assert_eq!(env().queue_ttl(), 100);
+        let short = Envelope {
+            expires_at: 110,
+            ..env()
+        };
+        assert_eq!(short.queue_ttl(), MIN_QUEUE_TTL_SECS);
     }
 
     #[test]

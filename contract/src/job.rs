@@ -135,6 +135,205 @@ pub mod field {
 /// What a redacted sensitive value looks like wherever it is shown or stored.
 pub const REDACTED: &str = "********";
 
+/// Field/value pairs of the job hash, as one transition writes them (one `HSET`).
+pub type Fields = Vec<(&'static str, String)>;
+
+/// The record fields each transition of a job writes. Every writer (the panel's enqueue,
+/// cancel and retry; the runner's start, result, refusal and recovery) takes its list from
+/// here, so a new attempt resets the same fields wherever it begins. Pure: the callers send
+/// the lists with their own scripts.
+pub mod write {
+    use std::collections::BTreeMap;
+
+    use serde_json::{Map, Value};
+
+    use super::{Fields, JobState, REDACTED, field};
+    use crate::envelope::Envelope;
+
+    /// A new job, as the panel enqueues it.
+    #[derive(Debug, Clone)]
+    pub struct Created<'a> {
+        /// The first attempt's envelope.
+        pub envelope: &'a Envelope,
+        /// Its signed wire form.
+        pub wire: &'a str,
+        /// The inputs as shown ([`shown_inputs`]).
+        pub inputs: &'a Map<String, Value>,
+        pub max_attempts: u32,
+        /// Unix ms.
+        pub created_at: i64,
+        pub created_by: &'a str,
+    }
+
+    /// The inputs a record shows: the plain ones, and each sensitive one as [`REDACTED`].
+    pub fn shown_inputs<'s>(
+        plain: &BTreeMap<String, Value>,
+        sensitive: impl IntoIterator<Item = &'s str>,
+    ) -> Map<String, Value> {
+        let mut shown: Map<String, Value> =
+            plain.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for name in sensitive {
+            shown.insert(name.to_owned(), Value::String(REDACTED.into()));
+        }
+        shown
+    }
+
+    /// The record of a new job: `queued`, no attempt started yet (`attempts` 0).
+    pub fn created(c: &Created<'_>) -> Fields {
+        let env = c.envelope;
+        vec![
+            (field::ID, env.job_id.clone()),
+            (field::APP_ID, env.app_id.clone()),
+            (field::APP_VERSION, env.app_version.clone()),
+            (field::AGENT_ID, env.agent_id.clone()),
+            (field::STATE, JobState::Queued.as_str().to_owned()),
+            (field::ATTEMPTS, "0".into()),
+            (field::MAX_ATTEMPTS, c.max_attempts.to_string()),
+            (field::PROGRESS, "0".into()),
+            (field::CREATED_AT, c.created_at.to_string()),
+            (field::INPUTS, Value::Object(c.inputs.clone()).to_string()),
+            (field::SIGNED, c.wire.to_owned()),
+            (field::CREATED_BY, c.created_by.to_owned()),
+            (field::CANCEL_REQUESTED, "0".into()),
+        ]
+    }
+
+    /// Whether a new attempt clears an earlier cancel request.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CancelRequest {
+        /// A person asked for the attempt: an earlier request is void.
+        Clear,
+        /// The runner re-runs after a restart: a request made meanwhile still holds.
+        Keep,
+    }
+
+    /// What every new attempt resets: all that the previous attempt wrote.
+    fn reset(out: &mut Fields, except: &[&str]) {
+        let blank = [
+            (field::EXIT_CODE, ""),
+            (field::REASON, ""),
+            (field::PROGRESS, "0"),
+            (field::PROGRESS_MESSAGE, ""),
+            (field::STARTED_AT, ""),
+            (field::FINISHED_AT, ""),
+            (field::NEXT_ATTEMPT_AT, ""),
+            (field::LAST_LINES, ""),
+            (field::SURVIVORS, ""),
+        ];
+        out.extend(
+            blank
+                .into_iter()
+                .filter(|(k, _)| !except.contains(k))
+                .map(|(k, v)| (k, v.to_owned())),
+        );
+    }
+
+    /// A new attempt waits in the queue (a person's retry, a re-run after recovery); `wire` is
+    /// its signed envelope, `reason` says why it runs again.
+    pub fn queued(wire: &str, reason: Option<&str>, cancel: CancelRequest) -> Fields {
+        let mut out = vec![
+            (field::STATE, JobState::Queued.as_str().to_owned()),
+            (field::SIGNED, wire.to_owned()),
+        ];
+        if cancel == CancelRequest::Clear {
+            out.push((field::CANCEL_REQUESTED, "0".into()));
+        }
+        reset(&mut out, &[field::REASON]);
+        out.push((field::REASON, reason.unwrap_or_default().to_owned()));
+        out
+    }
+
+    /// An attempt starts (the runner, after its checks), at unix ms `started_at`.
+    pub fn running(attempt: u32, started_at: i64) -> Fields {
+        let mut out = vec![
+            (field::STATE, JobState::Running.as_str().to_owned()),
+            (field::ATTEMPTS, attempt.to_string()),
+            (field::STARTED_AT, started_at.to_string()),
+        ];
+        reset(&mut out, &[field::STARTED_AT]);
+        out
+    }
+
+    /// The job ended in `state` at unix ms `finished_at`: refused, canceled or interrupted
+    /// without a result of its own, or an attempt's end ([`finished`]). `None` leaves the
+    /// record's reason as it was (the event carries the message).
+    pub fn terminal(state: JobState, finished_at: i64, reason: Option<&str>) -> Fields {
+        debug_assert!(state.is_terminal(), "{state} is not terminal");
+        let mut out = vec![
+            (field::STATE, state.as_str().to_owned()),
+            (field::FINISHED_AT, finished_at.to_string()),
+            (field::NEXT_ATTEMPT_AT, String::new()),
+        ];
+        if let Some(r) = reason {
+            out.push((field::REASON, r.to_owned()));
+        }
+        out
+    }
+
+    /// How an attempt that ran ended.
+    #[derive(Debug, Clone)]
+    pub struct AttemptEnd<'a> {
+        pub attempt: u32,
+        /// Unix ms.
+        pub finished_at: i64,
+        pub exit_code: Option<i32>,
+        /// The last lines of output (masked).
+        pub last_lines: &'a [String],
+        /// Processes a successful script left running on purpose.
+        pub survivors: &'a [String],
+    }
+
+    /// What follows an attempt that ran, as the exit-code policy decided.
+    #[derive(Debug, Clone)]
+    pub enum Next<'a> {
+        /// The job ends in this (terminal) state.
+        End {
+            state: JobState,
+            reason: Option<&'a str>,
+        },
+        /// The next attempt (`wire`) is due at unix ms `due_ms`: the job is `retrying`.
+        Retry {
+            due_ms: i64,
+            wire: &'a str,
+            reason: &'a str,
+        },
+    }
+
+    /// The record after an attempt that ran. Its reason replaces the previous one, even when
+    /// it has none.
+    pub fn finished(end: &AttemptEnd<'_>, next: &Next<'_>) -> Fields {
+        let json = |v: &[String]| serde_json::to_string(v).expect("strings serialize");
+        let mut out = vec![
+            (
+                field::EXIT_CODE,
+                end.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+            ),
+            (field::ATTEMPTS, end.attempt.to_string()),
+            (field::LAST_LINES, json(end.last_lines)),
+            (field::SURVIVORS, json(end.survivors)),
+        ];
+        match next {
+            Next::End { state, reason } => out.extend(terminal(
+                *state,
+                end.finished_at,
+                Some(reason.unwrap_or_default()),
+            )),
+            Next::Retry {
+                due_ms,
+                wire,
+                reason,
+            } => out.extend([
+                (field::STATE, JobState::Retrying.as_str().to_owned()),
+                (field::FINISHED_AT, end.finished_at.to_string()),
+                (field::NEXT_ATTEMPT_AT, due_ms.to_string()),
+                (field::SIGNED, (*wire).to_owned()),
+                (field::REASON, (*reason).to_owned()),
+            ]),
+        }
+        out
+    }
+}
+
 /// A job as stored, read back from its hash. Times are unix milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -279,5 +478,125 @@ mod tests {
         let f = HashMap::from([("id".to_owned(), "j".to_owned())]);
         let e = JobRecord::from_fields(&f).unwrap_err();
         assert_eq!(e.field, "state");
+    }
+
+    fn names(f: &Fields) -> Vec<&'static str> {
+        f.iter().map(|(k, _)| *k).collect()
+    }
+
+    fn no_field_twice(f: &Fields) {
+        let mut seen = names(f);
+        seen.sort_unstable();
+        let before = seen.len();
+        seen.dedup();
+        assert_eq!(seen.len(), before, "a field written twice: {f:?}");
+    }
+
+    #[test]
+    fn a_new_attempt_resets_everything_the_last_one_wrote_wherever_it_starts() {
+        let attempt_fields = [
+            field::EXIT_CODE,
+            field::REASON,
+            field::PROGRESS,
+            field::PROGRESS_MESSAGE,
+            field::STARTED_AT,
+            field::FINISHED_AT,
+            field::NEXT_ATTEMPT_AT,
+            field::LAST_LINES,
+            field::SURVIVORS,
+        ];
+        let by_person = write::queued("w", None, write::CancelRequest::Clear);
+        let recovered = write::queued("w", Some("again"), write::CancelRequest::Keep);
+        let running = write::running(2, 7);
+        for f in [&by_person, &recovered, &running] {
+            no_field_twice(f);
+            for name in attempt_fields {
+                assert!(names(f).contains(&name), "{name} reset in {f:?}");
+            }
+        }
+        assert!(by_person.contains(&(field::CANCEL_REQUESTED, "0".into())));
+        assert!(!names(&recovered).contains(&field::CANCEL_REQUESTED));
+        assert!(recovered.contains(&(field::REASON, "again".into())));
+        assert!(running.contains(&(field::STARTED_AT, "7".into())));
+        assert!(running.contains(&(field::ATTEMPTS, "2".into())));
+        assert!(running.contains(&(field::STATE, "running".into())));
+    }
+
+    #[test]
+    fn an_ended_attempt_has_no_next_one_and_a_retry_names_it() {
+        let lines = vec!["last".to_owned()];
+        let end = write::AttemptEnd {
+            attempt: 1,
+            finished_at: 9,
+            exit_code: Some(2),
+            last_lines: &lines,
+            survivors: &[],
+        };
+        let failed = write::finished(
+            &end,
+            &write::Next::End {
+                state: JobState::Failed,
+                reason: None,
+            },
+        );
+        no_field_twice(&failed);
+        assert!(failed.contains(&(field::NEXT_ATTEMPT_AT, String::new())));
+        assert!(failed.contains(&(field::REASON, String::new())));
+        assert!(failed.contains(&(field::LAST_LINES, r#"["last"]"#.into())));
+        let retrying = write::finished(
+            &end,
+            &write::Next::Retry {
+                due_ms: 99,
+                wire: "next",
+                reason: "again",
+            },
+        );
+        no_field_twice(&retrying);
+        assert!(retrying.contains(&(field::STATE, "retrying".into())));
+        assert!(retrying.contains(&(field::NEXT_ATTEMPT_AT, "99".into())));
+        assert!(retrying.contains(&(field::SIGNED, "next".into())));
+        let canceled = write::terminal(JobState::Canceled, 5, None);
+        assert!(!names(&canceled).contains(&field::REASON));
+    }
+
+    #[test]
+    fn a_created_record_reads_back_as_queued_with_secrets_redacted() {
+        let env = crate::envelope::Envelope {
+            v: crate::envelope::ENVELOPE_VERSION,
+            job_id: "j1".into(),
+            agent_id: "web-1".into(),
+            app_id: "nginx".into(),
+            app_version: "1.0.0".into(),
+            bundle_digest: "ab".repeat(32),
+            inputs: [("name".to_owned(), serde_json::json!("x"))].into(),
+            sealed_inputs: Some("sealed".into()),
+            issued_at: 1,
+            expires_at: 61,
+            attempt: 1,
+        };
+        let shown = write::shown_inputs(&env.inputs, ["password"]);
+        let fields = write::created(&write::Created {
+            envelope: &env,
+            wire: "w",
+            inputs: &shown,
+            max_attempts: 3,
+            created_at: 1_000,
+            created_by: "alice",
+        });
+        no_field_twice(&fields);
+        let map = fields
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<HashMap<_, _>>();
+        let r = JobRecord::from_fields(&map).unwrap();
+        assert_eq!(
+            (r.state, r.attempts, r.max_attempts),
+            (JobState::Queued, 0, 3)
+        );
+        assert_eq!(
+            r.inputs,
+            serde_json::json!({"name": "x", "password": REDACTED})
+        );
+        assert_eq!(r.created_by.as_deref(), Some("alice"));
     }
 }

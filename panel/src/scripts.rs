@@ -1,21 +1,32 @@
-//! The panel's Lua scripts (in `panel/lua/`, each with a header naming its KEYS and ARGV).
+//! The panel's Lua scripts, each loaded once and called by `EVALSHA` (redis-rs reloads it on
+//! `NOSCRIPT`). The job scripts are the contract's (`contract/lua/`); `replace_field` is the
+//! panel's own (`panel/lua/`). Each file's header names its KEYS and ARGV.
 
 use std::sync::LazyLock;
 
-use redis::Script;
+use outfitter_contract::scripts as contract;
+use redis::{Script, ScriptInvocation};
 
 /// Record + first event + queue push, in one step.
-pub static ENQUEUE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../lua/enqueue.lua")));
+pub static ENQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(contract::ENQUEUE));
 /// Mark canceled; end it here if still queued, else ask the runner.
-pub static CANCEL: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../lua/cancel.lua")));
+pub static CANCEL: LazyLock<Script> = LazyLock::new(|| Script::new(contract::CANCEL));
 /// New attempt of a finished job.
-pub static RETRY: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../lua/retry.lua")));
+pub static RETRY: LazyLock<Script> = LazyLock::new(|| Script::new(contract::RETRY));
 /// Compare-and-swap of one hash field (agent registrations).
 pub static REPLACE_FIELD: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../lua/replace_field.lua")));
 /// The contract's event append, for the panel's own events.
-pub static APPEND_EVENT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(outfitter_contract::scripts::APPEND_EVENT));
+pub static APPEND_EVENT: LazyLock<Script> = LazyLock::new(|| Script::new(contract::APPEND_EVENT));
+
+/// An invocation of `script` with the KEYS and ARGV of a contract [`contract::Call`].
+pub fn invocation<'s>(script: &'s Script, call: &contract::Call) -> ScriptInvocation<'s> {
+    let mut inv = script.prepare_invoke();
+    for k in &call.keys {
+        inv.key(k);
+    }
+    for a in &call.args {
+        inv.arg(a);
+    }
+    inv
+}

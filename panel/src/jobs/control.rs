@@ -3,7 +3,7 @@
 use outfitter_contract::control::ControlMessage;
 use outfitter_contract::envelope::{Envelope, SignedJob};
 use outfitter_contract::event::Event;
-use outfitter_contract::job::{JobRecord, JobState, field};
+use outfitter_contract::job::{JobRecord, JobState, field, write};
 use outfitter_contract::keys::PanelSecret;
 use outfitter_contract::redis_keys::AgentRedisKeys;
 use outfitter_contract::seal;
@@ -130,14 +130,9 @@ async fn cancel_in(
         None,
         Some(message.to_owned()),
     );
-    let mut ended = vec![
-        (field::STATE, JobState::Canceled.as_str().into()),
-        (field::FINISHED_AT, now.to_string()),
-        (field::NEXT_ATTEMPT_AT, String::new()),
-    ];
-    if only_waiting {
-        ended.push((field::REASON, message.to_owned()));
-    }
+    // A person's cancel says who in the event; a cancel on the panel's own behalf (agent
+    // removal) also leaves its reason on the record.
+    let ended = write::terminal(JobState::Canceled, now, only_waiting.then_some(message));
     let finals: Vec<&str> = JobState::ALL
         .iter()
         .filter(|s| s.is_terminal())
@@ -158,7 +153,6 @@ async fn cancel_in(
         .arg(control)
         .arg(field::STATE)
         .arg(field::SIGNED)
-        .arg(field::SEQ)
         .arg(serde_json::to_string(&finals).expect("strings serialize"))
         .arg(pairs_json(&[(field::CANCEL_REQUESTED, "1".into())]))
         .arg(pairs_json(&ended))
@@ -272,9 +266,9 @@ async fn retry_as(state: &AppState, job_id: &str, by: &str) -> ApiResult<JobReco
     }
     let keys = current.working;
     let now = now_ms();
-    envelope.attempt = job.attempts.max(envelope.attempt) + 1;
-    envelope.issued_at = now / 1000;
-    envelope.expires_at = envelope.issued_at + state.settings.queue_ttl_secs as i64;
+    // The record counts the attempts that ran; the stored envelope may lag behind it.
+    envelope.attempt = job.attempts.max(envelope.attempt);
+    let envelope = envelope.next_attempt(now / 1000, state.settings.queue_ttl_secs as i64);
     let new_wire = envelope.sign(&keys.signing).to_wire();
     let event = Event::state(
         now,
@@ -293,23 +287,13 @@ async fn retry_as(state: &AppState, job_id: &str, by: &str) -> ApiResult<JobReco
         .arg(&new_wire)
         .arg(field::STATE)
         .arg(field::ATTEMPTS)
-        .arg(field::SEQ)
         .arg(job.state.as_str())
         .arg(job.attempts.to_string())
-        .arg(pairs_json(&[
-            (field::STATE, JobState::Queued.as_str().into()),
-            (field::SIGNED, new_wire.clone()),
-            (field::CANCEL_REQUESTED, "0".into()),
-            (field::EXIT_CODE, String::new()),
-            (field::REASON, String::new()),
-            (field::PROGRESS, "0".into()),
-            (field::PROGRESS_MESSAGE, String::new()),
-            (field::STARTED_AT, String::new()),
-            (field::FINISHED_AT, String::new()),
-            (field::NEXT_ATTEMPT_AT, String::new()),
-            (field::LAST_LINES, String::new()),
-            (field::SURVIVORS, String::new()),
-        ]))
+        .arg(pairs_json(&write::queued(
+            &new_wire,
+            None,
+            write::CancelRequest::Clear,
+        )))
         .invoke_async(&mut conn)
         .await?;
     let words = reply_words(&reply);

@@ -4,11 +4,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use outfitter_contract::envelope::{ENVELOPE_VERSION, Envelope};
-use outfitter_contract::event::Event;
 use outfitter_contract::ids;
-use outfitter_contract::job::{JobRecord, JobState, REDACTED, field};
+use outfitter_contract::job::{JobRecord, JobState, REDACTED, write};
 use outfitter_contract::manifest::{Bundle, Manifest};
-use outfitter_contract::redis_keys::{self, AgentRedisKeys};
+use outfitter_contract::redis_keys;
 use outfitter_contract::{requirements, seal};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -334,27 +333,16 @@ async fn push(
     };
     let wire = envelope.sign(&keys.signing).to_wire();
 
-    let mut shown: Map<String, Value> = plain.into_iter().collect();
-    for name in secret.keys() {
-        shown.insert(name.clone(), Value::String(REDACTED.into()));
-    }
-    let inputs_json = Value::Object(shown.clone()).to_string();
+    let shown = write::shown_inputs(&plain, secret.keys().map(String::as_str));
     let max_attempts = manifest.effective_retry().max_attempts;
-    let record: Vec<(&str, String)> = vec![
-        (field::ID, job_id.to_owned()),
-        (field::APP_ID, manifest.id.clone()),
-        (field::APP_VERSION, manifest.version.clone()),
-        (field::AGENT_ID, agent_id.to_owned()),
-        (field::STATE, JobState::Queued.as_str().to_owned()),
-        (field::ATTEMPTS, "0".into()),
-        (field::MAX_ATTEMPTS, max_attempts.to_string()),
-        (field::PROGRESS, "0".into()),
-        (field::CREATED_AT, now.to_string()),
-        (field::INPUTS, inputs_json),
-        (field::SIGNED, wire.clone()),
-        (field::CREATED_BY, actor.name.to_owned()),
-        (field::CANCEL_REQUESTED, "0".into()),
-    ];
+    let record = write::created(&write::Created {
+        envelope: &envelope,
+        wire: &wire,
+        inputs: &shown,
+        max_attempts,
+        created_at: now,
+        created_by: actor.name,
+    });
 
     // Index first: a crash between the two steps leaves an index entry without a record
     // (skipped by listings), never a queued job that cannot be found by its id.
@@ -365,19 +353,8 @@ async fn push(
         .query_async(&mut conn)
         .await?;
 
-    let keys = AgentRedisKeys::new(agent_id);
-    let event = Event::state(now, 1, JobState::Queued, None, None);
-    let mut inv = scripts::ENQUEUE.prepare_invoke();
-    inv.key(keys.job(job_id))
-        .key(keys.job_events(job_id))
-        .key(keys.queue())
-        .arg(keys.job_channel(job_id))
-        .arg(event.to_unsequenced_json())
-        .arg(&wire)
-        .arg(field::SEQ);
-    for (k, v) in &record {
-        inv.arg(*k).arg(v);
-    }
+    let call = outfitter_contract::scripts::enqueue(&envelope, &wire, &record, now);
+    let inv = scripts::invocation(&scripts::ENQUEUE, &call);
     if let Err(e) = inv.invoke_async::<u64>(&mut conn).await {
         let _: Result<(), _> = redis::pipe()
             .zrem(redis_keys::JOBS_INDEX, job_id)

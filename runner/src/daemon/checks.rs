@@ -228,13 +228,14 @@ pub async fn check(
 pub fn refusal_touches_record(
     refusal: &Refusal,
     wire: &str,
-    state: Option<&str>,
+    state: Option<JobState>,
     signed: Option<&str>,
 ) -> bool {
-    if refusal.verified {
-        matches!(state, Some("queued" | "retrying")) && signed == Some(wire)
-    } else {
-        state == Some("queued") || (state == Some("retrying") && signed == Some(wire))
+    let current = signed == Some(wire);
+    match state {
+        Some(JobState::Queued) => !refusal.verified || current,
+        Some(JobState::Retrying) => current,
+        _ => false,
     }
 }
 
@@ -258,13 +259,13 @@ mod tests {
         assert!(refusal_touches_record(
             &r,
             "w",
-            Some("queued"),
+            Some(JobState::Queued),
             Some("other")
         ));
         assert!(!refusal_touches_record(
             &r,
             "w",
-            Some("succeeded"),
+            Some(JobState::Succeeded),
             Some("w")
         ));
         assert!(!refusal_touches_record(&r, "w", None, None));
@@ -273,11 +274,16 @@ mod tests {
     #[test]
     fn retry_signed_under_a_rotated_key_ends_its_record() {
         let r = refusal(false);
-        assert!(refusal_touches_record(&r, "w", Some("retrying"), Some("w")));
+        assert!(refusal_touches_record(
+            &r,
+            "w",
+            Some(JobState::Retrying),
+            Some("w")
+        ));
         assert!(!refusal_touches_record(
             &r,
             "planted",
-            Some("retrying"),
+            Some(JobState::Retrying),
             Some("w")
         ));
     }
@@ -285,13 +291,23 @@ mod tests {
     #[test]
     fn verified_refusal_touches_only_the_current_attempt() {
         let r = refusal(true);
-        assert!(refusal_touches_record(&r, "w", Some("retrying"), Some("w")));
+        assert!(refusal_touches_record(
+            &r,
+            "w",
+            Some(JobState::Retrying),
+            Some("w")
+        ));
         assert!(!refusal_touches_record(
             &r,
             "old",
-            Some("queued"),
+            Some(JobState::Queued),
             Some("w")
         ));
-        assert!(!refusal_touches_record(&r, "w", Some("running"), Some("w")));
+        assert!(!refusal_touches_record(
+            &r,
+            "w",
+            Some(JobState::Running),
+            Some("w")
+        ));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use outfitter_contract::event::{Event, EventBody, OutputStream, parse_progress};
-use outfitter_contract::job::{JobState, field};
+use outfitter_contract::job::{JobState, field, write};
 use tokio::sync::{mpsc, watch};
 
 use super::checks::{self, Accepted, Refusal, Verdict};
@@ -65,11 +65,7 @@ pub async fn handle(shared: Arc<Shared>, wire: String) {
                 None,
                 Some(reason.clone()),
             );
-            let fields = [
-                (field::STATE, JobState::Canceled.to_string()),
-                (field::FINISHED_AT, at.to_string()),
-                (field::REASON, reason),
-            ];
+            let fields = write::terminal(JobState::Canceled, at, Some(&reason));
             deliver_result(
                 &shared,
                 JobResult {
@@ -90,11 +86,7 @@ async fn refuse(shared: &Arc<Shared>, wire: &str, r: &Refusal) {
     tracing::warn!(job = ?r.job_hint, reason = %r.reason, "job refused");
     let at = now_ms();
     let event = Event::state(at, r.attempt, r.state, None, Some(r.reason.clone()));
-    let fields = [
-        (field::STATE, r.state.to_string()),
-        (field::FINISHED_AT, at.to_string()),
-        (field::REASON, r.reason.clone()),
-    ];
+    let fields = write::terminal(r.state, at, Some(&r.reason));
     let o = outgoing(&event, &fields);
     loop {
         let done = match shared.redis().await {
@@ -163,20 +155,7 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
         .ok();
     let running = Event::state(started_at, env.attempt, JobState::Running, None, None);
     writer
-        .send(outgoing(
-            &running,
-            &[
-                (field::STATE, JobState::Running.to_string()),
-                (field::ATTEMPTS, env.attempt.to_string()),
-                (field::STARTED_AT, started_at.to_string()),
-                (field::FINISHED_AT, String::new()),
-                (field::EXIT_CODE, String::new()),
-                (field::REASON, String::new()),
-                (field::NEXT_ATTEMPT_AT, String::new()),
-                (field::PROGRESS, "0".into()),
-                (field::PROGRESS_MESSAGE, String::new()),
-            ],
-        ))
+        .send(outgoing(&running, &write::running(env.attempt, started_at)))
         .await;
     let poller = tokio::spawn(poll_cancel(shared.clone(), job.clone(), abort_tx));
     let who = JobIdentity {

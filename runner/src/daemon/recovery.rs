@@ -8,7 +8,7 @@ use std::sync::Arc;
 use deadpool_redis::redis::{self, AsyncCommands, RedisResult};
 use outfitter_contract::envelope::{Envelope, SignedJob};
 use outfitter_contract::event::Event;
-use outfitter_contract::job::{JobState, field};
+use outfitter_contract::job::{JobState, field, write};
 
 use super::job::outgoing;
 use super::store::{self, JobResult};
@@ -94,8 +94,8 @@ async fn recover_one(
         .arg(field::ATTEMPTS)
         .query_async(conn)
         .await?;
-    let ran = state.as_deref() == Some(JobState::Running.as_str())
-        && attempts.as_deref() == Some(env.attempt.to_string().as_str());
+    let ran = state.and_then(|s| s.parse::<JobState>().ok()) == Some(JobState::Running)
+        && attempts.and_then(|a| a.parse::<u32>().ok()) == Some(env.attempt);
     let seen: Option<f64> = conn
         .zscore(shared.names.seen(), store::seen_member(&job, env.attempt))
         .await?;
@@ -120,11 +120,7 @@ async fn recover_one(
             None,
             Some(reason.clone()),
         );
-        let fields = [
-            (field::STATE, JobState::Interrupted.to_string()),
-            (field::FINISHED_AT, at.to_string()),
-            (field::REASON, reason),
-        ];
+        let fields = write::terminal(JobState::Interrupted, at, Some(&reason));
         let result = JobResult {
             job_id: job.clone(),
             processing_wire: wire.to_owned(),
@@ -136,13 +132,7 @@ async fn recover_one(
         return Ok(Recovered::Interrupted { job_id: job });
     }
     // Ran and idempotent, or claimed but never started: a fresh attempt.
-    let ttl = (env.expires_at - env.issued_at).max(60);
-    let next = Envelope {
-        attempt: env.attempt + 1,
-        issued_at: now_secs(),
-        expires_at: now_secs() + ttl,
-        ..env.clone()
-    };
+    let next = env.next_attempt(now_secs(), env.queue_ttl());
     let new_wire = next.sign(&shared.keys.signing).to_wire();
     let reason = if ran {
         "the runner stopped while the job ran; re-run because the app is idempotent"
@@ -156,11 +146,8 @@ async fn recover_one(
         None,
         Some(reason.to_owned()),
     );
-    let fields = [
-        (field::STATE, JobState::Queued.to_string()),
-        (field::SIGNED, new_wire.clone()),
-        (field::REASON, reason.to_owned()),
-    ];
+    // A cancel asked for while the runner was down still holds for the re-run.
+    let fields = write::queued(&new_wire, Some(reason), write::CancelRequest::Keep);
     store::requeue(
         conn,
         &shared.names,

@@ -6,11 +6,10 @@ use std::collections::VecDeque;
 use outfitter_contract::envelope::Envelope;
 use outfitter_contract::event::Event;
 use outfitter_contract::exit_policy::{Decision, Ending, RetrySettings, code, decide};
-use outfitter_contract::job::{JobState, field};
+use outfitter_contract::job::{JobState, write};
 use outfitter_contract::keys::Key;
 
 use super::job::outgoing;
-use super::now_secs;
 use super::store::{JobResult, Schedule};
 
 /// Applies the exit-code policy: the result of the attempt (`ending` is `None` when the script
@@ -31,42 +30,45 @@ pub fn conclude(
         None => Decision::Finish(JobState::Failed),
     };
     let exit_code = ending.and_then(Ending::exit_code);
-    let exit_text = exit_code.map(|c| c.to_string()).unwrap_or_default();
-    let last_lines = serde_json::to_string(tail).expect("strings serialize");
-    let survivors_json = serde_json::to_string(survivors).expect("strings serialize");
-    let mut fields = vec![
-        (field::EXIT_CODE, exit_text),
-        (field::ATTEMPTS, env.attempt.to_string()),
-        (field::FINISHED_AT, finished_at.to_string()),
-        (field::LAST_LINES, last_lines),
-        (field::SURVIVORS, survivors_json),
-    ];
-    let (state, reason, schedule) = match decision {
-        Decision::Finish(state) => (
-            state,
-            finish_reason(state, ending, env, retry.max_attempts),
-            None,
-        ),
+    let last_lines: Vec<String> = tail.iter().cloned().collect();
+    let end = write::AttemptEnd {
+        attempt: env.attempt,
+        finished_at,
+        exit_code,
+        last_lines: &last_lines,
+        survivors,
+    };
+    let (state, reason, schedule, fields) = match decision {
+        Decision::Finish(state) => {
+            let reason = finish_reason(state, ending, env, retry.max_attempts);
+            let next = write::Next::End {
+                state,
+                reason: reason.as_deref(),
+            };
+            (state, reason.clone(), None, write::finished(&end, &next))
+        }
         Decision::Retry {
             next_attempt,
             delay,
         } => {
             let due_ms = finished_at + delay.as_millis() as i64;
-            let ttl = (env.expires_at - env.issued_at).max(60);
-            let next = Envelope {
-                attempt: next_attempt,
-                issued_at: now_secs(),
-                expires_at: due_ms / 1000 + 1 + ttl,
-                ..env.clone()
-            };
+            // Its time in the queue starts when it is due (the second after), not now.
+            let next = env.next_attempt(due_ms / 1000 + 1, env.queue_ttl());
+            debug_assert_eq!(next.attempt, next_attempt);
             let next_wire = next.sign(signing).to_wire();
-            fields.push((field::NEXT_ATTEMPT_AT, due_ms.to_string()));
-            fields.push((field::SIGNED, next_wire.clone()));
             let reason = format!(
                 "installation error (exit {}); attempt {next_attempt} of {} in {}s",
                 code::INSTALL_ERROR,
                 retry.max_attempts,
                 delay.as_secs()
+            );
+            let fields = write::finished(
+                &end,
+                &write::Next::Retry {
+                    due_ms,
+                    wire: &next_wire,
+                    reason: &reason,
+                },
             );
             (
                 JobState::Retrying,
@@ -75,11 +77,10 @@ pub fn conclude(
                     wire: next_wire,
                     due_ms,
                 }),
+                fields,
             )
         }
     };
-    fields.push((field::STATE, state.to_string()));
-    fields.push((field::REASON, reason.clone().unwrap_or_default()));
     let event = Event::state(finished_at, env.attempt, state, exit_code, reason);
     JobResult {
         job_id: env.job_id.clone(),
@@ -134,6 +135,7 @@ mod tests {
     use outfitter_contract::envelope::{ENVELOPE_VERSION, SignedJob};
 
     use super::*;
+    use outfitter_contract::job::field;
 
     const KEY: Key = Key([5; 32]);
     const RETRY: RetrySettings = RetrySettings {

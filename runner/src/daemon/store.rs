@@ -1,14 +1,23 @@
 //! Every Redis command the daemon sends, in one place. Events always go through the
-//! contract's `APPEND_EVENT` script; multi-step changes run in MULTI/EXEC.
+//! contract's scripts (`contract/lua/`), whose shared fragment numbers, stores and publishes
+//! them; each multi-step change is one script. Each script is loaded once and called by
+//! `EVALSHA` (redis-rs reloads it on `NOSCRIPT`, e.g. after Redis restarted).
 
-use deadpool_redis::redis::{self, AsyncCommands, RedisResult};
-use outfitter_contract::job::field;
+use std::sync::LazyLock;
+
+use deadpool_redis::redis::{self, AsyncCommands, RedisResult, Script, ScriptInvocation};
+use outfitter_contract::job::{JobState, field};
 use outfitter_contract::redis_keys::AgentRedisKeys;
-use outfitter_contract::scripts::APPEND_EVENT;
+use outfitter_contract::scripts;
 use serde::{Deserialize, Serialize};
 
 /// Moves due retries from the scheduled set to the queue (see the file header).
-pub const PROMOTE_DUE: &str = include_str!("../../lua/promote_due.lua");
+static PROMOTE_DUE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../lua/promote_due.lua")));
+static APPEND_EVENTS: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::APPEND_EVENTS));
+static FINISH_ATTEMPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::FINISH_ATTEMPT));
+static REQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::REQUEUE));
+static REJECT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::REJECT));
 
 /// Most retries moved per scheduler tick.
 pub const PROMOTE_BATCH: usize = 100;
@@ -30,27 +39,33 @@ pub struct Outgoing {
     pub seq: Option<u64>,
 }
 
-fn sha1_of(script: &str) -> String {
-    redis::Script::new(script).get_hash().to_owned()
+/// The event JSON and then its field/value pairs, as the scripts take them.
+fn event_args(inv: &mut ScriptInvocation<'_>, o: &Outgoing) {
+    inv.arg(&o.e);
+    for (k, v) in &o.f {
+        inv.arg(k).arg(v);
+    }
 }
 
-/// Appends a batch of events of one job in one round trip. The script is loaded first in the
-/// same pipeline, so a restarted Redis (empty script cache) never sees an unknown EVALSHA.
-/// Returns the sequence numbers the events got.
+/// Appends a batch of events of one job in one step (all or none). Returns the sequence
+/// numbers the events got.
 pub async fn append_events<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
     names: &AgentRedisKeys,
     job_id: &str,
     batch: &[Outgoing],
 ) -> RedisResult<Vec<u64>> {
-    let sha = sha1_of(APPEND_EVENT);
-    let mut pipe = redis::pipe();
-    pipe.cmd("SCRIPT").arg("LOAD").arg(APPEND_EVENT).ignore();
+    let mut inv = APPEND_EVENTS.prepare_invoke();
+    inv.key(names.job(job_id))
+        .key(names.job_events(job_id))
+        .arg(names.job_channel(job_id));
     for o in batch {
-        // The reply (the sequence number) is kept.
-        append_cmd(&mut pipe, "EVALSHA", &sha, names, job_id, o);
+        inv.arg(&o.e).arg(o.f.len());
+        for (k, v) in &o.f {
+            inv.arg(k).arg(v);
+        }
     }
-    pipe.query_async(conn).await
+    inv.invoke_async(conn).await
 }
 
 /// For each event of `batch`, whether the job's stream already holds it under the sequence
@@ -73,7 +88,10 @@ pub async fn already_appended<C: redis::aio::ConnectionLike + Send + Sync>(
         .await?;
     let stored: std::collections::HashMap<String, String> = entries
         .into_iter()
-        .filter_map(|(id, kv)| Some((id, kv.into_iter().find(|(k, _)| k == "e")?.1)))
+        .filter_map(|(id, kv)| {
+            let json = kv.into_iter().find(|(k, _)| k == scripts::EVENT_FIELD)?.1;
+            Some((id, json))
+        })
         .collect();
     Ok(batch
         .iter()
@@ -84,30 +102,6 @@ pub async fn already_appended<C: redis::aio::ConnectionLike + Send + Sync>(
             })
         })
         .collect())
-}
-
-/// Adds one APPEND_EVENT call to a pipeline (`EVAL` with the source inside MULTI, so the
-/// transaction cannot half-fail on a missing script). Its reply is the sequence number;
-/// callers that do not want it call `pipe.ignore()`.
-fn append_cmd(
-    pipe: &mut redis::Pipeline,
-    verb: &str,
-    script: &str,
-    names: &AgentRedisKeys,
-    job_id: &str,
-    o: &Outgoing,
-) {
-    let cmd = pipe
-        .cmd(verb)
-        .arg(script)
-        .arg(2)
-        .arg(names.job(job_id))
-        .arg(names.job_events(job_id))
-        .arg(names.job_channel(job_id))
-        .arg(&o.e);
-    for (k, v) in &o.f {
-        cmd.arg(k).arg(v);
-    }
 }
 
 /// A retry to put in the scheduled set.
@@ -130,37 +124,34 @@ pub struct JobResult {
     pub finished_at: i64,
 }
 
-/// Applies a result in one transaction: event + fields, LREM from processing, and the retry.
+/// Applies a result in one step: event + fields, the retry, LREM from processing.
 /// Applying it twice (a crash between apply and deleting the outbox file) changes nothing.
 pub async fn apply_result<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
     names: &AgentRedisKeys,
     result: &JobResult,
 ) -> RedisResult<()> {
-    let applied: Option<String> = redis::cmd("HGET")
-        .arg(names.job(&result.job_id))
+    let job = &result.job_id;
+    let (wire, due) = match &result.schedule {
+        Some(s) => (s.wire.as_str(), s.due_ms),
+        None => ("", 0),
+    };
+    let mut inv = FINISH_ATTEMPT.prepare_invoke();
+    inv.key(names.job(job))
+        .key(names.job_events(job))
+        .key(names.processing())
+        .key(names.scheduled())
+        .arg(names.job_channel(job))
+        .arg(&result.event.e)
+        .arg(&result.processing_wire)
         .arg(field::FINISHED_AT)
-        .query_async(conn)
-        .await?;
-    let mut pipe = redis::pipe();
-    pipe.atomic();
-    if applied.as_deref() != Some(result.finished_at.to_string().as_str()) {
-        append_cmd(
-            &mut pipe,
-            "EVAL",
-            APPEND_EVENT,
-            names,
-            &result.job_id,
-            &result.event,
-        );
-        pipe.ignore();
-        if let Some(s) = &result.schedule {
-            pipe.zadd(names.scheduled(), &s.wire, s.due_ms).ignore();
-        }
+        .arg(result.finished_at)
+        .arg(wire)
+        .arg(due);
+    for (k, v) in &result.event.f {
+        inv.arg(k).arg(v);
     }
-    pipe.lrem(names.processing(), 1, &result.processing_wire)
-        .ignore();
-    pipe.query_async::<()>(conn).await
+    inv.invoke_async::<i64>(conn).await.map(drop)
 }
 
 /// A refusal: always on the rejected stream and off the processing list; on the record only
@@ -172,10 +163,9 @@ pub async fn reject<C: redis::aio::ConnectionLike + Send + Sync>(
     wire: &str,
     reason: &str,
     record_event: Option<&Outgoing>,
-    touch: impl Fn(Option<&str>, Option<&str>) -> bool,
+    touch: impl Fn(Option<JobState>, Option<&str>) -> bool,
 ) -> RedisResult<()> {
-    let mut pipe = redis::pipe();
-    pipe.atomic();
+    let mut on_record = None;
     if let (Some(job), Some(event)) = (job_hint, record_event) {
         let (state, signed): (Option<String>, Option<String>) = redis::cmd("HMGET")
             .arg(names.job(job))
@@ -183,24 +173,26 @@ pub async fn reject<C: redis::aio::ConnectionLike + Send + Sync>(
             .arg(field::SIGNED)
             .query_async(conn)
             .await?;
-        if touch(state.as_deref(), signed.as_deref()) {
-            append_cmd(&mut pipe, "EVAL", APPEND_EVENT, names, job, event);
-            pipe.ignore();
+        // A state that names none is nothing a refusal may overwrite.
+        let state = state.and_then(|s| s.parse::<JobState>().ok());
+        if touch(state, signed.as_deref()) {
+            on_record = Some((job, event));
         }
     }
-    pipe.cmd("XADD")
-        .arg(names.rejected())
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(REJECTED_MAXLEN)
-        .arg("*")
-        .arg("job_id")
+    let mut inv = REJECT.prepare_invoke();
+    inv.key(names.processing())
+        .key(names.rejected())
+        .arg(wire)
         .arg(job_hint.unwrap_or(""))
-        .arg("reason")
         .arg(reason)
-        .ignore();
-    pipe.lrem(names.processing(), 1, wire).ignore();
-    pipe.query_async::<()>(conn).await
+        .arg(REJECTED_MAXLEN);
+    if let Some((job, event)) = on_record {
+        inv.key(names.job(job))
+            .key(names.job_events(job))
+            .arg(names.job_channel(job));
+        event_args(&mut inv, event);
+    }
+    inv.invoke_async::<i64>(conn).await.map(drop)
 }
 
 /// Claims `<job>:<attempt>` in the replay guard and reads the record's cancel flag, in one
@@ -247,7 +239,7 @@ pub async fn promote_due<C: redis::aio::ConnectionLike + Send + Sync>(
     names: &AgentRedisKeys,
     now_ms: i64,
 ) -> RedisResult<usize> {
-    redis::Script::new(PROMOTE_DUE)
+    PROMOTE_DUE
         .key(names.scheduled())
         .key(names.queue())
         .arg(now_ms)
@@ -278,7 +270,7 @@ pub async fn heartbeat<C: redis::aio::ConnectionLike + Send + Sync>(
 }
 
 /// Puts a job back on the consuming end of the queue: off the processing list, `new_wire` onto
-/// the queue, and an optional event, in one transaction.
+/// the queue, and an optional event, in one step.
 pub async fn requeue<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
     names: &AgentRedisKeys,
@@ -287,13 +279,19 @@ pub async fn requeue<C: redis::aio::ConnectionLike + Send + Sync>(
     new_wire: &str,
     event: Option<&Outgoing>,
 ) -> RedisResult<()> {
-    let mut pipe = redis::pipe();
-    pipe.atomic();
-    pipe.lrem(names.processing(), 1, old_wire).ignore();
-    pipe.rpush(names.queue(), new_wire).ignore();
-    if let Some(o) = event {
-        append_cmd(&mut pipe, "EVAL", APPEND_EVENT, names, job_id, o);
-        pipe.ignore();
+    let mut inv = REQUEUE.prepare_invoke();
+    inv.key(names.processing())
+        .key(names.queue())
+        .key(names.job(job_id))
+        .key(names.job_events(job_id))
+        .arg(old_wire)
+        .arg(new_wire)
+        .arg(names.job_channel(job_id));
+    match event {
+        Some(o) => event_args(&mut inv, o),
+        None => {
+            inv.arg("");
+        }
     }
-    pipe.query_async::<()>(conn).await
+    inv.invoke_async::<i64>(conn).await.map(drop)
 }

@@ -1,8 +1,9 @@
 //! Test support for the runner's integration tests: a private redis-server on a free port
 //! (`outfitter-test-support`),
 //! the real `outfitter-runner` binary as a process, and a minimal panel that signs and
-//! enqueues jobs exactly as docs/protocol.md says (HSET record + APPEND_EVENT `queued` +
-//! LPUSH). Reusable by the end-to-end tests: it only needs the contract crate and redis.
+//! enqueues jobs with the contract's enqueue write, as the real panel does (index entries,
+//! then one `ENQUEUE` script: record, `queued` event, LPUSH). Reusable by the end-to-end
+//! tests: it only needs the contract crate and redis.
 
 #![allow(dead_code, unused_imports)]
 

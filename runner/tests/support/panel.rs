@@ -1,5 +1,6 @@
-//! A minimal panel: signs jobs for one agent and enqueues them the way docs/protocol.md says,
-//! and reads job records and events back.
+//! A minimal panel: signs jobs for one agent at one key generation and enqueues them with the
+//! contract's enqueue write (the record's field list and the `ENQUEUE` script the real panel
+//! sends, after the same index entries), and reads job records and events back.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -7,13 +8,12 @@ use std::time::Duration;
 
 use outfitter_contract::envelope::{ENVELOPE_VERSION, Envelope};
 use outfitter_contract::event::Event;
-use outfitter_contract::job::{JobRecord, JobState, REDACTED, field};
+use outfitter_contract::job::{JobRecord, JobState, field, write};
 use outfitter_contract::keys::{AgentCrypto, Key, PanelSecret};
-use outfitter_contract::manifest::load_bundle;
-use outfitter_contract::redis_keys::AgentRedisKeys;
-use outfitter_contract::scripts::APPEND_EVENT;
-use outfitter_contract::seal;
-use serde_json::{Map, Value, json};
+use outfitter_contract::manifest::{RetryPolicy, load_bundle};
+use outfitter_contract::redis_keys::{self, AgentRedisKeys};
+use outfitter_contract::{scripts, seal};
+use serde_json::Value;
 
 use super::{bundles_dir, wait_for};
 
@@ -23,6 +23,8 @@ pub use outfitter_contract::clock::now_ms;
 
 pub struct Panel {
     pub agent_id: String,
+    /// The agent's key generation (0 until a rotation), as its registration would hold it.
+    pub generation: u32,
     pub secret: PanelSecret,
     pub keys: AgentCrypto,
     pub names: AgentRedisKeys,
@@ -43,10 +45,16 @@ impl Panel {
     }
 
     pub fn for_agent(redis_url: &str, agent_id: &str) -> Self {
+        Self::at_generation(redis_url, agent_id, 0)
+    }
+
+    /// A panel whose agent's key was rotated `generation` times.
+    pub fn at_generation(redis_url: &str, agent_id: &str, generation: u32) -> Self {
         let secret = PanelSecret::from_bytes(vec![42; 32]).unwrap();
-        let keys = AgentCrypto::from_agent_key(&secret.agent_key(agent_id));
+        let keys = AgentCrypto::from_agent_key(&secret.agent_key_gen(agent_id, generation));
         Panel {
             agent_id: agent_id.to_owned(),
+            generation,
             secret,
             keys,
             names: AgentRedisKeys::new(agent_id),
@@ -54,8 +62,9 @@ impl Panel {
         }
     }
 
+    /// The key the runner's configuration holds, at this panel's generation.
     pub fn agent_key(&self) -> Key {
-        self.secret.agent_key(&self.agent_id)
+        self.secret.agent_key_gen(&self.agent_id, self.generation)
     }
 
     pub fn agent_key_hex(&self) -> String {
@@ -119,44 +128,47 @@ impl Panel {
         }
     }
 
-    /// The panel's enqueue step with any wire (forged, tampered…): record, `queued` event, LPUSH.
+    /// The panel's enqueue step with any wire (forged, tampered…): the index entries, then the
+    /// contract's `ENQUEUE` with the record `job::write::created` lists (`max_attempts` from
+    /// the test bundle's retry policy, sensitive inputs shown redacted), in one step.
     pub fn enqueue_wire(&self, env: &Envelope, wire: &str) {
         let mut c = self.conn();
-        let job = &env.job_id;
-        let mut redacted: Map<String, Value> = env.inputs.clone().into_iter().collect();
-        if env.sealed_inputs.is_some() {
-            redacted.insert("_sealed".into(), json!(REDACTED));
+        let now = now_ms();
+        let max_attempts = load_bundle(&bundles_dir().join(&env.app_id))
+            .map(|b| b.manifest.effective_retry())
+            .unwrap_or_else(|_| RetryPolicy::default())
+            .max_attempts;
+        // The names of the sensitive inputs are what the envelope seals (for this agent).
+        let sensitive: Vec<String> = env
+            .sealed_inputs
+            .as_deref()
+            .and_then(|s| seal::open(&self.keys.sealing, &env.job_id, s).ok())
+            .map(|values| values.into_keys().collect())
+            .unwrap_or_default();
+        let shown = write::shown_inputs(&env.inputs, sensitive.iter().map(String::as_str));
+        let record = write::created(&write::Created {
+            envelope: env,
+            wire,
+            inputs: &shown,
+            max_attempts,
+            created_at: now,
+            created_by: "runner-tests",
+        });
+        redis::pipe()
+            .zadd(redis_keys::JOBS_INDEX, &env.job_id, now)
+            .hset(redis_keys::JOB_AGENT, &env.job_id, &env.agent_id)
+            .query::<()>(&mut c)
+            .unwrap();
+        let call = scripts::enqueue(env, wire, &record, now);
+        let script = redis::Script::new(scripts::ENQUEUE);
+        let mut inv = script.prepare_invoke();
+        for k in &call.keys {
+            inv.key(k);
         }
-        let fields: Vec<(&str, String)> = vec![
-            (field::ID, job.clone()),
-            (field::APP_ID, env.app_id.clone()),
-            (field::APP_VERSION, env.app_version.clone()),
-            (field::AGENT_ID, env.agent_id.clone()),
-            (field::STATE, JobState::Queued.to_string()),
-            (field::ATTEMPTS, "0".into()),
-            (field::MAX_ATTEMPTS, "3".into()),
-            (field::CREATED_AT, now_ms().to_string()),
-            (field::INPUTS, Value::Object(redacted).to_string()),
-            (field::SIGNED, wire.to_owned()),
-        ];
-        redis::cmd("HSET")
-            .arg(self.names.job(job))
-            .arg(fields)
-            .query::<()>(&mut c)
-            .unwrap();
-        let queued = Event::state(now_ms(), 0, JobState::Queued, None, None);
-        redis::Script::new(APPEND_EVENT)
-            .key(self.names.job(job))
-            .key(self.names.job_events(job))
-            .arg(self.names.job_channel(job))
-            .arg(queued.to_unsequenced_json())
-            .invoke::<i64>(&mut c)
-            .unwrap();
-        redis::cmd("LPUSH")
-            .arg(self.names.queue())
-            .arg(wire)
-            .query::<()>(&mut c)
-            .unwrap();
+        for a in &call.args {
+            inv.arg(a);
+        }
+        inv.invoke::<u64>(&mut c).unwrap();
     }
 
     pub fn record_fields(&self, job: &str) -> HashMap<String, String> {
@@ -181,7 +193,8 @@ impl Panel {
         entries
             .into_iter()
             .map(|(_, kv)| {
-                serde_json::from_str(&kv.into_iter().find(|(k, _)| k == "e").unwrap().1).unwrap()
+                let e = kv.into_iter().find(|(k, _)| k == scripts::EVENT_FIELD);
+                serde_json::from_str(&e.unwrap().1).unwrap()
             })
             .collect()
     }
