@@ -8,10 +8,11 @@
 -- ARGV[3] signed job, wire form (pushed onto the queue)
 -- ARGV[4] name of the sequence field of the job hash
 -- ARGV[5..] field/value pairs of the record
--- Returns the event's sequence number, or an error if the job exists.
+-- Returns the event's sequence number (1), or 0 and writes nothing if the job exists
+-- (another request with the same Idempotency-Key wrote it first).
 -- Numbering is the same as contract/lua/append_event.lua (a test checks they agree).
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.error_reply('job exists')
+  return 0
 end
 local fields = {}
 for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
