@@ -15,7 +15,7 @@ use crate::jobs::{JobQuery, control, events, store};
 use crate::sse;
 use crate::state::AppState;
 
-/// What a caller asks for (the body of `POST /jobs`).
+/// What a caller asks for.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewJob)]
@@ -80,11 +80,11 @@ pub struct JobPage {
 
 /// Jobs, newest first.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
-    params(("state" = Option<String>, Query, description = "Only jobs in this state"),
-        ("app_id" = Option<String>, Query, description = "Only jobs of this app"),
-        ("agent_id" = Option<String>, Query, description = "Only jobs on this agent"),
-        ("before" = Option<String>, Query, description = "Cursor: the `next` of the previous page"),
-        ("limit" = Option<usize>, Query, description = "Page size, 1 to 200 (default 50)")),
+    params(("state" = Option<String>, Query, description = "Only jobs in this state."),
+        ("app_id" = Option<String>, Query, description = "Only jobs of this app."),
+        ("agent_id" = Option<String>, Query, description = "Only jobs on this agent."),
+        ("before" = Option<String>, Query, description = "Cursor: the `next` of the previous page."),
+        ("limit" = Option<usize>, Query, description = "Page size, 1 to 200 (default 50).")),
     responses((status = 200, body = JobPage), (status = 400, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
