@@ -81,8 +81,28 @@ impl FreezingProxy {
     }
 }
 
-/// `outfitter-panel serve` against `redis_url`, answering on the returned base URL.
-async fn serve(dir: &std::path::Path, redis_url: &str) -> (Child, String) {
+/// A running `outfitter-panel serve`, killed on drop.
+struct Panel {
+    child: Child,
+    url: String,
+}
+
+impl Panel {
+    /// `kill -9`, and wait until it is gone.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Panel {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `outfitter-panel serve` against `redis_url`, once it answers `/healthz`.
+async fn serve(dir: &std::path::Path, redis_url: &str) -> Panel {
     let port = free_port();
     let cfg = dir.join(format!("panel-{port}.toml"));
     std::fs::write(
@@ -101,12 +121,15 @@ async fn serve(dir: &std::path::Path, redis_url: &str) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
+    let panel = Panel {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
     for _ in 0..400 {
-        if let Ok(r) = reqwest::get(format!("{url}/healthz")).await
+        if let Ok(r) = reqwest::get(format!("{}/healthz", panel.url)).await
             && r.status() == 200
         {
-            return (child, url);
+            return panel;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -153,8 +176,8 @@ async fn a_retry_after_the_panel_died_between_reserving_the_key_and_writing_the_
     let idem_key = redis_keys::idempotency("ops", KEY);
     let needle = format!("$3\r\nSET\r\n${}\r\n{idem_key}\r\n", idem_key.len()).into_bytes();
     let proxy = FreezingProxy::start(redis.port, needle).await;
-    let (mut first, url) = serve(dir.path(), &format!("redis://127.0.0.1:{}/", proxy.port)).await;
-    let url1 = url.clone();
+    let mut first = serve(dir.path(), &format!("redis://127.0.0.1:{}/", proxy.port)).await;
+    let url1 = first.url.clone();
     let token1 = token.clone();
     let request = tokio::spawn(async move { create(&url1, &token1).await });
     tokio::time::timeout(Duration::from_secs(30), proxy.frozen.notified())
@@ -172,8 +195,7 @@ async fn a_retry_after_the_panel_died_between_reserving_the_key_and_writing_the_
         serde_json::from_str(&entry.expect("the reservation reached Redis")).unwrap();
     let reserved = entry["job_id"].as_str().unwrap().to_owned();
 
-    first.kill().unwrap(); // SIGKILL
-    first.wait().unwrap();
+    first.kill();
     assert!(
         request.await.unwrap().is_err(),
         "the first request got no answer"
@@ -187,7 +209,8 @@ async fn a_retry_after_the_panel_died_between_reserving_the_key_and_writing_the_
     assert_eq!(queued, 0);
 
     // The client retries against a panel started again.
-    let (mut second, url) = serve(dir.path(), &redis.url()).await;
+    let mut second = serve(dir.path(), &redis.url()).await;
+    let url = second.url.clone();
     let retried = create(&url, &token).await.unwrap();
     let status = retried.status();
     let replayed = retried.headers()["idempotent-replayed"].clone();
@@ -197,8 +220,7 @@ async fn a_retry_after_the_panel_died_between_reserving_the_key_and_writing_the_
     let again_replayed = again.headers()["idempotent-replayed"].clone();
     let again: Value = again.json().await.unwrap();
     let queued: u64 = conn.llen(AgentKeys::new("web-1").queue()).await.unwrap();
-    let _ = second.kill();
-    let _ = second.wait();
+    second.kill();
 
     assert_eq!(status, 202, "{job}");
     assert_eq!(

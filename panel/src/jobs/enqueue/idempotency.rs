@@ -54,7 +54,7 @@ pub enum Seen {
     /// Never used (or expired).
     Fresh,
     /// The job an earlier request created.
-    Job(JobRecord),
+    Job(Box<JobRecord>),
     /// Reserved for this job id, which is not written (yet, or ever: its panel died).
     Unwritten(String),
 }
@@ -62,7 +62,7 @@ pub enum Seen {
 /// Whose job id a request writes.
 pub enum Claim {
     /// An earlier request's job: return it.
-    Replay(JobRecord),
+    Replay(Box<JobRecord>),
     /// Write the job with this id (reserved by this request, or taken over from one that
     /// did not finish).
     Write(String),
@@ -100,7 +100,7 @@ impl Idempotency {
             return Err(Error::IdempotencyKeyReused);
         }
         match store::load(conn, &entry.job_id).await {
-            Ok(job) => Ok(Seen::Job(job)),
+            Ok(job) => Ok(Seen::Job(Box::new(job))),
             Err(Error::JobNotFound(_)) => Ok(Seen::Unwritten(entry.job_id)),
             Err(e) => Err(e),
         }

@@ -42,7 +42,7 @@ pub async fn enqueue(
     if let Some(i) = &idem
         && let Seen::Job(job) = i.seen(&mut conn).await?
     {
-        return Ok(replayed(job));
+        return Ok(replayed(*job));
     }
 
     target::check_requirements(state, manifest, &req.agent_id).await?;
@@ -62,7 +62,7 @@ pub async fn enqueue(
     let job_id = match &idem {
         None => ids::new_job_id(),
         Some(i) => match i.claim(&mut conn, ids::new_job_id()).await? {
-            Claim::Replay(job) => return Ok(replayed(job)),
+            Claim::Replay(job) => return Ok(replayed(*job)),
             Claim::Write(job_id) => job_id,
         },
     };
@@ -79,7 +79,7 @@ pub async fn enqueue(
     )
     .await?
     {
-        Written::Created(job) => job,
+        Written::Created(job) => *job,
         Written::Exists => return Ok(replayed(store::load(&mut conn, &job_id).await?)),
     };
     state.metrics.job_created(&manifest.id);

@@ -15,7 +15,7 @@ use crate::state::AppState;
 /// What the write did.
 pub enum Written {
     /// The job is queued; this is its record.
-    Created(JobRecord),
+    Created(Box<JobRecord>),
     /// A job with this id exists already (another request with the same `Idempotency-Key`
     /// wrote it first); nothing was written.
     Exists,
@@ -86,7 +86,7 @@ pub async fn write(
     if seq == 0 {
         return Ok(Written::Exists);
     }
-    Ok(Written::Created(JobRecord {
+    Ok(Written::Created(Box::new(JobRecord {
         id: job_id.to_owned(),
         app_id: manifest.id.clone(),
         app_version: manifest.version.clone(),
@@ -107,5 +107,5 @@ pub async fn write(
         cancel_requested: false,
         last_lines: Vec::new(),
         survivors: Vec::new(),
-    }))
+    })))
 }
