@@ -7,9 +7,10 @@
 -- ARGV[2] `queued` event JSON without `seq`, starting with `{`
 -- ARGV[3] signed job, wire form (pushed onto the queue)
 -- ARGV[4..] field/value pairs of the record
--- Returns the event's sequence number, or an error if the job exists.
+-- Returns the event's sequence number (1), or 0 and writes nothing if the job exists
+-- (another request with the same Idempotency-Key wrote it first).
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.error_reply('job exists')
+  return 0
 end
 local seq = append_event(KEYS[1], KEYS[2], ARGV[1], ARGV[2], argv_from(4))
 redis.call('LPUSH', KEYS[3], ARGV[3])

@@ -235,6 +235,55 @@ impl From<outfitter_contract::job::BadRecord> for ApiError {
     }
 }
 
+impl From<crate::jobs::InvalidField> for FieldProblem {
+    fn from(f: crate::jobs::InvalidField) -> Self {
+        FieldProblem {
+            field: f.field,
+            rule: f.rule,
+            message: f.message,
+        }
+    }
+}
+
+/// The boundary between the job domain and the API: each domain error has its code here.
+impl From<crate::jobs::Error> for ApiError {
+    fn from(e: crate::jobs::Error) -> Self {
+        use crate::jobs::Error as E;
+        let code = match e {
+            E::Store(e) => return e.into(),
+            E::Agent(e) => return e.into(),
+            E::InvalidFields(fields) => {
+                return ApiError::fields(fields.into_iter().map(Into::into).collect());
+            }
+            E::InvalidParameter(_) => Code::InvalidParameter,
+            E::AppNotFound(_) => Code::AppNotFound,
+            E::JobNotFound(_) => Code::JobNotFound,
+            E::AgentNeverSeen(_) => Code::AgentNeverSeen,
+            E::RequirementsNotMet(_) => Code::RequirementsNotMet,
+            E::NotCancelable(_) => Code::NotCancelable,
+            E::NotRetryable(_) => Code::NotRetryable,
+            E::IdempotencyKeyReused => Code::IdempotencyKeyReused,
+            E::Internal(_) => Code::Internal,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// The boundary between the agent domain and the API.
+impl From<crate::agents::Error> for ApiError {
+    fn from(e: crate::agents::Error) -> Self {
+        use crate::agents::Error as E;
+        let code = match e {
+            E::Store(e) => return e.into(),
+            E::Job(e) => return (*e).into(),
+            E::NotRegistered(_) => Code::AgentNotFound,
+            E::Busy(_) => Code::AgentBusy,
+            E::KeysExhausted(_) | E::Contended(_) => Code::Internal,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
 

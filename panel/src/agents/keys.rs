@@ -6,7 +6,7 @@
 use outfitter_contract::keys::{AgentCrypto, Key, PanelSecret};
 use redis::aio::ConnectionManager;
 
-use crate::error::{ApiError, ApiResult, Code};
+use super::error::{Error, Result};
 
 /// One agent's keys at one generation.
 #[derive(Debug, Clone)]
@@ -45,14 +45,9 @@ impl GenerationKeys {
     }
 }
 
-/// The 404 for an id with no registration.
-pub fn not_registered(agent_id: &str) -> ApiError {
-    ApiError::new(
-        Code::AgentNotFound,
-        format!(
-            "no registered agent {agent_id:?} (register it with `outfitter-panel agent add {agent_id}`)"
-        ),
-    )
+/// The error for an id with no registration.
+pub fn not_registered(agent_id: &str) -> Error {
+    Error::NotRegistered(agent_id.to_owned())
 }
 
 /// The current keys of a registered agent; `agent_not_found` for any other id.
@@ -60,7 +55,7 @@ pub async fn load(
     conn: &mut ConnectionManager,
     secret: &PanelSecret,
     agent_id: &str,
-) -> ApiResult<GenerationKeys> {
+) -> Result<GenerationKeys> {
     let reg = super::registration(conn, agent_id)
         .await?
         .ok_or_else(|| not_registered(agent_id))?;

@@ -14,17 +14,14 @@ use redis::aio::ConnectionManager;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::error::{CAS_TRIES, Error, Result};
 use super::keys::{GenerationKeys, not_registered};
 use super::{Registration, Retired, registration_raw, replace_registration};
 use crate::audit;
-use crate::error::{ApiError, ApiResult, Code};
-use crate::jobs::control;
+use crate::jobs::{self, control};
 
 /// Entries read from a queue per round trip.
 const PAGE: isize = 500;
-/// Attempts at a compare-and-swap of a registration before giving up (each loses only to
-/// another writer of the same registration, e.g. the heartbeat recorder).
-const CAS_TRIES: usize = 20;
 
 /// Who acts, for the audit log.
 #[derive(Debug, Clone, Copy)]
@@ -182,20 +179,12 @@ impl Rotation {
     }
 }
 
-fn exhausted(agent_id: &str) -> ApiError {
-    ApiError::new(
-        Code::Internal,
-        format!("agent {agent_id:?} has used every key generation; remove it and add a new id"),
-    )
+fn exhausted(agent_id: &str) -> Error {
+    Error::KeysExhausted(agent_id.to_owned())
 }
 
-fn contended(agent_id: &str) -> ApiError {
-    ApiError::new(
-        Code::Internal,
-        format!(
-            "the registration of agent {agent_id:?} changed {CAS_TRIES} times while it was being updated"
-        ),
-    )
+fn contended(agent_id: &str) -> Error {
+    Error::Contended(agent_id.to_owned())
 }
 
 /// Gives an agent a new key (the next generation) and returns it. Jobs already signed keep
@@ -205,7 +194,7 @@ pub async fn rotate(
     secret: &PanelSecret,
     agent_id: &str,
     actor: Actor<'_>,
-) -> ApiResult<Rotation> {
+) -> Result<Rotation> {
     for _ in 0..CAS_TRIES {
         let (json, reg) = registration_raw(conn, agent_id)
             .await?
@@ -263,7 +252,7 @@ pub async fn remove(
     force: bool,
     now_ms: i64,
     actor: Actor<'_>,
-) -> ApiResult<Removal> {
+) -> Result<Removal> {
     let mut removed = None;
     for _ in 0..CAS_TRIES {
         let (json, reg) = registration_raw(conn, agent_id)
@@ -271,15 +260,12 @@ pub async fn remove(
             .ok_or_else(|| not_registered(agent_id))?;
         let waiting = waiting_jobs(conn, agent_id).await?;
         if !force && !waiting.is_empty() {
-            return Err(ApiError::new(
-                Code::AgentBusy,
-                format!(
-                    "agent {agent_id} has {} job(s); let them finish or cancel them, or remove it \
+            return Err(Error::Busy(format!(
+                "agent {agent_id} has {} job(s); let them finish or cancel them, or remove it \
                      with force (`agent remove --force`, `DELETE /api/v1/agents/{agent_id}?force=true`): \
                      waiting jobs are then canceled and running ones finish",
-                    waiting.summary()
-                ),
-            ));
+                waiting.summary()
+            )));
         }
         // Remember the generation first: a crash between the two steps leaves the agent
         // registered, never a removed id whose next registration would reuse a key.
@@ -309,8 +295,8 @@ pub async fn remove(
             Ok(true) => canceled.push(job),
             Ok(false) => still_running.push(job),
             // Finished or gone meanwhile: nothing left to cancel.
-            Err(e) if matches!(e.code, Code::NotCancelable | Code::JobNotFound) => {}
-            Err(e) => return Err(e),
+            Err(jobs::Error::NotCancelable(_) | jobs::Error::JobNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     let detail = format!(

@@ -8,8 +8,11 @@
 //! Submodules: [`keys`] turns an agent id into its keys (the registered key generation),
 //! [`lifecycle`] rotates an agent's key and removes agents.
 
+pub mod error;
 pub mod keys;
 pub mod lifecycle;
+
+pub use error::{Error, Result};
 
 use std::collections::HashMap;
 

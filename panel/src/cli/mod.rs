@@ -9,6 +9,7 @@ use crate::agents::lifecycle::{self, Actor, Removal, Rotation};
 use crate::auth::Role;
 use crate::auth::tokens::{self, TokenError};
 use crate::clock::now_ms;
+use crate::error::ApiError;
 use crate::settings::Settings;
 use crate::state::{AppState, connect};
 use crate::{agents, audit};
@@ -67,7 +68,9 @@ pub async fn agent_add(settings: &Settings, id: &str) -> anyhow::Result<String> 
             "agent {id} was registered already; its current runner configuration follows (keep it secret)"
         );
     }
-    let keys = agent_keys::load(&mut conn, &secret, id).await?;
+    let keys = agent_keys::load(&mut conn, &secret, id)
+        .await
+        .map_err(ApiError::from)?;
     Ok(keys.runner_config(&settings.redis_url))
 }
 
@@ -77,7 +80,9 @@ pub async fn agent_config(settings: &Settings, id: &str) -> anyhow::Result<Strin
     outfitter_contract::ids::validate_agent_id(id)?;
     let secret = outfitter_contract::keys::PanelSecret::load_or_create(&settings.secret_file)?;
     let (_, mut conn) = connect(&settings.redis_url).await?;
-    let keys = agent_keys::load(&mut conn, &secret, id).await?;
+    let keys = agent_keys::load(&mut conn, &secret, id)
+        .await
+        .map_err(ApiError::from)?;
     let detail = format!("key generation {}", keys.generation);
     audit::record(
         &mut conn,
@@ -102,7 +107,9 @@ pub async fn agent_rotate(settings: &Settings, id: &str) -> anyhow::Result<(Stri
         who: &who,
         from: "local",
     };
-    let rotation = lifecycle::rotate(&mut conn, &secret, id, actor).await?;
+    let rotation = lifecycle::rotate(&mut conn, &secret, id, actor)
+        .await
+        .map_err(ApiError::from)?;
     Ok((rotation.keys.runner_config(&settings.redis_url), rotation))
 }
 
@@ -115,7 +122,9 @@ pub async fn agent_remove(settings: &Settings, id: &str, force: bool) -> anyhow:
         who: &who,
         from: "local",
     };
-    Ok(lifecycle::remove(&mut conn, id, force, now_ms(), actor).await?)
+    Ok(lifecycle::remove(&mut conn, id, force, now_ms(), actor)
+        .await
+        .map_err(ApiError::from)?)
 }
 
 /// `token add`: creates a token and returns it (shown once).

@@ -10,11 +10,11 @@ use outfitter_contract::seal;
 use redis::Value as RValue;
 use redis::aio::ConnectionManager;
 
+use super::error::{Error, Result};
 use crate::agents::keys::{self as agent_keys, GenerationKeys};
 use crate::audit;
 use crate::auth::Caller;
 use crate::clock::now_ms;
-use crate::error::{ApiError, ApiResult, Code};
 use crate::scripts;
 use crate::state::AppState;
 
@@ -60,19 +60,16 @@ pub async fn cancel(
     state: &AppState,
     job_id: &str,
     caller: &Caller,
-) -> ApiResult<(Canceled, JobRecord)> {
+) -> Result<(Canceled, JobRecord)> {
     let mut conn = state.redis.clone();
     let message = format!("canceled by {} before it started", caller.name);
     let outcome = match cancel_in(&mut conn, job_id, &message, false).await? {
         Outcome::Now => Canceled::Now,
         Outcome::Requested => Canceled::Requested,
         Outcome::Started(s) => {
-            return Err(ApiError::new(
-                Code::Internal,
-                format!(
-                    "cancel of job {job_id} answered `started` ({s}) though it may ask the runner"
-                ),
-            ));
+            return Err(Error::Internal(format!(
+                "cancel of job {job_id} answered `started` ({s}) though it may ask the runner"
+            )));
         }
     };
     let job = store::load(&mut conn, job_id).await?;
@@ -95,14 +92,13 @@ pub async fn cancel_waiting(
     conn: &mut ConnectionManager,
     job_id: &str,
     reason: &str,
-) -> ApiResult<bool> {
+) -> Result<bool> {
     match cancel_in(conn, job_id, reason, true).await? {
         Outcome::Now => Ok(true),
         Outcome::Started(_) => Ok(false),
-        Outcome::Requested => Err(ApiError::new(
-            Code::Internal,
-            format!("cancel of waiting job {job_id} asked the runner to stop it"),
-        )),
+        Outcome::Requested => Err(Error::Internal(format!(
+            "cancel of waiting job {job_id} asked the runner to stop it"
+        ))),
     }
 }
 
@@ -119,7 +115,7 @@ async fn cancel_in(
     job_id: &str,
     message: &str,
     only_waiting: bool,
-) -> ApiResult<Outcome> {
+) -> Result<Outcome> {
     let job = store::load(conn, job_id).await?;
     let keys = AgentRedisKeys::new(&job.agent_id);
     let now = now_ms();
@@ -164,18 +160,12 @@ async fn cancel_in(
         Some("canceled") => Ok(Outcome::Now),
         Some("requested") => Ok(Outcome::Requested),
         Some("started") => Ok(Outcome::Started(words.get(1).cloned().unwrap_or_default())),
-        Some("final") => Err(ApiError::new(
-            Code::NotCancelable,
-            format!(
-                "job {job_id} is already {}",
-                words.get(1).map(String::as_str).unwrap_or("finished")
-            ),
-        )),
-        Some("missing") => Err(ApiError::new(Code::JobNotFound, format!("no job {job_id}"))),
-        _ => Err(ApiError::new(
-            Code::Internal,
-            format!("cancel script replied {reply:?}"),
-        )),
+        Some("final") => Err(Error::NotCancelable(format!(
+            "job {job_id} is already {}",
+            words.get(1).map(String::as_str).unwrap_or("finished")
+        ))),
+        Some("missing") => Err(Error::JobNotFound(job_id.to_owned())),
+        _ => Err(Error::Internal(format!("cancel script replied {reply:?}"))),
     }
 }
 
@@ -197,7 +187,7 @@ fn verify_stored(
 
 /// Starts a new attempt of a finished job.
 /// Queues a new attempt of a finished job on behalf of `caller` and records it in the audit log.
-pub async fn retry(state: &AppState, job_id: &str, caller: &Caller) -> ApiResult<JobRecord> {
+pub async fn retry(state: &AppState, job_id: &str, caller: &Caller) -> Result<JobRecord> {
     let job = retry_as(state, job_id, &caller.name).await?;
     let mut conn = state.redis.clone();
     let detail = format!("app={} agent={}", job.app_id, job.agent_id);
@@ -213,43 +203,30 @@ pub async fn retry(state: &AppState, job_id: &str, caller: &Caller) -> ApiResult
     Ok(job)
 }
 
-async fn retry_as(state: &AppState, job_id: &str, by: &str) -> ApiResult<JobRecord> {
+async fn retry_as(state: &AppState, job_id: &str, by: &str) -> Result<JobRecord> {
     let mut conn = state.redis.clone();
     let job = store::load(&mut conn, job_id).await?;
     if !job.state.is_retryable_by_user() {
-        return Err(ApiError::new(
-            Code::NotRetryable,
-            format!(
-                "job {job_id} is {}; only failed, needs_attention, timed_out, canceled, interrupted, expired or rejected jobs can be retried",
-                job.state
-            ),
-        ));
+        return Err(Error::NotRetryable(format!(
+            "job {job_id} is {}; only failed, needs_attention, timed_out, canceled, interrupted, expired or rejected jobs can be retried",
+            job.state
+        )));
     }
     let fields: Option<String> = redis::cmd("HGET")
         .arg(AgentRedisKeys::new(&job.agent_id).job(job_id))
         .arg(field::SIGNED)
         .query_async(&mut conn)
         .await?;
-    let wire = fields.ok_or_else(|| {
-        ApiError::new(
-            Code::Internal,
-            format!("job {job_id} has no signed envelope"),
-        )
-    })?;
+    let wire =
+        fields.ok_or_else(|| Error::Internal(format!("job {job_id} has no signed envelope")))?;
     let current = agent_keys::load(&mut conn, &state.secret, &job.agent_id).await?;
     // Verify what we stored before re-signing it: Redis is shared with the runners.
-    let signed = SignedJob::from_wire(&wire).map_err(|e| {
-        ApiError::new(
-            Code::Internal,
-            format!("stored envelope of job {job_id}: {e}"),
-        )
-    })?;
+    let signed = SignedJob::from_wire(&wire)
+        .map_err(|e| Error::Internal(format!("stored envelope of job {job_id}: {e}")))?;
     // No generation verifies it: the panel secret was replaced since, or the record was
     // tampered with. Either way it cannot be re-signed; the job has to be queued again.
     let (mut envelope, signer) = verify_stored(&signed, &current, &state.secret).ok_or_else(|| {
-        ApiError::new(
-            Code::NotRetryable,
-            format!(
+        Error::NotRetryable(format!(
                 "job {job_id} was not signed by this panel's secret under any key generation (0 to {}) of agent {}; queue it again",
                 current.generation, job.agent_id
             ),
@@ -261,7 +238,7 @@ async fn retry_as(state: &AppState, job_id: &str, by: &str) -> ApiResult<JobReco
         // Sealed under the old key: the runner with the new key could not open it.
         let values = seal::open(&signer.working.sealing, job_id, sealed)
             .and_then(|v| seal::seal(&current.working.sealing, job_id, &v))
-            .map_err(|e| ApiError::new(Code::Internal, format!("job {job_id}: {e}")))?;
+            .map_err(|e| Error::Internal(format!("job {job_id}: {e}")))?;
         envelope.sealed_inputs = Some(values);
     }
     let keys = current.working;
@@ -299,17 +276,11 @@ async fn retry_as(state: &AppState, job_id: &str, by: &str) -> ApiResult<JobReco
     let words = reply_words(&reply);
     match words.first().map(String::as_str) {
         Some("queued") => store::load(&mut conn, job_id).await,
-        Some("changed") => Err(ApiError::new(
-            Code::NotRetryable,
-            format!(
-                "job {job_id} changed meanwhile (now {}); reload and try again",
-                words.get(1).map(String::as_str).unwrap_or("?")
-            ),
-        )),
-        Some("missing") => Err(ApiError::new(Code::JobNotFound, format!("no job {job_id}"))),
-        _ => Err(ApiError::new(
-            Code::Internal,
-            format!("retry script replied {reply:?}"),
-        )),
+        Some("changed") => Err(Error::NotRetryable(format!(
+            "job {job_id} changed meanwhile (now {}); reload and try again",
+            words.get(1).map(String::as_str).unwrap_or("?")
+        ))),
+        Some("missing") => Err(Error::JobNotFound(job_id.to_owned())),
+        _ => Err(Error::Internal(format!("retry script replied {reply:?}"))),
     }
 }

@@ -8,7 +8,7 @@ use outfitter_contract::redis_keys::{self, AgentRedisKeys};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
-use crate::error::{ApiError, ApiResult, Code};
+use super::error::{Error, Result};
 
 /// Most jobs one page may hold.
 pub const MAX_PAGE: usize = 200;
@@ -19,25 +19,25 @@ const MAX_SCANNED: usize = 5_000;
 const BATCH: usize = 200;
 
 /// Checks a job id from a path or a cursor.
-pub fn check_job_id(id: &str) -> ApiResult<()> {
-    ids::validate_job_id(id).map_err(|e| ApiError::new(Code::InvalidParameter, e.to_string()))
+pub fn check_job_id(id: &str) -> Result<()> {
+    ids::validate_job_id(id).map_err(|e| Error::InvalidParameter(e.to_string()))
 }
 
 /// The agent a job belongs to.
-pub async fn agent_of(conn: &mut ConnectionManager, job_id: &str) -> ApiResult<String> {
+pub async fn agent_of(conn: &mut ConnectionManager, job_id: &str) -> Result<String> {
     check_job_id(job_id)?;
     let agent: Option<String> = conn.hget(redis_keys::JOB_AGENT, job_id).await?;
-    agent.ok_or_else(|| ApiError::new(Code::JobNotFound, format!("no job {job_id}")))
+    agent.ok_or_else(|| Error::JobNotFound(job_id.to_owned()))
 }
 
 /// One job.
-pub async fn load(conn: &mut ConnectionManager, job_id: &str) -> ApiResult<JobRecord> {
+pub async fn load(conn: &mut ConnectionManager, job_id: &str) -> Result<JobRecord> {
     let agent = agent_of(conn, job_id).await?;
     let fields: HashMap<String, String> = conn
         .hgetall(AgentRedisKeys::new(&agent).job(job_id))
         .await?;
     if fields.is_empty() {
-        return Err(ApiError::new(Code::JobNotFound, format!("no job {job_id}")));
+        return Err(Error::JobNotFound(job_id.to_owned()));
     }
     Ok(JobRecord::from_fields(&fields)?)
 }
@@ -72,7 +72,7 @@ pub async fn list(
     filter: &Filter,
     before: Option<&str>,
     limit: usize,
-) -> ApiResult<Page> {
+) -> Result<Page> {
     let limit = limit.clamp(1, MAX_PAGE);
     let mut start: isize = match before {
         None => 0,
@@ -80,10 +80,7 @@ pub async fn list(
             check_job_id(id)?;
             let rank: Option<isize> = conn.zrevrank(redis_keys::JOBS_INDEX, id).await?;
             rank.map(|r| r + 1).ok_or_else(|| {
-                ApiError::new(
-                    Code::InvalidParameter,
-                    format!("cursor {id} is not a listed job (deleted?)"),
-                )
+                Error::InvalidParameter(format!("cursor {id} is not a listed job (deleted?)"))
             })?
         }
     };

@@ -12,12 +12,11 @@ use super::app_form;
 use super::{WebResult, base_context, check_csrf, form_value, redirect, render, signed_in};
 use crate::agents::{self, AgentFit};
 use crate::app_view;
-use crate::audit;
 use crate::auth::{Caller, Role};
 use crate::conformance_view::Conformance;
 use crate::error::{ApiError, Code};
 use crate::http::api::apps::find_app;
-use crate::jobs::enqueue::{self, Actor, NewJob};
+use crate::jobs::enqueue::{self, NewJob};
 use crate::state::AppState;
 
 /// The agent picker's field name (`_` keeps it apart from inputs, which cannot start so).
@@ -136,20 +135,11 @@ pub async fn submit(
             agent_id,
             inputs,
         };
-        match enqueue::enqueue(&state, &req_job, Actor { name: &caller.name }, None).await {
-            Ok(done) => {
-                let mut conn = state.redis.clone();
-                audit::record(
-                    &mut conn,
-                    &caller.name,
-                    "job.create",
-                    &done.job.id,
-                    &caller.from,
-                    &format!("app={} agent={}", done.job.app_id, done.job.agent_id),
-                )
-                .await;
-                return Ok(redirect(&format!("/jobs/{}", done.job.id)));
-            }
+        match enqueue::enqueue(&state, &req_job, &caller, None)
+            .await
+            .map_err(ApiError::from)
+        {
+            Ok(done) => return Ok(redirect(&format!("/jobs/{}", done.job.id))),
             Err(e) if e.code == Code::StoreUnavailable || e.code == Code::Internal => {
                 return Err(e.into());
             }

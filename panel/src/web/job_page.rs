@@ -8,7 +8,8 @@ use serde::Serialize;
 use super::{WebResult, base_context, check_csrf, redirect, render, signed_in, when};
 use crate::auth::Role;
 use crate::clock::format_duration;
-use crate::jobs::{JobView, control, events, store};
+use crate::http::api::job_view::JobView;
+use crate::jobs::{control, events, store};
 use crate::state::AppState;
 
 #[derive(Serialize)]

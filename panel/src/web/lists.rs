@@ -11,8 +11,7 @@ use crate::audit;
 use crate::auth::Role;
 use crate::clock::format_duration;
 use crate::http::api::admin::{AuditQuery, audit_params};
-use crate::http::api::jobs::{JobQuery, filter_from};
-use crate::jobs::store;
+use crate::jobs::JobQuery;
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -41,16 +40,9 @@ pub async fn jobs(
     q: web::Query<JobQuery>,
 ) -> WebResult<HttpResponse> {
     let caller = signed_in(&state, &req).await?;
-    let filter = filter_from(&q)?;
-    let before = q.before.as_deref().filter(|s| !s.is_empty());
+    let filter = q.filter()?;
     let mut conn = state.redis.clone();
-    let page = store::list(
-        &mut conn,
-        &filter,
-        before,
-        q.limit.unwrap_or(store::DEFAULT_PAGE),
-    )
-    .await?;
+    let page = q.page(&mut conn).await?;
     let rows: Vec<JobRow> = page
         .jobs
         .iter()

@@ -86,6 +86,18 @@ pub enum WebError {
     Api(#[from] ApiError),
 }
 
+impl From<crate::jobs::Error> for WebError {
+    fn from(e: crate::jobs::Error) -> Self {
+        WebError::Api(e.into())
+    }
+}
+
+impl From<crate::agents::Error> for WebError {
+    fn from(e: crate::agents::Error) -> Self {
+        WebError::Api(e.into())
+    }
+}
+
 impl From<redis::RedisError> for WebError {
     fn from(e: redis::RedisError) -> Self {
         WebError::Api(e.into())

@@ -2,22 +2,46 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use outfitter_contract::job::JobState;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit;
+use super::job_view::JobView;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult, Code, ErrorBody};
 use crate::http::body::JsonBody;
-use crate::jobs::control;
-use crate::jobs::enqueue::{self, Actor, NewJob};
-use crate::jobs::{JobView, events, store};
+use crate::jobs::enqueue::{self, NewJob};
+use crate::jobs::{JobQuery, control, events, store};
 use crate::sse;
 use crate::state::AppState;
 
+/// What a caller asks for.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewJob)]
+pub struct NewJobRequest {
+    #[schema(example = "nginx")]
+    pub app_id: String,
+    #[schema(example = "web-1")]
+    pub agent_id: String,
+    /// Input values by name (see `GET /apps/{id}/schema`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub inputs: Map<String, Value>,
+}
+
+impl From<NewJobRequest> for NewJob {
+    fn from(r: NewJobRequest) -> Self {
+        NewJob {
+            app_id: r.app_id,
+            agent_id: r.agent_id,
+            inputs: r.inputs,
+        }
+    }
+}
+
 /// Creates a job. `Idempotency-Key` makes a retried request return the first job.
-#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = NewJob,
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = NewJobRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body within 24 h return the same job")),
     responses((status = 202, body = JobView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
@@ -27,7 +51,7 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
-    body: JsonBody<NewJob>,
+    body: JsonBody<NewJobRequest>,
 ) -> ApiResult<HttpResponse> {
     caller.require(Role::Operator)?;
     let key =
@@ -37,19 +61,7 @@ pub async fn create(
             })?),
             None => None,
         };
-    let done = enqueue::enqueue(&state, &body.0, Actor { name: &caller.name }, key).await?;
-    if !done.replayed {
-        let mut conn = state.redis.clone();
-        audit::record(
-            &mut conn,
-            &caller.name,
-            "job.create",
-            &done.job.id,
-            &caller.from,
-            &format!("app={} agent={}", done.job.app_id, done.job.agent_id),
-        )
-        .await;
-    }
+    let done = enqueue::enqueue(&state, &body.0.into(), &caller, key).await?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED)
         .insert_header(("Location", format!("/api/v1/jobs/{}", done.job.id)))
         .insert_header((
@@ -59,20 +71,6 @@ pub async fn create(
         .json(JobView::from(done.job)))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct JobQuery {
-    /// Only jobs in this state.
-    pub state: Option<String>,
-    /// Only jobs of this app.
-    pub app_id: Option<String>,
-    /// Only jobs on this agent.
-    pub agent_id: Option<String>,
-    /// Cursor: the `next` of the previous page.
-    pub before: Option<String>,
-    /// Page size, 1 to 200 (default 50).
-    pub limit: Option<usize>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobPage {
     pub jobs: Vec<JobView>,
@@ -80,43 +78,13 @@ pub struct JobPage {
     pub next: Option<String>,
 }
 
-/// Parses list filters (shared with the HTML job list).
-pub fn filter_from(q: &JobQuery) -> ApiResult<store::Filter> {
-    let nonempty = |s: &Option<String>| {
-        s.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
-    let state = match nonempty(&q.state) {
-        Some(s) => Some(s.parse::<JobState>().map_err(|_| {
-            let all: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-            ApiError::new(
-                Code::InvalidParameter,
-                format!("state must be one of {}", all.join(", ")),
-            )
-        })?),
-        None => None,
-    };
-    let app_id = nonempty(&q.app_id);
-    if let Some(a) = &app_id {
-        outfitter_contract::ids::validate_app_id(a)
-            .map_err(|e| ApiError::new(Code::InvalidParameter, e.to_string()))?;
-    }
-    let agent_id = nonempty(&q.agent_id);
-    if let Some(a) = &agent_id {
-        outfitter_contract::ids::validate_agent_id(a)
-            .map_err(|e| ApiError::new(Code::InvalidParameter, e.to_string()))?;
-    }
-    Ok(store::Filter {
-        state,
-        app_id,
-        agent_id,
-    })
-}
-
 /// Jobs, newest first.
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobQuery),
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
+    params(("state" = Option<String>, Query, description = "Only jobs in this state."),
+        ("app_id" = Option<String>, Query, description = "Only jobs of this app."),
+        ("agent_id" = Option<String>, Query, description = "Only jobs on this agent."),
+        ("before" = Option<String>, Query, description = "Cursor: the `next` of the previous page."),
+        ("limit" = Option<usize>, Query, description = "Page size, 1 to 200 (default 50).")),
     responses((status = 200, body = JobPage), (status = 400, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -125,16 +93,8 @@ pub async fn list(
     query: web::Query<JobQuery>,
 ) -> ApiResult<HttpResponse> {
     caller.require(Role::Viewer)?;
-    let filter = filter_from(&query)?;
-    let before = query.before.as_deref().filter(|s| !s.is_empty());
     let mut conn = state.redis.clone();
-    let page = store::list(
-        &mut conn,
-        &filter,
-        before,
-        query.limit.unwrap_or(store::DEFAULT_PAGE),
-    )
-    .await?;
+    let page = query.page(&mut conn).await?;
     Ok(HttpResponse::Ok().json(JobPage {
         jobs: page.jobs.into_iter().map(JobView::from).collect(),
         next: page.next,

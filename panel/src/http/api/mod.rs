@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod agents;
 pub mod apps;
+pub mod job_view;
 pub mod jobs;
 pub mod system;
 
