@@ -26,3 +26,4 @@ pub mod redis_keys;
 pub mod requirements;
 pub mod scripts;
 pub mod seal;
+pub mod settings_file;

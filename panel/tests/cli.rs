@@ -5,9 +5,10 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{RedisServer, free_port};
+use common::RedisServer;
 use outfitter_contract::keys::PanelSecret;
 use outfitter_contract::redis_keys;
+use outfitter_test_support::free_port;
 use redis::AsyncCommands;
 
 const BIN: &str = env!("CARGO_BIN_EXE_outfitter-panel");

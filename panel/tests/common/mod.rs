@@ -22,7 +22,7 @@ use outfitter_panel::{AppState, Settings, agents, auth::tokens, build_app};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
-pub use outfitter_test_support::{RedisServer, free_port};
+pub use outfitter_test_support::RedisServer;
 use serde_json::{Value, json};
 
 pub fn bundles_dir() -> PathBuf {
