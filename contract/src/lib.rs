@@ -3,7 +3,8 @@
 //! Pure logic and file reading only: no Redis client, no HTTP. Everything both programs must
 //! agree on lives here exactly once: the manifest model and its validation, input validation
 //! and the environment mapping, the job envelope and its signature, key derivation, Redis key
-//! names, progress events, job states and the exit-code policy.
+//! names, progress events, job states and the exit-code policy; and the two small things both
+//! programs read the same way: the wall clock in unix milliseconds and a settings file.
 
 // Installer bundles: manifest, catalog, inputs.
 pub mod catalog;
@@ -26,3 +27,4 @@ pub mod redis_keys;
 pub mod requirements;
 pub mod scripts;
 pub mod seal;
+pub mod settings_file;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgMatches, Args, FromArgMatches};
+use outfitter_contract::settings_file::{SettingsFileError, read_layer};
 use serde::Deserialize;
 
 /// Defaults that work on a laptop.
@@ -92,14 +93,8 @@ pub struct SettingsLayer {
 /// A setting that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config {path}: {message}")]
-    File { path: String, message: String },
-    #[error("config {path}: unknown setting {key:?} (known: {known})")]
-    Unknown {
-        path: String,
-        key: String,
-        known: String,
-    },
+    #[error(transparent)]
+    File(#[from] SettingsFileError),
     #[error(transparent)]
     Flags(#[from] clap::Error),
 }
@@ -107,21 +102,7 @@ pub enum ConfigError {
 impl SettingsLayer {
     /// Reads a TOML file of settings; a key that is no setting is an error naming it.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let file_error = |message: String| ConfigError::File {
-            path: path.display().to_string(),
-            message,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-        let table: toml::Table = toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
-        let known = Self::names();
-        if let Some(key) = table.keys().find(|k| !known.contains(k)) {
-            return Err(ConfigError::Unknown {
-                path: path.display().to_string(),
-                key: key.clone(),
-                known: known.join(", "),
-            });
-        }
-        table.try_into().map_err(|e| file_error(e.to_string()))
+        Ok(read_layer(path, &Self::names())?)
     }
 
     /// The names a file may set: every flag but `config`.

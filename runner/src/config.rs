@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use outfitter_contract::keys::Key;
+use outfitter_contract::settings_file::{SettingsFileError, read_layer};
 use serde::Deserialize;
 
 /// Every setting, each optional: one layer (file, or flags + environment).
@@ -103,14 +104,8 @@ pub mod bound {
 /// A setting that is missing or breaks a rule.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config file {path}: {message}")]
-    File { path: String, message: String },
-    #[error("config file {path}: unknown setting {key:?} (known: {known})")]
-    Unknown {
-        path: String,
-        key: String,
-        known: String,
-    },
+    #[error(transparent)]
+    File(#[from] SettingsFileError),
     #[error(
         "setting `{field}` is required (flag --{flag}, env {env}, or `{field}` in the config file)"
     )]
@@ -126,21 +121,7 @@ pub enum ConfigError {
 impl SettingsLayer {
     /// Reads a TOML file of settings; a key that is no setting is an error naming it.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let file_error = |message: String| ConfigError::File {
-            path: path.display().to_string(),
-            message,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-        let table: toml::Table = toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
-        let known = Self::names();
-        if let Some(key) = table.keys().find(|k| !known.contains(k)) {
-            return Err(ConfigError::Unknown {
-                path: path.display().to_string(),
-                key: key.clone(),
-                known: known.join(", "),
-            });
-        }
-        table.try_into().map_err(|e| file_error(e.to_string()))
+        Ok(read_layer(path, &Self::names())?)
     }
 
     /// The names a file may set: every flag but `config`.
