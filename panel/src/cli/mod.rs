@@ -122,6 +122,7 @@ pub async fn agent_remove(settings: &Settings, id: &str, force: bool) -> anyhow:
         who: &who,
         from: "local",
     };
+    // Through `ApiError`, so the command line names the same code as the API (`agent_busy: …`).
     Ok(lifecycle::remove(&mut conn, id, force, now_ms(), actor)
         .await
         .map_err(ApiError::from)?)
