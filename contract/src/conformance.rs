@@ -19,7 +19,9 @@ pub const RESULT_SCHEMA: &str = "outfitter-conformance-result/1";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
+    /// The run or step did what the bundle's `tests.yml` expects.
     Passed,
+    /// The run or step went wrong; for a run, at least one of its steps failed.
     Failed,
     /// Not run (a step after a failure). A whole run is never skipped, but a file saying so
     /// counts as untested.
@@ -67,6 +69,8 @@ impl CatalogStatus {
     /// Every status, in the order the docs list them.
     pub const ALL: [Self; 4] = [Self::Passed, Self::Failed, Self::Stale, Self::Untested];
 
+    /// The status's wire name (`passed`, `failed`, `stale`, `untested`), the same as its serde
+    /// name; the panel's OpenAPI document lists these as the allowed values.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Passed => "passed",
@@ -100,16 +104,45 @@ pub fn catalog_status(summary: Option<&ConformanceSummary>, current_digest: &str
 /// Why a result file cannot be used. Each message names the file or the field and the rule.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultFileError {
+    /// The file exists but its metadata or bytes could not be read.
     #[error("cannot read {path}: {reason}")]
-    Unreadable { path: PathBuf, reason: String },
+    Unreadable {
+        /// The result file that failed.
+        path: PathBuf,
+        /// The I/O error, as text.
+        reason: String,
+    },
+    /// The path is a directory, FIFO, device or socket: it is never opened, since a FIFO would
+    /// block the reader.
     #[error("{path} is not a regular file")]
-    NotAFile { path: PathBuf },
+    NotAFile {
+        /// The result file that is not a file.
+        path: PathBuf,
+    },
+    /// The file is larger than [`MAX_CONFORMANCE_RESULT_BYTES`].
     #[error("{path} is {size} bytes; at most {cap} are allowed")]
-    TooLarge { path: PathBuf, size: u64, cap: u64 },
+    TooLarge {
+        /// The result file that is too large.
+        path: PathBuf,
+        /// Its size in bytes (at least `cap + 1` when it grew while being read).
+        size: u64,
+        /// The cap in bytes, [`MAX_CONFORMANCE_RESULT_BYTES`].
+        cap: u64,
+    },
+    /// The bytes are not JSON of the [`ConformanceSummary`] shape.
     #[error("{RESULT_FILE} is not a conformance result: {reason}")]
-    Malformed { reason: String },
+    Malformed {
+        /// serde_json's message, cut to 200 characters so a hostile file cannot flood a page.
+        reason: String,
+    },
+    /// The JSON has the right shape but a field breaks a rule of [`ConformanceSummary::check`].
     #[error("{RESULT_FILE}: `{field}` {rule}")]
-    Field { field: &'static str, rule: String },
+    Field {
+        /// The JSON field name, such as `digest`.
+        field: &'static str,
+        /// What the field must be, as the end of a sentence (`must be …`).
+        rule: String,
+    },
 }
 
 /// Reads the bytes of `<bundle_dir>/conformance.json` under the size cap; `Ok(None)` when the

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ControlMessage {
     /// Kill the job's process tree; the job ends `canceled`.
-    Cancel { job_id: String },
+    Cancel {
+        /// The job to cancel; a runner not running it ignores the message.
+        job_id: String,
+    },
 }
 
 #[cfg(test)]

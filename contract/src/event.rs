@@ -18,6 +18,8 @@ pub struct Event {
     pub ts: i64,
     /// The attempt this event belongs to (0 for events before any attempt).
     pub attempt: u32,
+    /// The kind of event and its fields, flattened beside `seq`, `ts` and `attempt` under a
+    /// `type` tag (`schemas/event.schema.json`).
     #[serde(flatten)]
     pub body: EventBody,
 }
@@ -28,29 +30,48 @@ pub struct Event {
 pub enum EventBody {
     /// The job changed state.
     State {
+        /// The state the job is in from this event on.
         state: JobState,
+        /// The script's exit status, when the state ends an attempt that ran (signals as
+        /// 128 + n; 124 on timeout).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         exit_code: Option<i32>,
+        /// Why, in a sentence a person reads (rejections, retries, failures).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
     /// One line of output (already masked).
-    Log { stream: OutputStream, line: String },
+    Log {
+        /// The pipe the line came from, or the runner.
+        stream: OutputStream,
+        /// The line without its newline; a long line arrives split, and sensitive values are
+        /// replaced by [`crate::job::REDACTED`].
+        line: String,
+    },
     /// A `::progress N message` line.
-    Progress { percent: u8, message: String },
+    Progress {
+        /// How far the script says it is, 0..=100 ([`parse_progress`] refuses more).
+        percent: u8,
+        /// The rest of the line, trimmed; may be empty.
+        message: String,
+    },
 }
 
 /// Which pipe a line came from (or the runner itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputStream {
+    /// The script's standard output.
     Stdout,
+    /// The script's standard error.
     Stderr,
     /// A note from the runner (truncation markers, survivors, retries).
     Runner,
 }
 
 impl Event {
+    /// An event not yet appended: `seq` is assigned by [`crate::scripts::APPEND_EVENT`].
+    /// `ts` is Unix milliseconds.
     pub fn new(ts: i64, attempt: u32, body: EventBody) -> Self {
         Self {
             seq: None,
@@ -60,6 +81,8 @@ impl Event {
         }
     }
 
+    /// A not yet appended [`EventBody::State`] event: the job entered `state` at `ts` (Unix
+    /// milliseconds) during `attempt`.
     pub fn state(
         ts: i64,
         attempt: u32,

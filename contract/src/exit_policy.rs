@@ -7,6 +7,7 @@ use crate::limits;
 
 /// Exit codes of the install.sh contract.
 pub mod code {
+    /// The installation finished; the job ends `succeeded`.
     pub const SUCCESS: i32 = 0;
     /// The inputs were wrong: running again cannot help.
     pub const INVALID_INPUT: i32 = 1;
@@ -25,7 +26,11 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// [`limits::DEFAULT_RETRY_BACKOFF_SECONDS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetrySettings {
+    /// Total attempts, the first one included (manifest `retry.max_attempts`, 1..=10): an
+    /// installation error on attempt `max_attempts` ends the job `failed`.
     pub max_attempts: u32,
+    /// Delay before the second attempt (manifest `retry.backoff_seconds`); it doubles for each
+    /// further attempt, up to [`MAX_BACKOFF`].
     pub first_backoff: Duration,
 }
 
@@ -44,7 +49,12 @@ pub enum Decision {
     /// The job ends in this state.
     Finish(JobState),
     /// Run attempt `next_attempt` after `delay`.
-    Retry { next_attempt: u32, delay: Duration },
+    Retry {
+        /// The 1-based number of the attempt to run next.
+        next_attempt: u32,
+        /// How long it waits in the agent's scheduled set first ([`backoff`]).
+        delay: Duration,
+    },
 }
 
 /// How an attempt ended, as far as the policy cares.

@@ -10,6 +10,7 @@ pub const HEARTBEAT_TTL_SECS: u64 = 20;
 /// What a runner says about its server, every [`HEARTBEAT_INTERVAL_SECS`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostFacts {
+    /// The agent whose runner wrote this heartbeat (an id of [`crate::ids::ID_PATTERN`]).
     pub agent_id: String,
     /// `ID` from /etc/os-release (e.g. `debian`, `ubuntu`).
     pub os_family: String,
@@ -21,11 +22,18 @@ pub struct HostFacts {
     /// `PRETTY_NAME` from /etc/os-release.
     #[serde(default)]
     pub os_pretty: String,
+    /// CPU architecture the runner was built for, as Rust names it (`x86_64`, `aarch64`).
     pub arch: String,
+    /// CPUs the runner may use (its available parallelism, not the socket count).
     pub cpus: u32,
+    /// Total RAM in MiB (`MemTotal`), compared with a manifest's `min_ram_mb`.
     pub ram_mb: u64,
+    /// Space on `/` in MiB that unprivileged users may still fill (statvfs `f_bavail`);
+    /// compared with a manifest's `min_disk_mb`.
     pub disk_free_mb: u64,
+    /// One-minute load average from `/proc/loadavg`; shown, never used to pick a server.
     pub load1: f64,
+    /// The runner's crate version (`CARGO_PKG_VERSION`), shown beside the server.
     pub runner_version: String,
     /// Unix milliseconds when this heartbeat was written.
     pub ts: i64,

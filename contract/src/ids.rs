@@ -18,7 +18,9 @@ static ID_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(ID_PATTERN).expect("
     "{kind} id {value:?} must match {ID_PATTERN} (lowercase letters, digits and '-', at most 63 characters)"
 )]
 pub struct InvalidId {
+    /// What the id names: `agent`, `app` or `job`.
     pub kind: &'static str,
+    /// The refused id, cut to 80 characters so a huge value cannot flood the message.
     pub value: String,
 }
 

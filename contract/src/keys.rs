@@ -54,14 +54,35 @@ impl Key {
 /// Problems with the secret file or a key.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// Creating, inspecting or reading the secret file failed (also: no randomness).
     #[error("panel secret {path}: {source}")]
-    Io { path: String, source: io::Error },
+    Io {
+        /// The secret file's path, as shown to the operator.
+        path: String,
+        /// What the operating system said.
+        source: io::Error,
+    },
+    /// The secret holds fewer than [`MIN_SECRET_LEN`] bytes: too weak to derive keys from.
     #[error("panel secret {path} holds {len} bytes; at least {MIN_SECRET_LEN} are required")]
-    TooShort { path: String, len: usize },
+    TooShort {
+        /// The secret file's path, or `(memory)` for [`PanelSecret::from_bytes`].
+        path: String,
+        /// How many bytes it holds.
+        len: usize,
+    },
+    /// Group or others may read the secret file; it is refused rather than used, since
+    /// anyone who reads it can sign jobs for every agent.
     #[error(
         "panel secret {path} is readable by group or others (mode {mode:o}); run: chmod 600 {path}"
     )]
-    TooOpen { path: String, mode: u32 },
+    TooOpen {
+        /// The secret file's path.
+        path: String,
+        /// Its permission bits (`0o777` mask), printed in octal.
+        mode: u32,
+    },
+    /// A hex key from a configuration file does not decode; the text says why, as the end of
+    /// the sentence `agent key …`.
     #[error("agent key {0}")]
     BadKey(&'static str),
 }
@@ -149,11 +170,17 @@ impl PanelSecret {
 /// The two working keys of one agent.
 #[derive(Debug, Clone)]
 pub struct AgentCrypto {
+    /// HMAC-SHA256 key of the agent's job envelopes (HKDF info `outfitter job signing v1`).
     pub signing: Key,
+    /// XChaCha20-Poly1305 key of the agent's sensitive inputs (HKDF info
+    /// `outfitter input sealing v1`); see [`crate::seal`].
     pub sealing: Key,
 }
 
 impl AgentCrypto {
+    /// Derives both working keys from an agent key: the panel from [`PanelSecret::agent_key_gen`],
+    /// the runner from the hex key in its configuration. Separate keys, so a signature can
+    /// never double as a ciphertext key.
     pub fn from_agent_key(agent_key: &Key) -> Self {
         Self {
             signing: derive(&agent_key.0, "outfitter job signing v1"),

@@ -15,6 +15,8 @@ pub struct AgentRedisKeys {
 }
 
 impl AgentRedisKeys {
+    /// The key names under `outfitter:agent:{<agent_id>}:`; `agent_id` must already have
+    /// passed [`crate::ids::validate_agent_id`], since a `*` or `{` would widen the ACL pattern.
     pub fn new(agent_id: &str) -> Self {
         Self {
             base: format!("{PREFIX}agent:{{{agent_id}}}:"),

@@ -9,6 +9,8 @@ use crate::manifest::Manifest;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", reasons.join("; "))]
 pub struct Unmet {
+    /// One sentence per failed requirement, naming what the server has and what the app
+    /// needs (`has 512 MiB of RAM but the app needs 1024 MiB`); never empty.
     pub reasons: Vec<String>,
 }
 

@@ -15,14 +15,20 @@ const NONCE_LEN: usize = 24;
 /// A sealed blob that cannot be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
+    /// The blob is not standard base64, so it was never produced by [`seal`].
     #[error("sealed inputs are not valid base64")]
     Encoding,
+    /// Shorter than a 24-byte nonce plus the 16-byte Poly1305 tag.
     #[error("sealed inputs are too short")]
     Truncated,
+    /// Authentication failed: another agent's key, another job id (the associated data), or
+    /// altered bytes. The three cannot be told apart, by design.
     #[error("sealed inputs do not open with this agent's key for this job")]
     Forged,
+    /// It opened, but the plaintext is not a JSON object of input name to value.
     #[error("sealed inputs are not a JSON object of strings")]
     Shape,
+    /// The operating system gave no random bytes for the nonce (sealing only).
     #[error("no randomness available: {0}")]
     Random(String),
 }

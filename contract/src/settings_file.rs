@@ -10,12 +10,20 @@ use serde::de::DeserializeOwned;
 pub enum SettingsFileError {
     /// The file cannot be read, is no TOML, or a value has the wrong type.
     #[error("config file {path}: {message}")]
-    Unreadable { path: String, message: String },
+    Unreadable {
+        /// The file as given (`--config`).
+        path: String,
+        /// The I/O or TOML error, as text.
+        message: String,
+    },
     /// A key that is no setting (a typo would otherwise be ignored).
     #[error("config file {path}: unknown setting {key:?} (known: {known})")]
     Unknown {
+        /// The file as given (`--config`).
         path: String,
+        /// The first top-level key that is no setting.
         key: String,
+        /// Every key the layer accepts, joined by `, `, so the message shows the right spelling.
         known: String,
     },
 }

@@ -33,127 +33,214 @@ const fn warning(id: &'static str, title: &'static str) -> Rule {
 }
 
 // Reading and parsing.
+/// The bundle path is not a directory, or its `manifest.yml` is missing or cannot be read;
+/// the catalog also reports an unreadable bundle directory under this id.
 pub const M001_UNREADABLE: Rule = error("M001", "the bundle has a readable manifest.yml");
+/// Checked on the file's metadata and again while reading, before any parsing, so a huge
+/// file costs nothing; the cap is [`crate::limits::MAX_MANIFEST_BYTES`].
 pub const M002_TOO_LARGE: Rule = error("M002", "manifest.yml is at most 64 KiB");
+/// Catches a binary copied by mistake before the YAML parser sees it.
 pub const M003_NOT_TEXT: Rule = error("M003", "manifest.yml is UTF-8 text without NUL bytes");
+/// Syntax errors, several documents, a top level that is not a mapping and duplicate keys
+/// (a duplicate would silently override the first value).
 pub const M004_YAML_SYNTAX: Rule = error("M004", "manifest.yml is one well-formed YAML mapping");
+/// Stops alias bombs ("billion laughs") and deep nesting in well under a second; the
+/// budget is the `YAML_MAX_*` caps of [`crate::limits`].
 pub const M005_YAML_BUDGET: Rule = error(
     "M005",
     "manifest.yml stays within the YAML budget (aliases, nesting, size)",
 );
 // Shape (JSON Schema).
+/// A field the manifest schema does not know, usually a typo (`timout_seconds`) that would
+/// otherwise be ignored.
 pub const M006_UNKNOWN_FIELD: Rule = error("M006", "only known fields are used");
+/// A field the manifest schema requires is absent.
 pub const M007_MISSING_FIELD: Rule = error("M007", "every required field is present");
+/// A field has the wrong JSON type, e.g. an unquoted `version: 1.0` read as a number.
 pub const M008_WRONG_TYPE: Rule = error("M008", "every field has the right type");
+/// A value outside what the schema allows (an unknown input `type`); also the finding when
+/// the document passes the schema but does not fit the [`super::Manifest`] model.
 pub const M009_SCHEMA_VALUE: Rule = error("M009", "every field has an allowed value");
 // Identity and texts.
+/// The same [`crate::ids::ID_PATTERN`] as agent ids: the id names the bundle's directory and
+/// appears in URLs (`/apps/<id>`) and in every job envelope.
 pub const M010_ID_FORMAT: Rule = error("M010", "id matches ^[a-z0-9][a-z0-9-]{0,62}$");
+/// Jobs name a bundle by id, and the runner finds its local copy by that id, so the two
+/// must agree.
 pub const M011_ID_NOT_DIR: Rule = error("M011", "id equals the bundle's directory name");
+/// A letter or digit, then letters, digits and `. + ~ _ -`: no spaces.
 pub const M012_VERSION_FORMAT: Rule =
     error("M012", "version is a short version string such as 1.2.0");
+/// Applies to `name`, `author`, `version`, `description`, `post_install_message` and each
+/// input's `label` and `description`; newlines and tabs only in the multi-line ones. Control
+/// characters would reach terminals and pages.
 pub const M013_TEXT: Rule = error(
     "M013",
     "texts are non-empty, not too long and free of control characters",
 );
+/// The category is a filter value in the catalog's URL (`/?category=web`), so it is a slug,
+/// not a label.
 pub const M014_CATEGORY_FORMAT: Rule = error("M014", "category is a lowercase slug such as web");
 // Script file.
+/// No `\` either: the name is joined to the bundle directory and must not leave it.
 pub const M015_SCRIPT_NAME: Rule = error(
     "M015",
     "install_script is a plain file name: no '/', no '..', no leading '.'",
 );
+/// The script `install_script` names is absent, a dangling symlink, or not a regular file.
 pub const M016_SCRIPT_MISSING: Rule = error(
     "M016",
     "install_script exists in the bundle and is a regular file",
 );
+/// A symlink to another file inside the bundle is fine; one leading out would let the
+/// digest and the runner read a file the bundle does not own.
 pub const M017_SCRIPT_ESCAPES: Rule = error(
     "M017",
     "install_script is not a symlink leading out of the bundle",
 );
+/// The linter and the digest read the script whole; the cap is
+/// [`crate::limits::MAX_SCRIPT_BYTES`].
 pub const M018_SCRIPT_TOO_LARGE: Rule = error("M018", "install_script is at most 1 MiB");
 // Runtime.
+/// Bounds are [`crate::limits::MIN_TIMEOUT_SECONDS`] and
+/// [`crate::limits::MAX_TIMEOUT_SECONDS`] (24 h).
 pub const M020_TIMEOUT_RANGE: Rule = error("M020", "timeout_seconds is from 1 to 86400");
+/// Bounds are [`crate::limits::MAX_RETRY_ATTEMPTS`] and
+/// [`crate::limits::MAX_RETRY_BACKOFF_SECONDS`]; the runner applies them in
+/// [`crate::exit_policy`].
 pub const M021_RETRY_RANGE: Rule = error(
     "M021",
     "retry.max_attempts is 1..=10 and retry.backoff_seconds 0..=3600",
 );
+/// `family` needs at least one lowercase id (`debian`); `min_version` such as `12`, not
+/// `bookworm`, since [`crate::host::version_at_least`] compares numbers.
 pub const M022_OS_REQUIREMENTS: Rule = error(
     "M022",
     "os_requirements.family lists os-release ids; min_version is dotted numbers",
 );
+/// `min_ram_mb` and `min_disk_mb` are whole MiB above zero, compared with the heartbeat's
+/// [`crate::host::HostFacts`].
 pub const M023_RESOURCES: Rule = error("M023", "resource requirements are positive numbers");
+/// The homepage becomes a link in the panel; any other scheme (`javascript:`) is refused.
 pub const M024_HOMEPAGE: Rule = error("M024", "homepage is an http(s) URL");
+/// A warning: a non-idempotent job that the runner lost in a crash is marked `interrupted`
+/// for a person instead of being run again.
 pub const M025_NOT_IDEMPOTENT: Rule = warning(
     "M025",
     "installers should be idempotent (safe to run twice)",
 );
 // Inputs.
+/// The name becomes the UPPERCASED environment variable the script reads.
 pub const M030_INPUT_NAME: Rule = error("M030", "input names match ^[a-z][a-z0-9_]*$");
+/// Two inputs with one name would fight over one environment variable.
 pub const M031_INPUT_DUPLICATE: Rule = error("M031", "input names are unique");
+/// Compared on the UPPERCASED name against the contract variables and the shell, loader
+/// and interpreter variables of [`crate::inputs::reserved_reason`]: an input must not change
+/// how the script runs.
 pub const M032_INPUT_RESERVED: Rule = error(
     "M032",
     "input names never become a dangerous or runner-owned environment variable",
 );
+/// The cap is [`crate::limits::MAX_INPUTS`].
 pub const M033_TOO_MANY_INPUTS: Rule = error("M033", "a manifest declares at most 64 inputs");
+/// A select without `validation.allowed_values` offers nothing to choose.
 pub const M034_SELECT_VALUES: Rule =
     error("M034", "a select input has a non-empty allowed_values list");
+/// An allowed value of another type could never be submitted; a duplicate would show
+/// twice in the form.
 pub const M035_ALLOWED_VALUE_TYPE: Rule = error(
     "M035",
     "allowed_values have the input's type and are distinct",
 );
+/// `pattern`, `min_length`, `max_length` apply to text types; `min`, `max` to `integer`
+/// and `port`; `allowed_values` to anything but `boolean`. A key on the wrong type would be
+/// silently ignored.
 pub const M036_VALIDATION_KEY: Rule = error("M036", "validation keys apply to the input's type");
+/// Also at most [`crate::limits::MAX_PATTERN_BYTES`] long and within
+/// [`crate::limits::MAX_PATTERN_COMPILED_BYTES`] compiled: the panel and the runner must
+/// both compile it, in bounded time.
 pub const M037_PATTERN: Rule = error(
     "M037",
     "pattern compiles with the regex crate (no lookaround, no backreferences)",
 );
+/// Reversed bounds would refuse every value.
 pub const M038_MIN_MAX: Rule = error("M038", "min <= max and min_length <= max_length");
+/// Bounds or a default outside 1..=65535 could never be met by a `port` input.
 pub const M039_PORT_RANGE: Rule = error("M039", "port bounds and defaults are within 1..=65535");
+/// The default is checked like a submitted value (type, pattern, lengths, bounds,
+/// `allowed_values`, e-mail form, control characters), so it can never fail at enqueue.
 pub const M040_DEFAULT_INVALID: Rule = error("M040", "a default passes its own validation");
+/// A password is always masked, sealed and never shown again; `sensitive: false` cannot
+/// turn that off.
 pub const M041_PASSWORD_SENSITIVE: Rule = error(
     "M041",
     "a password input is sensitive (never sensitive: false)",
 );
+/// A `visible_if` naming an undeclared input (or the input itself) could never hold.
 pub const M042_VISIBLE_IF_UNKNOWN: Rule =
     error("M042", "visible_if refers only to other declared inputs");
+/// Inputs that show each other in a loop have no defined visibility.
 pub const M043_VISIBLE_IF_CYCLE: Rule = error("M043", "visible_if has no cycles");
+/// The right type, one of a select's `allowed_values`; and never a sensitive input, as
+/// the form would reveal the secret by what it shows.
 pub const M044_VISIBLE_IF_VALUE: Rule = error(
     "M044",
     "visible_if compares with values the referenced input can take",
 );
+/// No length bound above [`crate::limits::MAX_INPUT_VALUE_BYTES`], the cap every value
+/// meets anyway (rule I005).
 pub const M045_LENGTH_CAP: Rule = error(
     "M045",
     "max_length and min_length are at most 4096, the input value cap",
 );
+/// A warning: the secret would sit in the manifest for anyone to read, and the served
+/// schema never shows it.
 pub const M046_SECRET_DEFAULT: Rule = warning(
     "M046",
     "a sensitive input has no default (it would sit in the manifest)",
 );
+/// A warning: `required` cannot be enforced on a checkbox.
 pub const M047_REQUIRED_BOOLEAN: Rule = warning(
     "M047",
     "required has no effect on a boolean (an unchecked box is false)",
 );
 
 // Script checks (the linter runs them; the catalog does not read scripts beyond the digest).
+/// Run by the panel's linter (`panel/src/lint/`), like every `S…` rule.
 pub const S001_SHEBANG: Rule = error("S001", "the script starts with a #! line");
+/// Also accepted: `set -o errexit` / `nounset` / `pipefail`, or the flags on the `#!` line.
+/// Without them a failed step can go unnoticed and the job still exit 0.
 pub const S002_STRICT_MODE: Rule = error(
     "S002",
     "the script sets errexit, nounset and pipefail (set -euo pipefail)",
 );
+/// A textual heuristic, hence a warning: `read` or a bare `cat` gets nothing from
+/// `/dev/null`. Redirects, heredocs, pipes and `read -u FD` are not flagged.
 pub const S003_READS_STDIN: Rule =
     warning("S003", "the script does not read stdin (it is /dev/null)");
+/// A warning, since the check is textual: a variable set by a sourced file is invisible to
+/// it (`/etc/os-release` and `/etc/lsb-release` are understood). The message suggests a
+/// close input name.
 pub const S004_UNKNOWN_VARIABLE: Rule = warning(
     "S004",
     "$UPPERCASE variables are declared inputs, contract variables or assigned in the script",
 );
+/// Only when `shellcheck` is installed (SC1091 excluded); `--no-shellcheck` skips it.
 pub const S005_SHELLCHECK: Rule = warning("S005", "shellcheck finds nothing");
+/// No invalid UTF-8 and no NUL bytes: the other script checks read it as text.
 pub const S006_NOT_TEXT: Rule = error("S006", "the script is UTF-8 text");
+/// `apt-get`, `apt`, `aptitude`, `dnf`, `yum` changing the system need `-y` (or `--yes`,
+/// `-qq`): with stdin at `/dev/null` a prompt aborts the command.
 pub const S007_INTERACTIVE_COMMAND: Rule = warning(
     "S007",
     "package commands run non-interactively (apt-get -y)",
 );
+/// Under `set -u` a plain `$NAME` of an unset input stops the script.
 pub const S008_OPTIONAL_WITHOUT_FALLBACK: Rule = warning(
     "S008",
     "an input that may be unset (optional without default, or visible_if) is read as ${NAME:-}",
 );
+/// bash reads a CR as part of each command.
 pub const S009_LINE_ENDINGS: Rule = error("S009", "the script has Unix line endings (no CR)");
 
 /// Every rule, in id order.
