@@ -155,6 +155,21 @@ impl CgroupLayout {
         errors
     }
 
+    /// Where the job cgroup `name` lives in every hierarchy, whether or not it exists.
+    pub fn job_dirs(&self, name: &str) -> Vec<PathBuf> {
+        self.parents().map(|p| p.join(name)).collect()
+    }
+
+    /// Whether job cgroups here can hold a memory (or else pids) limit.
+    pub fn can_limit(&self, memory: bool) -> bool {
+        let v1 = if memory {
+            &self.v1_memory_jobs
+        } else {
+            &self.v1_pids_jobs
+        };
+        v1.is_some() || (self.v2_jobs.is_some() && self.v2_controllers)
+    }
+
     /// The job cgroup directories named `name` that exist, in every hierarchy.
     pub fn dirs_named(&self, sys: &dyn Sys, name: &str) -> SysResult<JobCgroup> {
         let existing = |parent: &PathBuf| -> SysResult<Option<PathBuf>> {
