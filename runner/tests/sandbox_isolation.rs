@@ -83,7 +83,11 @@ fn limit_writable(memory: bool) -> bool {
 /// The job's cgroup directories (its first attempt's) are gone from every hierarchy.
 fn assert_job_cgroups_removed(layout: &CgroupLayout, job: &str) {
     for dir in layout.job_dirs(&format!("{job}.1")) {
-        assert!(!dir.exists(), "the job's cgroup {} is removed", dir.display());
+        assert!(
+            !dir.exists(),
+            "the job's cgroup {} is removed",
+            dir.display()
+        );
     }
 }
 
@@ -107,7 +111,7 @@ impl Escapee {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0)).ok()?;
         let info = parse_stat(&stat).filter(|p| !p.is_dead())?;
         let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.0)).ok()?;
-        (cmdline == b"sleep\01000\0").then_some(info)
+        (cmdline == b"sleep\x001000\x00").then_some(info)
     }
 }
 
@@ -140,8 +144,10 @@ fn timeout_kills_every_escapee(cgroups: bool) {
     assert!(lines.contains(&"children started".to_owned()));
     // The double-forked daemon ignores SIGTERM: the kill after the grace period got it.
     assert!(
-        lines.iter().any(|l| l.starts_with("timed out after 2s; stopped")
-            && !l.ends_with(" 0 needed SIGKILL")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("timed out after 2s; stopped")
+                && !l.ends_with(" 0 needed SIGKILL")),
         "{lines:?}"
     );
     assert_eq!(
@@ -266,7 +272,11 @@ fn script_reads_eof_on_stdin_sees_only_fds_0_to_2_and_none_of_the_runner_environ
         ..RunnerOptions::default()
     });
     let job = panel.enqueue("hygiene", json!({}), json!(null));
-    let record = panel.wait_state(&job.job_id, &[JobState::Succeeded, JobState::TimedOut], LONG);
+    let record = panel.wait_state(
+        &job.job_id,
+        &[JobState::Succeeded, JobState::TimedOut],
+        LONG,
+    );
     // A `read` waiting on an inherited stdin would run into the bundle's 10 s timeout.
     assert_eq!(record.state, JobState::Succeeded, "read did not wait");
     let lines = log_lines(&panel.events(&job.job_id));

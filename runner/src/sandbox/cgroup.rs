@@ -271,10 +271,7 @@ fn prepare_pure_v2(sys: &dyn Sys, root: &Path, delegated: bool) -> SysResult<(Pa
     if !controllers && delegated && own != "/" {
         let supervisor = own_dir.join("supervisor");
         sys.create_dir(&supervisor)?;
-        sys.write(
-            &supervisor.join("cgroup.procs"),
-            &sys.own_pid().to_string(),
-        )?;
+        sys.write(&supervisor.join("cgroup.procs"), &sys.own_pid().to_string())?;
         controllers = enable(&own_dir);
     }
     Ok((jobs.clone(), controllers && enable(&jobs)))

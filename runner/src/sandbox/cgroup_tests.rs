@@ -59,7 +59,9 @@ fn a_hierarchy_that_cannot_be_written_is_a_note_and_the_others_still_serve() {
     assert!(layout.v2_jobs.is_some() && layout.v1_pids_jobs.is_some());
     assert_eq!(
         notes,
-        ["cgroup v1 memory not writable: mkdir /cg/memory/outfitter: Read-only file system (os error 30)"]
+        [
+            "cgroup v1 memory not writable: mkdir /cg/memory/outfitter: Read-only file system (os error 30)"
+        ]
     );
 }
 
@@ -71,7 +73,10 @@ fn a_host_without_cgroups_gets_none_and_an_unreadable_one_says_why() {
     let (layout, notes) = CgroupLayout::detect_at(&sys, Path::new("/cg"), true);
     assert!(layout.is_none());
     assert_eq!(notes.len(), 1);
-    assert!(notes[0].starts_with("cannot tell which cgroups"), "{notes:?}");
+    assert!(
+        notes[0].starts_with("cannot tell which cgroups"),
+        "{notes:?}"
+    );
 }
 
 #[test]
@@ -80,23 +85,27 @@ fn pure_v2_under_delegation_moves_the_runner_to_a_leaf_to_pass_the_controllers_d
     let sys = FakeSys::default()
         .with_files(&[
             ("/cg/cgroup.controllers", "memory pids"),
-            ("/proc/self/cgroup", "0::/system.slice/outfitter-runner.service\n"),
+            (
+                "/proc/self/cgroup",
+                "0::/system.slice/outfitter-runner.service\n",
+            ),
         ])
         // The runner's own cgroup holds a process (the runner) until it moves out.
-        .failing(
-            &format!("write {own}/cgroup.subtree_control"),
-            Errno::EBUSY,
-        );
+        .failing(&format!("write {own}/cgroup.subtree_control"), Errno::EBUSY);
     assert_eq!(
         Hierarchy::probe(&sys, Path::new("/cg")).unwrap(),
         Hierarchy::PureV2
     );
     let (layout, notes) = CgroupLayout::detect_at(&sys, Path::new("/cg"), true);
     assert!(notes.is_empty(), "{notes:?}");
-    assert_eq!(layout.v2_jobs, Some(PathBuf::from(format!("{own}/outfitter"))));
-    assert!(sys
-        .calls()
-        .contains(&format!("write {own}/supervisor/cgroup.procs {RUNNER}")));
+    assert_eq!(
+        layout.v2_jobs,
+        Some(PathBuf::from(format!("{own}/outfitter")))
+    );
+    assert!(
+        sys.calls()
+            .contains(&format!("write {own}/supervisor/cgroup.procs {RUNNER}"))
+    );
     // EBUSY persists in the double, so the controllers are not passed down: no limits there.
     assert!(!layout.v2_controllers);
     // `exec` (not delegated) leaves its caller's cgroup alone.
@@ -142,7 +151,10 @@ fn job_cgroups_get_the_limits_of_each_hierarchy() {
         ..v2
     };
     v2.create(&sys, "j.2", &limited());
-    assert_eq!(sys.file("/cg/jobs/j.2/memory.max").as_deref(), Some("67108864"));
+    assert_eq!(
+        sys.file("/cg/jobs/j.2/memory.max").as_deref(),
+        Some("67108864")
+    );
     assert_eq!(sys.file("/cg/jobs/j.2/pids.max").as_deref(), Some("50"));
 }
 
@@ -162,11 +174,15 @@ fn a_limit_that_cannot_be_set_or_a_cgroup_not_created_is_a_note() {
     );
     // Without a limit configured there is no v1 cgroup to make.
     let sys = FakeSys::default();
-    let (cg, _) = hybrid_layout().create(&sys, "j.3", &Limits {
-        memory_max_bytes: None,
-        pids_max: None,
-        ..Limits::default()
-    });
+    let (cg, _) = hybrid_layout().create(
+        &sys,
+        "j.3",
+        &Limits {
+            memory_max_bytes: None,
+            pids_max: None,
+            ..Limits::default()
+        },
+    );
     assert_eq!(cg.procs_files().len(), 1);
 }
 

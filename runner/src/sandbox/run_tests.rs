@@ -50,11 +50,7 @@ async fn run(sandbox: &Sandbox) -> Result<Outcome, SandboxError> {
     r
 }
 
-const JOB_DIRS: [&str; 3] = [
-    JOB_CG,
-    "/cg/memory/outfitter/j.1",
-    "/cg/pids/outfitter/j.1",
-];
+const JOB_DIRS: [&str; 3] = [JOB_CG, "/cg/memory/outfitter/j.1", "/cg/pids/outfitter/j.1"];
 
 #[tokio::test]
 async fn a_script_that_cannot_start_leaves_no_cgroup_and_says_why() {
@@ -96,7 +92,11 @@ async fn a_failed_script_reports_its_status_and_its_cgroups_are_removed() {
     let calls = sys.calls();
     let spawn = calls.iter().position(|c| c == "spawn").unwrap();
     assert!(calls[..spawn].contains(&"write /cg/pids/outfitter/j.1/pids.max 50".to_owned()));
-    assert!(calls[..spawn].iter().all(|c| !c.starts_with("write /cg/unified")));
+    assert!(
+        calls[..spawn]
+            .iter()
+            .all(|c| !c.starts_with("write /cg/unified"))
+    );
 }
 
 #[tokio::test]

@@ -151,7 +151,11 @@ impl Sys for RealSys {
         let mut out = Vec::new();
         for entry in fs::read_dir("/proc").map_err(io("list /proc"))? {
             let entry = entry.map_err(io("list /proc"))?;
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
                 continue;
             };
             let path = PathBuf::from(format!("/proc/{pid}/stat"));
@@ -208,8 +212,7 @@ impl Sys for RealSys {
 
     fn has_env_entry(&self, pid: i32, entry: &[u8]) -> SysResult<bool> {
         let path = PathBuf::from(format!("/proc/{pid}/environ"));
-        Ok(read_unless_gone(&path)?
-            .is_some_and(|env| env.split(|&b| b == 0).any(|e| e == entry)))
+        Ok(read_unless_gone(&path)?.is_some_and(|env| env.split(|&b| b == 0).any(|e| e == entry)))
     }
 
     fn kill(&self, pid: i32, signal: Signal) -> SysResult<()> {
@@ -360,11 +363,18 @@ mod tests {
 
     #[test]
     fn real_sys_errors_name_the_call_and_tell_a_vanished_process_apart() {
-        let e = RealSys.read(Path::new("/proc/self/no-such-file")).unwrap_err();
+        let e = RealSys
+            .read(Path::new("/proc/self/no-such-file"))
+            .unwrap_err();
         assert!(e.is_gone());
-        assert!(e.to_string().starts_with("read /proc/self/no-such-file: "), "{e}");
+        assert!(
+            e.to_string().starts_with("read /proc/self/no-such-file: "),
+            "{e}"
+        );
         // Writing to a read-only /proc file is a fault, not a vanished process.
-        let e = RealSys.write(Path::new("/proc/self/stat"), "1").unwrap_err();
+        let e = RealSys
+            .write(Path::new("/proc/self/stat"), "1")
+            .unwrap_err();
         assert!(!e.is_gone(), "{e}");
         let e = RealSys.kill(i32::MAX, Signal::SIGTERM).unwrap_err();
         assert!(e.is_gone() && e.errno() == Some(Errno::ESRCH), "{e}");

@@ -210,14 +210,21 @@ fn survivor_scan_skipped_when_cgroup_empty_and_group_gone() {
         proc(300, RUNNER, 300),
         proc(400, 1, 400),
     ]);
-    assert!(describe_members(&sys, &scope(200, true)).unwrap().is_empty());
+    assert!(
+        describe_members(&sys, &scope(200, true))
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(sys.calls(), ["environ 300"], "no process scan");
 }
 
 #[test]
 fn survivor_scan_runs_while_the_group_lives() {
     let sys = FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(201, 1, 200)]);
-    assert_eq!(describe_members(&sys, &scope(200, true)).unwrap(), ["201 p201"]);
+    assert_eq!(
+        describe_members(&sys, &scope(200, true)).unwrap(),
+        ["201 p201"]
+    );
     assert!(sys.calls().contains(&"scan".to_owned()));
 }
 
@@ -227,7 +234,10 @@ fn survivor_scan_runs_while_the_cgroup_holds_a_process() {
         cgroup: Mutex::new(vec![650]),
         ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(650, 1, 650)])
     };
-    assert_eq!(describe_members(&sys, &scope(200, true)).unwrap(), ["650 p650"]);
+    assert_eq!(
+        describe_members(&sys, &scope(200, true)).unwrap(),
+        ["650 p650"]
+    );
 }
 
 #[test]
@@ -237,7 +247,10 @@ fn survivor_scan_runs_for_a_marked_runner_child() {
         marked: vec![500],
         ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(500, RUNNER, 500)])
     };
-    assert_eq!(describe_members(&sys, &scope(200, false)).unwrap(), ["500 p500"]);
+    assert_eq!(
+        describe_members(&sys, &scope(200, false)).unwrap(),
+        ["500 p500"]
+    );
 }
 
 #[test]
@@ -263,9 +276,20 @@ async fn a_failed_scan_still_kills_through_the_cgroup_and_is_reported() {
     .failing("scan", nix::errno::Errno::EACCES);
     let started = std::time::Instant::now();
     let t = terminate(&sys, &scope(200, true), Duration::from_secs(60)).await;
-    assert!(started.elapsed() < Duration::from_secs(30), "the grace is skipped");
-    assert_eq!(t.errors, ["scan: Permission denied (os error 13)"], "reported once");
-    assert!(sys.alive().iter().all(|p| *p == RUNNER), "{:?}", sys.alive());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the grace is skipped"
+    );
+    assert_eq!(
+        t.errors,
+        ["scan: Permission denied (os error 13)"],
+        "reported once"
+    );
+    assert!(
+        sys.alive().iter().all(|p| *p == RUNNER),
+        "{:?}",
+        sys.alive()
+    );
     assert!(
         sys.calls_of("write ")
             .contains(&format!("write {JOB_CG}/cgroup.kill 1")),
