@@ -107,40 +107,74 @@ async fn me(p: &TestPanel, token: &str) -> reqwest::Response {
 #[actix_web::test]
 async fn concurrent_creations_of_one_name_make_one_token_and_delete_revokes_it() {
     let p = TestPanel::start().await;
-    let body = json!({"name": "racer", "role": "viewer"});
-    let replies = join_all((0..40).map(|_| p.post(&p.admin, "/tokens", &body))).await;
-    let mut created = Vec::new();
-    let mut statuses: HashMap<u16, usize> = HashMap::new();
-    for r in replies {
-        let status = r.status().as_u16();
-        *statuses.entry(status).or_default() += 1;
-        let v: Value = r.json().await.unwrap();
-        if status == 201 {
-            created.push(v["token"].as_str().unwrap().to_owned());
-        } else {
-            assert_eq!(v["code"], "already_exists", "{v}");
-        }
-    }
-    assert_eq!(statuses.get(&201), Some(&1), "{statuses:?}");
-    assert_eq!(statuses.get(&409), Some(&39), "{statuses:?}");
-    let list: Value = p.get(&p.admin, "/tokens").await.json().await.unwrap();
-    let named = list["tokens"]
-        .as_array()
+    // The same app on 4 workers (as `serve` runs on a multi-core host), and 40 clients with
+    // warm connections, so the creations really arrive together.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = format!("http://{}/api/v1", listener.local_addr().unwrap());
+    let state = p.state.clone();
+    let server = actix_web::HttpServer::new(move || outfitter_panel::build_app(state.clone()))
+        .workers(4)
+        .disable_signals()
+        .listen(listener)
         .unwrap()
-        .iter()
-        .filter(|t| t["name"] == "racer")
-        .count();
-    assert_eq!(named, 1, "{list}");
+        .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let clients: Vec<reqwest::Client> = (0..40).map(|_| TestPanel::client()).collect();
+    for c in &clients {
+        let r = c
+            .get(format!("{api}/me"))
+            .bearer_auth(&p.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    for round in 0..10 {
+        let name = format!("racer-{round}");
+        let body = json!({"name": name, "role": "viewer"});
+        let replies = join_all(clients.iter().map(|c| {
+            c.post(format!("{api}/tokens"))
+                .bearer_auth(&p.admin)
+                .json(&body)
+                .send()
+        }))
+        .await;
+        let mut created = Vec::new();
+        let mut statuses: HashMap<u16, usize> = HashMap::new();
+        for r in replies {
+            let r = r.unwrap();
+            let status = r.status().as_u16();
+            *statuses.entry(status).or_default() += 1;
+            let v: Value = r.json().await.unwrap();
+            if status == 201 {
+                created.push(v["token"].as_str().unwrap().to_owned());
+            } else {
+                assert_eq!(v["code"], "already_exists", "{v}");
+            }
+        }
+        assert_eq!(statuses.get(&201), Some(&1), "{name}: {statuses:?}");
+        assert_eq!(statuses.get(&409), Some(&39), "{name}: {statuses:?}");
+        let list: Value = p.get(&p.admin, "/tokens").await.json().await.unwrap();
+        let named = list["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["name"] == name.as_str())
+            .count();
+        assert_eq!(named, 1, "{list}");
 
-    assert_eq!(me(&p, &created[0]).await.status(), 200);
-    let r = TestPanel::client()
-        .delete(p.api("/tokens/racer"))
-        .bearer_auth(&p.admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    assert_eq!(me(&p, &created[0]).await.status(), 401);
+        assert_eq!(me(&p, &created[0]).await.status(), 200);
+        let r = TestPanel::client()
+            .delete(p.api(&format!("/tokens/{name}")))
+            .bearer_auth(&p.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        assert_eq!(me(&p, &created[0]).await.status(), 401);
+    }
+    handle.stop(false).await;
 }
 
 #[actix_web::test]

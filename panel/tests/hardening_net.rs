@@ -101,11 +101,66 @@ async fn live_lines_arrive_promptly_across_many_ping_intervals() {
     );
 }
 
+/// Waits until the panel's subscription is up; how long that took.
+async fn until_subscribed(p: &TestPanel) -> Duration {
+    let started = Instant::now();
+    while !p.state.live.is_connected() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never resubscribed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    started.elapsed()
+}
+
+async fn kill_subscription(p: &TestPanel) {
+    let client = redis::Client::open(p.redis.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let killed: u32 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(killed, 1);
+    // The panel notices the closed connection at once.
+    let started = Instant::now();
+    while p.state.live.is_connected() && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[actix_web::test]
+async fn the_resubscribe_backoff_starts_over_after_a_healthy_spell() {
+    let p = TestPanel::start().await;
+    until_subscribed(&p).await;
+    // Five drops in a row: the backoff grows 100 ms, 200, 400, 800, 1.6 s.
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        kill_subscription(&p).await;
+        waits.push(until_subscribed(&p).await);
+    }
+    assert!(
+        waits[4] > Duration::from_millis(1000),
+        "backoff grows: {waits:?}"
+    );
+    // Healthy for longer than the 10 s that resets it, then one drop: back within 100 ms.
+    tokio::time::sleep(Duration::from_millis(10_500)).await;
+    kill_subscription(&p).await;
+    let wait = until_subscribed(&p).await;
+    assert!(
+        wait < Duration::from_millis(600),
+        "resubscribed after {wait:?} (earlier waits {waits:?})"
+    );
+}
+
 /// What the server did to a trickling client.
 struct Trickled {
     reply: String,
-    /// Until the first byte of the reply.
-    answered: Duration,
+    /// Until the first byte of the reply (`None`: no reply).
+    answered: Option<Duration>,
     /// Until the server closed the connection (`None`: still open after 6 s of silence).
     closed: Option<Duration>,
 }
@@ -126,7 +181,7 @@ async fn trickle(p: &TestPanel, head: &str, piece: &'static [u8]) -> Trickled {
         }
     });
     let mut got = Vec::new();
-    let (mut answered, mut closed) = (Duration::MAX, None);
+    let (mut answered, mut closed) = (None, None);
     let mut chunk = [0u8; 4096];
     while let Ok(read) = tokio::time::timeout(Duration::from_secs(6), rd.read(&mut chunk)).await {
         match read {
@@ -135,7 +190,7 @@ async fn trickle(p: &TestPanel, head: &str, piece: &'static [u8]) -> Trickled {
                 break;
             }
             Ok(n) => {
-                answered = answered.min(started.elapsed());
+                answered = answered.or(Some(started.elapsed()));
                 got.extend_from_slice(&chunk[..n]);
             }
         }
@@ -183,7 +238,7 @@ async fn a_trickled_body_is_cut_off_with_408_within_the_bound() {
         assert!(t.reply.contains("request_timeout"), "{}", t.reply);
         // 408 at the bound (1 s); closed after actix's 1 s linger for the client to stop.
         assert!(
-            t.answered < Duration::from_millis(1500),
+            t.answered.is_some_and(|d| d < Duration::from_millis(1500)),
             "{first}: 408 after {:?}",
             t.answered
         );
