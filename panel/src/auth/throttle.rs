@@ -96,11 +96,27 @@ impl Throttle {
     }
 }
 
-/// The address a request is throttled by: the TCP peer (a forwarded-for header can be forged).
+/// The address a request is throttled by: the TCP peer (a forwarded-for header can be
+/// forged). An IPv6 peer counts by its /64, which one host can fill with addresses at will.
 pub fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    throttle_key(
+        req.peer_addr()
+            .map(|a| a.ip())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0])),
+    )
+}
+
+fn throttle_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+            }
+        },
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +138,17 @@ mod tests {
             "blocked before the credentials are looked at"
         );
         assert!(t.check(b).is_ok() && t.failed(b).is_ok());
+    }
+
+    #[test]
+    fn ipv6_peers_count_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::7".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(throttle_key(a), throttle_key(b));
+        assert_ne!(throttle_key(a), throttle_key(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(throttle_key(mapped), IpAddr::from([10, 0, 0, 1]));
     }
 
     #[test]
