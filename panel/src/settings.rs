@@ -78,6 +78,23 @@ pub struct SettingsLayer {
     #[arg(long, env = "OUTFITTER_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
 
+    /// A request body must arrive within this many seconds of its headers, or it gets 408 and
+    /// the connection is closed (actix's own timeout covers only the headers).
+    #[arg(long, env = "OUTFITTER_BODY_READ_TIMEOUT_SECS", default_value_t = 15)]
+    pub body_read_timeout_secs: u64,
+
+    /// Failed sign-ins and invalid bearer tokens one client address may make at once...
+    #[arg(long, env = "OUTFITTER_AUTH_FAILURE_BURST", default_value_t = 10)]
+    pub auth_failure_burst: u32,
+
+    /// ...then one more per this many seconds; beyond that it gets 429 with `Retry-After`.
+    #[arg(long, env = "OUTFITTER_AUTH_FAILURE_REFILL_SECS", default_value_t = 6)]
+    pub auth_failure_refill_secs: u64,
+
+    /// How often the live-events subscription is pinged (a dead connection is noticed then).
+    #[arg(long, env = "OUTFITTER_PUBSUB_PING_SECS", default_value_t = 15)]
+    pub pubsub_ping_secs: u64,
+
     /// Offer only apps whose `conformance.json` (written by the conformance harness) says
     /// `passed` for the current bundle digest (`CatalogStatus::is_proven` in the contract);
     /// failed, stale and untested apps are hidden, and admins still see them and why.
