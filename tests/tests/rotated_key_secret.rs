@@ -90,7 +90,8 @@ fn redis_contents(s: &Stack, out: &mut Vec<(String, String)>) -> Result<()> {
         out.push((format!("redis key {key}"), dump));
     }
     ensure!(
-        out.iter().any(|(w, t)| w.starts_with("redis key") && t.contains("sealed_inputs")),
+        out.iter()
+            .any(|(w, t)| w.starts_with("redis key") && t.contains("sealed_inputs")),
         "the job's sealed envelope was among the keys read"
     );
     Ok(())
@@ -201,11 +202,16 @@ async fn scenario(
     let events = events_until_success(s, &id).await?;
     ensure!(
         events.iter().any(|e| e["state"] == "rejected")
-            && events.iter().any(|e| e["state"] == "succeeded" && e["attempt"] == 2),
+            && events
+                .iter()
+                .any(|e| e["state"] == "succeeded" && e["attempt"] == 2),
         "both attempts are in the stream: {events:?}"
     );
     seen.push(("the job's events".into(), Value::Array(events).to_string()));
-    seen.push(("the job list".into(), api.get("/jobs").await?.body.to_string()));
+    seen.push((
+        "the job list".into(),
+        api.get("/jobs").await?.body.to_string(),
+    ));
     seen.push(("the panel's output".into(), s.panel().output_tail(10_000)));
     texts_under(work, &mut seen);
     redis_contents(s, &mut seen)?;
@@ -213,7 +219,8 @@ async fn scenario(
         ensure!(!text.contains(SECRET), "the secret is in {what}");
     }
     ensure!(
-        seen.iter().any(|(what, _)| what.contains("rotated-runner/log")),
+        seen.iter()
+            .any(|(what, _)| what.contains("rotated-runner/log")),
         "the runner's job log files were read too: {:?}",
         seen.iter().map(|(w, _)| w).collect::<Vec<_>>()
     );
