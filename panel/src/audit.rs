@@ -24,7 +24,7 @@ pub struct AuditEntry {
     pub who: String,
     /// e.g. `job.create`, `job.cancel`, `job.retry`, `agent.add`, `agent.config`,
     /// `agent.rotate`, `agent.remove`, `token.add`, `token.delete`, `session.login`,
-    /// `session.logout`.
+    /// `session.login_failed` (who: `anonymous`), `session.logout`.
     pub action: String,
     /// What it acted on (job id, agent id, token name).
     pub target: String,

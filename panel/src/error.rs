@@ -59,11 +59,15 @@ pub enum Code {
     Internal,
     /// The agent still has queued, retrying or running jobs (remove it with force).
     AgentBusy,
+    /// The request body did not arrive within `body_read_timeout_secs`.
+    RequestTimeout,
+    /// Too many failed sign-ins or invalid tokens from this address (`Retry-After` says when).
+    TooManyRequests,
 }
 
 impl Code {
     /// Every code, for the documentation test.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 26] = [
         Code::InvalidJson,
         Code::JsonTooDeep,
         Code::InvalidParameter,
@@ -88,6 +92,8 @@ impl Code {
         Code::StoreUnavailable,
         Code::Internal,
         Code::AgentBusy,
+        Code::RequestTimeout,
+        Code::TooManyRequests,
     ];
 
     /// The table: stable name and HTTP status of each code.
@@ -117,6 +123,8 @@ impl Code {
             Code::StoreUnavailable => ("store_unavailable", 503),
             Code::Internal => ("internal", 500),
             Code::AgentBusy => ("agent_busy", 409),
+            Code::RequestTimeout => ("request_timeout", 408),
+            Code::TooManyRequests => ("too_many_requests", 429),
         }
     }
 

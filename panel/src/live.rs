@@ -19,8 +19,11 @@ use tokio::sync::broadcast;
 const PER_JOB_CAPACITY: usize = 256;
 /// Buffered events on the all-jobs channel (metrics).
 const ALL_CAPACITY: usize = 4096;
-/// How often the subscription is pinged and idle job channels are pruned.
-const PING_EVERY: Duration = Duration::from_secs(15);
+/// First wait before resubscribing; doubles on each quick failure, up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A subscription that lived this long was healthy: the next failure starts the backoff over.
+const HEALTHY_FOR: Duration = Duration::from_secs(10);
 
 /// One event as published by `APPEND_EVENT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,28 +141,37 @@ pub fn parse_message(channel: &str, payload: &str) -> Option<LiveEvent> {
     })
 }
 
-/// Runs the subscription forever, reconnecting with backoff. Spawn it once per process.
-pub async fn run(client: redis::Client, hub: LiveHub) {
-    let mut backoff = Duration::from_millis(100);
+/// Runs the subscription forever, reconnecting with backoff. Spawn it once per process;
+/// `ping_every` is how often the subscription is pinged and idle job channels are pruned.
+pub async fn run(client: redis::Client, hub: LiveHub, ping_every: Duration) {
+    let mut backoff = FIRST_BACKOFF;
     loop {
-        match subscribe_once(&client, &hub).await {
+        let started = std::time::Instant::now();
+        match subscribe_once(&client, &hub, ping_every).await {
             Ok(()) => tracing::warn!("pubsub subscription ended; resubscribing"),
             Err(e) => tracing::warn!(error = %e, "pubsub subscription failed; retrying"),
         }
         hub.inner.connected.store(false, Ordering::Relaxed);
+        if started.elapsed() >= HEALTHY_FOR {
+            backoff = FIRST_BACKOFF;
+        }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
-async fn subscribe_once(client: &redis::Client, hub: &LiveHub) -> redis::RedisResult<()> {
+async fn subscribe_once(
+    client: &redis::Client,
+    hub: &LiveHub,
+    ping_every: Duration,
+) -> redis::RedisResult<()> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.psubscribe(redis_keys::ALL_JOB_CHANNELS).await?;
     let (mut sink, mut stream) = pubsub.split();
     hub.inner.connected.store(true, Ordering::Relaxed);
     // Anything published while we were away is only in the streams: clients re-read.
     hub.resync();
-    let mut tick = tokio::time::interval(PING_EVERY);
+    let mut tick = tokio::time::interval(ping_every);
     tick.tick().await;
     loop {
         tokio::select! {
@@ -175,7 +187,9 @@ async fn subscribe_once(client: &redis::Client, hub: &LiveHub) -> redis::RedisRe
             }
             _ = tick.tick() => {
                 hub.prune();
-                match tokio::time::timeout(Duration::from_secs(5), sink.ping::<String>()).await {
+                // In subscribed mode (RESP2) Redis answers a PING with `["pong", ""]`, not
+                // `PONG`: any reply proves the connection alive, so take it untyped.
+                match tokio::time::timeout(Duration::from_secs(5), sink.ping::<redis::Value>()).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => return Err(e),
                     Err(_) => return Ok(()),

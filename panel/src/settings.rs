@@ -24,6 +24,10 @@ pub mod default {
     pub const QUEUE_TTL_SECS: u64 = 86_400;
     pub const SESSION_TTL_SECS: u64 = 43_200;
     pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+    pub const PUBSUB_PING_SECS: u64 = 15;
+    pub const AUTH_FAILURE_REFILL_SECS: u64 = 6;
+    pub const AUTH_FAILURE_BURST: u32 = 10;
+    pub const BODY_READ_TIMEOUT_SECS: u64 = 15;
 }
 
 /// Every setting, each optional: one layer (the file, or flags + environment).
@@ -78,6 +82,23 @@ pub struct SettingsLayer {
     #[arg(long, env = "OUTFITTER_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
 
+    /// A request body must arrive within this many seconds of its headers, or it gets 408 and
+    /// the connection is closed (actix's own timeout covers only the headers) [default: 15].
+    #[arg(long, env = "OUTFITTER_BODY_READ_TIMEOUT_SECS")]
+    pub body_read_timeout_secs: Option<u64>,
+
+    /// Failed sign-ins and invalid bearer tokens one client address may make at once... [default: 10]
+    #[arg(long, env = "OUTFITTER_AUTH_FAILURE_BURST")]
+    pub auth_failure_burst: Option<u32>,
+
+    /// ...then one more per this many seconds; beyond that it gets 429 with `Retry-After` [default: 6].
+    #[arg(long, env = "OUTFITTER_AUTH_FAILURE_REFILL_SECS")]
+    pub auth_failure_refill_secs: Option<u64>,
+
+    /// How often the live-events subscription is pinged (a dead connection is noticed then) [default: 15].
+    #[arg(long, env = "OUTFITTER_PUBSUB_PING_SECS")]
+    pub pubsub_ping_secs: Option<u64>,
+
     /// Offer only apps whose `conformance.json` (written by the conformance harness) says
     /// `passed` for the current bundle digest (`CatalogStatus::is_proven` in the contract);
     /// failed, stale and untested apps are hidden, and admins still see them and why.
@@ -127,6 +148,12 @@ impl SettingsLayer {
             session_ttl_secs: self.session_ttl_secs.or(lower.session_ttl_secs),
             cookie_secure: self.cookie_secure.or(lower.cookie_secure),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            body_read_timeout_secs: self.body_read_timeout_secs.or(lower.body_read_timeout_secs),
+            auth_failure_burst: self.auth_failure_burst.or(lower.auth_failure_burst),
+            auth_failure_refill_secs: self
+                .auth_failure_refill_secs
+                .or(lower.auth_failure_refill_secs),
+            pubsub_ping_secs: self.pubsub_ping_secs.or(lower.pubsub_ping_secs),
             only_tested_apps: self.only_tested_apps.or(lower.only_tested_apps),
             workers: self.workers.or(lower.workers),
         }
@@ -158,6 +185,16 @@ impl SettingsLayer {
             session_ttl_secs: self.session_ttl_secs.unwrap_or(default::SESSION_TTL_SECS),
             cookie_secure: self.cookie_secure.unwrap_or(false),
             max_body_bytes: self.max_body_bytes.unwrap_or(default::MAX_BODY_BYTES),
+            body_read_timeout_secs: self
+                .body_read_timeout_secs
+                .unwrap_or(default::BODY_READ_TIMEOUT_SECS),
+            auth_failure_burst: self
+                .auth_failure_burst
+                .unwrap_or(default::AUTH_FAILURE_BURST),
+            auth_failure_refill_secs: self
+                .auth_failure_refill_secs
+                .unwrap_or(default::AUTH_FAILURE_REFILL_SECS),
+            pubsub_ping_secs: self.pubsub_ping_secs.unwrap_or(default::PUBSUB_PING_SECS),
             only_tested_apps: self.only_tested_apps.unwrap_or(false),
             workers: self.workers,
         }
@@ -176,6 +213,10 @@ pub struct Settings {
     pub session_ttl_secs: u64,
     pub cookie_secure: bool,
     pub max_body_bytes: usize,
+    pub body_read_timeout_secs: u64,
+    pub auth_failure_burst: u32,
+    pub auth_failure_refill_secs: u64,
+    pub pubsub_ping_secs: u64,
     pub only_tested_apps: bool,
     pub workers: Option<usize>,
 }

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use outfitter_contract::keys::PanelSecret;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::auth::throttle::Throttle;
 use crate::catalog_view::{CatalogHandle, Offered};
 use crate::live::LiveHub;
 use crate::metrics::Metrics;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub templates: tera::Tera,
     pub live: LiveHub,
     pub metrics: Metrics,
+    /// Failed sign-ins and invalid tokens, per client address.
+    pub throttle: Throttle,
 }
 
 impl std::fmt::Debug for AppState {
@@ -64,6 +67,10 @@ impl AppState {
             templates: templates::load()?,
             live: LiveHub::new(),
             metrics: Metrics::new(),
+            throttle: Throttle::new(
+                settings.auth_failure_burst,
+                Duration::from_secs(settings.auth_failure_refill_secs),
+            ),
             settings,
             redis,
             redis_client,
@@ -75,7 +82,11 @@ impl AppState {
     /// observer, the heartbeat recorder and the retention sweep. Call once, on a runtime
     /// that outlives the server.
     pub fn spawn_background(&self) {
-        tokio::spawn(live::run(self.redis_client.clone(), self.live.clone()));
+        tokio::spawn(live::run(
+            self.redis_client.clone(),
+            self.live.clone(),
+            Duration::from_secs(self.settings.pubsub_ping_secs.max(1)),
+        ));
         tokio::spawn(metrics::observe_events(
             self.metrics.clone(),
             self.live.subscribe_all(),

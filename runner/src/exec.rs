@@ -38,7 +38,7 @@ pub async fn exec(
     sets: &[(String, String)],
     limits: Limits,
     timeout: Option<Duration>,
-    sandbox_sys: &'static dyn crate::sandbox::procs::Sys,
+    sandbox_sys: &'static dyn crate::sandbox::sys::Sys,
 ) -> i32 {
     let bundle = match load_bundle(dir) {
         Ok(b) => b,
@@ -80,7 +80,9 @@ pub async fn exec(
         run.timeout = t;
     }
     let masker = run.masker.clone();
-    crate::sandbox::reaper::become_subreaper();
+    if let Err(e) = crate::sandbox::reaper::become_subreaper(sandbox_sys) {
+        eprintln!("[outfitter] not a child subreaper ({e}): setsid escapees reach PID 1");
+    }
     tokio::spawn(crate::sandbox::reaper::reap_forever(sandbox_sys));
     let (layout, layout_notes) = if !limits.cgroups {
         (crate::sandbox::cgroup::CgroupLayout::none(), Vec::new())
@@ -92,7 +94,7 @@ pub async fn exec(
             vec![note.to_owned()],
         )
     } else {
-        crate::sandbox::cgroup::CgroupLayout::detect(false)
+        crate::sandbox::cgroup::CgroupLayout::detect(sandbox_sys, false)
     };
     for n in layout_notes {
         eprintln!("[outfitter] {n}");

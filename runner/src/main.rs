@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use outfitter_runner::cli::{Cli, Command};
 
-use outfitter_runner::sandbox::procs::RealSys;
+use outfitter_runner::sandbox::sys::RealSys;
 
 static SYS: RealSys = RealSys;
 

@@ -4,6 +4,7 @@
 //! agents and tokens and reads the audit log.
 
 pub mod session;
+pub mod throttle;
 pub mod tokens;
 
 use std::fmt;
@@ -142,22 +143,31 @@ pub async fn resolve(state: &AppState, req: &HttpRequest) -> Result<Option<Calle
     let from = request_origin(req);
     let mut conn = state.redis.clone();
     if let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
-        let value = value.to_str().unwrap_or("");
-        let token = value.strip_prefix("Bearer ").ok_or_else(|| {
-            ApiError::new(Code::Unauthorized, "Authorization must be `Bearer <token>`")
-        })?;
-        return match tokens::lookup(&mut conn, token.trim()).await? {
-            Some(rec) => Ok(Some(Caller {
+        // A blocked address is refused before its token is looked at (see `throttle`).
+        let ip = throttle::client_ip(req);
+        state.throttle.check(ip).map_err(|w| w.refuse(req))?;
+        let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer "));
+        let record = match token {
+            Some(t) => tokens::lookup(&mut conn, t.trim()).await?,
+            None => None,
+        };
+        if let Some(rec) = record {
+            return Ok(Some(Caller {
                 name: rec.name,
                 role: rec.role,
                 via: Via::Bearer,
                 from,
-            })),
-            None => Err(ApiError::new(
-                Code::Unauthorized,
-                "the bearer token is not valid",
-            )),
-        };
+            }));
+        }
+        state.throttle.failed(ip).map_err(|w| w.refuse(req))?;
+        return Err(ApiError::new(
+            Code::Unauthorized,
+            if token.is_some() {
+                "the bearer token is not valid"
+            } else {
+                "Authorization must be `Bearer <token>`"
+            },
+        ));
     }
     let Some(cookie) = req.cookie(session::COOKIE) else {
         return Ok(None);

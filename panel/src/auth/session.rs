@@ -4,12 +4,18 @@
 //! deleting the token ends its sessions. The session id lives only in an `HttpOnly`,
 //! `SameSite=Strict` cookie; Redis holds its SHA-256, never the id itself. Each session has
 //! its own CSRF token that every form posts back. The sign-in form, which has no session yet,
-//! uses a double-submit cookie instead.
+//! uses a double-submit cookie whose value the panel signed: `<issued ms>.<nonce>.<mac>`, the
+//! MAC an HMAC-SHA256 under a key derived from the panel secret. A pair the attacker made up
+//! (e.g. a cookie planted from a sibling domain, with the same value in the form) is refused,
+//! and so is a value older than [`LOGIN_CSRF_MAX_AGE_MS`].
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use hmac::{Hmac, KeyInit, Mac};
+use outfitter_contract::keys::{Key, PanelSecret};
 use outfitter_contract::redis_keys;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::tokens::{hash_token, random_secret};
@@ -20,6 +26,55 @@ pub const COOKIE: &str = "outfitter_session";
 pub const LOGIN_CSRF_COOKIE: &str = "outfitter_login_csrf";
 /// Name of the hidden form field carrying the CSRF token.
 pub const CSRF_FIELD: &str = "_csrf";
+
+/// How long a sign-in form stays valid (its signed CSRF value then expires).
+pub const LOGIN_CSRF_MAX_AGE_MS: i64 = 3_600_000;
+
+/// The key that signs sign-in CSRF values. Derived like an agent key under a name that can
+/// never be an agent id (agent ids are `[a-z0-9-]`, so no runner ever holds this key).
+pub fn login_csrf_key(secret: &PanelSecret) -> Key {
+    secret.agent_key("panel:login-csrf")
+}
+
+fn login_csrf_mac(key: &Key, issued_ms: i64, nonce: &str) -> String {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0).expect("HMAC takes any key length");
+    mac.update(b"outfitter login csrf v1\0");
+    mac.update(format!("{issued_ms}.{nonce}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A fresh signed value for the sign-in form and its cookie.
+pub fn issue_login_csrf(key: &Key, now_ms: i64) -> Result<String, super::tokens::TokenError> {
+    let nonce = random_secret("")?;
+    let mac = login_csrf_mac(key, now_ms, &nonce);
+    Ok(format!("{now_ms}.{nonce}.{mac}"))
+}
+
+/// Whether the form's value equals the cookie's AND is one this panel issued, not expired.
+pub fn login_csrf_valid(
+    key: &Key,
+    cookie: Option<&str>,
+    submitted: Option<&str>,
+    now_ms: i64,
+) -> bool {
+    let (Some(cookie), Some(submitted)) = (cookie, submitted) else {
+        return false;
+    };
+    if !csrf_matches(cookie, Some(submitted)) {
+        return false;
+    }
+    let mut parts = submitted.splitn(3, '.');
+    let (Some(issued), Some(nonce), Some(mac)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(issued_ms) = issued.parse::<i64>() else {
+        return false;
+    };
+    let age = now_ms.saturating_sub(issued_ms);
+    (0..=LOGIN_CSRF_MAX_AGE_MS).contains(&age)
+        && csrf_matches(&login_csrf_mac(key, issued_ms, nonce), Some(mac))
+}
 
 /// What Redis keeps for a session.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,6 +171,31 @@ mod tests {
         assert!(!csrf_matches("abc", Some("ab")));
         assert!(!csrf_matches("abc", None));
         assert!(!csrf_matches("", Some("")));
+    }
+
+    #[test]
+    fn sign_in_csrf_values_must_be_issued_by_this_panel_and_fresh() {
+        let secret = PanelSecret::from_bytes(vec![7; 32]).unwrap();
+        let key = login_csrf_key(&secret);
+        let v = issue_login_csrf(&key, 1_000).unwrap();
+        assert!(login_csrf_valid(&key, Some(&v), Some(&v), 2_000));
+        // an equal pair the attacker chose
+        assert!(!login_csrf_valid(&key, Some("abc"), Some("abc"), 2_000));
+        let forged = format!("1000.{}.{}", "a".repeat(64), "b".repeat(64));
+        assert!(!login_csrf_valid(&key, Some(&forged), Some(&forged), 2_000));
+        // another panel's value, a different cookie, an expired value
+        let other = login_csrf_key(&PanelSecret::from_bytes(vec![8; 32]).unwrap());
+        let theirs = issue_login_csrf(&other, 1_000).unwrap();
+        assert!(!login_csrf_valid(&key, Some(&theirs), Some(&theirs), 2_000));
+        let v2 = issue_login_csrf(&key, 1_000).unwrap();
+        assert!(!login_csrf_valid(&key, Some(&v2), Some(&v), 2_000));
+        assert!(!login_csrf_valid(
+            &key,
+            Some(&v),
+            Some(&v),
+            1_000 + LOGIN_CSRF_MAX_AGE_MS + 1
+        ));
+        assert!(!login_csrf_valid(&key, None, Some(&v), 2_000));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use outfitter_contract::redis_keys;
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Script};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -20,6 +20,40 @@ pub const TOKEN_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9._-]{0,62}$";
 
 static NAME_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(TOKEN_NAME_PATTERN).expect("static pattern"));
+
+/// Check-and-write in one step, so two creations of one name cannot both succeed.
+/// KEYS[1] the tokens hash; ARGV[1] name, ARGV[2] token hash, ARGV[3] record JSON.
+/// Returns 1 when written, 0 when the name is taken.
+static CREATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+for _, json in ipairs(redis.call('HVALS', KEYS[1])) do
+  local ok, rec = pcall(cjson.decode, json)
+  if ok and type(rec) == 'table' and rec.name == ARGV[1] then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+return 1
+"#,
+    )
+});
+
+/// Removes EVERY record of a name (duplicates written before creation was atomic included).
+/// KEYS[1] the tokens hash; ARGV[1] name. Returns how many were removed.
+static DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local all = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #all, 2 do
+  local ok, rec = pcall(cjson.decode, all[i + 1])
+  if ok and type(rec) == 'table' and rec.name == ARGV[1] then
+    n = n + redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+return n
+"#,
+    )
+});
 
 /// What the panel keeps about a token (under the hash of the token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -75,9 +109,6 @@ pub async fn create<C: AsyncCommands>(
     now_ms: i64,
 ) -> Result<String, TokenError> {
     validate_name(name)?;
-    if list(conn).await?.iter().any(|t| t.name == name) {
-        return Err(TokenError::Exists(name.to_owned()));
-    }
     let token = random_secret(TOKEN_PREFIX)?;
     let record = TokenRecord {
         name: name.to_owned(),
@@ -86,9 +117,16 @@ pub async fn create<C: AsyncCommands>(
         created_by: created_by.to_owned(),
     };
     let json = serde_json::to_string(&record).expect("token records serialize");
-    let _: () = conn
-        .hset(redis_keys::TOKENS, hash_token(&token), json)
+    let written: u32 = CREATE
+        .key(redis_keys::TOKENS)
+        .arg(name)
+        .arg(hash_token(&token))
+        .arg(json)
+        .invoke_async(conn)
         .await?;
+    if written == 0 {
+        return Err(TokenError::Exists(name.to_owned()));
+    }
     Ok(token)
 }
 
@@ -124,16 +162,14 @@ pub async fn list<C: AsyncCommands>(conn: &mut C) -> redis::RedisResult<Vec<Toke
     Ok(out)
 }
 
-/// Deletes the token with this name; false if there was none.
+/// Deletes every token with this name; false if there was none.
 pub async fn delete<C: AsyncCommands>(conn: &mut C, name: &str) -> redis::RedisResult<bool> {
-    let all: HashMap<String, String> = conn.hgetall(redis_keys::TOKENS).await?;
-    for (hash, json) in all {
-        if serde_json::from_str::<TokenRecord>(&json).is_ok_and(|r| r.name == name) {
-            let n: u32 = conn.hdel(redis_keys::TOKENS, hash).await?;
-            return Ok(n > 0);
-        }
-    }
-    Ok(false)
+    let n: u32 = DELETE
+        .key(redis_keys::TOKENS)
+        .arg(name)
+        .invoke_async(conn)
+        .await?;
+    Ok(n > 0)
 }
 
 #[cfg(test)]

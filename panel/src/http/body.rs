@@ -1,11 +1,22 @@
 //! Request bodies: a JSON extractor with a size cap, a nesting cap and errors from the
-//! table, and the handlers that turn actix's own extractor errors into table errors.
+//! table, a deadline on reading any body, and the handlers that turn actix's own extractor
+//! errors into table errors.
 
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest, web};
-use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
+use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, Code};
@@ -46,6 +57,101 @@ pub fn json_depth_exceeds(bytes: &[u8], max: usize) -> bool {
     false
 }
 
+/// A body stream that fails with `TimedOut` once its deadline passes before the body ends, so
+/// a client trickling a body cannot hold a connection (actix bounds only the headers).
+struct Deadline {
+    inner: Rc<RefCell<Payload>>,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    ended: bool,
+}
+
+impl Stream for Deadline {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let polled = Pin::new(&mut *this.inner.borrow_mut()).poll_next(cx);
+        match polled {
+            Poll::Ready(None) => {
+                this.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(chunk)) => Poll::Ready(Some(chunk)),
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.ended = true;
+                    Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "body read timeout",
+                    )))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// The unread rest of a request body. Held by a 408 response's body until it is written, so
+/// actix sees the request body unfinished and closes the connection: a dropped chunked body
+/// would otherwise be drained at whatever pace the client chooses.
+pub struct UnreadBody {
+    _payload: Rc<RefCell<Payload>>,
+}
+
+impl UnreadBody {
+    /// A response body that keeps this alive until it has been sent.
+    pub fn hold(self, body: BoxBody) -> HoldingBody {
+        HoldingBody { body, _rest: self }
+    }
+}
+
+/// A response body holding the unread rest of its request's body (see [`UnreadBody`]).
+pub struct HoldingBody {
+    body: BoxBody,
+    _rest: UnreadBody,
+}
+
+impl MessageBody for HoldingBody {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.body).poll_next(cx)
+    }
+}
+
+/// The request's body, bounded to arrive within `limit` from now, and its unread rest.
+pub fn with_deadline(payload: Payload, limit: Duration) -> (Payload, UnreadBody) {
+    let inner = Rc::new(RefCell::new(payload));
+    let stream = Deadline {
+        inner: inner.clone(),
+        sleep: Box::pin(tokio::time::sleep(limit)),
+        ended: false,
+    };
+    let boxed: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(stream);
+    (Payload::from(boxed), UnreadBody { _payload: inner })
+}
+
+fn is_timeout(e: &PayloadError) -> bool {
+    matches!(e, PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut)
+}
+
+fn timed_out() -> ApiError {
+    ApiError::new(
+        Code::RequestTimeout,
+        "the request body did not arrive in time (body_read_timeout_secs)",
+    )
+}
+
 pub fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         Code::PayloadTooLarge,
@@ -70,7 +176,8 @@ pub async fn read_limited(
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {
-            actix_web::error::PayloadError::Overflow => too_large(limit),
+            PayloadError::Overflow => too_large(limit),
+            e if is_timeout(&e) => timed_out(),
             other => ApiError::new(
                 Code::InvalidJson,
                 format!("reading the body failed: {other}"),
@@ -151,6 +258,7 @@ pub fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_we
 pub fn form_error(err: actix_web::error::UrlencodedError, _: &HttpRequest) -> actix_web::Error {
     match err {
         actix_web::error::UrlencodedError::Overflow { limit, .. } => too_large(limit).into(),
+        actix_web::error::UrlencodedError::Payload(e) if is_timeout(&e) => timed_out().into(),
         actix_web::error::UrlencodedError::ContentType => ApiError::new(
             Code::UnsupportedMediaType,
             "send the form as application/x-www-form-urlencoded",

@@ -4,12 +4,15 @@ pub mod api;
 pub mod body;
 pub mod openapi;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::Service as _;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{App, HttpRequest, HttpResponse, web};
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, web};
 
+use crate::auth::throttle::RetryAfter;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
@@ -55,6 +58,7 @@ pub fn build_app(
     >,
 > {
     let form_limit = state.settings.max_body_bytes;
+    let body_timeout = std::time::Duration::from_secs(state.settings.body_read_timeout_secs);
     App::new()
         .app_data(state)
         .app_data(web::QueryConfig::default().error_handler(body::query_error))
@@ -65,13 +69,34 @@ pub fn build_app(
                 .error_handler(body::form_error),
         )
         .wrap(security_headers())
-        .wrap_fn(|req, srv| {
+        .wrap_fn(move |mut req, srv| {
             // Access log through `tracing` (actix's Logger writes to the `log` crate).
             let (method, path) = (req.method().clone(), req.path().to_owned());
             let started = std::time::Instant::now();
+            let mut unread = None;
+            if req.headers().contains_key(header::CONTENT_LENGTH)
+                || req.headers().contains_key(header::TRANSFER_ENCODING)
+            {
+                let (payload, rest) = body::with_deadline(req.take_payload(), body_timeout);
+                req.set_payload(payload);
+                unread = Some(rest);
+            }
             let fut = srv.call(req);
             async move {
-                let res = fut.await?;
+                let mut res = fut.await?;
+                let mut hold = None;
+                if res.status() == StatusCode::REQUEST_TIMEOUT {
+                    // The rest of a late body is never read: the connection cannot be reused.
+                    res.response_mut()
+                        .head_mut()
+                        .set_connection_type(ConnectionType::Close);
+                    hold = unread;
+                }
+                let wait = res.request().extensions().get::<RetryAfter>().copied();
+                if let Some(wait) = wait {
+                    res.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(wait.secs()));
+                }
                 if path != "/healthz" && path != "/metrics" {
                     tracing::info!(
                         target: "outfitter_panel::access",
@@ -81,7 +106,10 @@ pub fn build_app(
                         ms = started.elapsed().as_millis() as u64,
                     );
                 }
-                Ok(res)
+                Ok(res.map_body(|_, body| match hold {
+                    Some(rest) => EitherBody::right(rest.hold(body.boxed())),
+                    None => EitherBody::left(body),
+                }))
             }
         })
         .route("/healthz", web::get().to(api::system::healthz))

@@ -2,11 +2,10 @@
 
 use outfitter_contract::event::{Event, EventBody, OutputStream};
 use outfitter_contract::redis_keys::AgentRedisKeys;
+use outfitter_contract::scripts::EVENT_FIELD;
 use redis::aio::ConnectionManager;
 use redis::streams::StreamRangeReply;
 
-/// The field of a stream entry that holds the event JSON (see `contract/lua/append_event.lua`).
-const EVENT_FIELD: &str = "e";
 /// Entries read per round trip.
 pub const PAGE: usize = 500;
 

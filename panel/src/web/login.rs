@@ -7,23 +7,32 @@ use serde::Deserialize;
 use super::{WebResult, base_context, check_csrf, redirect, render, signed_in};
 use crate::audit;
 use crate::auth::session::{self, LOGIN_CSRF_COOKIE};
-use crate::auth::tokens::{self, random_secret};
+use crate::auth::throttle::{self, RetryAfter};
+use crate::auth::tokens;
 use crate::auth::{Via, request_origin};
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
+/// Who the audit log names for a sign-in that proved no token.
+const ANONYMOUS: &str = "anonymous";
+
+/// Whether `next` (already percent-decoded) is a path on this origin. Browsers drop tabs and
+/// newlines inside URLs and read `\` as `/`, so `/\t/evil` or `/\evil` would leave it; any
+/// control character, backslash, space or non-ASCII (which a `Location` header cannot carry
+/// either) sends the user to `/` instead.
+fn is_local_path(n: &str) -> bool {
+    let mut chars = n.chars();
+    chars.next() == Some('/')
+        && !matches!(chars.next(), Some('/' | '\\'))
+        && n.len() < 2048
+        && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+}
+
 /// Only local paths are followed after sign-in (no open redirect).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && n.len() < 2048 =>
-        {
-            n.to_owned()
-        }
+        Some(n) if is_local_path(n) => n.to_owned(),
         _ => "/".to_owned(),
     }
 }
@@ -39,7 +48,9 @@ fn login_page(
     error: &str,
     status: StatusCode,
 ) -> WebResult<HttpResponse> {
-    let csrf = random_secret("").map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
+    let key = session::login_csrf_key(&state.secret);
+    let csrf = session::issue_login_csrf(&key, now_ms())
+        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
     let mut ctx = base_context(None);
     ctx.insert("login_csrf", &csrf);
     ctx.insert("next", next);
@@ -65,7 +76,13 @@ pub async fn submit(
     let next = safe_next(super::form_value(&form, "next"));
     let cookie = req.cookie(LOGIN_CSRF_COOKIE);
     let submitted = super::form_value(&form, session::CSRF_FIELD);
-    if !cookie.is_some_and(|c| session::csrf_matches(c.value(), submitted)) {
+    let key = session::login_csrf_key(&state.secret);
+    if !session::login_csrf_valid(
+        &key,
+        cookie.as_ref().map(|c| c.value()),
+        submitted,
+        now_ms(),
+    ) {
         return Err(ApiError::new(
             Code::CsrfFailed,
             "the sign-in form expired; reload the page and try again",
@@ -77,7 +94,29 @@ pub async fn submit(
         .trim()
         .to_owned();
     let mut conn = state.redis.clone();
+    let ip = throttle::client_ip(&req);
+    if let Err(wait) = state.throttle.check(ip) {
+        return throttled(&req, &state, &next, wait);
+    }
     let Some(record) = tokens::lookup(&mut conn, &token).await? else {
+        let from = request_origin(&req);
+        let refused = state.throttle.failed(ip);
+        let detail = match refused {
+            Ok(()) => "token not valid".to_owned(),
+            Err(w) => format!("token not valid; address blocked for {} s", w.secs()),
+        };
+        audit::record(
+            &mut conn,
+            ANONYMOUS,
+            "session.login_failed",
+            "",
+            &from,
+            &detail,
+        )
+        .await;
+        if let Err(wait) = refused {
+            return throttled(&req, &state, &next, wait);
+        }
         return login_page(
             &state,
             &next,
@@ -107,6 +146,17 @@ pub async fn submit(
     resp.add_cookie(&gone)
         .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
     Ok(resp)
+}
+
+/// The sign-in page again, 429 with `Retry-After`.
+fn throttled(
+    req: &HttpRequest,
+    state: &AppState,
+    next: &str,
+    wait: RetryAfter,
+) -> WebResult<HttpResponse> {
+    let err = wait.refuse(req);
+    login_page(state, next, &err.message, StatusCode::TOO_MANY_REQUESTS)
 }
 
 pub async fn logout(
@@ -146,5 +196,20 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil")), "/");
         assert_eq!(safe_next(None), "/");
+        for hostile in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\x0b/evil.example",
+            "/\r\n/evil.example",
+            "\t//evil.example",
+            "/ /evil.example",
+            "/x\\evil",
+            "/\u{2028}/evil",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
+        assert_eq!(safe_next(Some("/jobs/abc?x=%2F%2F")), "/jobs/abc?x=%2F%2F");
     }
 }

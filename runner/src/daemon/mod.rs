@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 use self::outbox::Outbox;
 use crate::config::DaemonConfig;
 use crate::sandbox::cgroup::CgroupLayout;
-use crate::sandbox::procs::Sys;
+use crate::sandbox::sys::Sys;
 use crate::sandbox::{Abort, Sandbox, reaper};
 
 /// Seconds one BLMOVE blocks; between calls the loop notices a stop request.
@@ -229,15 +229,17 @@ fn start(
             path: cfg.state_dir.display().to_string(),
             source,
         })?;
-    if !reaper::become_subreaper() {
-        tracing::warn!("cannot become a child subreaper; setsid escapees reach PID 1");
+    if let Err(e) = reaper::become_subreaper(sys) {
+        tracing::warn!(error = %e, "cannot become a child subreaper; setsid escapees reach PID 1");
     }
     let layout = if cfg.limits.cgroups {
-        let (layout, notes) = CgroupLayout::detect(true);
+        let (layout, notes) = CgroupLayout::detect(sys, true);
         for n in notes {
             tracing::warn!("{n}");
         }
-        layout.remove_stale();
+        for e in layout.remove_stale(sys) {
+            tracing::warn!(error = %e, "cannot remove a stale job cgroup");
+        }
         layout
     } else {
         CgroupLayout::none()

@@ -57,27 +57,31 @@ pub async fn recover(shared: &Arc<Shared>) -> RedisResult<Vec<Recovered>> {
 
 /// A script of this job may still run (reparented to init when the runner died): kill it.
 async fn kill_leftovers(shared: &Shared, env: &Envelope) {
+    let sys = shared.sandbox.sys;
+    let cgroup = shared
+        .sandbox
+        .layout
+        .dirs_named(sys, &format!("{}.{}", env.job_id, env.attempt))
+        .unwrap_or_else(|e| {
+            tracing::warn!(job = %env.job_id, error = %e, "cannot look for the previous run's cgroup");
+            Default::default()
+        });
     let scope = JobScope {
         env_marker: format!("JOB_ID={}", env.job_id).into_bytes(),
         root_pid: 0,
         pgid: 0,
-        runner_pid: std::process::id() as i32,
-        runner_pgid: nix::unistd::getpgrp().as_raw(),
-        cgroup: Some(Arc::new(
-            shared
-                .sandbox
-                .layout
-                .dirs_named(&format!("{}.{}", env.job_id, env.attempt)),
-        )),
+        runner_pid: sys.own_pid(),
+        runner_pgid: sys.own_process_group(),
+        cgroup: Some(Arc::new(cgroup)),
         // The previous runner's orphans went to PID 1: test every process for the marker.
         orphans_come_to_runner: false,
     };
-    let t = tree::terminate(shared.sandbox.sys, &scope, shared.sandbox.limits.kill_grace).await;
+    let t = tree::terminate(sys, &scope, shared.sandbox.limits.kill_grace).await;
     if t.found > 0 {
         tracing::warn!(job = %env.job_id, killed = t.found, "killed processes left by the previous runner");
     }
     if let Some(cg) = &scope.cgroup {
-        cg.remove().await;
+        cg.remove(sys).await;
     }
 }
 

@@ -8,18 +8,20 @@
 //!   limits (`memory.limit_in_bytes`, `pids.max`).
 //!
 //! Everything is best effort: what cannot be created is reported as a note and the job runs
-//! with the process group and the subreaper alone.
+//! with the process group and the subreaper alone. Every file operation goes through [`Sys`].
 
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::sys::{Sys, SysError, SysResult};
 use crate::config::Limits;
 
-const ROOT: &str = "/sys/fs/cgroup";
+/// The root of the cgroup filesystems.
+pub const ROOT: &str = "/sys/fs/cgroup";
 /// Name of the directory that holds the job cgroups in every hierarchy.
 pub const JOBS_DIR: &str = "outfitter";
+/// How long [`JobCgroup::remove`] waits for exiting processes to leave.
+const REMOVE_WAIT: Duration = Duration::from_secs(2);
 
 /// Where job cgroups can be created on this host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,35 +35,67 @@ pub struct CgroupLayout {
     pub v1_pids_jobs: Option<PathBuf>,
 }
 
+/// Which cgroup filesystems a host mounts (read only; nothing is created).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hierarchy {
+    /// Pure v2 at the root.
+    PureV2,
+    /// v1 controllers, each under `<root>/<controller>`, with the v2 tree at `<root>/unified`
+    /// when it is mounted.
+    Hybrid { unified: bool },
+}
+
+impl Hierarchy {
+    /// What `root` holds.
+    pub fn probe(sys: &dyn Sys, root: &Path) -> SysResult<Self> {
+        if sys.exists(&root.join("cgroup.controllers"))? {
+            return Ok(Hierarchy::PureV2);
+        }
+        Ok(Hierarchy::Hybrid {
+            unified: sys.exists(&root.join("unified").join("cgroup.procs"))?,
+        })
+    }
+}
+
 impl CgroupLayout {
     /// A layout without cgroups (disabled, or nothing writable).
     pub fn none() -> Self {
         CgroupLayout::default()
     }
 
-    /// Finds what this host offers and prepares the parent directories. On pure v2,
-    /// `delegated` (the daemon under its unit's `Delegate=yes`) lets the runner move itself
-    /// into a `supervisor` leaf so the memory and pids controllers can be passed down; `exec`
-    /// leaves its caller's cgroup alone.
-    pub fn detect(delegated: bool) -> (Self, Vec<String>) {
+    /// Finds what this host offers under [`ROOT`] and prepares the parent directories. On
+    /// pure v2, `delegated` (the daemon under its unit's `Delegate=yes`) lets the runner move
+    /// itself into a `supervisor` leaf so the memory and pids controllers can be passed
+    /// down; `exec` leaves its caller's cgroup alone.
+    pub fn detect(sys: &dyn Sys, delegated: bool) -> (Self, Vec<String>) {
+        Self::detect_at(sys, Path::new(ROOT), delegated)
+    }
+
+    /// [`CgroupLayout::detect`] below another root.
+    pub fn detect_at(sys: &dyn Sys, root: &Path, delegated: bool) -> (Self, Vec<String>) {
         let mut notes = Vec::new();
-        let root = Path::new(ROOT);
         let mut layout = CgroupLayout::none();
-        if root.join("cgroup.controllers").exists() {
-            // Pure v2: jobs go below the runner's own cgroup (delegated by the unit file).
-            match prepare_pure_v2(root, delegated) {
-                Ok((dir, controllers)) => {
-                    layout.v2_jobs = Some(dir);
-                    layout.v2_controllers = controllers;
+        let unified = match Hierarchy::probe(sys, root) {
+            Ok(Hierarchy::PureV2) => {
+                // Pure v2: jobs go below the runner's own cgroup (delegated by the unit file).
+                match prepare_pure_v2(sys, root, delegated) {
+                    Ok((dir, controllers)) => {
+                        layout.v2_jobs = Some(dir);
+                        layout.v2_controllers = controllers;
+                    }
+                    Err(e) => notes.push(format!("cgroup v2 unavailable: {e}")),
                 }
-                Err(e) => notes.push(format!("cgroup v2 unavailable: {e}")),
+                return (layout, notes);
             }
-            return (layout, notes);
-        }
-        let unified = root.join("unified");
-        if unified.join("cgroup.procs").exists() {
-            let dir = unified.join(JOBS_DIR);
-            match fs::create_dir_all(&dir) {
+            Ok(Hierarchy::Hybrid { unified }) => unified,
+            Err(e) => {
+                notes.push(format!("cannot tell which cgroups this host has: {e}"));
+                return (layout, notes);
+            }
+        };
+        if unified {
+            let dir = root.join("unified").join(JOBS_DIR);
+            match sys.create_dir(&dir) {
                 Ok(()) => layout.v2_jobs = Some(dir),
                 Err(e) => notes.push(format!("cgroup v2 (unified) not writable: {e}")),
             }
@@ -71,11 +105,16 @@ impl CgroupLayout {
             ("pids", &mut layout.v1_pids_jobs),
         ] {
             let dir = root.join(controller);
-            if !dir.join("cgroup.procs").exists() {
-                continue;
+            match sys.exists(&dir.join("cgroup.procs")) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    notes.push(format!("cgroup v1 {controller} unreadable: {e}"));
+                    continue;
+                }
             }
             let jobs = dir.join(JOBS_DIR);
-            match fs::create_dir_all(&jobs) {
+            match sys.create_dir(&jobs) {
                 Ok(()) => *slot = Some(jobs),
                 Err(e) => notes.push(format!("cgroup v1 {controller} not writable: {e}")),
             }
@@ -88,58 +127,87 @@ impl CgroupLayout {
         self.v2_jobs.is_none() && self.v1_memory_jobs.is_none() && self.v1_pids_jobs.is_none()
     }
 
-    /// Removes job cgroups that are empty (left by a previous runner).
-    pub fn remove_stale(&self) {
-        for parent in [&self.v2_jobs, &self.v1_memory_jobs, &self.v1_pids_jobs]
+    fn parents(&self) -> impl Iterator<Item = &PathBuf> {
+        [&self.v2_jobs, &self.v1_memory_jobs, &self.v1_pids_jobs]
+            .into_iter()
+            .flatten()
+    }
+
+    /// Removes job cgroups that are empty (left by a previous runner). Returns what failed;
+    /// a cgroup that still holds a process (a survivor) is kept and not reported.
+    pub fn remove_stale(&self, sys: &dyn Sys) -> Vec<SysError> {
+        let mut errors = Vec::new();
+        for parent in self.parents() {
+            match sys.subdirs(parent) {
+                Ok(dirs) => {
+                    for dir in dirs {
+                        match sys.remove_dir(&dir) {
+                            Err(e) if e.errno() != Some(nix::errno::Errno::EBUSY) => {
+                                errors.push(e);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        errors
+    }
+
+    /// Where the job cgroup `name` lives in every hierarchy, whether or not it exists.
+    pub fn job_dirs(&self, name: &str) -> Vec<PathBuf> {
+        self.parents().map(|p| p.join(name)).collect()
+    }
+
+    /// Whether job cgroups here can hold a memory (or else pids) limit.
+    pub fn can_limit(&self, memory: bool) -> bool {
+        let v1 = if memory {
+            &self.v1_memory_jobs
+        } else {
+            &self.v1_pids_jobs
+        };
+        v1.is_some() || (self.v2_jobs.is_some() && self.v2_controllers)
+    }
+
+    /// The job cgroup directories named `name` that exist, in every hierarchy.
+    pub fn dirs_named(&self, sys: &dyn Sys, name: &str) -> SysResult<JobCgroup> {
+        let existing = |parent: &PathBuf| -> SysResult<Option<PathBuf>> {
+            let dir = parent.join(name);
+            Ok(sys.exists(&dir)?.then_some(dir))
+        };
+        let mut cg = JobCgroup::default();
+        if let Some(parent) = &self.v2_jobs {
+            cg.v2 = existing(parent)?;
+        }
+        for parent in [&self.v1_memory_jobs, &self.v1_pids_jobs]
             .into_iter()
             .flatten()
         {
-            if let Ok(entries) = fs::read_dir(parent) {
-                for e in entries.flatten() {
-                    if e.path().is_dir() {
-                        let _ = fs::remove_dir(e.path());
-                    }
-                }
-            }
+            cg.v1.extend(existing(parent)?);
         }
+        Ok(cg)
     }
 
-    /// The job cgroup directories named `name`, in every hierarchy (whether or not they exist).
-    pub fn dirs_named(&self, name: &str) -> JobCgroup {
-        JobCgroup {
-            v2: self
-                .v2_jobs
-                .as_ref()
-                .map(|d| d.join(name))
-                .filter(|d| d.is_dir()),
-            v1: [&self.v1_memory_jobs, &self.v1_pids_jobs]
-                .into_iter()
-                .flatten()
-                .map(|d| d.join(name))
-                .filter(|d| d.is_dir())
-                .collect(),
-        }
-    }
-
-    /// Creates the cgroups of one job and applies the limits.
-    pub fn create(&self, name: &str, limits: &Limits) -> (JobCgroup, Vec<String>) {
+    /// Creates the cgroups of one job and applies the limits; what fails becomes a note.
+    pub fn create(&self, sys: &dyn Sys, name: &str, limits: &Limits) -> (JobCgroup, Vec<String>) {
         let mut notes = Vec::new();
         let mut cg = JobCgroup::default();
         if let Some(parent) = &self.v2_jobs {
             let dir = parent.join(name);
-            match fs::create_dir_all(&dir) {
+            match sys.create_dir(&dir) {
                 Ok(()) => {
                     if self.v2_controllers {
                         if let Some(m) = limits.memory_max_bytes {
-                            set(&dir, "memory.max", m, &mut notes);
+                            set(sys, &dir, "memory.max", m, &mut notes);
                         }
                         if let Some(p) = limits.pids_max {
-                            set(&dir, "pids.max", p, &mut notes);
+                            set(sys, &dir, "pids.max", p, &mut notes);
                         }
                     }
                     cg.v2 = Some(dir);
                 }
-                Err(e) => notes.push(format!("cannot create cgroup {}: {e}", dir.display())),
+                Err(e) => notes.push(format!("cannot create a cgroup: {e}")),
             }
         }
         let wanted = [
@@ -155,45 +223,55 @@ impl CgroupLayout {
                 continue;
             };
             let dir = parent.join(name);
-            match fs::create_dir_all(&dir) {
+            match sys.create_dir(&dir) {
                 Ok(()) => {
-                    set(&dir, file, limit, &mut notes);
+                    set(sys, &dir, file, limit, &mut notes);
                     cg.v1.push(dir);
                 }
-                Err(e) => notes.push(format!("cannot create cgroup {}: {e}", dir.display())),
+                Err(e) => notes.push(format!("cannot create a cgroup: {e}")),
             }
         }
         (cg, notes)
     }
 }
 
-fn set(dir: &Path, file: &str, value: u64, notes: &mut Vec<String>) {
-    if let Err(e) = fs::write(dir.join(file), value.to_string()) {
-        notes.push(format!("cannot set {file} in {}: {e}", dir.display()));
+fn set(sys: &dyn Sys, dir: &Path, file: &str, value: u64, notes: &mut Vec<String>) {
+    if let Err(e) = sys.write(&dir.join(file), &value.to_string()) {
+        notes.push(format!("cannot set {file}: {e}"));
     }
 }
 
 /// Pure v2: makes `<own cgroup>/outfitter` the parent of job cgroups. To pass the memory and
 /// pids controllers down, a cgroup must hold no processes itself, so the runner first moves
-/// into `<own cgroup>/supervisor` (what systemd's `Delegate=yes` allows).
-fn prepare_pure_v2(root: &Path, delegated: bool) -> std::io::Result<(PathBuf, bool)> {
-    let own = fs::read_to_string("/proc/self/cgroup")?
+/// into `<own cgroup>/supervisor` (what systemd's `Delegate=yes` allows). A refused
+/// `subtree_control` write only means no limits there, so it is not an error.
+fn prepare_pure_v2(sys: &dyn Sys, root: &Path, delegated: bool) -> SysResult<(PathBuf, bool)> {
+    let own = sys
+        .read(Path::new("/proc/self/cgroup"))?
         .lines()
         .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
-        .ok_or_else(|| std::io::Error::other("no v2 entry in /proc/self/cgroup"))?;
+        .ok_or_else(|| {
+            SysError::new(
+                "read /proc/self/cgroup",
+                std::io::Error::other("no v2 entry"),
+            )
+        })?;
     let own_dir = root.join(own.trim_start_matches('/'));
     let jobs = own_dir.join(JOBS_DIR);
-    fs::create_dir_all(&jobs)?;
-    let enable =
-        |dir: &Path| fs::write(dir.join("cgroup.subtree_control"), "+memory +pids").is_ok();
+    sys.create_dir(&jobs)?;
+    let enable = |dir: &Path| match sys.write(&dir.join("cgroup.subtree_control"), "+memory +pids")
+    {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(error = %e, "controllers not passed down");
+            false
+        }
+    };
     let mut controllers = enable(&own_dir);
     if !controllers && delegated && own != "/" {
         let supervisor = own_dir.join("supervisor");
-        fs::create_dir_all(&supervisor)?;
-        fs::write(
-            supervisor.join("cgroup.procs"),
-            std::process::id().to_string(),
-        )?;
+        sys.create_dir(&supervisor)?;
+        sys.write(&supervisor.join("cgroup.procs"), &sys.own_pid().to_string())?;
         controllers = enable(&own_dir);
     }
     Ok((jobs.clone(), controllers && enable(&jobs)))
@@ -202,18 +280,18 @@ fn prepare_pure_v2(root: &Path, delegated: bool) -> std::io::Result<(PathBuf, bo
 /// The cgroup directories of one job.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobCgroup {
-    v2: Option<PathBuf>,
-    v1: Vec<PathBuf>,
+    pub(crate) v2: Option<PathBuf>,
+    pub(crate) v1: Vec<PathBuf>,
 }
 
 impl JobCgroup {
     /// Every `cgroup.procs` file the script must join, v2 first.
     pub fn procs_files(&self) -> Vec<PathBuf> {
-        self.v2
-            .iter()
-            .chain(self.v1.iter())
-            .map(|d| d.join("cgroup.procs"))
-            .collect()
+        self.dirs().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    fn dirs(&self) -> impl Iterator<Item = &PathBuf> {
+        self.v2.iter().chain(self.v1.iter())
     }
 
     /// Whether any cgroup was created.
@@ -221,47 +299,47 @@ impl JobCgroup {
         self.v2.is_none() && self.v1.is_empty()
     }
 
-    /// Whether the v2 `cgroup.kill` is available.
-    pub fn can_kill(&self) -> bool {
-        self.v2
-            .as_ref()
-            .is_some_and(|d| d.join("cgroup.kill").exists())
-    }
-
-    /// Processes in any of the job's cgroups.
-    pub fn pids(&self) -> Vec<i32> {
-        let mut out: Vec<i32> = self
-            .procs_files()
-            .iter()
-            .filter_map(|f| fs::read_to_string(f).ok())
-            .flat_map(|t| {
-                t.lines()
-                    .filter_map(|l| l.trim().parse().ok())
-                    .collect::<Vec<i32>>()
-            })
-            .collect();
+    /// Processes in any of the job's cgroups (a cgroup removed meanwhile holds none).
+    pub fn pids(&self, sys: &dyn Sys) -> SysResult<Vec<i32>> {
+        let mut out = Vec::new();
+        for file in self.procs_files() {
+            match sys.read(&file) {
+                Ok(text) => out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+                Err(e) if e.is_gone() => {}
+                Err(e) => return Err(e),
+            }
+        }
         out.sort_unstable();
         out.dedup();
-        out
+        Ok(out)
     }
 
-    /// Writes `1` to `cgroup.kill` (v2): the kernel kills every process inside.
-    pub fn kill(&self) -> bool {
-        let Some(dir) = &self.v2 else { return false };
-        fs::OpenOptions::new()
-            .write(true)
-            .open(dir.join("cgroup.kill"))
-            .and_then(|mut f| f.write_all(b"1"))
-            .is_ok()
+    /// Writes `1` to `cgroup.kill` (v2): the kernel kills every process inside. `Ok(false)`
+    /// when this kernel or layout has no `cgroup.kill` (v1 only, or before Linux 5.14).
+    pub fn kill(&self, sys: &dyn Sys) -> SysResult<bool> {
+        let Some(dir) = &self.v2 else {
+            return Ok(false);
+        };
+        let file = dir.join("cgroup.kill");
+        if !sys.exists(&file)? {
+            return Ok(false);
+        }
+        sys.write(&file, "1")?;
+        Ok(true)
     }
 
     /// Removes the directories once empty (waits briefly for exiting processes to leave).
-    /// Returns false when something still lives inside (a survivor keeps its cgroup).
-    pub async fn remove(&self) -> bool {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    /// Returns false when something still lives inside (a survivor keeps its cgroup) or a
+    /// directory cannot be removed (logged).
+    pub async fn remove(&self, sys: &dyn Sys) -> bool {
+        let deadline = tokio::time::Instant::now() + REMOVE_WAIT;
         loop {
-            if self.pids().is_empty() {
-                break;
+            match self.pids(sys) {
+                Ok(pids) if pids.is_empty() => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot tell whether the job's cgroup is empty");
+                }
             }
             if tokio::time::Instant::now() >= deadline {
                 return false;
@@ -269,18 +347,32 @@ impl JobCgroup {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let mut all = true;
-        for dir in self.v2.iter().chain(self.v1.iter()) {
+        for dir in self.dirs() {
             // EBUSY can linger for a moment after the last process left.
-            let mut ok = false;
+            let mut last = None;
             for _ in 0..50 {
-                if fs::remove_dir(dir).is_ok() || !dir.exists() {
-                    ok = true;
-                    break;
+                match sys.remove_dir(dir) {
+                    Ok(()) => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) if e.is_gone() => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) => last = Some(e),
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            all &= ok;
+            if let Some(e) = last {
+                tracing::warn!(error = %e, "the job's cgroup is left behind");
+                all = false;
+            }
         }
         all
     }
 }
+
+#[cfg(test)]
+#[path = "cgroup_tests.rs"]
+mod tests;

@@ -3,9 +3,11 @@
 //! timeout and cancel with SIGTERM → grace → SIGKILL, drain grace, survivors after success.
 
 pub mod cgroup;
-pub mod procs;
 pub mod reaper;
 pub mod spawn;
+pub mod sys;
+#[cfg(test)]
+mod sys_double;
 pub mod tree;
 
 use std::os::unix::process::ExitStatusExt;
@@ -19,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout};
 
 use self::cgroup::{CgroupLayout, JobCgroup};
-use self::procs::Sys;
+use self::sys::{Sys, SysError};
 use self::tree::JobScope;
 use crate::config::Limits;
 use crate::mask::Masker;
@@ -101,8 +103,8 @@ pub struct Outcome {
 /// Why an attempt could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("cannot start {}: {source}", spawn::SHELL)]
-    Spawn { source: std::io::Error },
+    #[error("cannot start the script: {source}")]
+    Spawn { source: SysError },
 }
 
 /// Shared by every attempt of a runner.
@@ -119,6 +121,16 @@ impl std::fmt::Debug for Sandbox {
             .field("layout", &self.layout)
             .finish()
     }
+}
+
+/// The user's note when the job's processes could not be listed while stopping them.
+fn listing_failed(t: &tree::Termination) -> Option<String> {
+    (!t.errors.is_empty()).then(|| {
+        format!(
+            "listing the job's processes failed ({}); only cgroup.kill reached them meanwhile",
+            t.errors.join("; ")
+        )
+    })
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
@@ -139,7 +151,9 @@ impl Sandbox {
     ) -> Result<Outcome, SandboxError> {
         let mut notes = Vec::new();
         let cgroup = if self.limits.cgroups {
-            let (cg, cg_notes) = self.layout.create(&attempt.cgroup_name, &self.limits);
+            let (cg, cg_notes) = self
+                .layout
+                .create(self.sys, &attempt.cgroup_name, &self.limits);
             notes.extend(cg_notes);
             (!cg.is_empty()).then(|| Arc::new(cg))
         } else {
@@ -157,7 +171,7 @@ impl Sandbox {
         let started = Instant::now();
         let spawned = {
             let guard = reaper::SpawnGuard::lock();
-            let spawned = spawn::spawn(&launch, &self.limits);
+            let spawned = self.sys.spawn(&launch, &self.limits);
             if let Ok(child) = &spawned {
                 guard.register(child.id().map(|p| p as i32).unwrap_or(0));
             }
@@ -167,7 +181,7 @@ impl Sandbox {
             Ok(child) => child,
             Err(source) => {
                 if let Some(cg) = &cgroup {
-                    cg.remove().await;
+                    cg.remove(self.sys).await;
                 }
                 return Err(SandboxError::Spawn { source });
             }
@@ -177,8 +191,8 @@ impl Sandbox {
             env_marker: format!("JOB_ID={}", attempt.job_id).into_bytes(),
             root_pid: pid,
             pgid: pid,
-            runner_pid: std::process::id() as i32,
-            runner_pgid: nix::unistd::getpgrp().as_raw(),
+            runner_pid: self.sys.own_pid(),
+            runner_pgid: self.sys.own_process_group(),
             cgroup: cgroup.clone(),
             orphans_come_to_runner: reaper::is_subreaper(),
         };
@@ -229,6 +243,7 @@ impl Sandbox {
                 "{what}; stopped {} process(es), {} needed SIGKILL",
                 t.found, t.killed
             ));
+            notes.extend(listing_failed(&t));
         }
         Ok(self
             .conclude(
@@ -284,7 +299,10 @@ impl Sandbox {
         if finish == Finish::Exited(0) {
             let drained = self.drain(&mut readers, &shared).await;
             // Success: what the script left running is deliberate (a service); report it.
-            survivors = tree::describe_members(self.sys, &scope);
+            survivors = tree::describe_members(self.sys, &scope).unwrap_or_else(|e| {
+                notes.push(format!("cannot list the processes left running: {e}"));
+                Vec::new()
+            });
             if !drained {
                 notes.push(format!(
                     "output still open {}s after the script exited; no longer read",
@@ -305,16 +323,19 @@ impl Sandbox {
                     t.remaining.len()
                 ));
             }
+            notes.extend(listing_failed(&t));
             // Every writer is dead: the pipes reach EOF once what they hold is delivered.
             self.drain(&mut readers, &shared).await;
         }
         // Late output is read and dropped from here on; the consumer's channel closes.
         shared.detach();
-        reaper::reap_orphans(self.sys);
+        if let Err(e) = reaper::reap_orphans(self.sys) {
+            tracing::warn!(error = %e, "cannot look for orphans to reap");
+        }
         if let Some(cg) = &cgroup
             && survivors.is_empty()
         {
-            cg.remove().await;
+            cg.remove(self.sys).await;
         }
         Outcome {
             finish,
@@ -326,3 +347,6 @@ impl Sandbox {
         }
     }
 }
+
+#[cfg(test)]
+mod run_tests;

@@ -8,10 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use nix::sys::wait::{WaitPidFlag, waitpid};
-use nix::unistd::Pid;
-
-use super::procs::Sys;
+use super::sys::{Sys, SysResult};
 
 /// How often zombies left by orphans are collected.
 pub const REAP_INTERVAL: Duration = Duration::from_secs(1);
@@ -24,11 +21,11 @@ fn scripts() -> &'static Mutex<HashSet<i32>> {
     SCRIPTS.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
-/// Makes this process a child subreaper. Returns whether the kernel agreed.
-pub fn become_subreaper() -> bool {
-    let ok = nix::sys::prctl::set_child_subreaper(true).is_ok();
-    SUBREAPER.store(ok, Ordering::Relaxed);
-    ok
+/// Makes this process a child subreaper; the error says why the kernel refused.
+pub fn become_subreaper(sys: &dyn Sys) -> SysResult<()> {
+    let result = sys.set_child_subreaper();
+    SUBREAPER.store(result.is_ok(), Ordering::Relaxed);
+    result
 }
 
 /// Whether [`become_subreaper`] succeeded in this process.
@@ -58,41 +55,63 @@ pub fn forget(pid: i32) {
 /// The runner's children that may be orphans to reap: every child except the scripts tokio
 /// waits for. From the runner's own children list where the kernel offers it (a few small
 /// files), else from a scan of every process (the zombies whose parent is the runner).
-pub fn reap_candidates(sys: &dyn Sys, me: i32, scripts: &HashSet<i32>) -> Vec<i32> {
-    let children = match sys.runner_children() {
+pub fn reap_candidates(sys: &dyn Sys, scripts: &HashSet<i32>) -> SysResult<Vec<i32>> {
+    let me = sys.own_pid();
+    let children = match sys.runner_children()? {
         Some(children) => children,
         None => sys
-            .processes()
+            .processes()?
             .into_iter()
             .filter(|p| p.ppid == me && p.is_dead())
             .map(|p| p.pid)
             .collect(),
     };
-    children
+    Ok(children
         .into_iter()
         .filter(|pid| *pid > 1 && !scripts.contains(pid))
-        .collect()
+        .collect())
 }
 
-/// Reaps every zombie child of the runner that is not a script tokio waits for (a live child
-/// is left alone: `WNOHANG`). Returns how many were reaped.
-pub fn reap_orphans(sys: &dyn Sys) -> usize {
-    let me = std::process::id() as i32;
+/// Reaps every zombie among [`reap_candidates`] (a live child is left alone: `WNOHANG`).
+/// Returns how many were reaped; a child that cannot be waited for is logged and skipped, so
+/// one bad pid does not keep the others zombies.
+pub fn reap_except(sys: &dyn Sys, scripts: &HashSet<i32>) -> SysResult<usize> {
+    let mut reaped = 0;
+    for pid in reap_candidates(sys, scripts)? {
+        match sys.reap(pid) {
+            Ok(true) => reaped += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(pid, error = %e, "cannot reap an orphan"),
+        }
+    }
+    Ok(reaped)
+}
+
+/// [`reap_except`] the scripts tokio waits for.
+pub fn reap_orphans(sys: &dyn Sys) -> SysResult<usize> {
     let scripts = scripts().lock().expect("reaper lock");
-    reap_candidates(sys, me, &scripts)
-        .into_iter()
-        .filter(|&pid| {
-            waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG))
-                .is_ok_and(|status| status.pid().is_some())
-        })
-        .count()
+    reap_except(sys, &scripts)
 }
 
-/// Reaps orphans forever (spawn once per process).
+/// Reaps orphans forever (spawn once per process). A failure is logged once until it changes.
 pub async fn reap_forever(sys: &'static dyn Sys) {
     let mut tick = tokio::time::interval(REAP_INTERVAL);
+    let mut last_error = None;
     loop {
         tick.tick().await;
-        reap_orphans(sys);
+        match reap_orphans(sys) {
+            Ok(_) => last_error = None,
+            Err(e) => {
+                let text = e.to_string();
+                if last_error.as_ref() != Some(&text) {
+                    tracing::warn!(error = %text, "cannot look for orphans to reap");
+                    last_error = Some(text);
+                }
+            }
+        }
     }
 }
+
+#[cfg(test)]
+#[path = "reaper_tests.rs"]
+mod tests;

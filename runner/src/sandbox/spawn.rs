@@ -37,13 +37,20 @@ struct PreExec {
 impl PreExec {
     /// Runs in the child between fork and exec: only async-signal-safe calls.
     fn apply(&self) -> std::io::Result<()> {
+        // A cgroup that was created but cannot be joined would leave the script outside its
+        // limits and its kill: the start fails instead.
         // SAFETY: open/write/close on prepared C strings are async-signal-safe.
         unsafe {
             for path in &self.cgroup_procs {
                 let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd >= 0 {
-                    libc::write(fd, b"0".as_ptr().cast(), 1);
-                    libc::close(fd);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                let error = std::io::Error::last_os_error();
+                libc::close(fd);
+                if written != 1 {
+                    return Err(error);
                 }
             }
         }
@@ -119,7 +126,7 @@ fn c_path(p: &Path) -> std::io::Result<CString> {
         .map_err(|_| std::io::Error::other("path holds a NUL byte"))
 }
 
-/// Starts `bash <script>` in the sandbox.
+/// Starts `bash <script>` in the sandbox (through [`super::sys::Sys::spawn`]).
 pub fn spawn(launch: &Launch, limits: &Limits) -> std::io::Result<Child> {
     let pre = PreExec {
         cgroup_procs: launch

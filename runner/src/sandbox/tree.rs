@@ -17,7 +17,7 @@ use nix::sys::signal::Signal;
 use tokio::time::{Instant, sleep};
 
 use super::cgroup::JobCgroup;
-use super::procs::{ProcInfo, Sys};
+use super::sys::{ProcInfo, Sys, SysError, SysResult};
 
 /// After SIGKILL, how long to keep killing (new forks, slow exits) before giving up.
 pub const KILL_DEADLINE: Duration = Duration::from_secs(5);
@@ -85,23 +85,38 @@ pub fn select_members(
     members
 }
 
-/// The job's live processes right now, with the snapshot they were chosen from.
-pub fn snapshot(sys: &dyn Sys, scope: &JobScope) -> (BTreeSet<i32>, Vec<ProcInfo>) {
-    let procs = sys.processes();
-    let cg = scope
-        .cgroup
-        .as_deref()
-        .map(|c| sys.cgroup_pids(c))
-        .unwrap_or_default();
+/// The job's live processes right now, with the snapshot they were chosen from. A process
+/// whose environment cannot be read is logged and not taken for the job's (killing a
+/// stranger is worse than missing an escapee, which the cgroup still catches).
+pub fn snapshot(sys: &dyn Sys, scope: &JobScope) -> SysResult<(BTreeSet<i32>, Vec<ProcInfo>)> {
+    let procs = sys.processes()?;
+    let cg = match scope.cgroup.as_deref() {
+        Some(c) => c.pids(sys)?,
+        None => Vec::new(),
+    };
     let members = select_members(&procs, scope, &cg, |pid| {
         sys.has_env_entry(pid, &scope.env_marker)
+            .unwrap_or_else(|e| {
+                tracing::warn!(pid, error = %e, "cannot test a process for the job marker");
+                false
+            })
     });
-    (members, procs)
+    Ok((members, procs))
 }
 
 /// The job's live processes right now.
-pub fn members(sys: &dyn Sys, scope: &JobScope) -> BTreeSet<i32> {
-    snapshot(sys, scope).0
+pub fn members(sys: &dyn Sys, scope: &JobScope) -> SysResult<BTreeSet<i32>> {
+    Ok(snapshot(sys, scope)?.0)
+}
+
+/// A signal that did not arrive: the process exiting meanwhile is the normal race, anything
+/// else is logged.
+fn log_signal_error(result: SysResult<()>) {
+    if let Err(e) = result
+        && !e.is_gone()
+    {
+        tracing::warn!(error = %e, "cannot signal a process of the job");
+    }
 }
 
 /// Sends `signal` to every member, and to the job's process group while a member still
@@ -117,11 +132,11 @@ fn signal_members(
         .iter()
         .any(|p| members.contains(&p.pid) && p.pgid == scope.pgid);
     if scope.pgid > 1 && scope.pgid != scope.runner_pgid && group_alive {
-        let _ = sys.killpg(scope.pgid, signal);
+        log_signal_error(sys.killpg(scope.pgid, signal));
     }
     for &pid in members {
         if pid > 1 && pid != scope.runner_pid {
-            let _ = sys.kill(pid, signal);
+            log_signal_error(sys.kill(pid, signal));
         }
     }
 }
@@ -135,41 +150,79 @@ pub struct Termination {
     pub killed: usize,
     /// Processes still alive when the runner gave up (should be none).
     pub remaining: Vec<i32>,
+    /// Why the job's processes could not be listed, when they could not (each cause once);
+    /// `cgroup.kill` was still used then.
+    pub errors: Vec<String>,
+}
+
+impl Termination {
+    fn failed(&mut self, e: &SysError) {
+        let text = e.to_string();
+        if !self.errors.contains(&text) {
+            tracing::warn!(error = %text, "stopping a job's processes");
+            self.errors.push(text);
+        }
+    }
+}
+
+/// `cgroup.kill` for the job, where it has one.
+fn kill_cgroup(sys: &dyn Sys, scope: &JobScope, report: &mut Termination) {
+    if let Some(cg) = scope.cgroup.as_deref()
+        && let Err(e) = cg.kill(sys)
+    {
+        report.failed(&e);
+    }
 }
 
 /// SIGTERM to every member, up to `grace` for them to exit, then SIGKILL (and `cgroup.kill`)
-/// until none is left or [`KILL_DEADLINE`] passes.
+/// until none is left or [`KILL_DEADLINE`] passes. When the processes cannot be listed, the
+/// grace is skipped and only `cgroup.kill` reaches them, retried until the deadline.
 pub async fn terminate(sys: &dyn Sys, scope: &JobScope, grace: Duration) -> Termination {
-    let (mut current, procs) = snapshot(sys, scope);
-    let mut report = Termination {
-        found: current.len(),
-        ..Termination::default()
-    };
-    if current.is_empty() {
-        return report;
-    }
-    signal_members(sys, scope, &current, &procs, Signal::SIGTERM);
-    let grace_end = Instant::now() + grace;
-    while !current.is_empty() && Instant::now() < grace_end {
-        sleep(POLL.min(grace_end - Instant::now())).await;
-        current = members(sys, scope);
+    let mut report = Termination::default();
+    let mut current = BTreeSet::new();
+    match snapshot(sys, scope) {
+        Ok((found, procs)) => {
+            report.found = found.len();
+            if found.is_empty() {
+                return report;
+            }
+            signal_members(sys, scope, &found, &procs, Signal::SIGTERM);
+            current = found;
+            let grace_end = Instant::now() + grace;
+            while !current.is_empty() && Instant::now() < grace_end {
+                sleep(POLL.min(grace_end - Instant::now())).await;
+                match members(sys, scope) {
+                    Ok(m) => current = m,
+                    Err(e) => {
+                        report.failed(&e);
+                        break;
+                    }
+                }
+            }
+        }
+        Err(e) => report.failed(&e),
     }
     let kill_end = Instant::now() + KILL_DEADLINE;
     let mut first_kill = true;
     loop {
-        let (now_members, procs) = snapshot(sys, scope);
-        current = now_members;
-        if current.is_empty() {
-            break;
+        match snapshot(sys, scope) {
+            Ok((now_members, procs)) => {
+                current = now_members;
+                if current.is_empty() {
+                    break;
+                }
+                if first_kill {
+                    report.killed = current.len();
+                    first_kill = false;
+                }
+                kill_cgroup(sys, scope, &mut report);
+                signal_members(sys, scope, &current, &procs, Signal::SIGKILL);
+            }
+            Err(e) => {
+                report.failed(&e);
+                kill_cgroup(sys, scope, &mut report);
+            }
         }
-        if first_kill {
-            report.killed = current.len();
-            first_kill = false;
-        }
-        if let Some(cg) = scope.cgroup.as_deref() {
-            sys.cgroup_kill(cg);
-        }
-        signal_members(sys, scope, &current, &procs, Signal::SIGKILL);
         if Instant::now() >= kill_end {
             break;
         }
@@ -182,37 +235,52 @@ pub async fn terminate(sys: &dyn Sys, scope: &JobScope, grace: Duration) -> Term
 /// Whether the job may still have a member, decided without scanning every process: by the
 /// rules of [`select_members`], with the script reaped, every member descends from a process
 /// of the job's group, of its cgroups, or from a marked child of the runner; when none of
-/// those exists, nothing does. `true` whenever that cannot be told cheaply.
+/// those exists, nothing does. `true` whenever that cannot be told cheaply, or a check
+/// fails (the full scan then decides, and reports its own failure).
 pub fn may_have_members(sys: &dyn Sys, scope: &JobScope) -> bool {
     if !scope.orphans_come_to_runner {
         return true;
     }
-    if scope.pgid > 1 && sys.group_exists(scope.pgid) {
-        return true;
-    }
-    if let Some(cg) = scope.cgroup.as_deref()
-        && !sys.cgroup_pids(cg).is_empty()
-    {
-        return true;
-    }
-    let Some(children) = sys.runner_children() else {
-        return true;
+    let cheap = || -> SysResult<bool> {
+        if scope.pgid > 1 && sys.group_exists(scope.pgid)? {
+            return Ok(true);
+        }
+        if let Some(cg) = scope.cgroup.as_deref()
+            && !cg.pids(sys)?.is_empty()
+        {
+            return Ok(true);
+        }
+        let Some(children) = sys.runner_children()? else {
+            return Ok(true);
+        };
+        for pid in children {
+            if pid != scope.root_pid && sys.has_env_entry(pid, &scope.env_marker)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     };
-    children
-        .into_iter()
-        .any(|pid| pid != scope.root_pid && sys.has_env_entry(pid, &scope.env_marker))
+    cheap().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot rule out survivors cheaply; scanning every process");
+        true
+    })
 }
 
 /// One line per live member, for the job's `survivors` (no process scan when
-/// [`may_have_members`] rules every member out).
-pub fn describe_members(sys: &dyn Sys, scope: &JobScope) -> Vec<String> {
+/// [`may_have_members`] rules every member out). A member that exits while being described
+/// is no survivor; one that cannot be described is listed by pid with the reason.
+pub fn describe_members(sys: &dyn Sys, scope: &JobScope) -> SysResult<Vec<String>> {
     if !may_have_members(sys, scope) {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    members(sys, scope)
+    Ok(members(sys, scope)?
         .into_iter()
-        .map(|pid| sys.describe(pid))
-        .collect()
+        .filter_map(|pid| match sys.describe(pid) {
+            Ok(line) => Some(line),
+            Err(e) if e.is_gone() => None,
+            Err(e) => Some(format!("{pid} (not described: {e})")),
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -2,140 +2,9 @@
 
 use std::sync::Mutex;
 
-use nix::errno::Errno;
-
+use super::super::sys::SysError;
+use super::super::sys_double::{FakeSys, JOB_CG, RUNNER, job_cgroup, proc};
 use super::*;
-
-/// A process table that reacts to signals: a process dies on SIGTERM unless stubborn, and on
-/// SIGKILL always. Every signal sent is recorded.
-#[derive(Default)]
-struct FakeSys {
-    procs: Mutex<Vec<ProcInfo>>,
-    marked: Vec<i32>,
-    stubborn: Vec<i32>,
-    cgroup: Mutex<Vec<i32>>,
-    calls: Mutex<Vec<String>>,
-    /// The kernel offers no `/proc/self/task/<tid>/children`.
-    no_children_list: bool,
-}
-
-fn proc(pid: i32, ppid: i32, pgid: i32) -> ProcInfo {
-    ProcInfo {
-        pid,
-        ppid,
-        pgid,
-        state: 'S',
-        name: format!("p{pid}"),
-    }
-}
-
-impl FakeSys {
-    fn with(procs: Vec<ProcInfo>) -> Self {
-        FakeSys {
-            procs: Mutex::new(procs),
-            ..FakeSys::default()
-        }
-    }
-
-    fn deliver(&self, pid: i32, signal: Signal) {
-        let dies = signal == Signal::SIGKILL || !self.stubborn.contains(&pid);
-        if dies {
-            for p in self
-                .procs
-                .lock()
-                .unwrap()
-                .iter_mut()
-                .filter(|p| p.pid == pid)
-            {
-                p.state = 'Z';
-            }
-        }
-    }
-
-    fn calls(&self) -> Vec<String> {
-        self.calls.lock().unwrap().clone()
-    }
-
-    fn alive(&self) -> Vec<i32> {
-        self.procs
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|p| !p.is_dead())
-            .map(|p| p.pid)
-            .collect()
-    }
-}
-
-impl Sys for FakeSys {
-    fn processes(&self) -> Vec<ProcInfo> {
-        self.calls.lock().unwrap().push("scan".into());
-        self.procs.lock().unwrap().clone()
-    }
-    fn runner_children(&self) -> Option<Vec<i32>> {
-        if self.no_children_list {
-            return None;
-        }
-        let procs = self.procs.lock().unwrap();
-        Some(
-            procs
-                .iter()
-                .filter(|p| p.ppid == RUNNER)
-                .map(|p| p.pid)
-                .collect(),
-        )
-    }
-    fn group_exists(&self, pgid: i32) -> bool {
-        let procs = self.procs.lock().unwrap();
-        procs.iter().any(|p| p.pgid == pgid)
-    }
-    fn has_env_entry(&self, pid: i32, _entry: &[u8]) -> bool {
-        self.calls.lock().unwrap().push(format!("environ {pid}"));
-        self.marked.contains(&pid)
-    }
-    fn cgroup_pids(&self, _cgroup: &JobCgroup) -> Vec<i32> {
-        self.cgroup.lock().unwrap().clone()
-    }
-    fn cgroup_kill(&self, _cgroup: &JobCgroup) -> bool {
-        self.calls.lock().unwrap().push("cgroup.kill".into());
-        let pids = self.cgroup.lock().unwrap().clone();
-        for pid in pids {
-            self.deliver(pid, Signal::SIGKILL);
-        }
-        true
-    }
-    fn kill(&self, pid: i32, signal: Signal) -> Result<(), Errno> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(format!("kill {pid} {signal}"));
-        self.deliver(pid, signal);
-        Ok(())
-    }
-    fn killpg(&self, pgid: i32, signal: Signal) -> Result<(), Errno> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(format!("killpg {pgid} {signal}"));
-        let pids: Vec<i32> = self
-            .procs
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|p| p.pgid == pgid)
-            .map(|p| p.pid)
-            .collect();
-        for pid in pids {
-            self.deliver(pid, signal);
-        }
-        Ok(())
-    }
-    fn describe(&self, pid: i32) -> String {
-        format!("{pid} p{pid}")
-    }
-}
-
-const RUNNER: i32 = 100;
 
 fn scope(root: i32, cgroup: bool) -> JobScope {
     JobScope {
@@ -144,7 +13,7 @@ fn scope(root: i32, cgroup: bool) -> JobScope {
         pgid: root,
         runner_pid: RUNNER,
         runner_pgid: RUNNER,
-        cgroup: cgroup.then(|| Arc::new(JobCgroup::default())),
+        cgroup: cgroup.then(|| Arc::new(job_cgroup())),
         orphans_come_to_runner: true,
     }
 }
@@ -270,7 +139,8 @@ async fn cgroup_kill_is_used_when_the_job_has_a_cgroup() {
     let t = terminate(&sys, &scope(200, true), Duration::from_millis(10)).await;
     assert!(t.remaining.is_empty());
     assert!(
-        sys.calls().contains(&"cgroup.kill".to_owned()),
+        sys.calls()
+            .contains(&format!("write {JOB_CG}/cgroup.kill 1")),
         "{:?}",
         sys.calls()
     );
@@ -294,7 +164,7 @@ async fn empty_process_group_is_not_signalled_again() {
 #[test]
 fn survivors_are_described_not_killed() {
     let sys = FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(900, RUNNER, 200)]);
-    let d = describe_members(&sys, &scope(200, false));
+    let d = describe_members(&sys, &scope(200, false)).unwrap();
     assert_eq!(d, ["900 p900"]);
     // The group lives (900 is in it): one scan, and no signal.
     assert_eq!(sys.calls(), ["scan"]);
@@ -340,14 +210,21 @@ fn survivor_scan_skipped_when_cgroup_empty_and_group_gone() {
         proc(300, RUNNER, 300),
         proc(400, 1, 400),
     ]);
-    assert!(describe_members(&sys, &scope(200, true)).is_empty());
+    assert!(
+        describe_members(&sys, &scope(200, true))
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(sys.calls(), ["environ 300"], "no process scan");
 }
 
 #[test]
 fn survivor_scan_runs_while_the_group_lives() {
     let sys = FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(201, 1, 200)]);
-    assert_eq!(describe_members(&sys, &scope(200, true)), ["201 p201"]);
+    assert_eq!(
+        describe_members(&sys, &scope(200, true)).unwrap(),
+        ["201 p201"]
+    );
     assert!(sys.calls().contains(&"scan".to_owned()));
 }
 
@@ -357,7 +234,10 @@ fn survivor_scan_runs_while_the_cgroup_holds_a_process() {
         cgroup: Mutex::new(vec![650]),
         ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(650, 1, 650)])
     };
-    assert_eq!(describe_members(&sys, &scope(200, true)), ["650 p650"]);
+    assert_eq!(
+        describe_members(&sys, &scope(200, true)).unwrap(),
+        ["650 p650"]
+    );
 }
 
 #[test]
@@ -367,7 +247,10 @@ fn survivor_scan_runs_for_a_marked_runner_child() {
         marked: vec![500],
         ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(500, RUNNER, 500)])
     };
-    assert_eq!(describe_members(&sys, &scope(200, false)), ["500 p500"]);
+    assert_eq!(
+        describe_members(&sys, &scope(200, false)).unwrap(),
+        ["500 p500"]
+    );
 }
 
 #[test]
@@ -383,36 +266,66 @@ fn survivor_scan_runs_when_the_children_list_is_missing() {
     assert!(may_have_members(&sys, &s));
 }
 
-#[test]
-fn orphans_are_reaped_from_the_runner_children_except_scripts() {
-    let mut zombie = proc(501, RUNNER, 501);
-    zombie.state = 'Z';
-    let sys = FakeSys::with(vec![
-        proc(RUNNER, 1, RUNNER),
-        proc(200, RUNNER, 200),
-        zombie,
-        proc(600, 1, 600),
-    ]);
-    let scripts = [200].into_iter().collect();
-    let c = super::super::reaper::reap_candidates(&sys, RUNNER, &scripts);
-    assert_eq!(c, [501]);
-    assert!(!sys.calls().contains(&"scan".to_owned()), "no process scan");
+#[tokio::test]
+async fn a_failed_scan_still_kills_through_the_cgroup_and_is_reported() {
+    // /proc cannot be listed: the members are unknown, so the cgroup is the only way in.
+    let sys = FakeSys {
+        cgroup: Mutex::new(vec![700]),
+        ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(700, 1, 700)])
+    }
+    .failing("scan", nix::errno::Errno::EACCES);
+    let started = std::time::Instant::now();
+    let t = terminate(&sys, &scope(200, true), Duration::from_secs(60)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the grace is skipped"
+    );
+    assert_eq!(
+        t.errors,
+        ["scan: Permission denied (os error 13)"],
+        "reported once"
+    );
+    assert!(
+        sys.alive().iter().all(|p| *p == RUNNER),
+        "{:?}",
+        sys.alive()
+    );
+    assert!(
+        sys.calls_of("write ")
+            .contains(&format!("write {JOB_CG}/cgroup.kill 1")),
+        "{:?}",
+        sys.calls()
+    );
+    assert!(sys.calls_of("kill").is_empty(), "nothing signalled blind");
 }
 
 #[test]
-fn orphans_fall_back_to_a_scan_for_zombies_without_a_children_list() {
-    let mut zombie = proc(501, RUNNER, 501);
-    zombie.state = 'Z';
+fn a_failed_scan_is_an_error_not_an_empty_job() {
+    let sys = FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(900, RUNNER, 200)])
+        .failing("scan", nix::errno::Errno::EMFILE);
+    let e: SysError = describe_members(&sys, &scope(200, false)).unwrap_err();
+    assert_eq!(e.call, "scan");
+    assert!(members(&sys, &scope(200, false)).is_err());
+}
+
+#[test]
+fn an_unreadable_environment_is_not_taken_for_the_marker() {
+    // 500 is a runner child in its own group: only its environment could link it to the job.
     let sys = FakeSys {
-        no_children_list: true,
-        ..FakeSys::with(vec![
-            proc(RUNNER, 1, RUNNER),
-            proc(200, RUNNER, 200),
-            proc(300, RUNNER, 300),
-            zombie,
-        ])
-    };
-    let scripts = [200].into_iter().collect();
-    let c = super::super::reaper::reap_candidates(&sys, RUNNER, &scripts);
-    assert_eq!(c, [501]);
+        marked: vec![500],
+        ..FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(500, RUNNER, 500)])
+    }
+    .failing("environ 500", nix::errno::Errno::EACCES);
+    assert!(members(&sys, &scope(200, false)).unwrap().is_empty());
+    // The cheap survivor check cannot rule it out, so the full scan decides.
+    assert!(may_have_members(&sys, &scope(200, false)));
+}
+
+#[tokio::test]
+async fn a_vanished_process_is_not_reported_as_a_signal_failure() {
+    let sys = FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(200, RUNNER, 200)])
+        .failing("kill 200 ", nix::errno::Errno::ESRCH);
+    let t = terminate(&sys, &scope(200, false), Duration::from_millis(10)).await;
+    assert!(t.errors.is_empty(), "{:?}", t.errors);
+    assert!(t.remaining.is_empty(), "the group signal reached it");
 }

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use outfitter_contract::envelope::{ENVELOPE_VERSION, Envelope};
@@ -18,6 +19,9 @@ use serde_json::Value;
 use super::{bundles_dir, wait_for};
 
 pub const AGENT: &str = "test-agent";
+
+/// The contract's enqueue script, loaded once (called by `EVALSHA`), as the panel holds it.
+static ENQUEUE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(scripts::ENQUEUE));
 
 pub use outfitter_contract::clock::now_ms;
 
@@ -160,8 +164,7 @@ impl Panel {
             .query::<()>(&mut c)
             .unwrap();
         let call = scripts::enqueue(env, wire, &record, now);
-        let script = redis::Script::new(scripts::ENQUEUE);
-        let mut inv = script.prepare_invoke();
+        let mut inv = ENQUEUE.prepare_invoke();
         for k in &call.keys {
             inv.key(k);
         }
