@@ -26,10 +26,17 @@ pub const MIN_QUEUE_TTL_SECS: i64 = 60;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
+    /// Always [`ENVELOPE_VERSION`]; [`SignedJob::verify`] refuses any other.
     pub v: u32,
+    /// The job's id, a canonical UUIDv7 ([`crate::ids::new_job_id`]); the same for every
+    /// attempt, and the associated data of its sealed inputs.
     pub job_id: String,
+    /// The one agent allowed to run it; a runner refuses a job addressed to another agent.
     pub agent_id: String,
+    /// The bundle to run, by manifest id.
     pub app_id: String,
+    /// The manifest's `version` when the panel validated the inputs (shown; the digest is
+    /// what binds).
     pub app_version: String,
     /// [`crate::manifest::bundle_digest`] of the bundle the panel validated against.
     pub bundle_digest: String,
@@ -59,14 +66,21 @@ pub struct SignedJob {
 /// Why a signed job was refused. The message is shown to people as the rejection reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
+    /// The wire form exceeds [`MAX_SIGNED_JOB_BYTES`]; refused before it is parsed.
     #[error("signed job is larger than {MAX_SIGNED_JOB_BYTES} bytes")]
     TooLarge,
+    /// The wire form is not `{payload, sig}` JSON; the text is serde_json's message.
     #[error("signed job is not valid JSON of the form {{payload, sig}}: {0}")]
     Malformed(String),
+    /// The MAC does not match (or `sig` is not hex): forged, altered, or signed with another
+    /// agent's key or key generation.
     #[error("signature does not verify with this agent's key")]
     BadSignature,
+    /// Signed correctly, yet the payload is not an [`Envelope`] (a field missing or unknown);
+    /// the text is serde_json's message.
     #[error("envelope payload is invalid: {0}")]
     BadPayload(String),
+    /// Signed correctly, but for another [`ENVELOPE_VERSION`] than this program speaks.
     #[error("envelope version {0} is not supported (expected {ENVELOPE_VERSION})")]
     Version(u32),
 }

@@ -11,20 +11,35 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
+    /// An attempt waits in the agent's queue (new, a person's retry, or re-run after a restart).
     Queued,
+    /// The runner passed its checks and the script runs.
     Running,
+    /// The script exited 2 (installation error) and the next attempt waits in the agent's
+    /// scheduled set until its due time.
     Retrying,
+    /// The script exited 0.
     Succeeded,
+    /// The script exited 1, any code the policy does not know, or 2 on the last attempt.
     Failed,
+    /// The script exited 3 (configuration error): a person must look before it runs again.
     NeedsAttention,
+    /// The runner killed the script at its timeout, or the script exited 124.
     TimedOut,
+    /// A person canceled it, while it waited or while it ran.
     Canceled,
+    /// The runner restarted while the job ran and the app is not idempotent, so it was not
+    /// run again on its own.
     Interrupted,
+    /// A runner check refused it before anything ran (signature, agent, replay, digest,
+    /// sealed inputs, inputs); the reason says which.
     Rejected,
+    /// The runner took it after the envelope's `expires_at`, so it never ran.
     Expired,
 }
 
 impl JobState {
+    /// Every state, in the order the docs and the job list's filter show them.
     pub const ALL: [JobState; 11] = [
         JobState::Queued,
         JobState::Running,
@@ -39,6 +54,8 @@ impl JobState {
         JobState::Expired,
     ];
 
+    /// The state's name in the job record's `state` field, events and URLs; the same as its
+    /// serde name, and what [`FromStr`] reads.
     pub fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
@@ -103,26 +120,44 @@ impl FromStr for JobState {
 
 /// Field names of the job hash. Both programs write some of them; nobody spells them twice.
 pub mod field {
+    /// The job id, as in the envelope.
     pub const ID: &str = "id";
+    /// The bundle's manifest id.
     pub const APP_ID: &str = "app_id";
+    /// The manifest version the job was created for.
     pub const APP_VERSION: &str = "app_version";
+    /// The agent whose queue the job is on.
     pub const AGENT_ID: &str = "agent_id";
+    /// A [`super::JobState`] name ([`super::JobState::as_str`]).
     pub const STATE: &str = "state";
+    /// The number of the latest attempt that started; 0 until the runner starts the first.
     pub const ATTEMPTS: &str = "attempts";
+    /// Total attempts the manifest's retry policy allows (installation errors only).
     pub const MAX_ATTEMPTS: &str = "max_attempts";
+    /// The latest attempt's exit status; empty while it runs or when it never exited.
     pub const EXIT_CODE: &str = "exit_code";
+    /// The latest `::progress` percent, 0..=100.
     pub const PROGRESS: &str = "progress";
+    /// The message of the latest `::progress` line.
     pub const PROGRESS_MESSAGE: &str = "progress_message";
+    /// Unix ms when the panel enqueued the job.
     pub const CREATED_AT: &str = "created_at";
+    /// Unix ms when the latest attempt started.
     pub const STARTED_AT: &str = "started_at";
+    /// Unix ms when the latest attempt (or the job) ended.
     pub const FINISHED_AT: &str = "finished_at";
+    /// Unix ms when a scheduled retry is due; empty unless the job is `retrying`.
     pub const NEXT_ATTEMPT_AT: &str = "next_attempt_at";
+    /// Why the job is where it is, in a sentence (refusal, retry, failure).
     pub const REASON: &str = "reason";
     /// Inputs as JSON with sensitive values replaced by [`super::REDACTED`].
     pub const INPUTS: &str = "inputs";
     /// The latest signed job (wire JSON), kept for retries; sensitive inputs are sealed.
     pub const SIGNED: &str = "signed";
+    /// The name of the token or person that enqueued the job.
     pub const CREATED_BY: &str = "created_by";
+    /// `1` once a person asked to cancel, else `0`. The runner checks it before an attempt
+    /// and polls it while one runs, so a cancel missed on the control channel still holds.
     pub const CANCEL_REQUESTED: &str = "cancel_requested";
     /// Last sequence number handed out to an event of this job.
     pub const SEQ: &str = "seq";
@@ -159,9 +194,11 @@ pub mod write {
         pub wire: &'a str,
         /// The inputs as shown ([`shown_inputs`]).
         pub inputs: &'a Map<String, Value>,
+        /// Total attempts the manifest's retry policy allows ([`field::MAX_ATTEMPTS`]).
         pub max_attempts: u32,
         /// Unix ms.
         pub created_at: i64,
+        /// Who enqueued it ([`field::CREATED_BY`]).
         pub created_by: &'a str,
     }
 
@@ -273,9 +310,11 @@ pub mod write {
     /// How an attempt that ran ended.
     #[derive(Debug, Clone)]
     pub struct AttemptEnd<'a> {
+        /// The 1-based number of the attempt that ended.
         pub attempt: u32,
         /// Unix ms.
         pub finished_at: i64,
+        /// Its exit status ([`crate::exit_policy::Ending::exit_code`]); `None` when canceled.
         pub exit_code: Option<i32>,
         /// The last lines of output (masked).
         pub last_lines: &'a [String],
@@ -288,13 +327,18 @@ pub mod write {
     pub enum Next<'a> {
         /// The job ends in this (terminal) state.
         End {
+            /// The terminal state the policy chose.
             state: JobState,
+            /// Why, for the record; `None` clears the previous attempt's reason.
             reason: Option<&'a str>,
         },
         /// The next attempt (`wire`) is due at unix ms `due_ms`: the job is `retrying`.
         Retry {
+            /// Unix ms when the next attempt may be taken (its score in the scheduled set).
             due_ms: i64,
+            /// The next attempt's signed envelope, wire form.
             wire: &'a str,
+            /// Why it runs again, for the record.
             reason: &'a str,
         },
     }
@@ -337,25 +381,45 @@ pub mod write {
 /// A job as stored, read back from its hash. Times are unix milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
+    /// [`field::ID`].
     pub id: String,
+    /// [`field::APP_ID`].
     pub app_id: String,
+    /// [`field::APP_VERSION`]; empty when the field is absent.
     pub app_version: String,
+    /// [`field::AGENT_ID`].
     pub agent_id: String,
+    /// [`field::STATE`].
     pub state: JobState,
+    /// [`field::ATTEMPTS`]: 0 until the first attempt starts.
     pub attempts: u32,
+    /// [`field::MAX_ATTEMPTS`]; 1 when the field is absent.
     pub max_attempts: u32,
+    /// [`field::EXIT_CODE`] of the latest attempt.
     pub exit_code: Option<i32>,
+    /// [`field::PROGRESS`], percent.
     pub progress: u8,
+    /// [`field::PROGRESS_MESSAGE`]; `None` when empty.
     pub progress_message: Option<String>,
+    /// [`field::CREATED_AT`].
     pub created_at: i64,
+    /// [`field::STARTED_AT`] of the latest attempt.
     pub started_at: Option<i64>,
+    /// [`field::FINISHED_AT`] of the latest attempt.
     pub finished_at: Option<i64>,
+    /// [`field::NEXT_ATTEMPT_AT`], while `retrying`.
     pub next_attempt_at: Option<i64>,
+    /// [`field::REASON`]; `None` when empty.
     pub reason: Option<String>,
+    /// [`field::INPUTS`]: a JSON object, sensitive values as [`REDACTED`].
     pub inputs: serde_json::Value,
+    /// [`field::CREATED_BY`].
     pub created_by: Option<String>,
+    /// [`field::CANCEL_REQUESTED`] is `1`.
     pub cancel_requested: bool,
+    /// [`field::LAST_LINES`], masked; empty until an attempt has finished.
     pub last_lines: Vec<String>,
+    /// [`field::SURVIVORS`].
     pub survivors: Vec<String>,
 }
 
@@ -363,7 +427,9 @@ pub struct JobRecord {
 #[derive(Debug, thiserror::Error)]
 #[error("job record field {field:?}: {problem}")]
 pub struct BadRecord {
+    /// The hash field at fault ([`field`]).
     pub field: &'static str,
+    /// What is wrong with it: `missing`, or the value that does not parse.
     pub problem: String,
 }
 

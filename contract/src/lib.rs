@@ -6,6 +6,9 @@
 //! names, progress events, job states and the exit-code policy; and the two small things both
 //! programs read the same way: the wall clock in unix milliseconds and a settings file.
 
+// The contract is the shared vocabulary of panel and runner: every public item says what it means.
+#![deny(missing_docs)]
+
 // Installer bundles: manifest, catalog, inputs.
 pub mod catalog;
 pub mod conformance;

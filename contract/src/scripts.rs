@@ -44,7 +44,9 @@ pub const REJECT: &str = with_event_fragment!("reject.lua");
 /// One script call: its KEYS and ARGV in the order the script's header names them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
+    /// The Redis keys the script touches (`KEYS[1..]`), all under one agent's hash tag.
     pub keys: Vec<String>,
+    /// The script's `ARGV[1..]`.
     pub args: Vec<String>,
 }
 
