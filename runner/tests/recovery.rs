@@ -1,6 +1,8 @@
 //! Nothing is lost: a runner killed mid-job recovers the job at its next start (re-run when
 //! idempotent, else `interrupted`); a Redis outage mid-job delays the result, it does not lose
-//! it; SIGTERM lets the running job finish within the grace period.
+//! it, even when the runner is killed before it could deliver it; a job claimed but never
+//! started goes back to the queue; SIGTERM lets the running job finish within the grace
+//! period.
 
 mod support;
 
@@ -9,7 +11,7 @@ use std::time::{Duration, Instant};
 use outfitter_contract::event::EventBody;
 use outfitter_contract::job::JobState;
 use serde_json::json;
-use support::panel::{LONG, log_lines, states};
+use support::panel::{LONG, log_lines, ran, states};
 use support::{Panel, RedisServer, RunnerOptions, RunnerProcess, processes_of_job, wait_for};
 
 fn wait_tick(panel: &Panel, job: &str, n: u32) {
@@ -115,6 +117,80 @@ fn redis_stopped_mid_job_the_result_and_every_line_arrive_when_it_returns() {
     wait_for(LONG, "the outbox to empty", || {
         (std::fs::read_dir(runner.outbox_dir()).unwrap().count() == 0).then_some(())
     });
+}
+
+#[test]
+fn runner_killed_with_a_result_in_the_outbox_delivers_it_exactly_once_after_restart() {
+    let mut redis = RedisServer::start_persistent();
+    let panel = Panel::new(&redis.url());
+    let mut runner = RunnerProcess::start(&panel, &redis.url(), RunnerOptions::default());
+    let job = panel.enqueue("slow", json!({"ticks": 30}), json!(null));
+    wait_tick(&panel, &job.job_id, 3);
+    redis.stop();
+    wait_for(LONG, "the result in the outbox", || {
+        std::fs::read_dir(runner.outbox_dir())
+            .ok()?
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".result.json"))
+            .then_some(())
+    });
+    // A crash while the result waits: only the outbox on disk knows how the job ended.
+    runner.kill_hard();
+    redis.restart();
+    assert_eq!(panel.record(&job.job_id).state, JobState::Running);
+    runner.restart();
+    let record = panel.wait_state(&job.job_id, &[JobState::Succeeded], LONG);
+    assert_eq!(
+        (record.exit_code, record.attempts),
+        (Some(0), 1),
+        "not re-run"
+    );
+    wait_for(LONG, "the outbox to empty", || {
+        (std::fs::read_dir(runner.outbox_dir()).unwrap().count() == 0).then_some(())
+    });
+    // A later job runs after recovery: by then a second delivery would have happened.
+    let next = panel.enqueue("happy", json!({}), json!(null));
+    panel.wait_state(&next.job_id, &[JobState::Succeeded], LONG);
+    let events = panel.events(&job.job_id);
+    assert_eq!(
+        states(&events),
+        [JobState::Queued, JobState::Running, JobState::Succeeded],
+        "one result, delivered once"
+    );
+    let ticks: Vec<String> = log_lines(&events)
+        .into_iter()
+        .filter(|l| l.starts_with("tick"))
+        .collect();
+    let expected: Vec<String> = (1..=30).map(|n| format!("tick {n}")).collect();
+    assert_eq!(ticks, expected, "every line, once, in order");
+    assert!(panel.list(&panel.names.processing()).is_empty());
+}
+
+#[test]
+fn job_claimed_but_never_started_goes_back_to_the_queue_and_runs_as_the_same_attempt() {
+    let redis = RedisServer::start();
+    let panel = Panel::new(&redis.url());
+    let job = panel.enqueue("happy", json!({}), json!(null));
+    // A runner took it (BLMOVE queue → processing) and died before it checked or started it.
+    let moved: Option<String> = redis::cmd("LMOVE")
+        .arg(panel.names.queue())
+        .arg(panel.names.processing())
+        .arg("RIGHT")
+        .arg("LEFT")
+        .query(&mut panel.conn())
+        .unwrap();
+    assert_eq!(moved.as_deref(), Some(job.wire.as_str()));
+    let _runner = RunnerProcess::start(&panel, &redis.url(), RunnerOptions::default());
+    let record = panel.wait_state(&job.job_id, &[JobState::Succeeded], LONG);
+    assert_eq!(record.attempts, 1, "the same signed attempt, not a new one");
+    assert_eq!(
+        states(&panel.events(&job.job_id)),
+        [JobState::Queued, JobState::Running, JobState::Succeeded],
+        "requeued as it was: no second queued event"
+    );
+    assert!(ran(&job.job_id));
+    assert!(panel.list(&panel.names.processing()).is_empty());
+    assert!(panel.list(&panel.names.queue()).is_empty());
 }
 
 #[test]
