@@ -132,7 +132,7 @@ fn job_id_below(ancestor: u32) -> Option<String> {
                 let id = env
                     .split(|&b| b == 0)
                     .find_map(|e| e.strip_prefix(b"JOB_ID="))
-                    .map(|v| text(v));
+                    .map(text);
                 if id.is_some() {
                     return id;
                 }
