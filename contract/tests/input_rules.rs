@@ -124,11 +124,22 @@ fn hidden_input_never_reaches_the_script() {
 #[test]
 fn hidden_input_with_an_invalid_value_is_dropped_not_reported() {
     let bundle = app();
-    bundle
+    let values = bundle
         .validate_inputs(&submit(
             json!({ "server_name": "example.com", "tls_mode": 42 }),
         ))
         .expect("tls is false, so tls_mode is hidden");
+    assert!(
+        !values.0.contains_key("tls_mode"),
+        "the hidden value is dropped: {:?}",
+        values.0
+    );
+    // Visible, the same value is reported.
+    let found = errors(
+        &bundle,
+        json!({ "server_name": "example.com", "tls": true, "tls_mode": 42 }),
+    );
+    assert_eq!(error_for(&found, "tls_mode").rule, "I009");
 }
 
 #[test]
@@ -175,18 +186,43 @@ fn value_longer_than_the_cap_is_rejected() {
 
 #[test]
 fn length_outside_min_and_max_length_is_rejected() {
-    let found = errors(&app(), json!({ "server_name": "ab" }));
-    assert_eq!(error_for(&found, "server_name").rule, "I006");
+    // server_name: min_length 3, max_length 64.
+    for (value, ok) in [
+        ("ab".to_owned(), false),
+        ("abc".to_owned(), true),
+        ("a".repeat(64), true),
+        ("a".repeat(65), false),
+    ] {
+        let result = app().validate_inputs(&submit(json!({ "server_name": value })));
+        match (ok, result) {
+            (true, result) => {
+                result.unwrap_or_else(|e| panic!("{} chars: {e:?}", value.len()));
+            }
+            (false, Ok(_)) => panic!("{} chars accepted", value.len()),
+            (false, Err(found)) => {
+                let error = error_for(&found, "server_name");
+                assert_eq!(error.rule, "I006", "{} chars", value.len());
+                assert!(error.message.contains("characters"), "{}", error.message);
+            }
+        }
+    }
 }
 
 #[test]
 fn lengths_count_characters_not_bytes() {
     let bundle = load_ok(&with_inputs(vec![json!({
-        "name": "word", "type": "string", "label": "W", "validation": { "max_length": 3 }
+        "name": "word", "type": "string", "label": "W",
+        "validation": { "min_length": 3, "max_length": 3 }
     })]));
     bundle
         .validate_inputs(&submit(json!({ "word": "ééé" })))
-        .expect("three characters");
+        .expect("three characters (six bytes)");
+    // Four bytes but two characters: too short.
+    let found = errors(&bundle, json!({ "word": "éé" }));
+    assert_eq!(error_for(&found, "word").rule, "I006");
+    // Four characters: too long.
+    let found = errors(&bundle, json!({ "word": "abcd" }));
+    assert_eq!(error_for(&found, "word").rule, "I006");
 }
 
 #[test]

@@ -1,12 +1,16 @@
-//! Property tests: generated valid manifests round-trip and load; generated submissions are
-//! accepted or rejected with field errors, never a panic.
+//! Property tests: generated valid manifests round-trip and load; a generated submission is
+//! accepted only when every value keeps its input's rules, and rejected with one error per
+//! field that names the field and a rule the value really breaks.
 
 mod common;
 
 use std::collections::BTreeMap;
 
 use common::TestBundle;
-use outfitter_contract::inputs::{coerce_form, script_env, validate_inputs};
+use outfitter_contract::inputs::{
+    FieldError, InputValues, coerce_form, script_env, validate_inputs,
+};
+use outfitter_contract::limits;
 use outfitter_contract::manifest::{
     InputSpec, InputType, Manifest, OsRequirements, ResourceRequirements, RetryPolicy, Validation,
     VisibleValue, load_bundle, parse_manifest,
@@ -169,6 +173,193 @@ fn any_json() -> impl Strategy<Value = Value> {
     })
 }
 
+/// What the input rules of docs/installer-contract.md say about one submitted value, written
+/// out independently of the validator: the first rule it breaks, `Unsure` for an e-mail
+/// address whose finer syntax this oracle does not model.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Keeps,
+    Breaks(&'static str),
+    Unsure,
+}
+
+fn verdict(input: &InputSpec, value: &Value) -> Verdict {
+    let validation = input.validation.clone().unwrap_or_default();
+    let text_rules = |text: &str| {
+        if text
+            .chars()
+            .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+        {
+            Some("I004")
+        } else if text.len() > limits::MAX_INPUT_VALUE_BYTES {
+            Some("I005")
+        } else {
+            None
+        }
+    };
+    let broken = match input.r#type {
+        InputType::String | InputType::Password | InputType::Email => {
+            let Value::String(text) = value else {
+                return Verdict::Breaks("I003");
+            };
+            let chars = text.chars().count() as u64;
+            let pattern = validation
+                .pattern
+                .as_deref()
+                .map(|p| regex::Regex::new(&format!("^(?:{p})$")).expect("pattern"));
+            if let Some(rule) = text_rules(text) {
+                Some(rule)
+            } else if validation.min_length.is_some_and(|m| chars < m)
+                || validation.max_length.is_some_and(|m| chars > m)
+            {
+                Some("I006")
+            } else if pattern.is_some_and(|p| !p.is_match(text)) {
+                Some("I008")
+            } else if input.r#type == InputType::Email {
+                if !text.contains('@') {
+                    Some("I010")
+                } else {
+                    return Verdict::Unsure;
+                }
+            } else {
+                None
+            }
+        }
+        InputType::Integer | InputType::Port => {
+            let Some(number) = value.as_i64() else {
+                return Verdict::Breaks("I003");
+            };
+            let port_range = input.r#type == InputType::Port && !(1..=65_535).contains(&number);
+            (port_range
+                || validation.min.is_some_and(|m| number < m)
+                || validation.max.is_some_and(|m| number > m))
+            .then_some("I007")
+        }
+        InputType::Boolean => (!value.is_boolean()).then_some("I003"),
+        InputType::Select => match value {
+            Value::String(text) => text_rules(text),
+            Value::Number(_) | Value::Bool(_) => None,
+            _ => Some("I003"),
+        },
+    };
+    let not_allowed = || {
+        validation
+            .allowed_values
+            .as_deref()
+            .is_some_and(|allowed| !allowed.contains(value))
+    };
+    match broken {
+        Some(rule) => Verdict::Breaks(rule),
+        None if not_allowed() => Verdict::Breaks("I009"),
+        None => Verdict::Keeps,
+    }
+}
+
+/// The value the validator sees for an input: the submitted one unless absent or null, else
+/// the default.
+fn given<'a>(input: &'a InputSpec, submission: &'a Map<String, Value>) -> Option<&'a Value> {
+    submission
+        .get(&input.name)
+        .filter(|v| !v.is_null())
+        .or(input.default.as_ref())
+}
+
+/// An accepted submission: only declared inputs, each value as given and keeping every rule,
+/// every always-visible required input present.
+fn check_accepted(
+    manifest: &Manifest,
+    submission: &Map<String, Value>,
+    accepted: &InputValues,
+) -> Result<(), TestCaseError> {
+    for name in submission.keys() {
+        prop_assert!(manifest.input(name).is_some(), "undeclared {name} accepted");
+    }
+    for (name, value) in &accepted.0 {
+        let input = manifest.input(name).expect("declared");
+        prop_assert_eq!(Some(value), given(input, submission), "{} changed", name);
+        let v = verdict(input, value);
+        prop_assert!(
+            !matches!(v, Verdict::Breaks(_)),
+            "{name} = {value} accepted though it {v:?}"
+        );
+    }
+    for input in &manifest.inputs {
+        if input.required && input.visible_if.is_empty() && input.r#type != InputType::Boolean {
+            prop_assert!(
+                accepted.0.contains_key(&input.name),
+                "required {} missing",
+                input.name
+            );
+        }
+    }
+    for (name, value) in script_env(manifest, accepted) {
+        prop_assert!(
+            !value.contains(['\n', '\r', '\0']),
+            "{name} carries a control char"
+        );
+    }
+    Ok(())
+}
+
+/// A rejected submission: one error per field; each names a submitted or declared field with
+/// a rule the submission really breaks there; every undeclared name and every bad value of an
+/// always-visible input is reported.
+fn check_rejected(
+    manifest: &Manifest,
+    submission: &Map<String, Value>,
+    errors: &[FieldError],
+) -> Result<(), TestCaseError> {
+    prop_assert!(!errors.is_empty());
+    let mut fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    fields.sort_unstable();
+    fields.dedup();
+    prop_assert_eq!(
+        fields.len(),
+        errors.len(),
+        "one error per field: {:?}",
+        errors
+    );
+    for error in errors {
+        prop_assert!(!error.message.is_empty(), "{error:?}");
+        match (error.rule, manifest.input(&error.field)) {
+            ("I001", None) => prop_assert!(submission.contains_key(&error.field), "{error:?}"),
+            ("I002", Some(input)) => {
+                prop_assert!(input.required, "{error:?}");
+                prop_assert!(given(input, submission).is_none(), "{error:?}");
+            }
+            (rule, Some(input)) => {
+                let value = given(input, submission);
+                prop_assert!(value.is_some(), "{error:?} without a value");
+                let v = verdict(input, value.expect("checked"));
+                prop_assert!(
+                    v == Verdict::Breaks(rule) || (v == Verdict::Unsure && rule == "I010"),
+                    "{error:?}: the oracle says {v:?} for {:?}",
+                    value
+                );
+            }
+            (_, None) => prop_assert!(false, "{error:?} names no input"),
+        }
+    }
+    let reported = |name: &str| errors.iter().any(|e| e.field == name);
+    for name in submission.keys() {
+        if manifest.input(name).is_none() {
+            prop_assert!(reported(name), "undeclared {name} not reported");
+        }
+    }
+    for input in manifest.inputs.iter().filter(|i| i.visible_if.is_empty()) {
+        if let Some(value) = given(input, submission)
+            && let Verdict::Breaks(rule) = verdict(input, value)
+        {
+            prop_assert!(
+                reported(&input.name),
+                "{} breaks {rule}, not reported",
+                input.name
+            );
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -183,7 +374,7 @@ proptest! {
     }
 
     #[test]
-    fn generated_submission_is_accepted_or_rejected_per_field_never_panics(
+    fn generated_submission_is_accepted_only_when_every_rule_holds(
         manifest in manifest(),
         extra in proptest::collection::btree_map("[a-z_]{1,12}", any_json(), 0..4),
         values in proptest::collection::vec(any_json(), 6),
@@ -194,36 +385,31 @@ proptest! {
         }
         submission.extend(extra);
         match validate_inputs(&manifest, &submission) {
-            Ok(accepted) => {
-                for name in accepted.0.keys() {
-                    prop_assert!(manifest.input(name).is_some(), "undeclared {name} accepted");
-                }
-                for (name, value) in script_env(&manifest, &accepted) {
-                    prop_assert!(!value.contains(['\n', '\r', '\0']), "{name} carries a control char");
-                }
-            }
-            Err(errors) => {
-                prop_assert!(!errors.is_empty());
-                let mut fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-                for error in &errors {
-                    prop_assert!(error.rule.starts_with('I'), "{error:?}");
-                    prop_assert!(!error.message.is_empty());
-                }
-                let count = fields.len();
-                fields.sort_unstable();
-                fields.dedup();
-                prop_assert_eq!(fields.len(), count, "one error per field");
-            }
+            Ok(accepted) => check_accepted(&manifest, &submission, &accepted)?,
+            Err(errors) => check_rejected(&manifest, &submission, &errors)?,
         }
     }
 
     #[test]
-    fn any_form_is_coerced_and_validated_without_panicking(
+    fn any_form_is_coerced_then_accepted_or_rejected_by_the_rules(
         manifest in manifest(),
         form in proptest::collection::vec(("[a-z_0-9]{0,12}", ".{0,30}"), 0..10),
+        // Form fields named like the inputs, so some forms are valid.
+        named in proptest::collection::vec((0usize..6, prop_oneof![
+            Just(String::new()), Just("abc".to_owned()), Just("b".to_owned()),
+            Just("on".to_owned()), Just("8080".to_owned()), Just("admin@example.com".to_owned()),
+            ".{0,30}",
+        ]), 0..8),
     ) {
-        let form: Vec<(String, String)> = form;
+        let mut form: Vec<(String, String)> = form;
+        form.extend(named.into_iter().map(|(i, v)| (format!("field_{i}"), v)));
         let coerced = coerce_form(&manifest, &form);
-        let _ = validate_inputs(&manifest, &coerced);
+        for name in coerced.keys() {
+            prop_assert!(!name.starts_with('_'), "panel field {name} passed to validation");
+        }
+        match validate_inputs(&manifest, &coerced) {
+            Ok(accepted) => check_accepted(&manifest, &coerced, &accepted)?,
+            Err(errors) => check_rejected(&manifest, &coerced, &errors)?,
+        }
     }
 }

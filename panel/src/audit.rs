@@ -113,12 +113,12 @@ pub async fn list(
         .collect())
 }
 
-/// Removes entries older than `cutoff_ms`.
+/// Removes entries older than `cutoff_ms`. Exact, not `~`: an approximate trim removes only
+/// whole stream nodes (100 entries), so a small audit log would never be trimmed.
 pub async fn trim_before(conn: &mut ConnectionManager, cutoff_ms: i64) -> redis::RedisResult<u64> {
     redis::cmd("XTRIM")
         .arg(redis_keys::AUDIT)
         .arg("MINID")
-        .arg("~")
         .arg(format!("{cutoff_ms}-0"))
         .query_async(conn)
         .await

@@ -257,6 +257,77 @@ async fn idempotency_key_returns_the_first_job_and_refuses_another_body() {
 }
 
 #[actix_web::test]
+async fn idempotency_key_is_scoped_to_the_caller_and_expires_after_its_ttl() {
+    let p = TestPanel::start().await;
+    let now = outfitter_panel::clock::now_ms();
+    let other = outfitter_panel::auth::tokens::create(
+        &mut p.conn(),
+        "ops-2",
+        outfitter_panel::auth::Role::Operator,
+        "test",
+        now,
+    )
+    .await
+    .unwrap();
+    let send = |token: String, body: Value| {
+        let url = p.api("/jobs");
+        async move {
+            let r = TestPanel::client()
+                .post(url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", "deploy-7")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let replayed = r.headers()["idempotent-replayed"].to_str().unwrap() == "true";
+            assert_eq!(r.status(), 202);
+            (r.json::<Value>().await.unwrap()["id"].clone(), replayed)
+        }
+    };
+    let (mine, replayed) = send(p.operator.clone(), demo_body("web-1")).await;
+    assert!(!replayed);
+    // Another caller's identical key and body is another request: a job of its own.
+    let (theirs, replayed) = send(other.clone(), demo_body("web-1")).await;
+    assert!(!replayed);
+    assert_ne!(mine, theirs);
+    // And a different body under the same key is no conflict for that other caller either.
+    let mut changed = demo_body("web-1");
+    changed["inputs"]["site_name"] = json!("their-site");
+    let r = TestPanel::client()
+        .post(p.api("/jobs"))
+        .bearer_auth(&other)
+        .header("Idempotency-Key", "deploy-8")
+        .json(&changed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+
+    // The key lives for the documented 24 h; once Redis expires it, the key is free again.
+    let key = redis_keys::idempotency("ops", "deploy-7");
+    let ttl: i64 = p.conn().ttl(&key).await.unwrap();
+    assert!(
+        (86_400 - 60..=86_400).contains(&ttl),
+        "the key's TTL is 24 h: {ttl}"
+    );
+    let (again, replayed) = send(p.operator.clone(), demo_body("web-1")).await;
+    assert!(replayed, "within the TTL the first job is returned");
+    assert_eq!(again, mine);
+    let _: () = p.conn().pexpire(&key, 1).await.unwrap();
+    for _ in 0..200 {
+        let exists: bool = p.conn().exists(&key).await.unwrap();
+        if !exists {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (fresh, replayed) = send(p.operator.clone(), demo_body("web-1")).await;
+    assert!(!replayed, "after expiry the key creates a new job");
+    assert_ne!(fresh, mine);
+}
+
+#[actix_web::test]
 async fn get_list_filter_and_page_jobs() {
     let p = TestPanel::start().await;
     let mut ids = Vec::new();

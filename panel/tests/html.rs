@@ -586,6 +586,41 @@ async fn job_page_shows_progress_log_and_offers_cancel_and_retry() {
 }
 
 #[actix_web::test]
+async fn cancel_form_with_a_bad_or_missing_csrf_token_is_403_and_cancels_nothing() {
+    let p = TestPanel::start().await;
+    let mut b = Browser::new(&p);
+    let csrf = b.sign_in(&p.operator).await;
+    let id = p.demo_job().await["id"].as_str().unwrap().to_owned();
+    let path = format!("/jobs/{id}/cancel");
+    let other_session = Browser::new(&p).sign_in(&p.operator).await;
+    for form in [
+        vec![("_csrf", "bad")],
+        vec![],
+        vec![("_csrf", "")],
+        vec![("_csrf", other_session.as_str())],
+    ] {
+        let refused = b.post(&path, &form).await;
+        assert_eq!(refused.status, 403, "{form:?}");
+        assert!(refused.has(r#"data-code="csrf_failed""#), "{form:?}");
+        assert_eq!(
+            p.job_hash("web-1", &id).await["state"],
+            "queued",
+            "{form:?}"
+        );
+    }
+    // Still queued and cancelable with the session's own token.
+    let depth: u64 = redis::AsyncCommands::llen(
+        &mut p.conn(),
+        outfitter_contract::redis_keys::AgentRedisKeys::new("web-1").queue(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(depth, 1);
+    let ok = b.post(&path, &[("_csrf", &csrf)]).await;
+    assert_eq!(ok.status, 303);
+}
+
+#[actix_web::test]
 async fn lists_filter_jobs_show_servers_and_audit_is_for_admins() {
     let p = TestPanel::start().await;
     let a = p.demo_job().await["id"].as_str().unwrap().to_owned();

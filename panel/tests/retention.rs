@@ -49,3 +49,46 @@ async fn old_finished_jobs_are_deleted_and_running_or_recent_ones_kept() {
     let listed: serde_json::Value = p.get(&p.viewer, "/jobs").await.json().await.unwrap();
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 2);
 }
+
+#[actix_web::test]
+async fn the_sweep_trims_audit_entries_older_than_the_retention() {
+    let p = TestPanel::start().await;
+    let mut c = p.conn();
+    let day = 86_400_000;
+    let now = outfitter_panel::clock::now_ms();
+    // Entries as `audit::record` writes them, with stream ids (= times) in the past.
+    for (age_days, n) in [(45, 0), (40, 1), (31, 2), (29, 3), (1, 4)] {
+        let _: String = redis::cmd("XADD")
+            .arg(redis_keys::AUDIT)
+            .arg(format!("{}-{n}", now - age_days * day))
+            .arg("ts")
+            .arg(now - age_days * day)
+            .arg("who")
+            .arg("root")
+            .arg("action")
+            .arg(format!("test.{age_days}d"))
+            .arg("target")
+            .arg("x")
+            .arg("from")
+            .arg("local")
+            .arg("detail")
+            .arg("")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    outfitter_panel::retention::sweep(&mut c, 30).await.unwrap();
+    let page: serde_json::Value = p.get(&p.admin, "/audit").await.json().await.unwrap();
+    let actions: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{page}"))
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("test."))
+        .collect();
+    assert_eq!(
+        actions,
+        ["test.1d", "test.29d"],
+        "newest first, older than 30 days gone"
+    );
+}

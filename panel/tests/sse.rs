@@ -24,8 +24,17 @@ impl Sse {
         job: &str,
         last: Option<&str>,
     ) -> (reqwest::StatusCode, Option<Sse>) {
+        Self::open_path(p, &format!("/jobs/{job}/events"), last).await
+    }
+
+    /// `path` may carry a query string (`?last_event_id=`).
+    async fn open_path(
+        p: &TestPanel,
+        path: &str,
+        last: Option<&str>,
+    ) -> (reqwest::StatusCode, Option<Sse>) {
         let mut req = TestPanel::client()
-            .get(p.api(&format!("/jobs/{job}/events")))
+            .get(p.api(path))
             .bearer_auth(&p.viewer)
             .timeout(Duration::from_secs(60));
         if let Some(l) = last {
@@ -140,6 +149,29 @@ async fn stream_id_form_of_last_event_id_is_accepted() {
     let (seq, ev) = s.unwrap().next().await.unwrap();
     assert_eq!(seq, 2);
     assert_eq!(ev["line"], "line 0");
+}
+
+#[actix_web::test]
+async fn query_form_of_last_event_id_resumes_and_the_header_wins() {
+    let p = TestPanel::start().await;
+    let id = p.demo_job().await["id"].as_str().unwrap().to_owned();
+    p.run_job("web-1", &id, 1, JobState::Succeeded, Some(0))
+        .await; // seq 2..5
+    let events = format!("/jobs/{id}/events");
+    let (_, s) = Sse::open_path(&p, &format!("{events}?last_event_id=3"), None).await;
+    let mut s = s.expect("a stream");
+    assert_eq!(s.next().await.unwrap().0, 4);
+    assert_eq!(s.next().await.unwrap().0, 5);
+    assert!(s.next().await.is_none(), "ends after the final state");
+    let (_, s) = Sse::open_path(&p, &format!("{events}?last_event_id=0-4"), None).await;
+    assert_eq!(s.expect("a stream").next().await.unwrap().0, 5);
+    let (status, _) = Sse::open_path(&p, &format!("{events}?last_event_id=5"), None).await;
+    assert_eq!(status, 204, "nothing newer than 5");
+    let (status, _) = Sse::open_path(&p, &format!("{events}?last_event_id=x"), None).await;
+    assert_eq!(status, 400);
+    // Both given: the header is the browser's own resume point and wins.
+    let (_, s) = Sse::open_path(&p, &format!("{events}?last_event_id=1"), Some("4")).await;
+    assert_eq!(s.expect("a stream").next().await.unwrap().0, 5);
 }
 
 #[actix_web::test]

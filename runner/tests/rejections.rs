@@ -1,6 +1,7 @@
 //! Jobs that fail a check are refused with their reason and never run: forged, tampered,
 //! expired, replayed, addressed to another agent, unknown app, other bundle digest, inputs
-//! that do not validate. The happy bundle leaves a marker file when it runs.
+//! that do not validate. The happy bundle leaves a marker file when it runs. A bundle changed
+//! on disk is rescanned: a job signed for the new bytes runs.
 
 mod support;
 
@@ -257,4 +258,52 @@ fn script_edited_after_the_catalog_scan_never_runs_under_the_old_digest() {
         !std::path::Path::new(&edited).exists(),
         "the edited script ran"
     );
+}
+
+#[test]
+fn bundle_changed_on_disk_is_rescanned_and_a_job_for_its_new_digest_runs() {
+    let redis = RedisServer::start();
+    let panel = Panel::new(&redis.url());
+    let installers = tempfile::tempdir().unwrap();
+    let dest = installers.path().join("happy");
+    std::fs::create_dir(&dest).unwrap();
+    for f in ["manifest.yml", "install.sh"] {
+        std::fs::copy(support::bundles_dir().join("happy").join(f), dest.join(f)).unwrap();
+    }
+    let options = RunnerOptions {
+        installers: installers.path().to_path_buf(),
+        ..RunnerOptions::default()
+    };
+    let _runner = RunnerProcess::start(&panel, &redis.url(), options);
+    // A first job proves the runner has scanned the bundle with its first digest.
+    let first = panel.enqueue_envelope(&panel.envelope_in(&dest, json!({}), json!(null)));
+    panel.wait_state(&first.job_id, &[JobState::Succeeded], LONG);
+
+    // The script changes on disk, and the panel (having rescanned) signs for the new bytes.
+    let script = dest.join("install.sh");
+    let mut text = std::fs::read_to_string(&script).unwrap();
+    text.push_str("echo \"edited script ran\"\n");
+    std::fs::write(&script, text).unwrap();
+    let env = panel.envelope_in(&dest, json!({}), json!(null));
+    assert_ne!(
+        env.bundle_digest,
+        panel
+            .envelope_in(
+                &support::bundles_dir().join("happy"),
+                json!({}),
+                json!(null)
+            )
+            .bundle_digest,
+        "the edit changed the digest"
+    );
+    let job = panel.enqueue_envelope(&env);
+    let record = panel.wait_state(
+        &job.job_id,
+        &[JobState::Succeeded, JobState::Rejected],
+        LONG,
+    );
+    assert_eq!(record.state, JobState::Succeeded, "{:?}", record.reason);
+    assert!(ran(&job.job_id));
+    let lines = support::panel::log_lines(&panel.events(&job.job_id));
+    assert!(lines.contains(&"edited script ran".to_owned()), "{lines:?}");
 }

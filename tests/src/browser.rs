@@ -16,6 +16,21 @@ use crate::process::Daemon;
 /// The window every screenshot is taken at (the README shows them).
 pub const WINDOW: (u32, u32) = (1280, 800);
 
+/// Where the browser test saves its screenshots. By default under the build directory
+/// (`$CARGO_TARGET_DIR`, else `target/`) in `screenshots/`, so a test run leaves the tree as
+/// it was; with `UPDATE_SCREENSHOTS=1` it refreshes the committed ones in `docs/screenshots/`
+/// (the README shows them).
+pub fn screenshot_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if std::env::var("UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        return root.join("docs/screenshots");
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("screenshots")
+}
+
 /// How long chromedriver may take to answer `/status`.
 const READY_LIMIT: Duration = Duration::from_secs(20);
 

@@ -1,7 +1,8 @@
 //! The panel in a real headless chromium: sign in, search the catalog, fill a form whose
 //! `visible_if` field appears on a toggle, see server-side errors beside the fields, fix
-//! them, and watch the job's progress bar and live log reach success. The screenshots it
-//! takes are the ones in docs/screenshots/ (the README shows them).
+//! them, and watch the job's progress bar and live log reach success. Its screenshots go to
+//! `target/screenshots/`; `UPDATE_SCREENSHOTS=1` refreshes the committed ones in
+//! docs/screenshots/ (the README shows them) — see `browser::screenshot_dir`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +16,7 @@ use outfitter_tests::stack::test_bundles;
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn screenshots() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
+    outfitter_tests::browser::screenshot_dir()
 }
 
 /// The shipped installers plus the harmless `e2e-website` bundle: the catalog looks real in

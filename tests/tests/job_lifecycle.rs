@@ -6,7 +6,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use outfitter_tests::Stack;
 use outfitter_tests::process::processes_with;
-use outfitter_tests::runner::KILL_GRACE_SECONDS;
 use serde_json::{Value, json};
 
 /// Long enough for a slow, busy 2-core CI machine; the jobs themselves take seconds.
@@ -180,9 +179,9 @@ async fn app_past_its_timeout_is_killed_and_ends_timed_out() {
         ensure!(done["attempts"] == 1, "a timeout is not retried: {done}");
         let took =
             done["finished_at"].as_i64().unwrap_or(0) - done["started_at"].as_i64().unwrap_or(0);
-        // timeout_seconds is 2; the kill grace comes on top, plus slack for a busy machine.
-        let most = i64::try_from((2 + KILL_GRACE_SECONDS + 5) * 1000)?;
-        ensure!((2000..=most).contains(&took), "the attempt took {took} ms");
+        // timeout_seconds is 2; the script's own sleep is 60 s: it ended at the timeout, not
+        // when the sleep would have.
+        ensure!((2000..60_000).contains(&took), "the attempt took {took} ms");
         ensure!(
             processes_with(&marker).is_empty(),
             "the script's sleep survived the timeout"
@@ -207,7 +206,7 @@ async fn canceling_a_running_job_kills_its_script_and_ends_canceled() {
         api.cancel(&id).await?;
         let done = api.wait_terminal(&id, LIMIT).await?;
         ensure!(done["state"] == "canceled", "{done}");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(KILL_GRACE_SECONDS + 5);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while !processes_with(&marker).is_empty() {
             ensure!(
                 tokio::time::Instant::now() < deadline,

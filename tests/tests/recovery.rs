@@ -32,7 +32,15 @@ async fn job_queued_for_an_offline_agent_runs_when_its_runner_comes_up() {
             &api.create_job("e2e-hello", "late", json!({"greeting": "Good morning"}))
                 .await?,
         )?;
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // It waits in the agent's own queue, where only that agent's runner takes it.
+        let agent = api
+            .get("/agents/late")
+            .await?
+            .expect(reqwest::StatusCode::OK)?;
+        ensure!(
+            agent["queue_depth"] == 1 && agent["processing"] == 0,
+            "{agent}"
+        );
         let waiting = api.job(&id).await?;
         ensure!(
             waiting["state"] == "queued",
