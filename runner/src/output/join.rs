@@ -5,13 +5,21 @@
 //! Every needle is at most [`Masker::longest_form`] bytes, so a match that crosses a line end
 //! lies within the last `longest - 1` bytes before it and the first `longest - 1` after it.
 //! A line already sent cannot be unsent: a line whose end may begin a needle (its tail is a
-//! proper prefix of one) is held back until the following lines decide, or until
+//! proper prefix of one, of at least [`HOLD_MIN`] bytes unless the line already masked
+//! something) is held back until the following lines decide, or until
 //! [`flush`](LineJoin::flush) — which the pipe reader calls when no more output comes within
 //! [`HOLD_BACK`](super::HOLD_BACK), at a limit and at EOF.
 
 use std::collections::VecDeque;
 
 use crate::mask::{self, Masker};
+
+/// A line that masked nothing is held only when this many bytes or more of its end may begin
+/// a secret. Almost every single character, and many pairs, begin some window of a secret's
+/// hex or base64: holding for those would delay most lines of a job by the next line's gap.
+/// The price: the first one to three characters of a secret that begins at a line's end, after
+/// ordinary text, go out unmasked (the rest of it is masked on the next lines).
+pub const HOLD_MIN: usize = 4;
 
 /// Lines held at most; more is only possible with many empty lines after a held one (an empty
 /// line adds nothing to the joined stream), and then the oldest is sent as far as it is known.
@@ -75,6 +83,7 @@ impl LineJoin {
             }
             own.push((0, e - self.tail.len()));
         }
+        let had_match = !own.is_empty();
         self.held.push_back(Held {
             start: self.end,
             bytes: line.to_vec(),
@@ -86,11 +95,17 @@ impl LineJoin {
         let excess = self.tail.len().saturating_sub(keep);
         self.tail.drain(..excess);
 
-        // The earliest position from which the stream may still go on into a needle.
-        let open_from = (1..=self.tail.len())
+        // The earliest position from which the stream may still go on into a needle. Nearly
+        // any short ending can, so a line that masked nothing waits only for a long one.
+        let continuing = (1..=self.tail.len())
             .rev()
             .find(|&n| masker.continues(&self.tail[self.tail.len() - n..]))
-            .map_or(self.end, |n| self.end - n as u64);
+            .unwrap_or(0);
+        let open_from = if continuing >= HOLD_MIN || had_match {
+            self.end - continuing as u64
+        } else {
+            self.end
+        };
         while let Some(h) = self.held.front() {
             let h_end = h.start + h.bytes.len() as u64;
             if h_end > open_from && self.held.len() <= MAX_HELD {

@@ -7,7 +7,7 @@ mod splitter;
 
 use std::time::Duration;
 
-pub use join::LineJoin;
+pub use join::{HOLD_MIN, LineJoin};
 pub use reader::{OutputShared, pump};
 pub use splitter::LineSplitter;
 

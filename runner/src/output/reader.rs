@@ -263,12 +263,12 @@ mod tests {
         let a = rx.recv().await.unwrap().text;
         let b = rx.recv().await.unwrap().text;
         assert_eq!([a, b], ["first ********", "******** second."]);
-        // `pw` may begin the secret: the line waits for the next, but not longer than
+        // `pw12` may begin the secret: the line waits for the next, but not longer than
         // HOLD_BACK while the pipe stays open and silent.
         let written = Instant::now();
-        script.write_all(b"waiting pw\n").await.unwrap();
+        script.write_all(b"waiting pw12\n").await.unwrap();
         let held = rx.recv().await.unwrap();
-        assert_eq!(held.text, "waiting pw");
+        assert_eq!(held.text, "waiting pw12");
         let waited = written.elapsed();
         assert!(
             waited >= HOLD_BACK - Duration::from_millis(5) && waited < HOLD_BACK * 20,
