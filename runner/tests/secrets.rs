@@ -32,6 +32,33 @@ fn betrayals() -> Vec<String> {
         STANDARD.encode(format!("a{SECRET}"))[4..24].to_owned(),
         STANDARD.encode(format!("ab{SECRET}"))[4..24].to_owned(),
     ]
+    .into_iter()
+    // Any 8 characters in a row of the value, its hex or its base64.
+    .chain(windows(SECRET))
+    .chain(windows(&hex::encode(SECRET)))
+    .chain(windows(&hex::encode_upper(SECRET)))
+    .chain(windows(&STANDARD.encode(SECRET)))
+    .collect()
+}
+
+fn windows(s: &str) -> Vec<String> {
+    s.as_bytes()
+        .windows(8)
+        .map(|w| String::from_utf8(w.to_vec()).unwrap())
+        .collect()
+}
+
+/// The `n` stdout lines after the line `marker` (the one stderr line may arrive among them).
+fn after(lines: &[String], marker: &str, n: usize) -> Vec<String> {
+    let stdout: Vec<&String> = lines
+        .iter()
+        .filter(|l| !l.starts_with("token on stderr"))
+        .collect();
+    let at = stdout.iter().position(|l| *l == marker).expect(marker);
+    stdout[at + 1..at + 1 + n]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
 }
 
 fn assert_clean(what: &str, text: &str) {
@@ -71,6 +98,17 @@ fn sensitive_value_never_appears_in_events_logs_or_the_record() {
         "{lines:?}"
     );
     assert!(lines.contains(&"label=visible".to_owned()));
+    // Fragments, hex, and encodings wrapped over several lines: masked on every line.
+    assert!(lines.contains(&format!("half={REDACTED}")), "{lines:?}");
+    assert!(lines.contains(&format!("hex={REDACTED}")), "{lines:?}");
+    let wrapped_hex = after(&lines, "--- xxd -p -c 7", 4);
+    assert_eq!(wrapped_hex[0], format!("78{REDACTED}"), "{lines:?}");
+    assert!(
+        wrapped_hex[1..].iter().all(|l| l == REDACTED),
+        "{wrapped_hex:?}"
+    );
+    let wrapped_b64 = after(&lines, "--- base64 -w 8", 4);
+    assert!(wrapped_b64.iter().all(|l| l == REDACTED), "{wrapped_b64:?}");
 
     assert_clean("events", &serde_json::to_string(&events).unwrap());
     assert_clean("record", &format!("{:?}", panel.record_fields(&job.job_id)));

@@ -16,7 +16,8 @@ use super::dispatch::AGENT;
 use super::footprint::{Readings, RssSampler};
 use super::{Ctx, create_job};
 use crate::baselines::{self, parse_epoch_realtime, wall_micros};
-use crate::bundles::{LINES, TICK};
+use crate::bundles::{LINES, PROGRESS_SECRET, TICK};
+use crate::http1;
 use crate::process::Memory;
 use crate::report::{Figure, Row};
 use crate::sse::SseStream;
@@ -153,7 +154,9 @@ pub async fn measure(ctx: &mut Ctx, readings: &mut Readings) -> Result<Figure> {
         number: 3,
         title: "Progress".into(),
         method: format!(
-            "`bench-lines` prints {} numbered lines with bash's builtin `echo`, as fast as bash can; the \
+            "`bench-lines` prints {} numbered lines with bash's builtin `echo`, as fast as bash can; both \
+             progress jobs carry a 24-character password input, never printed, so every line goes \
+             through the runner's masker as in a real job; the \
              bench opens `GET /api/v1/jobs/{{id}}/events` right after `POST` returns and reads every SSE \
              message up to the terminal state (replay, then live). `bench-tick` prints `tick \
              $EPOCHREALTIME` every 20 ms; each line's delay is its SSE arrival time minus the time in \
@@ -182,7 +185,14 @@ pub async fn measure(ctx: &mut Ctx, readings: &mut Readings) -> Result<Figure> {
 /// Posts a job of `app_id` and reads its SSE stream to the terminal state.
 async fn follow(ctx: &Ctx, app_id: &str) -> Result<(String, Followed)> {
     let mut conn = ctx.panel_conn().await?;
-    let job_id = create_job(&mut conn, &ctx.create_job_request(app_id, AGENT)).await?;
+    let body = serde_json::json!({
+        "app_id": app_id,
+        "agent_id": AGENT,
+        "inputs": {"bench_secret": PROGRESS_SECRET},
+    })
+    .to_string();
+    let request = http1::request("POST", "/api/v1/jobs", &ctx.inst.token, Some(&body));
+    let job_id = create_job(&mut conn, &request).await?;
     let returned = Instant::now();
     let mut sse =
         SseStream::open(&ctx.http, &ctx.inst.panel_url(), &ctx.inst.token, &job_id).await?;

@@ -1,9 +1,13 @@
 //! Script output: pipes read concurrently in bounded chunks, split into masked lines, with a
 //! per-line cap and a per-attempt total cap.
 
+mod join;
 mod reader;
 mod splitter;
 
+use std::time::Duration;
+
+pub use join::{HOLD_MIN, LineJoin};
 pub use reader::{OutputShared, pump};
 pub use splitter::LineSplitter;
 
@@ -31,3 +35,7 @@ pub const LINE_CHANNEL_CAPACITY: usize = 256;
 
 /// Bytes read from a pipe at once.
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// How long a line that may be the first part of a split secret waits for the next line before
+/// it is sent as it is. Tools that wrap (`base64`, `xxd`, `fold`) write their lines at once.
+pub const HOLD_BACK: Duration = Duration::from_millis(50);

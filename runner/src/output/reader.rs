@@ -8,7 +8,7 @@ use outfitter_contract::event::OutputStream;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
-use super::{LineSplitter, OutputLine, READ_CHUNK_BYTES};
+use super::{HOLD_BACK, LineJoin, LineSplitter, OutputLine, READ_CHUNK_BYTES};
 use crate::mask::Masker;
 
 /// State both pipe readers of one attempt share.
@@ -115,9 +115,8 @@ impl OutputShared {
         }
     }
 
-    async fn send_all(&self, stream: OutputStream, raw: Vec<Vec<u8>>) {
-        for piece in raw {
-            let text = self.masker.mask_line(&piece);
+    async fn send_all(&self, stream: OutputStream, texts: Vec<String>) {
+        for text in texts {
             self.send(OutputLine { stream, text }).await;
         }
     }
@@ -128,12 +127,30 @@ const DONE: u64 = u64::MAX - 1;
 
 /// Reads `pipe` until EOF. Memory held: one chunk, one line window, one chunk's worth of lines.
 pub async fn pump<R: AsyncRead + Unpin>(mut pipe: R, stream: OutputStream, shared: &OutputShared) {
+    let masker = &shared.masker;
     let mut splitter = LineSplitter::new(shared.line_cap);
+    let mut join = LineJoin::new();
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     let mut capped = false;
     loop {
-        shared.set_waiting(stream, shared.base.elapsed().as_millis() as u64);
-        let read = pipe.read(&mut chunk).await;
+        let since = shared.base.elapsed().as_millis() as u64;
+        shared.set_waiting(stream, since);
+        let read = if join.holding() {
+            match tokio::time::timeout(HOLD_BACK, pipe.read(&mut chunk)).await {
+                Ok(read) => read,
+                Err(_) => {
+                    // Nothing followed in time: the held lines go out as far as they are known.
+                    shared.set_waiting(stream, BUSY);
+                    let mut texts = Vec::new();
+                    join.flush(|t| texts.push(t));
+                    shared.send_all(stream, texts).await;
+                    shared.set_waiting(stream, since);
+                    pipe.read(&mut chunk).await
+                }
+            }
+        } else {
+            pipe.read(&mut chunk).await
+        };
         shared.set_waiting(stream, BUSY);
         let n = match read {
             Ok(0) => break,
@@ -142,18 +159,17 @@ pub async fn pump<R: AsyncRead + Unpin>(mut pipe: R, stream: OutputStream, share
             Err(_) => break,
         };
         let granted = shared.admit(n);
+        let mut texts = Vec::new();
         if granted > 0 {
-            let mut lines = Vec::new();
-            splitter.push(&chunk[..granted], &shared.masker, |l| {
-                lines.push(l.to_vec())
+            splitter.push(&chunk[..granted], masker, |l| {
+                join.push(l, masker, |t| texts.push(t))
             });
-            shared.send_all(stream, lines).await;
         }
         if granted < n && !capped {
             capped = true;
-            let mut rest = Vec::new();
-            splitter.finish(&shared.masker, |l| rest.push(l.to_vec()));
-            shared.send_all(stream, rest).await;
+            splitter.finish(masker, |l| join.push(l, masker, |t| texts.push(t)));
+            join.flush(|t| texts.push(t));
+            shared.send_all(stream, std::mem::take(&mut texts)).await;
             if !shared.marker_sent.swap(true, Ordering::Relaxed) {
                 let note = format!(
                     "[outfitter] output limit of {} bytes reached; further output of this attempt is discarded",
@@ -162,10 +178,12 @@ pub async fn pump<R: AsyncRead + Unpin>(mut pipe: R, stream: OutputStream, share
                 shared.send(OutputLine::runner(note)).await;
             }
         }
+        shared.send_all(stream, texts).await;
     }
-    let mut rest = Vec::new();
-    splitter.finish(&shared.masker, |l| rest.push(l.to_vec()));
-    shared.send_all(stream, rest).await;
+    let mut texts = Vec::new();
+    splitter.finish(masker, |l| join.push(l, masker, |t| texts.push(t)));
+    join.flush(|t| texts.push(t));
+    shared.send_all(stream, texts).await;
     shared.set_waiting(stream, DONE);
 }
 
@@ -225,6 +243,39 @@ mod tests {
             "{idle:?}"
         );
         out.abort();
+    }
+
+    #[tokio::test]
+    async fn a_split_secret_is_masked_on_both_lines_and_a_held_line_waits_only_briefly() {
+        use tokio::io::AsyncWriteExt;
+        let (mut script, pipe) = tokio::io::duplex(1024);
+        let (tx, mut rx) = mpsc::channel(16);
+        let shared = std::sync::Arc::new(OutputShared::new(
+            Masker::new(["pw123456"]),
+            64,
+            1 << 20,
+            tx,
+        ));
+        let s = shared.clone();
+        let reader = tokio::spawn(async move { pump(pipe, OutputStream::Stdout, &s).await });
+        script.write_all(b"first pw12\n").await.unwrap();
+        script.write_all(b"3456 second.\n").await.unwrap();
+        let a = rx.recv().await.unwrap().text;
+        let b = rx.recv().await.unwrap().text;
+        assert_eq!([a, b], ["first ********", "******** second."]);
+        // `pw12` may begin the secret: the line waits for the next, but not longer than
+        // HOLD_BACK while the pipe stays open and silent.
+        let written = Instant::now();
+        script.write_all(b"waiting pw12\n").await.unwrap();
+        let held = rx.recv().await.unwrap();
+        assert_eq!(held.text, "waiting pw12");
+        let waited = written.elapsed();
+        assert!(
+            waited >= HOLD_BACK - Duration::from_millis(5) && waited < HOLD_BACK * 20,
+            "{waited:?}"
+        );
+        drop(script);
+        reader.await.unwrap();
     }
 
     #[tokio::test]
