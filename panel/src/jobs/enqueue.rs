@@ -32,9 +32,9 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewJob {
-    #[schema(example = "nginx")]
+    #[schema(value_type = crate::http::openapi::schemas::AppId)]
     pub app_id: String,
-    #[schema(example = "web-1")]
+    #[schema(value_type = crate::http::openapi::schemas::AgentId)]
     pub agent_id: String,
     /// Input values by name (see `GET /apps/{id}/schema`).
     #[serde(default)]

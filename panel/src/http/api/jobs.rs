@@ -8,7 +8,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::audit;
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, ApiResult, Code, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::http::openapi::responses as resp;
+use crate::http::openapi::schemas::{self, JobId};
 use crate::http::body::JsonBody;
 use crate::jobs::control;
 use crate::jobs::enqueue::{self, Actor, NewJob};
@@ -16,12 +18,34 @@ use crate::jobs::{JobView, events, store};
 use crate::sse;
 use crate::state::AppState;
 
+/// The optional header of `POST /jobs` (documentation only; the handler reads it itself).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// Same key and body within 24 h return the same job.
+    #[param(rename = "Idempotency-Key", schema_with = schemas::idempotency_key)]
+    pub idempotency_key: Option<String>,
+}
+
+/// The optional header of the event stream (documentation only).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct ResumeHeader {
+    /// Resume after this event sequence number (what browsers send on reconnect).
+    #[param(rename = "Last-Event-ID", schema_with = schemas::event_seq)]
+    pub last_event_id: Option<String>,
+}
+
 /// Creates a job. `Idempotency-Key` makes a retried request return the first job.
-#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = NewJob,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body within 24 h return the same job")),
-    responses((status = 202, body = JobView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 422, body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", operation_id = "create_job", request_body = NewJob,
+    params(IdempotencyHeader),
+    responses((status = 202, description = "Queued (or the job an earlier request with the same key queued)", body = JobView,
+            headers(("Location" = String, description = "The job's URL"),
+                ("Idempotent-Replayed" = String, description = "`true` when an earlier request made the job"))),
+        (status = 400, response = resp::BadRequest), (status = 403, response = resp::Forbidden),
+        (status = 404, response = resp::TargetNotFound), (status = 409, response = resp::NotQueued),
+        (status = 413, response = resp::PayloadTooLarge), (status = 415, response = resp::UnsupportedMediaType),
+        (status = 422, response = resp::ValidationFailed)),
     security(("bearer" = [])))]
 pub async fn create(
     req: HttpRequest,
@@ -62,14 +86,19 @@ pub async fn create(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct JobQuery {
     /// Only jobs in this state.
+    #[param(schema_with = schemas::job_state_filter)]
     pub state: Option<String>,
     /// Only jobs of this app.
+    #[param(schema_with = schemas::app_id_filter)]
     pub app_id: Option<String>,
     /// Only jobs on this agent.
+    #[param(schema_with = schemas::agent_id_filter)]
     pub agent_id: Option<String>,
     /// Cursor: the `next` of the previous page.
+    #[param(schema_with = schemas::job_cursor)]
     pub before: Option<String>,
-    /// Page size, 1 to 200 (default 50).
+    /// Page size, 1 to 200 (default 50); other counts are clamped into that range.
+    #[param(schema_with = job_page_size)]
     pub limit: Option<usize>,
 }
 
@@ -78,6 +107,14 @@ pub struct JobPage {
     pub jobs: Vec<JobView>,
     /// Pass as `before` for the next page; absent at the end.
     pub next: Option<String>,
+}
+
+fn job_page_size() -> utoipa::openapi::schema::Schema {
+    schemas::page_size(&format!(
+        "Page size, 1 to {} (default {}); other counts are clamped into that range",
+        store::MAX_PAGE,
+        store::DEFAULT_PAGE
+    ))
 }
 
 /// Parses list filters (shared with the HTML job list).
@@ -116,8 +153,9 @@ pub fn filter_from(q: &JobQuery) -> ApiResult<store::Filter> {
 }
 
 /// Jobs, newest first.
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobQuery),
-    responses((status = 200, body = JobPage), (status = 400, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", operation_id = "list_jobs", params(JobQuery),
+    responses((status = 200, description = "A page of jobs, newest first", body = JobPage),
+        (status = 400, response = resp::BadRequest)),
     security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -142,9 +180,10 @@ pub async fn list(
 }
 
 /// One job.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (UUID)")),
-    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", operation_id = "get_job",
+    params(("id" = JobId, Path, description = "Job id")),
+    responses((status = 200, description = "The job", body = JobView),
+        (status = 400, response = resp::BadRequest), (status = 404, response = resp::JobNotFound)),
     security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -160,6 +199,7 @@ pub async fn get(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct EventsQuery {
     /// Same as the `Last-Event-ID` header, for clients that cannot set headers.
+    #[param(schema_with = schemas::event_seq)]
     pub last_event_id: Option<String>,
 }
 
@@ -183,13 +223,12 @@ pub fn last_event_id(req: &HttpRequest, query: &EventsQuery) -> ApiResult<u64> {
 
 /// Server-sent events: every event after `Last-Event-ID`, then live ones; the stream ends
 /// after a final state. 204 when the job is finished and nothing is newer.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs",
-    params(("id" = String, Path, description = "Job id"), EventsQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this sequence number")),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs", operation_id = "job_events",
+    params(("id" = JobId, Path, description = "Job id"), EventsQuery, ResumeHeader),
     responses((status = 200, description = "text/event-stream; `id:` is the event seq, `data:` the event JSON",
             content_type = "text/event-stream", body = String),
         (status = 204, description = "Finished and nothing newer"),
-        (status = 404, body = ErrorBody)),
+        (status = 400, response = resp::BadRequest), (status = 404, response = resp::JobNotFound)),
     security(("bearer" = [])))]
 pub async fn stream(
     req: HttpRequest,
@@ -228,9 +267,10 @@ pub async fn event_stream(
 }
 
 /// The output as plain text (runner notes and state changes prefixed with `# `).
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/log", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 404, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/log", tag = "jobs", operation_id = "job_log",
+    params(("id" = JobId, Path, description = "Job id")),
+    responses((status = 200, description = "The output so far, one line per event", content_type = "text/plain", body = String),
+        (status = 400, response = resp::BadRequest), (status = 404, response = resp::JobNotFound)),
     security(("bearer" = [])))]
 pub async fn log(
     state: web::Data<AppState>,
@@ -259,10 +299,11 @@ pub struct CancelResult {
 }
 
 /// Cancels a job: at once if it has not started, else the runner kills it.
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
-    responses((status = 202, body = CancelResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs", operation_id = "cancel_job",
+    params(("id" = JobId, Path, description = "Job id")),
+    responses((status = 202, description = "Canceled, or the runner was asked to stop it", body = CancelResult),
+        (status = 400, response = resp::BadRequest), (status = 403, response = resp::Forbidden),
+        (status = 404, response = resp::JobNotFound), (status = 409, response = resp::NotCancelable)),
     security(("bearer" = [])))]
 pub async fn cancel(
     state: web::Data<AppState>,
@@ -278,10 +319,11 @@ pub async fn cancel(
 }
 
 /// Runs a finished job again (a new attempt).
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
-    responses((status = 202, body = JobView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs", operation_id = "retry_job",
+    params(("id" = JobId, Path, description = "Job id")),
+    responses((status = 202, description = "Queued again as a new attempt", body = JobView),
+        (status = 400, response = resp::BadRequest), (status = 403, response = resp::Forbidden),
+        (status = 404, response = resp::JobNotFound), (status = 409, response = resp::NotRetryable)),
     security(("bearer" = [])))]
 pub async fn retry(
     state: web::Data<AppState>,
