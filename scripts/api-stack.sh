@@ -79,9 +79,9 @@ start_stack() {
   export OUTFITTER_LOG="${OUTFITTER_LOG:-warn}"
   # A long random name: a fuzzer deleting tokens by name never finds this one.
   PANEL_TOKEN=$("$panel" token add --name "api-check-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
-    --role admin | tail -n 1)
+    --role admin 2>>"$stack_dir/setup.log" | tail -n 1)
   AGENT_ID=api-check
-  "$panel" agent add "$AGENT_ID" >"$stack_dir/runner.toml"
+  "$panel" agent add "$AGENT_ID" >"$stack_dir/runner.toml" 2>>"$stack_dir/setup.log"
   OUTFITTER_BIND="127.0.0.1:$panel_port" "$panel" serve >"$stack_dir/panel.log" 2>&1 &
   stack_pids+=($!)
   mkdir -p "$stack_dir/runner-log" "$stack_dir/runner-state"
