@@ -73,7 +73,8 @@ pub async fn record(
 pub fn valid_cursor(id: &str) -> bool {
     let mut parts = id.splitn(2, '-');
     let ok = |p: Option<&str>| {
-        p.is_some_and(|p| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit()))
+        // 19 digits always fit the u64 Redis wants; 20 may not (a 500 from Redis).
+        p.is_some_and(|p| !p.is_empty() && p.len() <= 19 && p.bytes().all(|b| b.is_ascii_digit()))
     };
     ok(parts.next()) && ok(parts.next())
 }

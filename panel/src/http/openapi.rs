@@ -32,7 +32,7 @@ use super::api;
         schemas(
             crate::error::ErrorBody, crate::error::FieldProblem, schemas::ErrorCode,
             schemas::AppId, schemas::AgentId, schemas::JobId, schemas::TokenName,
-            schemas::JobStateName,
+            schemas::JobStateName, schemas::SseEvent,
         ),
         responses(
             responses::BadRequest, responses::Unauthorized, responses::Forbidden,

@@ -79,7 +79,7 @@ pub async fn list(
             let rank: Option<isize> = conn.zrevrank(redis_keys::JOBS_INDEX, id).await?;
             rank.map(|r| r + 1).ok_or_else(|| {
                 ApiError::new(
-                    Code::InvalidParameter,
+                    Code::JobNotFound,
                     format!("cursor {id} is not a listed job (deleted?)"),
                 )
             })?

@@ -1,8 +1,11 @@
 //! `/api/v1/jobs`: create, list, get, events (SSE), log, cancel, retry.
 
+use std::sync::LazyLock;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use outfitter_contract::job::JobState;
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -119,12 +122,8 @@ fn job_page_size() -> utoipa::openapi::schema::Schema {
 
 /// Parses list filters (shared with the HTML job list).
 pub fn filter_from(q: &JobQuery) -> ApiResult<store::Filter> {
-    let nonempty = |s: &Option<String>| {
-        s.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
+    // Blank means no filter (the job page's "any"); anything else must be exact.
+    let nonempty = |s: &Option<String>| s.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
     let state = match nonempty(&q.state) {
         Some(s) => Some(s.parse::<JobState>().map_err(|_| {
             let all: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
@@ -155,7 +154,9 @@ pub fn filter_from(q: &JobQuery) -> ApiResult<store::Filter> {
 /// Jobs, newest first.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", operation_id = "list_jobs", params(JobQuery),
     responses((status = 200, description = "A page of jobs, newest first", body = JobPage),
-        (status = 400, response = resp::BadRequest)),
+        (status = 400, response = resp::BadRequest),
+        (status = 404, description = "The `before` cursor names no listed job (code `job_not_found`)",
+            body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -203,6 +204,13 @@ pub struct EventsQuery {
     pub last_event_id: Option<String>,
 }
 
+/// What `Last-Event-ID` may be: blank (from the start), `<seq>` or `0-<seq>` (the stream id);
+/// 19 digits always fit a u64. The OpenAPI document states the same pattern.
+pub const EVENT_SEQ_PATTERN: &str = "^((0-)?[0-9]{1,19})?$";
+
+static EVENT_SEQ: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(EVENT_SEQ_PATTERN).expect("static pattern"));
+
 /// The `after` of an SSE request: `Last-Event-ID` header, else the query parameter, else 0.
 pub fn last_event_id(req: &HttpRequest, query: &EventsQuery) -> ApiResult<u64> {
     let raw = match req.headers().get("last-event-id") {
@@ -211,13 +219,12 @@ pub fn last_event_id(req: &HttpRequest, query: &EventsQuery) -> ApiResult<u64> {
     };
     match raw {
         None => Ok(0),
-        Some(s) if s.trim().is_empty() => Ok(0),
-        Some(s) => sse::parse_last_event_id(&s).ok_or_else(|| {
-            ApiError::new(
-                Code::InvalidParameter,
-                "Last-Event-ID must be an event sequence number (or `0-<seq>`)",
-            )
-        }),
+        Some(s) if s.is_empty() => Ok(0),
+        Some(s) if EVENT_SEQ.is_match(&s) => Ok(sse::parse_last_event_id(&s).unwrap_or(0)),
+        Some(_) => Err(ApiError::new(
+            Code::InvalidParameter,
+            "Last-Event-ID must be an event sequence number (or `0-<seq>`)",
+        )),
     }
 }
 
@@ -226,7 +233,7 @@ pub fn last_event_id(req: &HttpRequest, query: &EventsQuery) -> ApiResult<u64> {
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs", operation_id = "job_events",
     params(("id" = JobId, Path, description = "Job id"), EventsQuery, ResumeHeader),
     responses((status = 200, description = "text/event-stream; `id:` is the event seq, `data:` the event JSON",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream", body = schemas::SseEvent),
         (status = 204, description = "Finished and nothing newer"),
         (status = 400, response = resp::BadRequest), (status = 404, response = resp::JobNotFound)),
     security(("bearer" = [])))]

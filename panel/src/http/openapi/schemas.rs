@@ -95,6 +95,16 @@ named_schema!(
         .into()
 );
 
+named_schema!(
+    /// One server-sent event of a job's stream, as an SSE parser reads it.
+    SseEvent => ObjectBuilder::new()
+        .description(Some("One server-sent event: `id` is the event's seq, `data` the event JSON (schemas/event.schema.json)"))
+        .property("id", pattern("^[0-9]{1,19}$", "The event's seq; send it back as Last-Event-ID"))
+        .property("event", ObjectBuilder::new().schema_type(Type::String))
+        .property("data", ObjectBuilder::new().schema_type(Type::String).description(Some("The event, as JSON")))
+        .into()
+);
+
 /// The `Idempotency-Key` header, as `enqueue::check_idempotency_key` checks it.
 pub fn idempotency_key() -> Schema {
     pattern(
@@ -105,21 +115,21 @@ pub fn idempotency_key() -> Schema {
     .into()
 }
 
-/// An audit cursor, as `audit::valid_cursor` checks it (a Redis stream id), or blank.
+/// An audit cursor, as `audit::valid_cursor` checks it (a Redis stream id: two numbers
+/// that fit a u64), or blank.
 pub fn audit_cursor() -> Schema {
     pattern(
-        &or_blank("^[0-9]{1,20}-[0-9]{1,20}$"),
+        &or_blank("^[0-9]{1,19}-[0-9]{1,19}$"),
         "The `id` of the last entry of the previous page",
     )
     .into()
 }
 
-/// An event sequence number as `sse::parse_last_event_id` reads it (`<seq>` or `0-<seq>`);
-/// 19 digits always fit the u64 it parses into.
+/// An event sequence number, as `jobs::last_event_id` checks it.
 pub fn event_seq() -> Schema {
     pattern(
-        "^(0-)?[0-9]{1,19}$",
-        "Resume after this event sequence number",
+        crate::http::api::jobs::EVENT_SEQ_PATTERN,
+        "Resume after this event sequence number (blank: from the start)",
     )
     .into()
 }
@@ -167,7 +177,7 @@ pub fn page_size(description: &str) -> Schema {
             utoipa::openapi::KnownFormat::Int64,
         )))
         .minimum(Some(0))
-        .maximum(Some(i64::MAX))
+        .maximum(Some(usize::MAX as u64))
         .description(Some(description))
         .into()
 }
