@@ -14,8 +14,7 @@ pub const ID_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
 pub const ID_MAX_LEN: usize = 63;
 
 /// What [`validate_job_id`] accepts, as a pattern: a UUID in lowercase hyphenated form.
-pub const JOB_ID_PATTERN: &str =
-    "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+pub const JOB_ID_PATTERN: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
 static ID_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(ID_PATTERN).expect("static pattern"));
 

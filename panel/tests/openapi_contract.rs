@@ -63,9 +63,19 @@ fn id_patterns_are_the_contract_rules() {
     let mut samples = ID_SAMPLES.to_vec();
     samples.extend([long_ok.as_str(), long_bad.as_str()]);
     let app = pattern_at(&d, "/components/schemas/AppId/pattern");
-    agree("app id", &app, |s| ids::validate_app_id(s).is_ok(), &samples);
+    agree(
+        "app id",
+        &app,
+        |s| ids::validate_app_id(s).is_ok(),
+        &samples,
+    );
     let agent = pattern_at(&d, "/components/schemas/AgentId/pattern");
-    agree("agent id", &agent, |s| ids::validate_agent_id(s).is_ok(), &samples);
+    agree(
+        "agent id",
+        &agent,
+        |s| ids::validate_agent_id(s).is_ok(),
+        &samples,
+    );
     assert_eq!(
         d["components"]["schemas"]["AgentId"]["maxLength"],
         ids::ID_MAX_LEN
@@ -77,7 +87,14 @@ fn id_patterns_are_the_contract_rules() {
         "job id",
         &job,
         |s| ids::validate_job_id(s).is_ok(),
-        &[&id, &upper, "0193a6c2-6a37-7cc1-9f55-2b8f0e1d4c3a", "0193a6c2", "../etc", ""],
+        &[
+            &id,
+            &upper,
+            "0193a6c2-6a37-7cc1-9f55-2b8f0e1d4c3a",
+            "0193a6c2",
+            "../etc",
+            "",
+        ],
     );
     let token = pattern_at(&d, "/components/schemas/TokenName/pattern");
     agree(
@@ -85,7 +102,14 @@ fn id_patterns_are_the_contract_rules() {
         &token,
         |s| tokens::validate_name(s).is_ok(),
         &[
-            "ci-bot", "a.b_c-d", "_a", "A", "a b", "", &"a".repeat(63), &"a".repeat(64),
+            "ci-bot",
+            "a.b_c-d",
+            "_a",
+            "A",
+            "a b",
+            "",
+            &"a".repeat(63),
+            &"a".repeat(64),
         ],
     );
 }
@@ -99,8 +123,15 @@ fn cursor_and_header_patterns_are_the_checks_of_the_handlers() {
         &audit_before,
         |s| s.is_empty() || audit::valid_cursor(s),
         &[
-            "1700000000000-0", "", "1-2", "1-2-3", "a-b", "1700000000000", "+1-1",
-            &format!("{}-0", "9".repeat(19)), &format!("{}-0", "9".repeat(20)),
+            "1700000000000-0",
+            "",
+            "1-2",
+            "1-2-3",
+            "a-b",
+            "1700000000000",
+            "+1-1",
+            &format!("{}-0", "9".repeat(19)),
+            &format!("{}-0", "9".repeat(20)),
         ],
     );
     let key = param_pattern(&d, "/api/v1/jobs", "post", "Idempotency-Key");
@@ -109,7 +140,13 @@ fn cursor_and_header_patterns_are_the_checks_of_the_handlers() {
         &key,
         |s| enqueue::check_idempotency_key(s).is_ok(),
         &[
-            "order-42", "a.b_c:d-E", "", "bad key", "é", &"k".repeat(128), &"k".repeat(129),
+            "order-42",
+            "a.b_c:d-E",
+            "",
+            "bad key",
+            "é",
+            &"k".repeat(128),
+            &"k".repeat(129),
         ],
     );
     let seq = param_pattern(&d, "/api/v1/jobs/{id}/events", "get", "Last-Event-ID");
@@ -127,7 +164,17 @@ fn cursor_and_header_patterns_are_the_checks_of_the_handlers() {
         &seq,
         accepts,
         &[
-            "7", "0-7", "", " ", " 7", "+7", "0-", "1-7", "x", &"9".repeat(19), &"9".repeat(20),
+            "7",
+            "0-7",
+            "",
+            " ",
+            " 7",
+            "+7",
+            "0-",
+            "1-7",
+            "x",
+            &"9".repeat(19),
+            &"9".repeat(20),
         ],
     );
 }
@@ -210,7 +257,10 @@ async fn undeclared_methods_are_405_with_the_documented_allow() {
                 continue;
             }
             let r = TestPanel::client()
-                .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), &url)
+                .request(
+                    reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                    &url,
+                )
                 .bearer_auth(&p.admin)
                 .send()
                 .await

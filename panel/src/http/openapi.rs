@@ -7,9 +7,9 @@ pub mod schemas;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::{PathItem, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
@@ -100,17 +100,94 @@ impl Modify for CallerErrors {
 /// stateful testers follow): (operation, status, link name, target operation, target
 /// parameter, where the value is in the response).
 const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
-    ("create_job", "202", "GetJob", "get_job", "id", "$response.body#/id"),
-    ("create_job", "202", "JobEvents", "job_events", "id", "$response.body#/id"),
-    ("create_job", "202", "JobLog", "job_log", "id", "$response.body#/id"),
-    ("create_job", "202", "CancelJob", "cancel_job", "id", "$response.body#/id"),
-    ("create_job", "202", "RetryJob", "retry_job", "id", "$response.body#/id"),
-    ("retry_job", "202", "GetJob", "get_job", "id", "$response.body#/id"),
-    ("cancel_job", "202", "RetryJob", "retry_job", "id", "$response.body#/job/id"),
-    ("create_agent", "201", "GetAgent", "get_agent", "id", "$response.body#/agent/id"),
-    ("create_agent", "201", "RotateAgent", "rotate_agent", "id", "$response.body#/agent/id"),
-    ("create_agent", "201", "RemoveAgent", "remove_agent", "id", "$response.body#/agent/id"),
-    ("create_token", "201", "DeleteToken", "delete_token", "name", "$response.body#/record/name"),
+    (
+        "create_job",
+        "202",
+        "GetJob",
+        "get_job",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_job",
+        "202",
+        "JobEvents",
+        "job_events",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_job",
+        "202",
+        "JobLog",
+        "job_log",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_job",
+        "202",
+        "CancelJob",
+        "cancel_job",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_job",
+        "202",
+        "RetryJob",
+        "retry_job",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "retry_job",
+        "202",
+        "GetJob",
+        "get_job",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "cancel_job",
+        "202",
+        "RetryJob",
+        "retry_job",
+        "id",
+        "$response.body#/job/id",
+    ),
+    (
+        "create_agent",
+        "201",
+        "GetAgent",
+        "get_agent",
+        "id",
+        "$response.body#/agent/id",
+    ),
+    (
+        "create_agent",
+        "201",
+        "RotateAgent",
+        "rotate_agent",
+        "id",
+        "$response.body#/agent/id",
+    ),
+    (
+        "create_agent",
+        "201",
+        "RemoveAgent",
+        "remove_agent",
+        "id",
+        "$response.body#/agent/id",
+    ),
+    (
+        "create_token",
+        "201",
+        "DeleteToken",
+        "delete_token",
+        "name",
+        "$response.body#/record/name",
+    ),
 ];
 
 struct Links;
@@ -120,9 +197,7 @@ impl Modify for Links {
         for item in openapi.paths.paths.values_mut() {
             for (_, op) in operations_mut(item) {
                 let id = op.operation_id.clone().unwrap_or_default();
-                for &(_, status, name, target, param, value) in
-                    LINKS.iter().filter(|l| l.0 == id)
-                {
+                for &(_, status, name, target, param, value) in LINKS.iter().filter(|l| l.0 == id) {
                     if let Some(RefOr::T(resp)) = op.responses.responses.get_mut(status) {
                         resp.links.insert(
                             name.into(),

@@ -9,9 +9,9 @@ use crate::auth::tokens::{self, TokenError, TokenRecord};
 use crate::auth::{Caller, Role};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
+use crate::http::body::JsonBody;
 use crate::http::openapi::responses as resp;
 use crate::http::openapi::schemas::{self, TokenName};
-use crate::http::body::JsonBody;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -11,9 +11,9 @@ use crate::audit;
 use crate::auth::{Caller, Role};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult, Code};
+use crate::http::body::JsonBody;
 use crate::http::openapi::responses as resp;
 use crate::http::openapi::schemas::AgentId;
-use crate::http::body::JsonBody;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -44,8 +44,16 @@ error_response!(
     "The caller's role does not allow this, or a browser session sent no CSRF token",
     [Forbidden, CsrfFailed]
 );
-error_response!(AppNotFound, "No app with that id in the catalog", [AppNotFound]);
-error_response!(AgentNotFound, "No registered agent with that id", [AgentNotFound]);
+error_response!(
+    AppNotFound,
+    "No app with that id in the catalog",
+    [AppNotFound]
+);
+error_response!(
+    AgentNotFound,
+    "No registered agent with that id",
+    [AgentNotFound]
+);
 error_response!(JobNotFound, "No job with that id", [JobNotFound]);
 error_response!(TokenNotFound, "No token with that name", [TokenNotFound]);
 error_response!(
@@ -58,15 +66,31 @@ error_response!(
     "The agent cannot take this job now, or the Idempotency-Key was used for another request",
     [RequirementsNotMet, AgentNeverSeen, IdempotencyKeyReused]
 );
-error_response!(NotCancelable, "The job's state cannot be canceled", [NotCancelable]);
-error_response!(NotRetryable, "The job's state cannot be retried", [NotRetryable]);
-error_response!(AlreadyExists, "Something with that name exists already", [AlreadyExists]);
+error_response!(
+    NotCancelable,
+    "The job's state cannot be canceled",
+    [NotCancelable]
+);
+error_response!(
+    NotRetryable,
+    "The job's state cannot be retried",
+    [NotRetryable]
+);
+error_response!(
+    AlreadyExists,
+    "Something with that name exists already",
+    [AlreadyExists]
+);
 error_response!(
     AgentBusy,
     "The agent has unfinished jobs (remove it with force=true)",
     [AgentBusy]
 );
-error_response!(PayloadTooLarge, "The body is larger than max_body_bytes", [PayloadTooLarge]);
+error_response!(
+    PayloadTooLarge,
+    "The body is larger than max_body_bytes",
+    [PayloadTooLarge]
+);
 error_response!(
     UnsupportedMediaType,
     "The body is not sent as application/json",
@@ -77,7 +101,11 @@ error_response!(
     "Fields failed validation; `fields` names each with its rule",
     [ValidationFailed]
 );
-error_response!(StoreUnavailable, "Redis does not answer", [StoreUnavailable]);
+error_response!(
+    StoreUnavailable,
+    "Redis does not answer",
+    [StoreUnavailable]
+);
 
 /// 401, with the challenge header the panel sends.
 pub struct Unauthorized;
@@ -90,10 +118,13 @@ impl<'r> ToResponse<'r> for Unauthorized {
             .build();
         (
             "Unauthorized",
-            error("No bearer token, or one that is not valid", &[Code::Unauthorized])
-                .header("WWW-Authenticate", challenge)
-                .build()
-                .into(),
+            error(
+                "No bearer token, or one that is not valid",
+                &[Code::Unauthorized],
+            )
+            .header("WWW-Authenticate", challenge)
+            .build()
+            .into(),
         )
     }
 }

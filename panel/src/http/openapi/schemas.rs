@@ -3,8 +3,8 @@
 
 use outfitter_contract::ids;
 use outfitter_contract::job::JobState;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::auth::tokens::TOKEN_NAME_PATTERN;
@@ -28,7 +28,10 @@ pub fn or_blank(p: &str) -> String {
 fn id_schema(kind: &str, example: &str) -> Schema {
     pattern(
         ids::ID_PATTERN,
-        &format!("{kind} id: lowercase letters, digits and '-', at most {} characters", ids::ID_MAX_LEN),
+        &format!(
+            "{kind} id: lowercase letters, digits and '-', at most {} characters",
+            ids::ID_MAX_LEN
+        ),
     )
     .min_length(Some(1))
     .max_length(Some(ids::ID_MAX_LEN))
@@ -147,16 +150,22 @@ pub fn job_state_filter() -> Schema {
 
 /// An app id filter: an app id or blank.
 pub fn app_id_filter() -> Schema {
-    pattern(&or_blank(ids::ID_PATTERN), "Only jobs of this app (blank: any)")
-        .max_length(Some(ids::ID_MAX_LEN))
-        .into()
+    pattern(
+        &or_blank(ids::ID_PATTERN),
+        "Only jobs of this app (blank: any)",
+    )
+    .max_length(Some(ids::ID_MAX_LEN))
+    .into()
 }
 
 /// An agent id filter: an agent id or blank.
 pub fn agent_id_filter() -> Schema {
-    pattern(&or_blank(ids::ID_PATTERN), "Only jobs on this agent (blank: any)")
-        .max_length(Some(ids::ID_MAX_LEN))
-        .into()
+    pattern(
+        &or_blank(ids::ID_PATTERN),
+        "Only jobs on this agent (blank: any)",
+    )
+    .max_length(Some(ids::ID_MAX_LEN))
+    .into()
 }
 
 /// A job list cursor: a job id or blank.
