@@ -85,6 +85,10 @@ pub async fn list(
     before: Option<&str>,
     limit: usize,
 ) -> redis::RedisResult<Vec<AuditEntry>> {
+    // Nothing is older than 0-0, and Redis refuses the exclusive range before it.
+    if before.is_some_and(|b| b.split('-').all(|p| p.bytes().all(|c| c == b'0'))) {
+        return Ok(Vec::new());
+    }
     let end = before
         .map(|b| format!("({b}"))
         .unwrap_or_else(|| "+".into());

@@ -212,19 +212,22 @@ static EVENT_SEQ: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(EVENT_SEQ_PATTERN).expect("static pattern"));
 
 /// The `after` of an SSE request: `Last-Event-ID` header, else the query parameter, else 0.
+/// Both are checked, so a malformed one is refused even when the other decides.
 pub fn last_event_id(req: &HttpRequest, query: &EventsQuery) -> ApiResult<u64> {
-    let raw = match req.headers().get("last-event-id") {
-        Some(v) => Some(v.to_str().unwrap_or("?").to_owned()),
-        None => query.last_event_id.clone(),
+    let parse = |s: &str| {
+        if EVENT_SEQ.is_match(s) {
+            Ok(sse::parse_last_event_id(s).unwrap_or(0))
+        } else {
+            Err(ApiError::new(
+                Code::InvalidParameter,
+                "Last-Event-ID must be an event sequence number (or `0-<seq>`)",
+            ))
+        }
     };
-    match raw {
-        None => Ok(0),
-        Some(s) if s.is_empty() => Ok(0),
-        Some(s) if EVENT_SEQ.is_match(&s) => Ok(sse::parse_last_event_id(&s).unwrap_or(0)),
-        Some(_) => Err(ApiError::new(
-            Code::InvalidParameter,
-            "Last-Event-ID must be an event sequence number (or `0-<seq>`)",
-        )),
+    let from_query = query.last_event_id.as_deref().map(parse).transpose()?;
+    match req.headers().get("last-event-id") {
+        Some(v) => parse(v.to_str().unwrap_or("?")),
+        None => Ok(from_query.unwrap_or(0)),
     }
 }
 
