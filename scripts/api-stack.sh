@@ -4,6 +4,8 @@
 # private redis-server, `outfitter-panel serve`, one runner with the test bundles that only
 # print, as tests/src/stack.rs starts them). Everything it starts is stopped on exit, by pid.
 
+# The sourcing script sets `repo` to the repository root.
+: "${repo:?set repo before sourcing api-stack.sh}"
 tools_file="$repo/tests/openapi/requirements.txt"
 venv="$repo/target/python-tools"
 
