@@ -10,6 +10,12 @@ use regex::Regex;
 /// The pattern agent ids and app ids follow.
 pub const ID_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
 
+/// The longest agent or app id [`ID_PATTERN`] admits (for schemas and forms).
+pub const ID_MAX_LEN: usize = 63;
+
+/// What [`validate_job_id`] accepts, as a pattern: a UUID in lowercase hyphenated form.
+pub const JOB_ID_PATTERN: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+
 static ID_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(ID_PATTERN).expect("static pattern"));
 
 /// Why an identifier was refused.
@@ -76,11 +82,11 @@ mod tests {
             "a}b",
             "a:b",
             "a b",
-            &"a".repeat(64),
+            &"a".repeat(ID_MAX_LEN + 1),
         ] {
             assert!(validate_agent_id(bad).is_err(), "{bad:?} accepted");
         }
-        for good in ["local", "web-1", "0", &"a".repeat(63)] {
+        for good in ["local", "web-1", "0", &"a".repeat(ID_MAX_LEN)] {
             assert!(validate_agent_id(good).is_ok(), "{good:?} refused");
         }
     }
@@ -91,5 +97,22 @@ mod tests {
         assert!(validate_job_id(&id).is_ok());
         assert!(validate_job_id(&id.to_uppercase()).is_err());
         assert!(validate_job_id("../etc").is_err());
+    }
+
+    #[test]
+    fn job_id_pattern_says_what_the_check_accepts() {
+        let re = Regex::new(JOB_ID_PATTERN).unwrap();
+        let id = new_job_id();
+        for (value, ok) in [
+            (id.as_str(), true),
+            ("00000000-0000-0000-0000-000000000000", true),
+            (&id.to_uppercase(), false),
+            (&id.replace('-', ""), false),
+            ("../etc", false),
+            (&format!("{id}\n"), false),
+        ] {
+            assert_eq!(re.is_match(value), ok, "{value:?}");
+            assert_eq!(validate_job_id(value).is_ok(), ok, "{value:?}");
+        }
     }
 }

@@ -73,7 +73,8 @@ pub async fn record(
 pub fn valid_cursor(id: &str) -> bool {
     let mut parts = id.splitn(2, '-');
     let ok = |p: Option<&str>| {
-        p.is_some_and(|p| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit()))
+        // 19 digits always fit the u64 Redis wants; 20 may not (a 500 from Redis).
+        p.is_some_and(|p| !p.is_empty() && p.len() <= 19 && p.bytes().all(|b| b.is_ascii_digit()))
     };
     ok(parts.next()) && ok(parts.next())
 }
@@ -84,6 +85,10 @@ pub async fn list(
     before: Option<&str>,
     limit: usize,
 ) -> redis::RedisResult<Vec<AuditEntry>> {
+    // Nothing is older than 0-0, and Redis refuses the exclusive range before it.
+    if before.is_some_and(|b| b.split('-').all(|p| p.bytes().all(|c| c == b'0'))) {
+        return Ok(Vec::new());
+    }
     let end = before
         .map(|b| format!("({b}"))
         .unwrap_or_else(|| "+".into());

@@ -152,7 +152,7 @@ pub struct FieldProblem {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable code from the table in `docs/api.md`.
-    #[schema(example = "validation_failed")]
+    #[schema(value_type = crate::http::openapi::schemas::ErrorCode, example = "validation_failed")]
     pub code: &'static str,
     /// What went wrong, for people.
     pub message: String,

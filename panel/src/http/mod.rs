@@ -112,9 +112,9 @@ pub fn build_app(
                 }))
             }
         })
-        .route("/healthz", web::get().to(api::system::healthz))
-        .route("/metrics", web::get().to(api::system::metrics))
-        .route("/openapi.json", web::get().to(api::system::openapi))
+        .service(api::resource("/healthz").route(web::get().to(api::system::healthz)))
+        .service(api::resource("/metrics").route(web::get().to(api::system::metrics)))
+        .service(api::resource("/openapi.json").route(web::get().to(api::system::openapi)))
         .service(web::scope("/api/v1").configure(api::configure))
         .configure(crate::web::configure)
         .default_service(web::to(not_found))

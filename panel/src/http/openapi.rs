@@ -1,6 +1,16 @@
-//! The OpenAPI document, generated from the handlers' annotations (`/openapi.json`).
+//! The OpenAPI document, generated from the handlers' annotations (`/openapi.json`), and the
+//! methods each path serves (the `Allow` header of a 405), read from that same document.
 
+pub mod responses;
+pub mod schemas;
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{PathItem, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::api;
@@ -18,8 +28,22 @@ use super::api;
         api::admin::audit_log, api::admin::catalog, api::admin::reload_catalog,
         api::system::healthz, api::system::metrics, api::system::openapi,
     ),
-    components(schemas(crate::error::ErrorBody, crate::error::FieldProblem)),
-    modifiers(&BearerAuth),
+    components(
+        schemas(
+            crate::error::ErrorBody, crate::error::FieldProblem, schemas::ErrorCode,
+            schemas::AppId, schemas::AgentId, schemas::JobId, schemas::TokenName,
+            schemas::JobStateName, schemas::SseEvent,
+        ),
+        responses(
+            responses::BadRequest, responses::Unauthorized, responses::Forbidden,
+            responses::AppNotFound, responses::AgentNotFound, responses::JobNotFound,
+            responses::TokenNotFound, responses::TargetNotFound, responses::NotQueued,
+            responses::NotCancelable, responses::NotRetryable, responses::AlreadyExists,
+            responses::AgentBusy, responses::PayloadTooLarge, responses::UnsupportedMediaType,
+            responses::ValidationFailed, responses::StoreUnavailable,
+        ),
+    ),
+    modifiers(&BearerAuth, &CallerErrors, &Links),
 )]
 pub struct ApiDoc;
 
@@ -33,4 +57,177 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
+}
+
+/// Every operation of a path item, with its method in upper case.
+fn operations_mut(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)> {
+    [
+        ("GET", &mut item.get),
+        ("PUT", &mut item.put),
+        ("POST", &mut item.post),
+        ("DELETE", &mut item.delete),
+        ("OPTIONS", &mut item.options),
+        ("HEAD", &mut item.head),
+        ("PATCH", &mut item.patch),
+        ("TRACE", &mut item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(m, op)| op.as_mut().map(|op| (m, op)))
+    .collect()
+}
+
+/// What every secured operation can answer before its handler runs: the `Caller` extractor
+/// refuses a missing or unknown token (401) and looks the token up in Redis (503).
+struct CallerErrors;
+
+impl Modify for CallerErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for (_, op) in operations_mut(item) {
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    let r = &mut op.responses.responses;
+                    r.entry("401".into())
+                        .or_insert_with(|| Ref::from_response_name("Unauthorized").into());
+                    r.entry("503".into())
+                        .or_insert_with(|| Ref::from_response_name("StoreUnavailable").into());
+                }
+            }
+        }
+    }
+}
+
+/// How a created resource leads to the operations on it (OpenAPI links, which clients and
+/// stateful testers follow): (operation, status, link name, target operation, target
+/// parameter, where the value is in the response).
+const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "create_job",
+        "202",
+        "GetJob",
+        "get_job",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_job",
+        "202",
+        "JobEvents",
+        "job_events",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_job",
+        "202",
+        "JobLog",
+        "job_log",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_job",
+        "202",
+        "CancelJob",
+        "cancel_job",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_job",
+        "202",
+        "RetryJob",
+        "retry_job",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "retry_job",
+        "202",
+        "GetJob",
+        "get_job",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "cancel_job",
+        "202",
+        "RetryJob",
+        "retry_job",
+        "id",
+        "$response.body#/job/id",
+    ),
+    (
+        "create_agent",
+        "201",
+        "GetAgent",
+        "get_agent",
+        "id",
+        "$response.body#/agent/id",
+    ),
+    (
+        "create_agent",
+        "201",
+        "RotateAgent",
+        "rotate_agent",
+        "id",
+        "$response.body#/agent/id",
+    ),
+    (
+        "create_agent",
+        "201",
+        "RemoveAgent",
+        "remove_agent",
+        "id",
+        "$response.body#/agent/id",
+    ),
+    (
+        "create_token",
+        "201",
+        "DeleteToken",
+        "delete_token",
+        "name",
+        "$response.body#/record/name",
+    ),
+];
+
+struct Links;
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for (_, op) in operations_mut(item) {
+                let id = op.operation_id.clone().unwrap_or_default();
+                for &(_, status, name, target, param, value) in LINKS.iter().filter(|l| l.0 == id) {
+                    if let Some(RefOr::T(resp)) = op.responses.responses.get_mut(status) {
+                        resp.links.insert(
+                            name.into(),
+                            LinkBuilder::new()
+                                .operation_id(target)
+                                .parameter(param, value)
+                                .build()
+                                .into(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Path template (as the router matches it) → the methods it serves, e.g. `GET, POST`.
+static ALLOWED: LazyLock<BTreeMap<String, String>> = LazyLock::new(|| {
+    let mut doc = ApiDoc::openapi();
+    doc.paths
+        .paths
+        .iter_mut()
+        .map(|(path, item)| {
+            let methods: Vec<&str> = operations_mut(item).into_iter().map(|(m, _)| m).collect();
+            (path.clone(), methods.join(", "))
+        })
+        .collect()
+});
+
+/// The `Allow` header for a path template of the document, if the document has it.
+pub fn allowed_methods(path_template: &str) -> Option<&'static str> {
+    ALLOWED.get(path_template).map(String::as_str)
 }

@@ -23,10 +23,7 @@ pub struct JobQuery {
 }
 
 fn nonempty(s: &Option<String>) -> Option<String> {
-    s.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    s.as_deref().filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 impl JobQuery {

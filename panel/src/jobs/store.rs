@@ -80,7 +80,7 @@ pub async fn list(
             check_job_id(id)?;
             let rank: Option<isize> = conn.zrevrank(redis_keys::JOBS_INDEX, id).await?;
             rank.map(|r| r + 1).ok_or_else(|| {
-                Error::InvalidParameter(format!("cursor {id} is not a listed job (deleted?)"))
+                Error::JobNotFound(format!("cursor {id} is not a listed job (deleted?)"))
             })?
         }
     };

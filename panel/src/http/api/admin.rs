@@ -8,8 +8,10 @@ use crate::audit::{self, AuditEntry};
 use crate::auth::tokens::{self, TokenError, TokenRecord};
 use crate::auth::{Caller, Role};
 use crate::clock::now_ms;
-use crate::error::{ApiError, ApiResult, Code, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
 use crate::http::body::JsonBody;
+use crate::http::openapi::responses as resp;
+use crate::http::openapi::schemas::{self, TokenName};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -19,8 +21,8 @@ pub struct Me {
 }
 
 /// Who the token belongs to.
-#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
-    responses((status = 200, body = Me), (status = 401, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", operation_id = "get_me",
+    responses((status = 200, description = "The caller's token name and role", body = Me)),
     security(("bearer" = [])))]
 pub async fn me(caller: Caller) -> HttpResponse {
     HttpResponse::Ok().json(Me {
@@ -35,8 +37,9 @@ pub struct TokenList {
 }
 
 /// Every token (names and roles; the tokens themselves are never stored).
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "auth",
-    responses((status = 200, body = TokenList), (status = 403, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "auth", operation_id = "list_tokens",
+    responses((status = 200, description = "Every token's name and role", body = TokenList),
+        (status = 403, response = resp::Forbidden)),
     security(("bearer" = [])))]
 pub async fn list_tokens(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     caller.require(Role::Admin)?;
@@ -49,7 +52,7 @@ pub async fn list_tokens(state: web::Data<AppState>, caller: Caller) -> ApiResul
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    #[schema(example = "ci-bot")]
+    #[schema(value_type = TokenName)]
     pub name: String,
     pub role: Role,
 }
@@ -62,9 +65,11 @@ pub struct CreatedToken {
 }
 
 /// Creates a token.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "auth", request_body = NewToken,
-    responses((status = 201, body = CreatedToken), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "auth", operation_id = "create_token", request_body = NewToken,
+    responses((status = 201, description = "Created; `token` is shown this once", body = CreatedToken),
+        (status = 400, response = resp::BadRequest), (status = 403, response = resp::Forbidden),
+        (status = 409, response = resp::AlreadyExists), (status = 413, response = resp::PayloadTooLarge),
+        (status = 415, response = resp::UnsupportedMediaType), (status = 422, response = resp::ValidationFailed)),
     security(("bearer" = [])))]
 pub async fn create_token(
     state: web::Data<AppState>,
@@ -104,9 +109,11 @@ pub async fn create_token(
 }
 
 /// Deletes a token; its browser sessions end with it.
-#[utoipa::path(delete, path = "/api/v1/tokens/{name}", tag = "auth",
-    params(("name" = String, Path, description = "Token name")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+#[utoipa::path(delete, path = "/api/v1/tokens/{name}", tag = "auth", operation_id = "delete_token",
+    params(("name" = TokenName, Path, description = "Token name")),
+    responses((status = 204, description = "Deleted, with its browser sessions"),
+        (status = 400, response = resp::BadRequest), (status = 403, response = resp::Forbidden),
+        (status = 404, response = resp::TokenNotFound)),
     security(("bearer" = [])))]
 pub async fn delete_token(
     state: web::Data<AppState>,
@@ -138,14 +145,20 @@ pub async fn delete_token(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AuditQuery {
     /// Cursor: the `id` of the last entry of the previous page.
+    #[param(schema_with = schemas::audit_cursor)]
     pub before: Option<String>,
-    /// 1 to 500 (default 100).
+    /// 1 to 500 (default 100); other counts are clamped into that range.
+    #[param(schema_with = audit_page_size)]
     pub limit: Option<usize>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
+}
+
+fn audit_page_size() -> utoipa::openapi::schema::Schema {
+    schemas::page_size("Entries, 1 to 500 (default 100); other counts are clamped into that range")
 }
 
 /// Parses audit paging (shared with the audit page).
@@ -163,8 +176,9 @@ pub fn audit_params(q: &AuditQuery) -> ApiResult<(Option<String>, usize)> {
 }
 
 /// The audit log, newest first.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "auth", params(AuditQuery),
-    responses((status = 200, body = AuditPage), (status = 403, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/audit", tag = "auth", operation_id = "list_audit", params(AuditQuery),
+    responses((status = 200, description = "Audit entries, newest first", body = AuditPage),
+        (status = 400, response = resp::BadRequest), (status = 403, response = resp::Forbidden)),
     security(("bearer" = [])))]
 pub async fn audit_log(
     state: web::Data<AppState>,
@@ -204,8 +218,9 @@ fn report(state: &AppState) -> CatalogReport {
 }
 
 /// What the catalog holds, and why bundles are not offered.
-#[utoipa::path(get, path = "/api/v1/catalog", tag = "apps",
-    responses((status = 200, body = CatalogReport), (status = 403, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/catalog", tag = "apps", operation_id = "get_catalog_report",
+    responses((status = 200, description = "Apps offered, bundles refused and hidden", body = CatalogReport),
+        (status = 403, response = resp::Forbidden)),
     security(("bearer" = [])))]
 pub async fn catalog(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     caller.require(Role::Admin)?;
@@ -213,8 +228,9 @@ pub async fn catalog(state: web::Data<AppState>, caller: Caller) -> ApiResult<Ht
 }
 
 /// Rescans the installers directory.
-#[utoipa::path(post, path = "/api/v1/catalog/reload", tag = "apps",
-    responses((status = 200, body = CatalogReport), (status = 403, body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/catalog/reload", tag = "apps", operation_id = "reload_catalog",
+    responses((status = 200, description = "Rescanned; the new report", body = CatalogReport),
+        (status = 403, response = resp::Forbidden)),
     security(("bearer" = [])))]
 pub async fn reload_catalog(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     caller.require(Role::Admin)?;

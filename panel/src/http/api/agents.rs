@@ -10,8 +10,10 @@ use crate::agents::{self, AgentStatus};
 use crate::audit;
 use crate::auth::{Caller, Role};
 use crate::clock::now_ms;
-use crate::error::{ApiError, ApiResult, Code, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
 use crate::http::body::JsonBody;
+use crate::http::openapi::responses as resp;
+use crate::http::openapi::schemas::AgentId;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -20,8 +22,8 @@ pub struct AgentList {
 }
 
 /// Every registered agent with its heartbeat and queue depth.
-#[utoipa::path(get, path = "/api/v1/agents", tag = "agents",
-    responses((status = 200, body = AgentList), (status = 401, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", operation_id = "list_agents",
+    responses((status = 200, description = "Every registered agent", body = AgentList)),
     security(("bearer" = [])))]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     caller.require(Role::Viewer)?;
@@ -37,9 +39,10 @@ pub fn check_agent_id(id: &str) -> ApiResult<()> {
 }
 
 /// One agent.
-#[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents",
-    params(("id" = String, Path, description = "Agent id")),
-    responses((status = 200, body = AgentStatus), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", operation_id = "get_agent",
+    params(("id" = AgentId, Path, description = "Agent id")),
+    responses((status = 200, description = "The agent", body = AgentStatus),
+        (status = 400, response = resp::BadRequest), (status = 404, response = resp::AgentNotFound)),
     security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -61,7 +64,7 @@ pub async fn get(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgent {
-    #[schema(example = "web-1")]
+    #[schema(value_type = AgentId)]
     pub id: String,
 }
 
@@ -73,9 +76,11 @@ pub struct RegisteredAgent {
 }
 
 /// Registers an agent and returns its runner configuration (as `outfitter-panel agent add`).
-#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = NewAgent,
-    responses((status = 201, body = RegisteredAgent), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", operation_id = "create_agent", request_body = NewAgent,
+    responses((status = 201, description = "Registered; `runner_config` is the runner's configuration", body = RegisteredAgent),
+        (status = 400, response = resp::BadRequest), (status = 403, response = resp::Forbidden),
+        (status = 409, response = resp::AlreadyExists), (status = 413, response = resp::PayloadTooLarge),
+        (status = 415, response = resp::UnsupportedMediaType), (status = 422, response = resp::ValidationFailed)),
     security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -119,10 +124,11 @@ pub struct RotatedAgent {
 /// Gives the agent a new key (the next generation) and returns the runner's new
 /// configuration (as `outfitter-panel agent rotate`). Jobs queued before it keep the old
 /// signature: `notice` says what becomes of them.
-#[utoipa::path(post, path = "/api/v1/agents/{id}/rotate", tag = "agents",
-    params(("id" = String, Path, description = "Agent id")),
-    responses((status = 200, body = RotatedAgent), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/agents/{id}/rotate", tag = "agents", operation_id = "rotate_agent",
+    params(("id" = AgentId, Path, description = "Agent id")),
+    responses((status = 200, description = "The new key generation and the runner's new configuration", body = RotatedAgent),
+        (status = 400, response = resp::BadRequest), (status = 403, response = resp::Forbidden),
+        (status = 404, response = resp::AgentNotFound)),
     security(("bearer" = [])))]
 pub async fn rotate(
     state: web::Data<AppState>,
@@ -159,11 +165,11 @@ pub struct RemoveQuery {
 /// Unregisters an agent (as `outfitter-panel agent remove`). Refused with `agent_busy` while
 /// it has queued, retrying or running jobs, unless `force=true`. Job history stays, and its
 /// runner keeps running until it is stopped on its server.
-#[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents",
-    params(("id" = String, Path, description = "Agent id"), RemoveQuery),
-    responses((status = 200, body = Removal), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)),
+#[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", operation_id = "remove_agent",
+    params(("id" = AgentId, Path, description = "Agent id"), RemoveQuery),
+    responses((status = 200, description = "Unregistered; what became of its jobs", body = Removal),
+        (status = 400, response = resp::BadRequest), (status = 403, response = resp::Forbidden),
+        (status = 404, response = resp::AgentNotFound), (status = 409, response = resp::AgentBusy)),
     security(("bearer" = [])))]
 pub async fn remove(
     state: web::Data<AppState>,

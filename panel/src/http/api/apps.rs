@@ -7,7 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::app_view::{self, AppDetail, AppSummary};
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, ApiResult, Code, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::http::openapi::responses as resp;
+use crate::http::openapi::schemas::AppId;
 use crate::state::AppState;
 use crate::{agents, catalog_view::Offered};
 
@@ -37,8 +39,9 @@ pub fn find_app<'c>(
 }
 
 /// The catalog, filtered.
-#[utoipa::path(get, path = "/api/v1/apps", tag = "apps", params(AppQuery),
-    responses((status = 200, body = AppList), (status = 401, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/apps", tag = "apps", operation_id = "list_apps", params(AppQuery),
+    responses((status = 200, description = "The offered apps and every category", body = AppList),
+        (status = 400, response = resp::BadRequest)),
     security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -59,9 +62,10 @@ pub async fn list(
 }
 
 /// One app, with the agents that can run it.
-#[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "apps",
-    params(("id" = String, Path, description = "App id")),
-    responses((status = 200, body = AppDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "apps", operation_id = "get_app",
+    params(("id" = AppId, Path, description = "App id")),
+    responses((status = 200, description = "The app, its inputs and the agents that can run it", body = AppDetail),
+        (status = 400, response = resp::BadRequest), (status = 404, response = resp::AppNotFound)),
     security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -82,10 +86,11 @@ pub async fn get(
 }
 
 /// The JSON Schema (draft 2020-12) that `inputs` of `POST /jobs` must satisfy.
-#[utoipa::path(get, path = "/api/v1/apps/{id}/schema", tag = "apps",
-    params(("id" = String, Path, description = "App id")),
-    responses((status = 200, description = "JSON Schema of the inputs", body = Object),
-        (status = 404, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/apps/{id}/schema", tag = "apps", operation_id = "get_app_schema",
+    params(("id" = AppId, Path, description = "App id")),
+    responses((status = 200, description = "JSON Schema (draft 2020-12) of the inputs",
+            content_type = "application/schema+json", body = Object),
+        (status = 400, response = resp::BadRequest), (status = 404, response = resp::AppNotFound)),
     security(("bearer" = [])))]
 pub async fn schema(
     state: web::Data<AppState>,

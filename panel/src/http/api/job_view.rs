@@ -16,7 +16,7 @@ pub struct JobView {
     pub agent_id: String,
     /// One of `queued running retrying succeeded failed needs_attention timed_out canceled
     /// interrupted rejected expired`.
-    #[schema(example = "running")]
+    #[schema(value_type = crate::http::openapi::schemas::JobStateName, example = "running")]
     pub state: String,
     /// Whether the state is final (nothing happens without a retry).
     pub terminal: bool,

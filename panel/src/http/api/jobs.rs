@@ -1,28 +1,51 @@
 //! `/api/v1/jobs`: create, list, get, events (SSE), log, cancel, retry.
 
+use std::sync::LazyLock;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::job_view::JobView;
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, ApiResult, Code, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
 use crate::http::body::JsonBody;
+use crate::http::openapi::responses as resp;
+use crate::http::openapi::schemas::{self, JobId};
 use crate::jobs::enqueue::{self, NewJob};
 use crate::jobs::{JobQuery, control, events, store};
 use crate::sse;
 use crate::state::AppState;
+
+/// The optional header of `POST /jobs` (documentation only; the handler reads it itself).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// Same key and body within 24 h return the same job.
+    #[param(rename = "Idempotency-Key", schema_with = schemas::idempotency_key)]
+    pub idempotency_key: Option<String>,
+}
+
+/// The optional header of the event stream (documentation only).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct ResumeHeader {
+    /// Resume after this event sequence number (what browsers send on reconnect).
+    #[param(rename = "Last-Event-ID", schema_with = schemas::event_seq)]
+    pub last_event_id: Option<String>,
+}
 
 /// What a caller asks for.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = NewJob)]
 pub struct NewJobRequest {
-    #[schema(example = "nginx")]
+    #[schema(value_type = crate::http::openapi::schemas::AppId)]
     pub app_id: String,
-    #[schema(example = "web-1")]
+    #[schema(value_type = crate::http::openapi::schemas::AgentId)]
     pub agent_id: String,
     /// Input values by name (see `GET /apps/{id}/schema`).
     #[serde(default)]
@@ -41,11 +64,15 @@ impl From<NewJobRequest> for NewJob {
 }
 
 /// Creates a job. `Idempotency-Key` makes a retried request return the first job.
-#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = NewJobRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body within 24 h return the same job")),
-    responses((status = 202, body = JobView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 422, body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", operation_id = "create_job", request_body = NewJobRequest,
+    params(IdempotencyHeader),
+    responses((status = 202, description = "Queued (or the job an earlier request with the same key queued)", body = JobView,
+            headers(("Location" = String, description = "The job's URL"),
+                ("Idempotent-Replayed" = String, description = "`true` when an earlier request made the job"))),
+        (status = 400, response = resp::BadRequest), (status = 403, response = resp::Forbidden),
+        (status = 404, response = resp::TargetNotFound), (status = 409, response = resp::NotQueued),
+        (status = 413, response = resp::PayloadTooLarge), (status = 415, response = resp::UnsupportedMediaType),
+        (status = 422, response = resp::ValidationFailed)),
     security(("bearer" = [])))]
 pub async fn create(
     req: HttpRequest,
@@ -71,6 +98,27 @@ pub async fn create(
         .json(JobView::from(done.job)))
 }
 
+/// The query of `GET /jobs` (documentation only; the handler reads a [`JobQuery`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobListParams {
+    /// Only jobs in this state.
+    #[param(schema_with = schemas::job_state_filter)]
+    pub state: Option<String>,
+    /// Only jobs of this app.
+    #[param(schema_with = schemas::app_id_filter)]
+    pub app_id: Option<String>,
+    /// Only jobs on this agent.
+    #[param(schema_with = schemas::agent_id_filter)]
+    pub agent_id: Option<String>,
+    /// Cursor: the `next` of the previous page.
+    #[param(schema_with = schemas::job_cursor)]
+    pub before: Option<String>,
+    /// Page size, 1 to 200 (default 50); other counts are clamped into that range.
+    #[param(schema_with = job_page_size)]
+    pub limit: Option<usize>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobPage {
     pub jobs: Vec<JobView>,
@@ -78,14 +126,20 @@ pub struct JobPage {
     pub next: Option<String>,
 }
 
+fn job_page_size() -> utoipa::openapi::schema::Schema {
+    schemas::page_size(&format!(
+        "Page size, 1 to {} (default {}); other counts are clamped into that range",
+        store::MAX_PAGE,
+        store::DEFAULT_PAGE
+    ))
+}
+
 /// Jobs, newest first.
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
-    params(("state" = Option<String>, Query, description = "Only jobs in this state."),
-        ("app_id" = Option<String>, Query, description = "Only jobs of this app."),
-        ("agent_id" = Option<String>, Query, description = "Only jobs on this agent."),
-        ("before" = Option<String>, Query, description = "Cursor: the `next` of the previous page."),
-        ("limit" = Option<usize>, Query, description = "Page size, 1 to 200 (default 50).")),
-    responses((status = 200, body = JobPage), (status = 400, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", operation_id = "list_jobs", params(JobListParams),
+    responses((status = 200, description = "A page of jobs, newest first", body = JobPage),
+        (status = 400, response = resp::BadRequest),
+        (status = 404, description = "The `before` cursor names no listed job (code `job_not_found`)",
+            body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -102,9 +156,10 @@ pub async fn list(
 }
 
 /// One job.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
-    params(("id" = String, Path, description = "Job id (UUID)")),
-    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", operation_id = "get_job",
+    params(("id" = JobId, Path, description = "Job id")),
+    responses((status = 200, description = "The job", body = JobView),
+        (status = 400, response = resp::BadRequest), (status = 404, response = resp::JobNotFound)),
     security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -120,36 +175,45 @@ pub async fn get(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct EventsQuery {
     /// Same as the `Last-Event-ID` header, for clients that cannot set headers.
+    #[param(schema_with = schemas::event_seq)]
     pub last_event_id: Option<String>,
 }
 
+/// What `Last-Event-ID` may be: blank (from the start), `<seq>` or `0-<seq>` (the stream id);
+/// 19 digits always fit a u64. The OpenAPI document states the same pattern.
+pub const EVENT_SEQ_PATTERN: &str = "^((0-)?[0-9]{1,19})?$";
+
+static EVENT_SEQ: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(EVENT_SEQ_PATTERN).expect("static pattern"));
+
 /// The `after` of an SSE request: `Last-Event-ID` header, else the query parameter, else 0.
+/// Both are checked, so a malformed one is refused even when the other decides.
 pub fn last_event_id(req: &HttpRequest, query: &EventsQuery) -> ApiResult<u64> {
-    let raw = match req.headers().get("last-event-id") {
-        Some(v) => Some(v.to_str().unwrap_or("?").to_owned()),
-        None => query.last_event_id.clone(),
-    };
-    match raw {
-        None => Ok(0),
-        Some(s) if s.trim().is_empty() => Ok(0),
-        Some(s) => sse::parse_last_event_id(&s).ok_or_else(|| {
-            ApiError::new(
+    let parse = |s: &str| {
+        if EVENT_SEQ.is_match(s) {
+            Ok(sse::parse_last_event_id(s).unwrap_or(0))
+        } else {
+            Err(ApiError::new(
                 Code::InvalidParameter,
                 "Last-Event-ID must be an event sequence number (or `0-<seq>`)",
-            )
-        }),
+            ))
+        }
+    };
+    let from_query = query.last_event_id.as_deref().map(parse).transpose()?;
+    match req.headers().get("last-event-id") {
+        Some(v) => parse(v.to_str().unwrap_or("?")),
+        None => Ok(from_query.unwrap_or(0)),
     }
 }
 
 /// Server-sent events: every event after `Last-Event-ID`, then live ones; the stream ends
 /// after a final state. 204 when the job is finished and nothing is newer.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs",
-    params(("id" = String, Path, description = "Job id"), EventsQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this sequence number")),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs", operation_id = "job_events",
+    params(("id" = JobId, Path, description = "Job id"), EventsQuery, ResumeHeader),
     responses((status = 200, description = "text/event-stream; `id:` is the event seq, `data:` the event JSON",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream", body = schemas::SseEvent),
         (status = 204, description = "Finished and nothing newer"),
-        (status = 404, body = ErrorBody)),
+        (status = 400, response = resp::BadRequest), (status = 404, response = resp::JobNotFound)),
     security(("bearer" = [])))]
 pub async fn stream(
     req: HttpRequest,
@@ -188,9 +252,10 @@ pub async fn event_stream(
 }
 
 /// The output as plain text (runner notes and state changes prefixed with `# `).
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/log", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 404, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/log", tag = "jobs", operation_id = "job_log",
+    params(("id" = JobId, Path, description = "Job id")),
+    responses((status = 200, description = "The output so far, one line per event", content_type = "text/plain", body = String),
+        (status = 400, response = resp::BadRequest), (status = 404, response = resp::JobNotFound)),
     security(("bearer" = [])))]
 pub async fn log(
     state: web::Data<AppState>,
@@ -219,10 +284,11 @@ pub struct CancelResult {
 }
 
 /// Cancels a job: at once if it has not started, else the runner kills it.
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
-    responses((status = 202, body = CancelResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs", operation_id = "cancel_job",
+    params(("id" = JobId, Path, description = "Job id")),
+    responses((status = 202, description = "Canceled, or the runner was asked to stop it", body = CancelResult),
+        (status = 400, response = resp::BadRequest), (status = 403, response = resp::Forbidden),
+        (status = 404, response = resp::JobNotFound), (status = 409, response = resp::NotCancelable)),
     security(("bearer" = [])))]
 pub async fn cancel(
     state: web::Data<AppState>,
@@ -238,10 +304,11 @@ pub async fn cancel(
 }
 
 /// Runs a finished job again (a new attempt).
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
-    responses((status = 202, body = JobView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs", operation_id = "retry_job",
+    params(("id" = JobId, Path, description = "Job id")),
+    responses((status = 202, description = "Queued again as a new attempt", body = JobView),
+        (status = 400, response = resp::BadRequest), (status = 403, response = resp::Forbidden),
+        (status = 404, response = resp::JobNotFound), (status = 409, response = resp::NotRetryable)),
     security(("bearer" = [])))]
 pub async fn retry(
     state: web::Data<AppState>,

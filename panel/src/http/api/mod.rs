@@ -11,15 +11,26 @@ use actix_web::web;
 
 use crate::error::{ApiError, Code};
 
-/// 405 in the table's shape, for a known path with another method.
-pub async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::new(
+/// 405 in the table's shape, for a known path with another method, with the methods the
+/// OpenAPI document lists for the path in `Allow`.
+pub async fn method_not_allowed(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let allow = req
+        .match_pattern()
+        .and_then(|p| crate::http::openapi::allowed_methods(&p))
+        .unwrap_or("");
+    let err = ApiError::new(
         Code::MethodNotAllowed,
-        "this path does not take that method",
-    ))
+        format!("this path takes {allow}, not {}", req.method()),
+    );
+    let mut resp = actix_web::ResponseError::error_response(&err);
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(allow) {
+        resp.headers_mut().insert(actix_web::http::header::ALLOW, v);
+    }
+    resp
 }
 
-fn resource(path: &str) -> actix_web::Resource {
+/// A path whose other methods are answered 405.
+pub fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 

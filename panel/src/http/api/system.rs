@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::agents;
-use crate::error::{ApiError, ApiResult, Code, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -18,8 +18,9 @@ pub struct Health {
 }
 
 /// 200 when Redis answers, else 503.
-#[utoipa::path(get, path = "/healthz", tag = "system",
-    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+#[utoipa::path(get, path = "/healthz", tag = "system", operation_id = "healthz",
+    responses((status = 200, description = "Redis answers", body = Health),
+        (status = 503, response = crate::http::openapi::responses::StoreUnavailable)))]
 pub async fn healthz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let mut conn = state.redis.clone();
     let pong: String = redis::cmd("PING")
@@ -45,8 +46,8 @@ pub async fn healthz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
 }
 
 /// Prometheus metrics (OpenMetrics text).
-#[utoipa::path(get, path = "/metrics", tag = "system",
-    responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "system", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus metrics", content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let mut conn = state.redis.clone();
     // Agent gauges are read fresh; if Redis is down, the last values are served.
@@ -59,7 +60,7 @@ pub async fn metrics(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
 }
 
 /// This API's OpenAPI document.
-#[utoipa::path(get, path = "/openapi.json", tag = "system",
+#[utoipa::path(get, path = "/openapi.json", tag = "system", operation_id = "openapi",
     responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(crate::http::openapi::ApiDoc::openapi())
