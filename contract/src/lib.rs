@@ -4,7 +4,7 @@
 //! agree on lives here exactly once: the manifest model and its validation, input validation
 //! and the environment mapping, the job envelope and its signature, key derivation, Redis key
 //! names, progress events, job states and the exit-code policy; and the two small things both
-//! programs read the same way: the wall clock in unix milliseconds and a settings file.
+//! programs read the same way: the wall clock in unix milliseconds and a settings file; and how both write their logs.
 
 // Installer bundles: manifest, catalog, inputs.
 pub mod catalog;
@@ -23,6 +23,8 @@ pub mod host;
 pub mod ids;
 pub mod job;
 pub mod keys;
+pub mod logs;
+pub mod process_stats;
 pub mod redis_keys;
 pub mod requirements;
 pub mod scripts;
