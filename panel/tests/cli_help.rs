@@ -17,10 +17,9 @@ fn flags_in_help(path: &[&str]) -> BTreeSet<String> {
     help.split_whitespace()
         .filter_map(|w| w.strip_prefix("--"))
         .map(|w| {
-            w.split(['=', ' ', '<', ','])
-                .next()
-                .unwrap_or("")
-                .to_owned()
+            w.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect::<String>()
         })
         .filter(|w| !w.is_empty())
         .collect()
