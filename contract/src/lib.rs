@@ -4,7 +4,7 @@
 //! agree on lives here exactly once: the manifest model and its validation, input validation
 //! and the environment mapping, the job envelope and its signature, key derivation, Redis key
 //! names, progress events, job states and the exit-code policy; and the two small things both
-//! programs read the same way: the wall clock in unix milliseconds and a settings file.
+//! programs read the same way: the wall clock in unix milliseconds and a settings file; and how both write their logs.
 
 // The contract is the shared vocabulary of panel and runner: every public item says what it means.
 #![deny(missing_docs)]
@@ -26,6 +26,8 @@ pub mod host;
 pub mod ids;
 pub mod job;
 pub mod keys;
+pub mod logs;
+pub mod process_stats;
 pub mod redis_keys;
 pub mod requirements;
 pub mod scripts;

@@ -2,107 +2,30 @@
 
 use std::process::ExitCode;
 
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use anyhow::Context as _;
+use clap::FromArgMatches;
+use outfitter_contract::logs::{self, LogFormat};
 use outfitter_panel::Settings;
-use outfitter_panel::auth::Role;
+use outfitter_panel::cli::args::{AgentCommand, Cli, Command, TokenCommand};
 use outfitter_panel::settings::SettingsLayer;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "outfitter-panel",
-    version,
-    about = "Outfitter panel: catalog, forms, jobs and API"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Check installer bundles and report every problem with its rule id.
-    Lint(outfitter_panel::lint::LintArgs),
-    /// Serve the pages and the API.
-    Serve(SettingsLayer),
-    /// Manage agents (servers running outfitter-runner).
-    #[command(subcommand)]
-    Agent(AgentCommand),
-    /// Manage API tokens (also the browser sign-in).
-    #[command(subcommand)]
-    Token(TokenCommand),
-}
-
-#[derive(Debug, Subcommand)]
-enum AgentCommand {
-    /// Register an agent and print its runner configuration (TOML) on stdout.
-    Add {
-        /// Agent id: lowercase letters, digits and '-' (at most 63).
-        id: String,
-        #[command(flatten)]
-        settings: SettingsLayer,
-    },
-    /// Print a registered agent's runner configuration (TOML) again, with its current key.
-    Config {
-        /// Agent id.
-        id: String,
-        #[command(flatten)]
-        settings: SettingsLayer,
-    },
-    /// Give an agent a new key and print its new runner configuration (TOML) on stdout; what
-    /// becomes of its queued jobs goes to stderr.
-    Rotate {
-        /// Agent id.
-        id: String,
-        #[command(flatten)]
-        settings: SettingsLayer,
-    },
-    /// Unregister an agent. Refused while it has queued, retrying or running jobs, unless
-    /// --force: waiting jobs are then canceled, running ones finish.
-    Remove {
-        /// Agent id.
-        id: String,
-        /// Remove even with unfinished jobs (waiting ones end `canceled`).
-        #[arg(long)]
-        force: bool,
-        #[command(flatten)]
-        settings: SettingsLayer,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum TokenCommand {
-    /// Create a token; it is printed once, alone on the last line, and stored only hashed.
-    Add {
-        /// Token name (shown in the audit log).
-        #[arg(long)]
-        name: String,
-        /// What the token may do.
-        #[arg(long, value_enum)]
-        role: Role,
-        #[command(flatten)]
-        settings: SettingsLayer,
-    },
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("OUTFITTER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-/// The matches of the innermost subcommand (where the settings flags live).
-fn leaf(m: &ArgMatches) -> &ArgMatches {
-    match m.subcommand() {
-        Some((_, sub)) => leaf(sub),
-        None => m,
+/// The settings layer the subcommand takes, if any.
+fn layer(command: &Command) -> Option<&SettingsLayer> {
+    match command {
+        Command::Serve(l) => Some(l),
+        Command::Agent(
+            AgentCommand::Add { settings, .. }
+            | AgentCommand::Config { settings, .. }
+            | AgentCommand::Rotate { settings, .. },
+        ) => Some(&settings.layer),
+        Command::Agent(AgentCommand::Remove { settings, .. })
+        | Command::Token(TokenCommand::Add { settings, .. }) => Some(&settings.layer),
+        Command::Lint(_) | Command::Completions { .. } | Command::Man { .. } => None,
     }
 }
 
-fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
-    let settings = || Settings::resolve(leaf(matches));
+fn run(cli: Cli, settings: Option<Settings>) -> anyhow::Result<ExitCode> {
+    let settings = || settings.clone().context("this command takes no settings");
     let rt = || {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -110,6 +33,14 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Lint(args) => Ok(outfitter_panel::lint::run(&args)),
+        Command::Completions { shell } => {
+            outfitter_panel::cli::docs::completions(shell, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => {
+            outfitter_panel::cli::docs::man_pages(&dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(_) => {
             let s = settings()?;
             actix_web::rt::System::new().block_on(outfitter_panel::cli::serve(s))?;
@@ -171,13 +102,22 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = outfitter_panel::cli::args::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    init_tracing();
-    match run(cli, &matches) {
+    // Settings are read before the log starts, so `log_format` may come from the file too.
+    let settings = match layer(&cli.command).map(|l| l.clone().layered()) {
+        None => None,
+        Some(Ok(l)) => Some(l.settings()),
+        Some(Err(e)) => {
+            eprintln!("outfitter-panel: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    logs::init(settings.as_ref().map_or(LogFormat::Text, |s| s.log_format));
+    match run(cli, settings) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("outfitter-panel: {e:#}");

@@ -8,6 +8,14 @@
 //!   `outfitter_agent_scheduled{agent}`, `outfitter_agents_online`, `outfitter_agents_registered`:
 //!   read from Redis at scrape time.
 //!
+//! - `outfitter_http_requests_total{method,route,status}` and
+//!   `outfitter_http_request_duration_seconds{method,route,status}`: every request, by route
+//!   pattern (`/api/v1/jobs/{id}`, not the path: one series per route, whatever the ids);
+//!   paths that match no route count as `route="unmatched"`.
+//! - `outfitter_build_info{version}`: always 1.
+//! - `process_*`: resident memory, CPU seconds, open files, start time (see
+//!   [`outfitter_contract::process_stats`]).
+//!
 //! Counters are per panel process; with several panels, sum them per instance in queries.
 
 use std::collections::HashMap;
@@ -37,6 +45,23 @@ struct StateApp {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct App {
     app: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Version {
+    version: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … about 16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -71,6 +96,10 @@ struct Inner {
     scheduled: Family<AgentLabel, Gauge>,
     online: Gauge,
     registered: Gauge,
+    http_requests: Family<HttpLabels, Counter>,
+    http_latency: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    /// Unprefixed: the standard `process_*` names.
+    process: Registry,
 }
 
 impl Default for Metrics {
@@ -123,6 +152,31 @@ impl Metrics {
             online.clone(),
         );
         registry.register("agents_registered", "Registered agents", registered.clone());
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_latency = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route pattern and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer HTTP requests, by method, route pattern and status",
+            http_latency.clone(),
+        );
+        let build = Family::<Version, Gauge>::default();
+        build
+            .get_or_create(&Version {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register("build_info", "The panel's version (always 1)", build);
+        let mut process = Registry::default();
+        process.register_collector(Box::new(
+            outfitter_contract::process_stats::ProcessCollector,
+        ));
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -134,6 +188,9 @@ impl Metrics {
                 scheduled,
                 online,
                 registered,
+                http_requests,
+                http_latency,
+                process,
             }),
         }
     }
@@ -163,6 +220,20 @@ impl Metrics {
                 })
                 .observe(ms.max(0) as f64 / 1000.0);
         }
+    }
+
+    /// Counts one answered request; `route` is the matched pattern, if any.
+    pub fn http_request(&self, method: &str, route: Option<&str>, status: u16, seconds: f64) {
+        let labels = HttpLabels {
+            method: method.to_owned(),
+            route: route.unwrap_or("unmatched").to_owned(),
+            status,
+        };
+        self.inner.http_requests.get_or_create(&labels).inc();
+        self.inner
+            .http_latency
+            .get_or_create(&labels)
+            .observe(seconds);
     }
 
     /// Sets the per-agent gauges from a fresh read of the agents.
@@ -196,7 +267,10 @@ impl Metrics {
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.inner.registry)
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
+        encode_registry(&mut out, &self.inner.registry)
+            .and_then(|()| encode_registry(&mut out, &self.inner.process))
+            .and_then(|()| encode_eof(&mut out))
             .expect("writing to a String");
         out
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgMatches, Args, FromArgMatches};
+use outfitter_contract::logs::LogFormat;
 use outfitter_contract::settings_file::{SettingsFileError, read_layer};
 use serde::Deserialize;
 
@@ -109,6 +110,10 @@ pub struct SettingsLayer {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "OUTFITTER_WORKERS")]
     pub workers: Option<usize>,
+
+    /// Log lines on stderr: `text`, or `json` for one JSON object per line [default: text].
+    #[arg(long, env = "OUTFITTER_LOG_FORMAT", value_name = "text|json")]
+    pub log_format: Option<LogFormat>,
 }
 
 /// A setting that cannot be read.
@@ -156,6 +161,7 @@ impl SettingsLayer {
             pubsub_ping_secs: self.pubsub_ping_secs.or(lower.pubsub_ping_secs),
             only_tested_apps: self.only_tested_apps.or(lower.only_tested_apps),
             workers: self.workers.or(lower.workers),
+            log_format: self.log_format.or(lower.log_format),
         }
     }
 
@@ -197,6 +203,7 @@ impl SettingsLayer {
             pubsub_ping_secs: self.pubsub_ping_secs.unwrap_or(default::PUBSUB_PING_SECS),
             only_tested_apps: self.only_tested_apps.unwrap_or(false),
             workers: self.workers,
+            log_format: self.log_format.unwrap_or_default(),
         }
     }
 }
@@ -219,6 +226,7 @@ pub struct Settings {
     pub pubsub_ping_secs: u64,
     pub only_tested_apps: bool,
     pub workers: Option<usize>,
+    pub log_format: LogFormat,
 }
 
 impl Settings {

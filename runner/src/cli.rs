@@ -1,10 +1,11 @@
-//! Command line: `run` (the daemon) and `exec` (one bundle, for authors).
+//! Command line: `run` (the daemon), `exec` (one bundle, for authors), and the generated
+//! `completions` and `man` pages.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::config::SettingsLayer;
+use crate::config::{SettingsLayer, default};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,4 +39,82 @@ pub enum Command {
         #[command(flatten)]
         settings: SettingsLayer,
     },
+    /// Print a shell completion script on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (outfitter-runner.1 and one per subcommand) into a directory.
+    Man {
+        /// Directory to write the pages into (created if missing).
+        dir: PathBuf,
+    },
+}
+
+/// Each setting's default as shown in `--help`. The settings are optional (so that the file,
+/// environment and flags can be layered), so clap cannot show the defaults by itself.
+fn defaults() -> Vec<(&'static str, String)> {
+    vec![
+        ("redis_url", default::REDIS_URL.to_owned()),
+        ("installers", default::INSTALLERS.to_owned()),
+        ("log_dir", default::LOG_DIR.to_owned()),
+        ("state_dir", default::STATE_DIR.to_owned()),
+        ("concurrency", default::CONCURRENCY.to_string()),
+        (
+            "kill_grace_seconds",
+            default::KILL_GRACE_SECONDS.to_string(),
+        ),
+        (
+            "drain_grace_seconds",
+            default::DRAIN_GRACE_SECONDS.to_string(),
+        ),
+        (
+            "stop_grace_seconds",
+            default::STOP_GRACE_SECONDS.to_string(),
+        ),
+        ("memory_max_mb", default::MEMORY_MAX_MB.to_string()),
+        ("pids_max", default::PIDS_MAX.to_string()),
+        ("file_size_max_mb", default::FILE_SIZE_MAX_MB.to_string()),
+        ("open_files_max", default::OPEN_FILES_MAX.to_string()),
+        ("output_max_bytes", default::OUTPUT_MAX_BYTES.to_string()),
+        ("line_max_bytes", default::LINE_MAX_BYTES.to_string()),
+        ("cgroups", "true".to_owned()),
+        ("log_format", "text".to_owned()),
+    ]
+}
+
+fn with_defaults(mut cmd: clap::Command) -> clap::Command {
+    let ids: Vec<String> = cmd
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect();
+    for (id, value) in defaults() {
+        if ids.iter().any(|i| i == id) {
+            cmd = cmd.mut_arg(id, |a| {
+                let help = a.get_help().map(ToString::to_string).unwrap_or_default();
+                a.help(format!("{help} [default: {value}]"))
+            });
+        }
+    }
+    cmd
+}
+
+/// The whole command line, as clap sees it (for parsing, completions and man pages).
+pub fn command() -> clap::Command {
+    Cli::command()
+        .mut_subcommand("run", with_defaults)
+        .mut_subcommand("exec", with_defaults)
+}
+
+/// Writes the completion script of `shell` for the whole command line.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut cmd = command();
+    let name = cmd.get_name().to_owned();
+    clap_complete::generate(shell, &mut cmd, name, out);
+}
+
+/// Writes `outfitter-runner.1` and one page per subcommand into `dir`.
+pub fn man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(command(), dir)
 }

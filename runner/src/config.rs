@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use outfitter_contract::keys::Key;
+use outfitter_contract::logs::LogFormat;
 use outfitter_contract::settings_file::{SettingsFileError, read_layer};
 use serde::Deserialize;
 
@@ -73,6 +74,9 @@ pub struct SettingsLayer {
     /// Put each job in its own cgroups where the host allows (false: process group and subreaper only).
     #[arg(long, env = "OUTFITTER_CGROUPS", action = clap::ArgAction::Set)]
     pub cgroups: Option<bool>,
+    /// Log lines on stderr: `text`, or `json` for one JSON object per line.
+    #[arg(long, env = "OUTFITTER_LOG_FORMAT", value_name = "text|json")]
+    pub log_format: Option<LogFormat>,
 }
 
 /// Defaults that work on a server installed by the shipped unit file.
@@ -154,6 +158,7 @@ impl SettingsLayer {
             output_max_bytes: self.output_max_bytes.or(lower.output_max_bytes),
             line_max_bytes: self.line_max_bytes.or(lower.line_max_bytes),
             cgroups: self.cgroups.or(lower.cgroups),
+            log_format: self.log_format.or(lower.log_format),
         }
     }
 

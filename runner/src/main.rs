@@ -4,8 +4,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::FromArgMatches as _;
+use outfitter_contract::logs::{self, LogFormat};
 use outfitter_runner::cli::{Cli, Command};
+use outfitter_runner::config::SettingsLayer;
 
 use outfitter_runner::sandbox::sys::RealSys;
 
@@ -13,14 +15,10 @@ static SYS: RealSys = RealSys;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OUTFITTER_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&outfitter_runner::cli::command().get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     match run(cli).await {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
@@ -30,10 +28,26 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Starts the log once the settings (which may name its format) are read.
+fn start_log(settings: &SettingsLayer) {
+    logs::init(settings.log_format.unwrap_or(LogFormat::Text));
+}
+
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Completions { shell } => {
+            outfitter_runner::cli::completions(shell, &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { dir } => {
+            outfitter_runner::cli::man_pages(&dir)
+                .with_context(|| format!("writing man pages into {}", dir.display()))?;
+            Ok(0)
+        }
         Command::Run { settings } => {
-            let cfg = settings.layered()?.daemon().context("configuration")?;
+            let settings = settings.layered()?;
+            start_log(&settings);
+            let cfg = settings.daemon().context("configuration")?;
             outfitter_runner::daemon::run(cfg, &SYS).await?;
             Ok(0)
         }
@@ -43,7 +57,9 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             timeout,
             settings,
         } => {
-            let limits = settings.layered()?.limits()?;
+            let settings = settings.layered()?;
+            start_log(&settings);
+            let limits = settings.limits()?;
             Ok(outfitter_runner::exec::exec(
                 &bundle,
                 &sets,

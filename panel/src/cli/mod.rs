@@ -1,6 +1,9 @@
 //! `serve`, `agent add|config|rotate|remove`, `token add`: the panel's commands other than
 //! `lint`.
 
+pub mod args;
+pub mod docs;
+
 use actix_web::{HttpServer, web};
 use anyhow::Context as _;
 

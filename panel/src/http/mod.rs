@@ -70,8 +70,12 @@ pub fn build_app(
         )
         .wrap(security_headers())
         .wrap_fn(move |mut req, srv| {
-            // Access log through `tracing` (actix's Logger writes to the `log` crate).
+            // The body deadline, the access log through `tracing` (actix's Logger writes to
+            // the `log` crate) and the HTTP metrics by route pattern.
             let (method, path) = (req.method().clone(), req.path().to_owned());
+            let metrics = req
+                .app_data::<web::Data<AppState>>()
+                .map(|s| s.metrics.clone());
             let started = std::time::Instant::now();
             let mut unread = None;
             if req.headers().contains_key(header::CONTENT_LENGTH)
@@ -96,6 +100,15 @@ pub fn build_app(
                 if let Some(wait) = wait {
                     res.headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from(wait.secs()));
+                }
+                if let Some(m) = metrics {
+                    let route = res.request().match_pattern();
+                    m.http_request(
+                        method.as_str(),
+                        route.as_deref(),
+                        res.status().as_u16(),
+                        started.elapsed().as_secs_f64(),
+                    );
                 }
                 if path != "/healthz" && path != "/metrics" {
                     tracing::info!(

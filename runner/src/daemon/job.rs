@@ -8,6 +8,7 @@ use std::time::Duration;
 use outfitter_contract::event::{Event, EventBody, OutputStream, parse_progress};
 use outfitter_contract::job::{JobState, field, write};
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument as _;
 
 use super::checks::{self, Accepted, Refusal, Verdict};
 use super::events::EventWriter;
@@ -78,7 +79,16 @@ pub async fn handle(shared: Arc<Shared>, wire: String) {
             )
             .await;
         }
-        Verdict::Run(acc) => run(shared, wire, *acc).await,
+        Verdict::Run(acc) => {
+            // Every line logged while the job runs carries these (under `span` in JSON logs).
+            let span = tracing::info_span!(
+                "job",
+                job_id = %acc.envelope.job_id,
+                agent_id = %shared.cfg.agent_id,
+                app_id = %acc.envelope.app_id,
+            );
+            run(shared, wire, *acc).instrument(span).await
+        }
     }
 }
 
