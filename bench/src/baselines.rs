@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail, ensure};
 use crate::stats::{Samples, per_second};
 
 /// Microseconds since the epoch of a wall-clock time.
-pub fn wall_micros(t: SystemTime) -> f64 {
+pub(crate) fn wall_micros(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64() * 1e6)
         .unwrap_or(0.0)
@@ -21,7 +21,7 @@ pub fn wall_micros(t: SystemTime) -> f64 {
 
 /// Parses bash's `$EPOCHREALTIME` (`1700000000.123456`; a comma in some locales) into
 /// microseconds since the epoch.
-pub fn parse_epoch_realtime(s: &str) -> Option<f64> {
+pub(crate) fn parse_epoch_realtime(s: &str) -> Option<f64> {
     let (secs, frac) = s.trim().split_once(['.', ','])?;
     let secs: u64 = secs.parse().ok()?;
     let frac = format!("{frac:0<6}");
@@ -30,7 +30,7 @@ pub fn parse_epoch_realtime(s: &str) -> Option<f64> {
 }
 
 /// Reads the time a `bench-mark` script wrote as its first instruction, and removes the file.
-pub fn take_mark(mark_file: &Path) -> Result<f64> {
+pub(crate) fn take_mark(mark_file: &Path) -> Result<f64> {
     let text = std::fs::read_to_string(mark_file)
         .with_context(|| format!("the script wrote no mark to {}", mark_file.display()))?;
     std::fs::remove_file(mark_file)?;
@@ -39,7 +39,7 @@ pub fn take_mark(mark_file: &Path) -> Result<f64> {
 
 /// `LPUSH` on one connection until a `BLMOVE … RIGHT LEFT` blocked on another returns: the
 /// bare queue hand-off the panel and runner build on. `payload` is a job-sized value.
-pub fn redis_handoff(client: &redis::Client, n: usize, payload: &str) -> Result<Samples> {
+pub(crate) fn redis_handoff(client: &redis::Client, n: usize, payload: &str) -> Result<Samples> {
     let (src, dst) = (
         "outfitter:bench:{baseline}:queue",
         "outfitter:bench:{baseline}:processing",
@@ -91,7 +91,7 @@ pub fn redis_handoff(client: &redis::Client, n: usize, payload: &str) -> Result<
 
 /// Times of one bare spawn of a script.
 #[derive(Debug, Clone, Copy)]
-pub struct SpawnTimes {
+pub(crate) struct SpawnTimes {
     /// From just before spawn to the script's first instruction (needs a mark file).
     pub to_first_instruction: Option<Duration>,
     /// From just before spawn to exit with all output read.
@@ -100,7 +100,7 @@ pub struct SpawnTimes {
 
 /// One spawn of `bash <script>` as a minimal loop does it: own process group, stdin
 /// `/dev/null`, stdout and stderr read to the end (concurrently), exit status reaped.
-pub fn spawn_once(script: &Path, mark_file: Option<&Path>) -> Result<SpawnTimes> {
+pub(crate) fn spawn_once(script: &Path, mark_file: Option<&Path>) -> Result<SpawnTimes> {
     let wall0 = SystemTime::now();
     let t0 = Instant::now();
     let out = Command::new("/bin/bash")
@@ -140,7 +140,7 @@ pub fn spawn_once(script: &Path, mark_file: Option<&Path>) -> Result<SpawnTimes>
 }
 
 /// Spawns per second of `script` from `loops` parallel minimal loops, `per_loop` each.
-pub fn spawn_rate(script: &Path, loops: usize, per_loop: usize) -> Result<f64> {
+pub(crate) fn spawn_rate(script: &Path, loops: usize, per_loop: usize) -> Result<f64> {
     let start = Instant::now();
     let handles: Vec<_> = (0..loops)
         .map(|_| {
@@ -161,7 +161,7 @@ pub fn spawn_rate(script: &Path, loops: usize, per_loop: usize) -> Result<f64> {
 }
 
 /// Lines per second a reader gets from `script`'s stdout through a pipe, and how many.
-pub fn pipe_line_rate(script: &Path) -> Result<(f64, u64)> {
+pub(crate) fn pipe_line_rate(script: &Path) -> Result<(f64, u64)> {
     let start = Instant::now();
     let mut child = Command::new("/bin/bash")
         .arg(script)
@@ -188,7 +188,7 @@ pub fn pipe_line_rate(script: &Path) -> Result<(f64, u64)> {
 
 /// Calls per second of the contract's `APPEND_EVENT` Lua script from one unpipelined client:
 /// what storing and publishing one event costs Redis and one round trip, with nobody listening.
-pub fn append_event_rate(client: &redis::Client, n: usize) -> Result<f64> {
+pub(crate) fn append_event_rate(client: &redis::Client, n: usize) -> Result<f64> {
     use outfitter_contract::event::{Event, EventBody, OutputStream};
     use outfitter_contract::redis_keys::AgentRedisKeys;
     let keys = AgentRedisKeys::new("bench-baseline");
@@ -223,7 +223,7 @@ pub fn append_event_rate(client: &redis::Client, n: usize) -> Result<f64> {
 
 /// One pass over every process the way a process-tree search does it: list `/proc`, read
 /// each `/proc/<pid>/stat`. Returns the time per pass and the number of processes.
-pub fn proc_scan(passes: usize) -> Result<(Samples, usize)> {
+pub(crate) fn proc_scan(passes: usize) -> Result<(Samples, usize)> {
     let mut samples = Samples::new();
     let mut count = 0;
     for _ in 0..passes {
@@ -247,7 +247,7 @@ pub fn proc_scan(passes: usize) -> Result<(Samples, usize)> {
 }
 
 /// Writing a small file, `fsync`, rename (an atomic durable write) in `dir`, `n` times.
-pub fn durable_write(dir: &Path, n: usize) -> Result<Samples> {
+pub(crate) fn durable_write(dir: &Path, n: usize) -> Result<Samples> {
     use std::io::Write;
     std::fs::create_dir_all(dir)?;
     let (tmp, path) = (dir.join("probe.json.tmp"), dir.join("probe.json"));
@@ -266,7 +266,7 @@ pub fn durable_write(dir: &Path, n: usize) -> Result<Samples> {
 }
 
 /// `PUBLISH` on one connection until a subscriber on another has the message.
-pub fn pubsub_latency(client: &redis::Client, n: usize) -> Result<Samples> {
+pub(crate) fn pubsub_latency(client: &redis::Client, n: usize) -> Result<Samples> {
     let channel = "outfitter:bench:baseline:live";
     let mut sub_conn = client.get_connection()?;
     let mut publisher = client.get_connection()?;

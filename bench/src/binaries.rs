@@ -12,13 +12,13 @@ use anyhow::{Context, Result, bail, ensure};
 
 /// The two programs under test.
 #[derive(Debug, Clone)]
-pub struct Binaries {
+pub(crate) struct Binaries {
     pub panel: PathBuf,
     pub runner: PathBuf,
 }
 
 /// Finds or builds the release binaries.
-pub fn release_binaries() -> Result<Binaries> {
+pub(crate) fn release_binaries() -> Result<Binaries> {
     if let (Some(panel), Some(runner)) = (
         std::env::var_os("OUTFITTER_PANEL_BIN"),
         std::env::var_os("OUTFITTER_RUNNER_BIN"),

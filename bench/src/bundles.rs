@@ -6,20 +6,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 /// Prints one line and exits 0 (the throughput job).
-pub const NOOP: &str = "bench-noop";
+pub(crate) const NOOP: &str = "bench-noop";
 /// Records the time of its first instruction, prints one line, exits 0 (the dispatch job).
-pub const MARK: &str = "bench-mark";
+pub(crate) const MARK: &str = "bench-mark";
 /// Prints many lines as fast as bash can (the progress job).
-pub const LINES: &str = "bench-lines";
+pub(crate) const LINES: &str = "bench-lines";
 /// Prints lines carrying the time they were written, 20 ms apart (the line delay job).
-pub const TICK: &str = "bench-tick";
+pub(crate) const TICK: &str = "bench-tick";
 
 /// Prefix of the generated catalog apps (`app-0001`…).
-pub const APP_PREFIX: &str = "app-";
+pub(crate) const APP_PREFIX: &str = "app-";
 
 /// Where the generated bundles are.
 #[derive(Debug, Clone)]
-pub struct Bundles {
+pub(crate) struct Bundles {
     /// The measuring bundles only (what the runners serve).
     pub runner_catalog: PathBuf,
     /// The measuring bundles plus the generated apps (what the panel serves).
@@ -30,7 +30,7 @@ pub struct Bundles {
 
 /// Sizes of the generated jobs.
 #[derive(Debug, Clone, Copy)]
-pub struct Sizes {
+pub(crate) struct Sizes {
     pub lines: u64,
     pub ticks: u64,
     pub apps: usize,
@@ -38,7 +38,7 @@ pub struct Sizes {
 
 impl Bundles {
     /// Writes every bundle under `dir`.
-    pub fn generate(dir: &Path, sizes: Sizes) -> Result<Self> {
+    pub(crate) fn generate(dir: &Path, sizes: Sizes) -> Result<Self> {
         let runner_catalog = dir.join("runner-installers");
         let panel_catalog = dir.join("panel-installers");
         let mark_file = dir.join("first-instruction");
@@ -102,13 +102,13 @@ impl Bundles {
     }
 
     /// The script of a measuring bundle (for the raw-spawn baselines).
-    pub fn script(&self, id: &str) -> PathBuf {
+    pub(crate) fn script(&self, id: &str) -> PathBuf {
         self.runner_catalog.join(id).join("install.sh")
     }
 }
 
 /// The id of the `i`-th generated app.
-pub fn app_id(i: usize) -> String {
+pub(crate) fn app_id(i: usize) -> String {
     format!("{APP_PREFIX}{i:04}")
 }
 
@@ -129,7 +129,7 @@ const PASSWORD_INPUT: &str = "inputs:\n  - name: bench_secret\n    type: passwor
                               label: A password the script never prints\n    required: false\n";
 
 /// The value the progress figure sends for it: 24 characters, like a generated password.
-pub const PROGRESS_SECRET: &str = "bench-S3cret/pa$$+word!?";
+pub(crate) const PROGRESS_SECRET: &str = "bench-S3cret/pa$$+word!?";
 
 fn measuring_manifest(id: &str, description: &str) -> String {
     format!(

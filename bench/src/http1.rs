@@ -13,13 +13,13 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// One response.
 #[derive(Debug, Clone)]
-pub struct Response {
+pub(crate) struct Response {
     pub status: u16,
     pub body: Vec<u8>,
 }
 
 impl Response {
-    pub fn json(&self) -> Result<serde_json::Value> {
+    pub(crate) fn json(&self) -> Result<serde_json::Value> {
         serde_json::from_slice(&self.body).with_context(|| {
             format!(
                 "status {}, body is not JSON: {}",
@@ -31,7 +31,7 @@ impl Response {
 }
 
 /// The bytes of one request, built once and sent many times.
-pub fn request(method: &str, path: &str, token: &str, json_body: Option<&str>) -> Vec<u8> {
+pub(crate) fn request(method: &str, path: &str, token: &str, json_body: Option<&str>) -> Vec<u8> {
     let mut r = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nUser-Agent: outfitter-bench\r\n"
     );
@@ -47,14 +47,14 @@ pub fn request(method: &str, path: &str, token: &str, json_body: Option<&str>) -
 
 /// A keep-alive connection; reconnects by itself when the server closed it.
 #[derive(Debug)]
-pub struct Conn {
+pub(crate) struct Conn {
     addr: SocketAddr,
     stream: Option<TcpStream>,
     buf: Vec<u8>,
 }
 
 impl Conn {
-    pub async fn connect(addr: SocketAddr) -> Result<Self> {
+    pub(crate) async fn connect(addr: SocketAddr) -> Result<Self> {
         let mut c = Self {
             addr,
             stream: None,
@@ -77,7 +77,7 @@ impl Conn {
     }
 
     /// Sends `req` and reads the whole response.
-    pub async fn send(&mut self, req: &[u8]) -> Result<Response> {
+    pub(crate) async fn send(&mut self, req: &[u8]) -> Result<Response> {
         let stream = self.ensure_connected().await?;
         if let Err(e) = stream.write_all(req).await {
             self.stream = None;

@@ -19,7 +19,7 @@ const READY_LIMIT: Duration = Duration::from_secs(30);
 
 /// A running installation. Fields drop in order: processes first, Redis last.
 #[derive(Debug)]
-pub struct Installation {
+pub(crate) struct Installation {
     runners: BTreeMap<String, Daemon>,
     panel: Option<(Daemon, u16)>,
     pub redis: RedisServer,
@@ -33,7 +33,7 @@ pub struct Installation {
 impl Installation {
     /// Redis, an admin token and one panel serving `panel_catalog`; runners (started later)
     /// read `runner_catalog`. Everything is written under `dir`.
-    pub async fn start(
+    pub(crate) async fn start(
         bins: &Binaries,
         dir: &Path,
         panel_catalog: &Path,
@@ -73,7 +73,7 @@ impl Installation {
     }
 
     /// Runs a one-shot panel command; its stdout.
-    pub fn panel_cli(&self, args: &[&str]) -> Result<String> {
+    pub(crate) fn panel_cli(&self, args: &[&str]) -> Result<String> {
         let mut cmd = self.panel_command();
         cmd.args(args);
         let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
@@ -89,7 +89,7 @@ impl Installation {
     }
 
     /// (Re)starts `outfitter-panel serve` on a free port and waits for `/healthz`.
-    pub async fn start_panel(&mut self) -> Result<()> {
+    pub(crate) async fn start_panel(&mut self) -> Result<()> {
         self.panel = None;
         let port = free_port();
         let mut cmd = self.panel_command();
@@ -125,18 +125,18 @@ impl Installation {
     }
 
     /// `http://127.0.0.1:<port>` of the panel.
-    pub fn panel_url(&self) -> String {
+    pub(crate) fn panel_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.panel_port())
     }
 
-    pub fn panel_port(&self) -> u16 {
+    pub(crate) fn panel_port(&self) -> u16 {
         self.panel
             .as_ref()
             .map(|(_, p)| *p)
             .expect("the panel runs")
     }
 
-    pub fn panel_memory(&self) -> Result<Memory> {
+    pub(crate) fn panel_memory(&self) -> Result<Memory> {
         self.panel
             .as_ref()
             .context("the panel does not run")?
@@ -145,7 +145,7 @@ impl Installation {
     }
 
     /// Fails with the panel's log when it has exited.
-    pub fn ensure_panel_running(&mut self) -> Result<()> {
+    pub(crate) fn ensure_panel_running(&mut self) -> Result<()> {
         self.panel
             .as_mut()
             .context("the panel does not run")?
@@ -155,7 +155,7 @@ impl Installation {
 
     /// Registers `agent_id` (`agent add`) and writes its runner's configuration; the runner
     /// is started by [`Installation::start_runner`].
-    pub fn add_agent(&mut self, agent_id: &str) -> Result<()> {
+    pub(crate) fn add_agent(&mut self, agent_id: &str) -> Result<()> {
         let config = self.panel_cli(&["agent", "add", agent_id])?;
         let dir = self.runner_dir(agent_id);
         std::fs::create_dir_all(dir.join("log"))?;
@@ -165,19 +165,23 @@ impl Installation {
     }
 
     /// Registers `agent_id` and starts its runner.
-    pub fn add_and_start_runner(&mut self, agent_id: &str) -> Result<()> {
+    pub(crate) fn add_and_start_runner(&mut self, agent_id: &str) -> Result<()> {
         self.add_agent(agent_id)?;
         self.start_runner(agent_id)
     }
 
     /// Starts (or restarts) the runner of a registered agent and waits for its heartbeat.
-    pub fn start_runner(&mut self, agent_id: &str) -> Result<()> {
+    pub(crate) fn start_runner(&mut self, agent_id: &str) -> Result<()> {
         self.start_runner_with(agent_id, None)
     }
 
     /// Like [`Installation::start_runner`], with the runner's `concurrency` setting when given
     /// (default: the runner's own, one job at a time).
-    pub fn start_runner_with(&mut self, agent_id: &str, concurrency: Option<usize>) -> Result<()> {
+    pub(crate) fn start_runner_with(
+        &mut self,
+        agent_id: &str,
+        concurrency: Option<usize>,
+    ) -> Result<()> {
         self.stop_runner(agent_id);
         let dir = self.runner_dir(agent_id);
         let mut conn = self.redis.connection()?;
@@ -219,7 +223,7 @@ impl Installation {
     }
 
     /// Whether `agent_id` was registered by [`Installation::add_agent`].
-    pub fn is_registered(&self, agent_id: &str) -> bool {
+    pub(crate) fn is_registered(&self, agent_id: &str) -> bool {
         self.runner_dir(agent_id).join("runner.toml").is_file()
     }
 
@@ -228,13 +232,13 @@ impl Installation {
     }
 
     /// Stops one runner (SIGKILL of its group; its jobs are finished when this is called).
-    pub fn stop_runner(&mut self, agent_id: &str) {
+    pub(crate) fn stop_runner(&mut self, agent_id: &str) {
         if let Some(mut d) = self.runners.remove(agent_id) {
             d.kill();
         }
     }
 
-    pub fn runner_pid(&self, agent_id: &str) -> Option<u32> {
+    pub(crate) fn runner_pid(&self, agent_id: &str) -> Option<u32> {
         self.runners.get(agent_id).map(Daemon::pid)
     }
 }

@@ -13,7 +13,7 @@ use crate::stats::{Samples, Summary, per_second};
 
 /// What one load run measured.
 #[derive(Debug, Clone)]
-pub struct LoadResult {
+pub(crate) struct LoadResult {
     /// Responses with the expected status.
     pub ok: u64,
     /// Responses with another status, and failed requests.
@@ -28,14 +28,14 @@ pub struct LoadResult {
 
 impl LoadResult {
     /// Good responses per second.
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         per_second(self.ok, self.elapsed)
     }
 }
 
 /// Sends `request` over `connections` connections for `duration`; a response counts as good
 /// when its status is `want_status`.
-pub async fn run(
+pub(crate) async fn run(
     addr: SocketAddr,
     request: Vec<u8>,
     want_status: u16,

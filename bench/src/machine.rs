@@ -6,7 +6,7 @@ use crate::redis_server::server_version;
 
 /// Facts about this machine.
 #[derive(Debug, Clone)]
-pub struct Machine {
+pub(crate) struct Machine {
     pub nproc: usize,
     pub cpu_model: String,
     pub ram_mib: u64,
@@ -17,7 +17,7 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn detect() -> Self {
+    pub(crate) fn detect() -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
@@ -52,7 +52,7 @@ impl Machine {
 
 /// The 1, 5 and 15 minute load averages now (`/proc/loadavg`), e.g. `0.52 0.61 0.70`: the
 /// machine may be shared, and figures taken under load say so.
-pub fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))

@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 
 /// A daemon started by the bench.
 #[derive(Debug)]
-pub struct Daemon {
+pub(crate) struct Daemon {
     name: String,
     child: Child,
     log: PathBuf,
@@ -20,7 +20,7 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts `cmd` in a new process group, stdin `/dev/null`, output appended to `log`.
-    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<Self> {
+    pub(crate) fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<Self> {
         use std::os::unix::process::CommandExt;
         let out = File::options()
             .create(true)
@@ -42,19 +42,19 @@ impl Daemon {
         })
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The last `n` lines the process wrote, for error messages.
-    pub fn output_tail(&self, n: usize) -> String {
+    pub(crate) fn output_tail(&self, n: usize) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
     /// Fails with the process's output when it has exited.
-    pub fn ensure_running(&mut self) -> Result<()> {
+    pub(crate) fn ensure_running(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {
             bail!(
                 "{} exited with {status}; its output:\n{}",
@@ -66,7 +66,7 @@ impl Daemon {
     }
 
     /// SIGKILLs the process group and reaps the process. Idempotent.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
             if let Ok(pid) = i32::try_from(self.child.id())
                 && pid > 1
@@ -79,7 +79,7 @@ impl Daemon {
     }
 
     /// Current and peak resident memory.
-    pub fn memory(&self) -> Result<Memory> {
+    pub(crate) fn memory(&self) -> Result<Memory> {
         Memory::of(self.pid())
     }
 }
@@ -92,7 +92,7 @@ impl Drop for Daemon {
 
 /// Resident memory of one process, from `/proc/<pid>/status`, in KiB.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Memory {
+pub(crate) struct Memory {
     /// `VmRSS`: resident now.
     pub rss_kib: u64,
     /// `VmHWM`: the peak resident size since the process started.
@@ -100,7 +100,7 @@ pub struct Memory {
 }
 
 impl Memory {
-    pub fn of(pid: u32) -> Result<Self> {
+    pub(crate) fn of(pid: u32) -> Result<Self> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
             .with_context(|| format!("reading /proc/{pid}/status"))?;
         Self::parse(&text).with_context(|| format!("/proc/{pid}/status has no VmRSS/VmHWM"))
@@ -128,7 +128,7 @@ impl Memory {
 
 /// CPU time a process used, from `/proc/<pid>/stat`.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CpuTime {
+pub(crate) struct CpuTime {
     /// The process itself, user + system.
     pub own: Duration,
     /// Its children that it waited for (`cutime + cstime`).
@@ -139,7 +139,7 @@ pub struct CpuTime {
 const USER_HZ: u64 = 100;
 
 impl CpuTime {
-    pub fn of(pid: u32) -> Result<Self> {
+    pub(crate) fn of(pid: u32) -> Result<Self> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .with_context(|| format!("reading /proc/{pid}/stat"))?;
         Self::parse(&text).with_context(|| format!("/proc/{pid}/stat is malformed"))
@@ -162,7 +162,7 @@ impl CpuTime {
     }
 
     /// What was used since `earlier`.
-    pub fn since(self, earlier: CpuTime) -> CpuTime {
+    pub(crate) fn since(self, earlier: CpuTime) -> CpuTime {
         CpuTime {
             own: self.own.saturating_sub(earlier.own),
             children: self.children.saturating_sub(earlier.children),
@@ -171,12 +171,16 @@ impl CpuTime {
 }
 
 /// KiB as MiB with one decimal.
-pub fn mib(kib: u64) -> String {
+pub(crate) fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 /// Polls `done` every 20 ms up to `limit`.
-pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Result<()> {
+pub(crate) fn wait_until(
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) -> Result<()> {
     let deadline = std::time::Instant::now() + limit;
     while !done() {
         if std::time::Instant::now() > deadline {

@@ -16,7 +16,7 @@ use crate::report::Table;
 
 /// Which profile to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// CPU samples by symbol (`perf record -F 999`).
     Cpu,
     /// System call counts and times (`perf trace -s`).
@@ -25,14 +25,14 @@ pub enum Kind {
 
 /// A `perf` attached to a process.
 #[derive(Debug)]
-pub struct Profiler {
+pub(crate) struct Profiler {
     kind: Kind,
     child: Child,
     output: PathBuf,
 }
 
 /// Whether `perf` can profile on this machine (installed, and allowed to).
-pub fn available() -> bool {
+pub(crate) fn available() -> bool {
     Command::new("perf")
         .args(["stat", "-e", "task-clock", "true"])
         .stdout(Stdio::null())
@@ -43,7 +43,7 @@ pub fn available() -> bool {
 
 impl Profiler {
     /// Attaches `perf` to `pid`, its output in `dir`.
-    pub fn start(kind: Kind, pid: u32, dir: &Path) -> Result<Self> {
+    pub(crate) fn start(kind: Kind, pid: u32, dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let pid_arg = pid.to_string();
         let (output, mut cmd) = match kind {
@@ -78,7 +78,7 @@ impl Profiler {
 
     /// Stops `perf` and turns what it saw into a table, `per` naming the unit of work
     /// (e.g. jobs) the counts are divided by.
-    pub fn finish(mut self, units: usize, per: &str) -> Result<Table> {
+    pub(crate) fn finish(mut self, units: usize, per: &str) -> Result<Table> {
         let pid = Pid::from_raw(i32::try_from(self.child.id())?);
         kill(pid, Signal::SIGINT).context("stopping perf")?;
         let mut status = None;

@@ -7,39 +7,39 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use outfitter_test_support::Persistence;
-pub use outfitter_test_support::free_port;
+pub(crate) use outfitter_test_support::free_port;
 
 /// A private redis-server (the launcher the test suites use), with the bench's questions.
 #[derive(Debug)]
-pub struct RedisServer {
+pub(crate) struct RedisServer {
     server: outfitter_test_support::RedisServer,
     pid: u32,
 }
 
 impl RedisServer {
     /// Starts `redis-server --save "" --appendonly no` on a free port, files in `dir`.
-    pub fn start(dir: &Path) -> Result<Self> {
+    pub(crate) fn start(dir: &Path) -> Result<Self> {
         let server = outfitter_test_support::RedisServer::start_in(dir, Persistence::None)?;
         let pid = server.pid().context("a started redis-server has a pid")?;
         Ok(Self { server, pid })
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.server.url()
     }
 
-    pub fn client(&self) -> Result<redis::Client> {
+    pub(crate) fn client(&self) -> Result<redis::Client> {
         Ok(redis::Client::open(self.url())?)
     }
 
     /// A blocking connection (for baselines and bookkeeping, not for measured paths that
     /// the programs under test take).
-    pub fn connection(&self) -> Result<redis::Connection> {
+    pub(crate) fn connection(&self) -> Result<redis::Connection> {
         Ok(self.client()?.get_connection()?)
     }
 
     /// `used_memory` from `INFO memory`, in bytes.
-    pub fn used_memory(&self) -> Result<u64> {
+    pub(crate) fn used_memory(&self) -> Result<u64> {
         let info: String = redis::cmd("INFO")
             .arg("memory")
             .query(&mut self.connection()?)?;
@@ -48,20 +48,20 @@ impl RedisServer {
             .context("INFO memory has no used_memory")
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.pid
     }
 }
 
 /// A `field:value` line of an `INFO` reply.
-pub fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+pub(crate) fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
     info.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .map(str::trim)
 }
 
 /// `redis-server --version`, e.g. `7.0.15`.
-pub fn server_version() -> String {
+pub(crate) fn server_version() -> String {
     Command::new("redis-server")
         .arg("--version")
         .output()

@@ -10,12 +10,12 @@ use anyhow::{Context, Result};
 
 use crate::machine::Machine;
 
-pub const BEGIN: &str = "<!-- bench:begin -->";
-pub const END: &str = "<!-- bench:end -->";
+pub(crate) const BEGIN: &str = "<!-- bench:begin -->";
+pub(crate) const END: &str = "<!-- bench:end -->";
 
 /// One measured figure with the baselines that bound it.
 #[derive(Debug, Clone, Default)]
-pub struct Figure {
+pub(crate) struct Figure {
     pub number: u8,
     pub title: String,
     /// How it was measured, in a sentence or two.
@@ -31,7 +31,7 @@ pub struct Figure {
 
 /// A measure, its value, and the baseline it is compared with.
 #[derive(Debug, Clone, Default)]
-pub struct Row {
+pub(crate) struct Row {
     pub measure: String,
     pub value: String,
     pub baseline: String,
@@ -39,7 +39,7 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn new(measure: impl Into<String>, value: impl Into<String>) -> Self {
+    pub(crate) fn new(measure: impl Into<String>, value: impl Into<String>) -> Self {
         Self {
             measure: measure.into(),
             value: value.into(),
@@ -47,7 +47,7 @@ impl Row {
         }
     }
 
-    pub fn against(mut self, baseline: impl Into<String>, ratio: impl Into<String>) -> Self {
+    pub(crate) fn against(mut self, baseline: impl Into<String>, ratio: impl Into<String>) -> Self {
         self.baseline = baseline.into();
         self.ratio = ratio.into();
         self
@@ -55,7 +55,7 @@ impl Row {
 }
 
 #[derive(Debug, Clone)]
-pub struct Goal {
+pub(crate) struct Goal {
     pub text: String,
     pub measured: String,
     pub met: bool,
@@ -63,7 +63,7 @@ pub struct Goal {
 
 /// A free-form table.
 #[derive(Debug, Clone, Default)]
-pub struct Table {
+pub(crate) struct Table {
     pub heading: String,
     pub columns: Vec<String>,
     pub rows: Vec<Vec<String>>,
@@ -71,7 +71,7 @@ pub struct Table {
 
 /// Everything one run produced.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub(crate) struct Report {
     pub command: String,
     pub quick: bool,
     pub started: String,
@@ -88,7 +88,7 @@ pub struct Report {
 
 impl Report {
     /// The generated markdown (without the markers).
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         let mut out = String::new();
         let m = &self.machine;
         let _ = writeln!(out, "## Figures from `outfitter-bench`\n");
@@ -186,7 +186,7 @@ fn dash(s: &str) -> &str {
 
 /// `existing` with the region between the markers replaced by `generated`. A file without
 /// markers gets the region after its first heading line (or at the top), the rest kept.
-pub fn splice(existing: Option<&str>, generated: &str) -> String {
+pub(crate) fn splice(existing: Option<&str>, generated: &str) -> String {
     let region = format!("{BEGIN}\n{}\n{END}", generated.trim_end());
     let Some(text) = existing else {
         return format!("# Benchmarks\n\n{region}\n");
@@ -205,7 +205,7 @@ pub fn splice(existing: Option<&str>, generated: &str) -> String {
 }
 
 /// Rewrites the generated region of the file at `path`.
-pub fn write(path: &Path, generated: &str) -> Result<()> {
+pub(crate) fn write(path: &Path, generated: &str) -> Result<()> {
     let existing = std::fs::read_to_string(path).ok();
     let text = splice(existing.as_deref(), generated);
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))

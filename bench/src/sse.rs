@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 /// The `data:` payloads of one open SSE response, in order.
-pub struct SseStream {
+pub(crate) struct SseStream {
     body: BoxStream<'static, reqwest::Result<Vec<u8>>>,
     buf: Vec<u8>,
     /// Where the unread part of `buf` starts (the read part is dropped in bulk, not per
@@ -26,7 +26,7 @@ impl std::fmt::Debug for SseStream {
 
 impl SseStream {
     /// Opens the event stream of `job_id` on the panel at `base` (`http://host:port`).
-    pub async fn open(
+    pub(crate) async fn open(
         http: &reqwest::Client,
         base: &str,
         token: &str,
@@ -50,7 +50,7 @@ impl SseStream {
 
     /// The next message's data (comments and keep-alives skipped); `None` when the server
     /// closed the stream. Fails if nothing arrives within `limit`.
-    pub async fn next(&mut self, limit: Duration) -> Result<Option<String>> {
+    pub(crate) async fn next(&mut self, limit: Duration) -> Result<Option<String>> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             while let Some(block) = self.take_block() {

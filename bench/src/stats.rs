@@ -5,32 +5,32 @@ use std::time::Duration;
 
 /// A set of latency samples in microseconds.
 #[derive(Debug, Clone, Default)]
-pub struct Samples {
+pub(crate) struct Samples {
     micros: Vec<f64>,
     sorted: bool,
 }
 
 impl Samples {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    pub fn push(&mut self, d: Duration) {
+    pub(crate) fn push(&mut self, d: Duration) {
         self.push_micros(d.as_secs_f64() * 1e6);
     }
 
     /// A sample already in microseconds (may be negative only through clock error; kept as is).
-    pub fn push_micros(&mut self, us: f64) {
+    pub(crate) fn push_micros(&mut self, us: f64) {
         self.micros.push(us);
         self.sorted = false;
     }
 
-    pub fn extend(&mut self, other: &Samples) {
+    pub(crate) fn extend(&mut self, other: &Samples) {
         self.micros.extend_from_slice(&other.micros);
         self.sorted = false;
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.micros.len()
     }
 
@@ -42,7 +42,7 @@ impl Samples {
     }
 
     /// The `p`-th percentile (0–100) by the nearest-rank method; `None` without samples.
-    pub fn percentile(&mut self, p: f64) -> Option<f64> {
+    pub(crate) fn percentile(&mut self, p: f64) -> Option<f64> {
         if self.micros.is_empty() {
             return None;
         }
@@ -52,13 +52,13 @@ impl Samples {
         Some(self.micros[rank.clamp(1, n) - 1])
     }
 
-    pub fn mean(&self) -> Option<f64> {
+    pub(crate) fn mean(&self) -> Option<f64> {
         (!self.micros.is_empty())
             .then(|| self.micros.iter().sum::<f64>() / self.micros.len() as f64)
     }
 
     /// p50 and p99 together.
-    pub fn summary(&mut self) -> Summary {
+    pub(crate) fn summary(&mut self) -> Summary {
         Summary {
             n: self.len(),
             p50: self.percentile(50.0).unwrap_or(f64::NAN),
@@ -69,7 +69,7 @@ impl Samples {
 
 /// Percentiles of one set of samples, in microseconds.
 #[derive(Debug, Clone, Copy)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub n: usize,
     pub p50: f64,
     pub p99: f64,
@@ -77,7 +77,7 @@ pub struct Summary {
 
 /// A duration in microseconds shown in the unit that reads best (µs below 1 ms, else ms).
 #[derive(Debug, Clone, Copy)]
-pub struct Micros(pub f64);
+pub(crate) struct Micros(pub f64);
 
 impl fmt::Display for Micros {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -95,14 +95,14 @@ impl fmt::Display for Micros {
 }
 
 /// Events per second, with thousands separated.
-pub fn per_second(count: u64, elapsed: Duration) -> f64 {
+pub(crate) fn per_second(count: u64, elapsed: Duration) -> f64 {
     let s = elapsed.as_secs_f64();
     if s > 0.0 { count as f64 / s } else { f64::NAN }
 }
 
 /// A rate shown as a whole number with thousands separators (`12,345/s`).
 #[derive(Debug, Clone, Copy)]
-pub struct Rate(pub f64);
+pub(crate) struct Rate(pub f64);
 
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -114,7 +114,7 @@ impl fmt::Display for Rate {
 }
 
 /// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -127,7 +127,7 @@ pub fn thousands(n: u64) -> String {
 }
 
 /// A ratio `a / b` as a percentage with no decimals (`n/a` when undefined).
-pub fn percent(a: f64, b: f64) -> String {
+pub(crate) fn percent(a: f64, b: f64) -> String {
     if b > 0.0 && a.is_finite() && b.is_finite() {
         format!("{:.0}%", 100.0 * a / b)
     } else {
@@ -136,7 +136,7 @@ pub fn percent(a: f64, b: f64) -> String {
 }
 
 /// A ratio `a / b` as a factor (`3.4×`).
-pub fn factor(a: f64, b: f64) -> String {
+pub(crate) fn factor(a: f64, b: f64) -> String {
     if b > 0.0 && a.is_finite() && b.is_finite() {
         format!("{:.1}×", a / b)
     } else {

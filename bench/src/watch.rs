@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 /// One event as the bench saw it.
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub at: Instant,
     pub wall: SystemTime,
     pub job_id: String,
@@ -22,12 +22,12 @@ pub struct Seen {
 
 impl Seen {
     /// Whether this is the job's terminal state event.
-    pub fn is_terminal(&self) -> bool {
+    pub(crate) fn is_terminal(&self) -> bool {
         matches!(&self.event.body, EventBody::State { state, .. } if state.is_terminal())
     }
 
     /// The state this event announces, if it is a state event.
-    pub fn state(&self) -> Option<&'static str> {
+    pub(crate) fn state(&self) -> Option<&'static str> {
         match &self.event.body {
             EventBody::State { state, .. } => Some(state.as_str()),
             _ => None,
@@ -37,7 +37,7 @@ impl Seen {
 
 /// A live subscription; events queue up in memory until read.
 #[derive(Debug)]
-pub struct Watcher {
+pub(crate) struct Watcher {
     rx: mpsc::UnboundedReceiver<Result<Seen, String>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -45,7 +45,7 @@ pub struct Watcher {
 impl Watcher {
     /// Subscribes to the live channel of every job of the agents matching `agent_pattern`
     /// (a Redis glob, e.g. `bench-d1` or `bench-t*`). Returns once the subscription is active.
-    pub async fn start(client: &redis::Client, agent_pattern: &str) -> Result<Self> {
+    pub(crate) async fn start(client: &redis::Client, agent_pattern: &str) -> Result<Self> {
         let pattern = AgentRedisKeys::new(agent_pattern).job_channel("*");
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.psubscribe(&pattern).await?;
@@ -77,7 +77,7 @@ impl Watcher {
     }
 
     /// The next event, waiting at most `limit`.
-    pub async fn next(&mut self, limit: Duration) -> Result<Seen> {
+    pub(crate) async fn next(&mut self, limit: Duration) -> Result<Seen> {
         match tokio::time::timeout(limit, self.rx.recv()).await {
             Err(_) => bail!("no job event within {limit:?}"),
             Ok(None) => bail!("the Redis subscription ended"),

@@ -31,7 +31,10 @@ fn app() -> Bundle {
 }
 
 fn submit(pairs: Value) -> Map<String, Value> {
-    pairs.as_object().cloned().expect("object")
+    match pairs {
+        Value::Object(map) => map,
+        other => panic!("a submission is an object, not {other}"),
+    }
 }
 
 fn errors(bundle: &Bundle, submission: Value) -> Vec<FieldError> {

@@ -25,7 +25,7 @@ fn layer(command: &Command) -> Option<&SettingsLayer> {
 }
 
 fn run(cli: Cli, settings: Option<Settings>) -> anyhow::Result<ExitCode> {
-    let settings = || settings.clone().context("this command takes no settings");
+    let settings = move || settings.context("this command takes no settings");
     let rt = || {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -143,7 +143,7 @@ async fn bodies_over_the_limit_are_413() {
     let limit = p.state.settings.max_body_bytes;
     let form = |size: usize| {
         let head = format!("_csrf={csrf}&_agent=web-1&site_name=");
-        let mut body = head.clone().into_bytes();
+        let mut body = head.into_bytes();
         body.resize(size, b'a');
         body
     };

@@ -14,7 +14,7 @@ use crate::stats::{Micros, Samples, Summary, factor};
 use crate::watch::{Seen, Watcher};
 
 /// The agent whose runner the dispatch and progress figures use.
-pub const AGENT: &str = "bench-d1";
+pub(crate) const AGENT: &str = "bench-d1";
 /// Jobs run first and not counted (connections, caches, page faults).
 const WARM_UP: usize = 10;
 /// Goals from the issue, in microseconds.
@@ -32,7 +32,7 @@ struct Moments {
     result_seen: f64,
 }
 
-pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
+pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     let n = ctx.plan.dispatch_jobs;
     let client = ctx.inst.redis.client()?;
     let mut watcher = Watcher::start(&client, AGENT).await?;

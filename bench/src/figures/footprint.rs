@@ -12,7 +12,7 @@ use crate::report::{Figure, Row};
 
 /// Readings collected along the run.
 #[derive(Debug, Clone, Default)]
-pub struct Readings {
+pub(crate) struct Readings {
     pub runner_idle: Option<Memory>,
     /// Highest VmRSS sampled while the runner ran the progress job, and its VmHWM after.
     pub runner_busy_max_kib: Option<u64>,
@@ -27,14 +27,14 @@ pub struct Readings {
 
 /// Samples a process's VmRSS every 10 ms in a thread until stopped; keeps the maximum.
 #[derive(Debug)]
-pub struct RssSampler {
+pub(crate) struct RssSampler {
     stop: Arc<AtomicBool>,
     max_kib: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl RssSampler {
-    pub fn start(pid: u32) -> Self {
+    pub(crate) fn start(pid: u32) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let max_kib = Arc::new(AtomicU64::new(0));
         let (s, m) = (stop.clone(), max_kib.clone());
@@ -54,7 +54,7 @@ impl RssSampler {
     }
 
     /// Stops sampling; the highest VmRSS seen, in KiB.
-    pub fn finish(mut self) -> u64 {
+    pub(crate) fn finish(mut self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -69,7 +69,7 @@ impl Drop for RssSampler {
     }
 }
 
-pub fn figure(r: &Readings) -> Figure {
+pub(crate) fn figure(r: &Readings) -> Figure {
     let show = |m: Option<u64>| m.map(mib).unwrap_or_else(|| "not measured".into());
     let redis = r.redis_idle.map(|m| mib(m.rss_kib)).unwrap_or_default();
     let reference = if redis.is_empty() {

@@ -1,12 +1,12 @@
 //! The six figures. Each takes the running installation, measures, and returns a
 //! [`Figure`](crate::report::Figure) with its baselines.
 
-pub mod dispatch;
-pub mod footprint;
-pub mod panel_load;
-pub mod progress;
-pub mod scale;
-pub mod throughput;
+pub(crate) mod dispatch;
+pub(crate) mod footprint;
+pub(crate) mod panel_load;
+pub(crate) mod progress;
+pub(crate) mod scale;
+pub(crate) mod throughput;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use crate::installation::Installation;
 
 /// How much each figure does: the full run (under ten minutes) or `--quick` (about one).
 #[derive(Debug, Clone, Copy)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub quick: bool,
     /// Sequential jobs for dispatch latency (and bare spawns/hand-offs for its baseline).
     pub dispatch_jobs: usize,
@@ -46,7 +46,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(quick: bool) -> Self {
+    pub(crate) fn new(quick: bool) -> Self {
         if quick {
             Self {
                 quick,
@@ -81,7 +81,7 @@ impl Plan {
 
 /// What every figure works with.
 #[derive(Debug)]
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub inst: Installation,
     pub bundles: Bundles,
     pub plan: Plan,
@@ -91,24 +91,24 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn panel_addr(&self) -> SocketAddr {
+    pub(crate) fn panel_addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.inst.panel_port()))
     }
 
     /// The request bytes of `POST /api/v1/jobs` for `app_id` on `agent_id`, no inputs.
-    pub fn create_job_request(&self, app_id: &str, agent_id: &str) -> Vec<u8> {
+    pub(crate) fn create_job_request(&self, app_id: &str, agent_id: &str) -> Vec<u8> {
         let body = json!({"app_id": app_id, "agent_id": agent_id, "inputs": {}}).to_string();
         http1::request("POST", "/api/v1/jobs", &self.inst.token, Some(&body))
     }
 
     /// A new keep-alive connection to the panel.
-    pub async fn panel_conn(&self) -> Result<Conn> {
+    pub(crate) async fn panel_conn(&self) -> Result<Conn> {
         Conn::connect(self.panel_addr()).await
     }
 }
 
 /// Sends a prepared `POST /api/v1/jobs`; the new job's id (202 required).
-pub async fn create_job(conn: &mut Conn, request: &[u8]) -> Result<String> {
+pub(crate) async fn create_job(conn: &mut Conn, request: &[u8]) -> Result<String> {
     let resp = conn.send(request).await?;
     ensure!(
         resp.status == 202,
@@ -123,7 +123,7 @@ pub async fn create_job(conn: &mut Conn, request: &[u8]) -> Result<String> {
 }
 
 /// Host facts as a runner on this kind of machine would report them; `ts` is now.
-pub fn simulated_facts(agent_id: &str) -> HostFacts {
+pub(crate) fn simulated_facts(agent_id: &str) -> HostFacts {
     HostFacts {
         agent_id: agent_id.to_owned(),
         os_family: "debian".into(),
@@ -142,7 +142,7 @@ pub fn simulated_facts(agent_id: &str) -> HostFacts {
 }
 
 /// Writes one heartbeat for each agent in one pipelined round trip, with the runner's TTL.
-pub fn write_heartbeats(
+pub(crate) fn write_heartbeats(
     conn: &mut redis::Connection,
     agent_ids: &[String],
     ttl_secs: u64,
@@ -163,7 +163,7 @@ pub fn write_heartbeats(
 
 /// Registers `agent_id` with `agent add` and gives it a heartbeat that outlives the run, with
 /// no runner behind it: jobs for it stay queued.
-pub fn register_simulated_agent(ctx: &mut Ctx, agent_id: &str) -> Result<()> {
+pub(crate) fn register_simulated_agent(ctx: &mut Ctx, agent_id: &str) -> Result<()> {
     ctx.inst.add_agent(agent_id)?;
     write_heartbeats(
         &mut ctx.inst.redis.connection()?,

@@ -15,7 +15,7 @@ use crate::stats::{Micros, Rate, percent};
 /// The agent that receives the load's jobs; it has a heartbeat but no runner.
 const SINK: &str = "bench-sink";
 
-pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
+pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     register_simulated_agent(ctx, SINK)?;
     let token = ctx.inst.token.clone();
     let app_page = format!("/apps/{}", app_id(ctx.plan.apps / 2));

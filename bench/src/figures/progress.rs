@@ -40,7 +40,7 @@ struct Followed {
     terminal_state: String,
 }
 
-pub async fn measure(ctx: &mut Ctx, readings: &mut Readings) -> Result<Figure> {
+pub(crate) async fn measure(ctx: &mut Ctx, readings: &mut Readings) -> Result<Figure> {
     let runner_pid = ctx
         .inst
         .runner_pid(AGENT)

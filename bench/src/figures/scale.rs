@@ -22,7 +22,7 @@ use crate::stats::{Micros, Samples, factor};
 /// Parallel API clients registering agents and queueing jobs.
 const CLIENTS: usize = 8;
 
-pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
+pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     let count = ctx.plan.agents;
     let ids: Vec<String> = (1..=count).map(|i| format!("sim-{i:04}")).collect();
     let redis_before = ctx.inst.redis.used_memory()?;
@@ -46,7 +46,7 @@ pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
         .context("registering the agents")?;
     let registered_in = setup.elapsed();
 
-    let heartbeats = Heartbeats::start(ctx.inst.redis.client()?, ids.clone())?;
+    let heartbeats = Heartbeats::start(&ctx.inst.redis.client()?, ids.clone())?;
     let mut jobs = Vec::new();
     for _ in 0..ctx.plan.jobs_per_agent {
         jobs.extend(ids.iter().map(|id| ctx.create_job_request(NOOP, id)));
@@ -235,7 +235,7 @@ struct Heartbeats {
 
 impl Heartbeats {
     /// Writes the first round before returning (the panel refuses jobs for agents never seen).
-    fn start(client: redis::Client, ids: Vec<String>) -> Result<Self> {
+    fn start(client: &redis::Client, ids: Vec<String>) -> Result<Self> {
         let mut conn = client.get_connection()?;
         write_heartbeats(&mut conn, &ids, HEARTBEAT_TTL_SECS)?;
         let stop = Arc::new(AtomicBool::new(false));

@@ -39,7 +39,7 @@ struct Run {
     failed: usize,
 }
 
-pub async fn measure(ctx: &mut Ctx) -> Result<Figure> {
+pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     let n = ctx.plan.throughput_jobs;
     let script = ctx.bundles.script(NOOP);
     let raw_n = n.min(1000);

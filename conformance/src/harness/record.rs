@@ -38,7 +38,7 @@ impl Run<'_> {
         name: &str,
         started: Instant,
         passed: bool,
-        detail: String,
+        detail: &str,
         exit_code: Option<i32>,
         log: &str,
     ) -> bool {
@@ -54,13 +54,13 @@ impl Run<'_> {
         } else {
             Status::Failed
         };
-        tracing::info!(bundle = %self.id, step = name, ?status, "{}", self.mask(&detail));
+        tracing::info!(bundle = %self.id, step = name, ?status, "{}", self.mask(detail));
         self.steps.push(StepResult {
             name: name.to_owned(),
             status,
             duration_ms: millis(started.elapsed()),
             exit_code,
-            detail: self.mask(&detail),
+            detail: self.mask(detail),
             checks: Vec::new(),
             log_tail: tail_lines(&log, LOG_TAIL_LINES),
             log_path,

@@ -42,7 +42,7 @@ pub(super) async fn steps(run: &mut Run<'_>, bundle_dir: &Path) -> Option<Bundle
             String::new(),
         ),
     };
-    if !run.record("lint", t, passed, detail, code, &log) {
+    if !run.record("lint", t, passed, &detail, code, &log) {
         return BundleFacts::load(bundle_dir).ok();
     }
 
@@ -58,7 +58,7 @@ pub(super) async fn steps(run: &mut Run<'_>, bundle_dir: &Path) -> Option<Bundle
     let (facts, spec) = match loaded {
         Ok(pair) => pair,
         Err(e) => {
-            run.record("tests.yml", t, false, e, None, "");
+            run.record("tests.yml", t, false, &e, None, "");
             return BundleFacts::load(bundle_dir).ok();
         }
     };
@@ -73,7 +73,7 @@ pub(super) async fn steps(run: &mut Run<'_>, bundle_dir: &Path) -> Option<Bundle
         "tests.yml",
         t,
         true,
-        format!(
+        &format!(
             "{} checks, expect exit {}",
             spec.checks.len(),
             spec.expect_exit
@@ -90,7 +90,7 @@ pub(super) async fn steps(run: &mut Run<'_>, bundle_dir: &Path) -> Option<Bundle
     let container = match container {
         Ok(c) => c,
         Err(e) => {
-            run.record("boot", t, false, e, None, "");
+            run.record("boot", t, false, &e, None, "");
             return Some(facts);
         }
     };
@@ -98,7 +98,7 @@ pub(super) async fn steps(run: &mut Run<'_>, bundle_dir: &Path) -> Option<Bundle
         "boot",
         t,
         true,
-        format!("{} at {}", container.name, container.link.guest_addr),
+        &format!("{} at {}", container.name, container.link.guest_addr),
         None,
         "",
     );
@@ -132,9 +132,9 @@ async fn after_boot(
         let ok = match result {
             Ok(out) => {
                 let ok = out.code == Some(0);
-                run.record(&name, t, ok, describe(&out, 0), out.code, &out.output)
+                run.record(&name, t, ok, &describe(&out, 0), out.code, &out.output)
             }
-            Err(e) => run.record(&name, t, false, e, None, ""),
+            Err(e) => run.record(&name, t, false, &e, None, ""),
         };
         if !ok {
             return;
@@ -150,7 +150,7 @@ async fn after_boot(
                     "setup",
                     t,
                     false,
-                    format!("fixture {}: {e}", fixture.from),
+                    &format!("fixture {}: {e}", fixture.from),
                     None,
                     &log,
                 );
@@ -158,21 +158,14 @@ async fn after_boot(
             }
         }
         if !run_commands(container, &spec.setup, &mut log).await {
-            run.record(
-                "setup",
-                t,
-                false,
-                "a setup command failed".into(),
-                None,
-                &log,
-            );
+            run.record("setup", t, false, "a setup command failed", None, &log);
             return;
         }
         run.record(
             "setup",
             t,
             true,
-            format!(
+            &format!(
                 "{} fixtures, {} commands",
                 spec.fixtures.len(),
                 spec.setup.len()
@@ -193,7 +186,7 @@ async fn after_boot(
                 "before-reinstall",
                 t,
                 ok,
-                format!("{} commands", spec.before_reinstall.len()),
+                &format!("{} commands", spec.before_reinstall.len()),
                 None,
                 &log,
             ) {
@@ -208,7 +201,7 @@ async fn after_boot(
                     install_step,
                     t,
                     ok,
-                    describe(&out, spec.expect_exit),
+                    &describe(&out, spec.expect_exit),
                     out.code,
                     &out.output,
                 ) {
@@ -216,7 +209,7 @@ async fn after_boot(
                 }
             }
             Err(e) => {
-                run.record(install_step, t, false, e, None, "");
+                run.record(install_step, t, false, &e, None, "");
                 return;
             }
         }
@@ -234,7 +227,7 @@ async fn after_boot(
             smoke_step,
             t,
             ok,
-            format!("{passed} of {} checks passed", results.len()),
+            &format!("{passed} of {} checks passed", results.len()),
             None,
             "",
         );

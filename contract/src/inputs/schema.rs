@@ -21,7 +21,7 @@ pub fn input_schema(manifest: &Manifest) -> Value {
 }
 
 /// Compiles the server-side validator (the served schema minus `pattern`).
-pub fn compile_validator(manifest: &Manifest) -> Result<jsonschema::Validator, String> {
+pub(super) fn compile_validator(manifest: &Manifest) -> Result<jsonschema::Validator, String> {
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
         .build(&build(manifest, false))

@@ -17,7 +17,7 @@ use crate::manifest::{InputSpec, InputType, Rule};
 pub const PORT_RANGE: (i64, i64) = (1, 65_535);
 
 /// A failed check: the rule and a sentence.
-pub type Failure = (&'static Rule, String);
+pub(super) type Failure = (&'static Rule, String);
 
 /// The first control character in `text`, if any: C0 (including TAB, CR, LF and NUL), DEL, C1,
 /// and the Unicode line and paragraph separators. TAB is refused too: inputs are single-line

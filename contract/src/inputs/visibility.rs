@@ -35,7 +35,7 @@ pub fn visible_inputs(manifest: &Manifest, submitted: &Map<String, Value>) -> BT
 }
 
 /// The value an input contributes: submitted (not null), else its default.
-pub fn effective_value<'a>(
+pub(super) fn effective_value<'a>(
     input: &'a InputSpec,
     submitted: &'a Map<String, Value>,
 ) -> Option<&'a Value> {

@@ -7,7 +7,7 @@ use super::model::Manifest;
 use super::rules;
 
 /// Identity, texts and runtime checks.
-pub fn check_top_level(manifest: &Manifest, dir: &Path) -> Vec<Diagnostic> {
+pub(super) fn check_top_level(manifest: &Manifest, dir: &Path) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if let Some(dir_name) = dir.file_name().and_then(|n| n.to_str())
         && dir_name != manifest.id
@@ -60,7 +60,7 @@ pub fn check_top_level(manifest: &Manifest, dir: &Path) -> Vec<Diagnostic> {
 }
 
 /// Rule M013: not blank, no control characters (newlines and tabs allowed in multi-line texts).
-pub fn check_text(out: &mut Vec<Diagnostic>, path: &str, text: &str, multi_line: bool) {
+pub(super) fn check_text(out: &mut Vec<Diagnostic>, path: &str, text: &str, multi_line: bool) {
     if text.trim().is_empty() {
         out.push(Diagnostic::new(
             &rules::M013_TEXT,

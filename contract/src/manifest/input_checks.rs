@@ -13,7 +13,7 @@ use crate::inputs::{PORT_RANGE, check_value, compile_pattern, reserved_reason};
 
 /// Indexes of the inputs whose YAML says `sensitive: false` outright (the model cannot tell
 /// that from an absent key).
-pub fn written_not_sensitive(document: &Value) -> BTreeSet<usize> {
+pub(super) fn written_not_sensitive(document: &Value) -> BTreeSet<usize> {
     document
         .get("inputs")
         .and_then(Value::as_array)
@@ -29,7 +29,7 @@ pub fn written_not_sensitive(document: &Value) -> BTreeSet<usize> {
 }
 
 /// Every input check. `written_not_sensitive` comes from [`written_not_sensitive`].
-pub fn check_inputs(
+pub(super) fn check_inputs(
     manifest: &Manifest,
     written_not_sensitive: &BTreeSet<usize>,
 ) -> Vec<Diagnostic> {

@@ -16,10 +16,8 @@ pub const MANIFEST_SCHEMA: &str = include_str!("../../../schemas/manifest.schema
 fn validator() -> &'static jsonschema::Validator {
     static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
-        #[allow(clippy::expect_used)] // The schema is a constant checked by tests.
         let schema: Value =
             serde_json::from_str(MANIFEST_SCHEMA).expect("schemas/manifest.schema.json is JSON");
-        #[allow(clippy::expect_used)]
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .build(&schema)
@@ -33,7 +31,7 @@ pub fn manifest_schema() -> Value {
 }
 
 /// Every schema violation of `document`, as diagnostics.
-pub fn check_schema(document: &Value) -> Vec<Diagnostic> {
+pub(super) fn check_schema(document: &Value) -> Vec<Diagnostic> {
     let mut out: Vec<Diagnostic> = Vec::new();
     // Fast path: `is_valid` short-circuits and builds no error values.
     if validator().is_valid(document) {
@@ -87,7 +85,7 @@ pub fn check_schema(document: &Value) -> Vec<Diagnostic> {
 }
 
 /// `/inputs/2/default` as `inputs[2].default`.
-pub fn field_path(pointer: &[String]) -> String {
+pub(super) fn field_path(pointer: &[String]) -> String {
     let mut path = String::new();
     for segment in pointer {
         if segment.parse::<usize>().is_ok() {

@@ -10,7 +10,7 @@ use crate::limits;
 const FIELD: &str = "install_script";
 
 /// Checks the script name and file; returns its path when it is usable.
-pub fn check_script(dir: &Path, name: &str) -> Result<PathBuf, Diagnostic> {
+pub(super) fn check_script(dir: &Path, name: &str) -> Result<PathBuf, Diagnostic> {
     check_name(name)?;
     let path = dir.join(name);
     let link = fs::symlink_metadata(&path).map_err(|_| {

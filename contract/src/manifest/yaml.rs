@@ -11,7 +11,7 @@ use super::rules;
 use crate::limits;
 
 /// Reads the manifest bytes, refusing a file over the cap without reading it whole.
-pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Diagnostic> {
+pub(super) fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Diagnostic> {
     let file = File::open(path).map_err(|error| {
         Diagnostic::new(
             &rules::M001_UNREADABLE,
@@ -61,7 +61,7 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Diagnostic> {
 }
 
 /// Parses manifest bytes into a JSON value under the YAML budget.
-pub fn parse(bytes: &[u8]) -> Result<Value, Diagnostic> {
+pub(super) fn parse(bytes: &[u8]) -> Result<Value, Diagnostic> {
     if let Some(offset) = bytes.iter().position(|&b| b == 0) {
         return Err(Diagnostic::new(
             &rules::M003_NOT_TEXT,
@@ -86,7 +86,8 @@ pub fn parse(bytes: &[u8]) -> Result<Value, Diagnostic> {
             "the manifest is empty",
         ));
     }
-    let value: Value = serde_saphyr::from_str_with_options(text, options()).map_err(classify)?;
+    let value: Value =
+        serde_saphyr::from_str_with_options(text, options()).map_err(|e| classify(&e))?;
     if !value.is_object() {
         return Err(Diagnostic::new(
             &rules::M004_YAML_SYNTAX,
@@ -118,9 +119,9 @@ fn options() -> serde_saphyr::Options {
     options
 }
 
-fn classify(error: serde_saphyr::Error) -> Diagnostic {
+fn classify(error: &serde_saphyr::Error) -> Diagnostic {
     let message = first_line(&error.to_string());
-    let root = root_cause(&error);
+    let root = root_cause(error);
     if let serde_saphyr::Error::Budget {
         breach: serde_saphyr::budget::BudgetBreach::Documents { .. },
         ..

@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 /// A clean install script that passes every script rule.
-pub const CLEAN_SCRIPT: &str =
+pub(crate) const CLEAN_SCRIPT: &str =
     "#!/usr/bin/env bash\nset -euo pipefail\necho \"::progress 100 done\"\n";
 
 /// A valid manifest for a bundle directory named `app`.
-pub fn base() -> Value {
+pub(crate) fn base() -> Value {
     json!({
         "id": "app",
         "name": "Test app",
@@ -33,19 +33,19 @@ pub fn base() -> Value {
 }
 
 /// A bundle directory `<tmp>/<name>` holding `manifest.yml` and `install.sh`.
-pub struct TestBundle {
+pub(crate) struct TestBundle {
     _tmp: TempDir,
     pub dir: PathBuf,
 }
 
 impl TestBundle {
     /// Writes raw manifest bytes and a script into a fresh `<tmp>/app`.
-    pub fn raw(manifest: &[u8], script: &str) -> Self {
+    pub(crate) fn raw(manifest: &[u8], script: &str) -> Self {
         Self::named("app", manifest, script)
     }
 
     /// Same, with a chosen directory name.
-    pub fn named(name: &str, manifest: &[u8], script: &str) -> Self {
+    pub(crate) fn named(name: &str, manifest: &[u8], script: &str) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join(name);
         fs::create_dir(&dir).expect("bundle dir");
@@ -55,22 +55,22 @@ impl TestBundle {
     }
 
     /// The manifest serialized as YAML.
-    pub fn from_value(manifest: &Value) -> Self {
+    pub(crate) fn from_value(manifest: &Value) -> Self {
         Self::raw(yaml(manifest).as_bytes(), CLEAN_SCRIPT)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.dir
     }
 }
 
 /// YAML text of a JSON value.
-pub fn yaml(value: &Value) -> String {
+pub(crate) fn yaml(value: &Value) -> String {
     serde_saphyr::to_string(value).expect("serialize yaml")
 }
 
 /// Loads a bundle that must be valid.
-pub fn load_ok(manifest: &Value) -> Bundle {
+pub(crate) fn load_ok(manifest: &Value) -> Bundle {
     let bundle = TestBundle::from_value(manifest);
     match load_bundle(bundle.path()) {
         Ok(loaded) => loaded,
@@ -79,7 +79,7 @@ pub fn load_ok(manifest: &Value) -> Bundle {
 }
 
 /// Loads a bundle that must be invalid and returns its findings.
-pub fn load_err(manifest: &Value) -> Vec<Diagnostic> {
+pub(crate) fn load_err(manifest: &Value) -> Vec<Diagnostic> {
     let bundle = TestBundle::from_value(manifest);
     match load_bundle(bundle.path()) {
         Ok(_) => panic!("expected an invalid bundle:\n{}", yaml(manifest)),
@@ -94,7 +94,11 @@ pub fn load_err(manifest: &Value) -> Vec<Diagnostic> {
 }
 
 /// Asserts that the findings include `rule` at `path`, and returns that finding.
-pub fn expect_rule<'a>(diagnostics: &'a [Diagnostic], rule: &str, path: &str) -> &'a Diagnostic {
+pub(crate) fn expect_rule<'a>(
+    diagnostics: &'a [Diagnostic],
+    rule: &str,
+    path: &str,
+) -> &'a Diagnostic {
     diagnostics
         .iter()
         .find(|d| d.rule == rule && d.path == path)
@@ -102,18 +106,18 @@ pub fn expect_rule<'a>(diagnostics: &'a [Diagnostic], rule: &str, path: &str) ->
 }
 
 /// The manifest with one input replaced by `input`.
-pub fn with_input(input: Value) -> Value {
+pub(crate) fn with_input(input: Value) -> Value {
     with_inputs(vec![input])
 }
 
 /// The manifest with these inputs.
-pub fn with_inputs(inputs: Vec<Value>) -> Value {
+pub(crate) fn with_inputs(inputs: Vec<Value>) -> Value {
     let mut manifest = base();
     manifest["inputs"] = Value::Array(inputs);
     manifest
 }
 
 /// The warnings of a valid bundle.
-pub fn warnings_of(manifest: &Value) -> Vec<Diagnostic> {
+pub(crate) fn warnings_of(manifest: &Value) -> Vec<Diagnostic> {
     load_ok(manifest).warnings
 }

@@ -245,11 +245,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 }
 
 /// Query-string errors as table errors.
+#[allow(clippy::needless_pass_by_value)] // actix's error-handler signature takes the error by value
 pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
     ApiError::new(Code::InvalidParameter, format!("query string: {err}")).into()
 }
 
 /// Path errors as table errors.
+#[allow(clippy::needless_pass_by_value)] // actix's error-handler signature takes the error by value
 pub fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
     ApiError::new(Code::InvalidParameter, format!("path: {err}")).into()
 }

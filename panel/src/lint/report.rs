@@ -61,7 +61,7 @@ fn counts(results: &[BundleResult]) -> (usize, usize) {
 }
 
 /// Human output: one line per finding and a summary line.
-pub fn human(results: &[BundleResult], shellcheck_ran_or_disabled: bool) -> String {
+pub(super) fn human(results: &[BundleResult], shellcheck_ran_or_disabled: bool) -> String {
     let mut out = String::new();
     for finding in results.iter().flat_map(|r| &r.findings) {
         let d = &finding.diagnostic;
@@ -98,7 +98,7 @@ struct JsonReport<'a> {
 }
 
 /// JSON output for tools.
-pub fn json(results: &[BundleResult]) -> String {
+pub(super) fn json(results: &[BundleResult]) -> String {
     let (errors, warnings) = counts(results);
     let report = JsonReport {
         bundles: results,

@@ -249,21 +249,16 @@ fn check_interactive(lines: &[Line], at: &dyn Fn(usize) -> String, out: &mut Vec
     }
 }
 
-static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)] // A constant pattern.
-    Regex::new(r"\$(\{[#!]?)?([A-Z][A-Z0-9_]*)(\S?)").expect("valid regex")
-});
+static REFERENCE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\$(\{[#!]?)?([A-Z][A-Z0-9_]*)(\S?)").expect("valid regex"));
 static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)]
     Regex::new(r"(?:^|[\s;&|(])([A-Z][A-Z0-9_]*)(?:\[[^\]]*\])?\+?=").expect("valid regex")
 });
 static DECLARATION: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)]
     Regex::new(r"\b(?:export|local|readonly|declare|typeset|read|unset|mapfile|readarray|getopts|for|printf\s+-v)\b([^;&|]*)")
         .expect("valid regex")
 });
 static SOURCE: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)]
     Regex::new(r"(?:^|[\s;&|(])(?:\.|source)\s+/etc/(os|lsb)-release\b").expect("valid regex")
 });
 
@@ -329,7 +324,6 @@ fn check_variables(
 }
 
 static GUARD: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)]
     Regex::new(r"\$\{([A-Z][A-Z0-9_]*):?[-=+?]|-v\s+([A-Z][A-Z0-9_]*)").expect("valid regex")
 });
 

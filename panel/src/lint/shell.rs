@@ -4,7 +4,7 @@
 
 /// What a line of the script is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LineKind {
+pub(super) enum LineKind {
     /// Shell code.
     Code,
     /// Body of a heredoc; `expands` is false for a quoted delimiter (`<<'EOF'`).
@@ -13,7 +13,7 @@ pub enum LineKind {
 
 /// One line, 1-based, with the text the checks look at.
 #[derive(Debug, Clone)]
-pub struct Line {
+pub(super) struct Line {
     /// 1-based line number.
     pub number: usize,
     /// Code: comments removed, quoted literal and escaped characters replaced by spaces
@@ -26,7 +26,7 @@ pub struct Line {
 
 impl Line {
     /// Whether `$NAME` in this line is expanded by the shell.
-    pub fn expands(&self) -> bool {
+    pub(super) fn expands(&self) -> bool {
         matches!(
             self.kind,
             LineKind::Code | LineKind::HeredocBody { expands: true }
@@ -72,7 +72,7 @@ impl Scanner {
 }
 
 /// Splits a script into classified lines.
-pub fn read_lines(script: &str) -> Vec<Line> {
+pub(super) fn read_lines(script: &str) -> Vec<Line> {
     let mut lines = Vec::new();
     let mut scanner = Scanner::default();
     let mut heredocs: Vec<PendingHeredoc> = Vec::new();
@@ -361,7 +361,7 @@ fn blank_escapes(raw: &str) -> String {
 
 /// A simple command inside a code line.
 #[derive(Debug, Clone)]
-pub struct Command {
+pub(super) struct Command {
     /// The words, starting with the command name (keywords, `sudo`, `env` and leading
     /// assignments skipped).
     pub words: Vec<String>,
@@ -373,12 +373,12 @@ pub struct Command {
 
 impl Command {
     /// The command name.
-    pub fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         self.words.first().map(String::as_str).unwrap_or_default()
     }
 
     /// Whether the segment redirects stdin (`<`, `<<`, `<<<`, `<&`).
-    pub fn redirects_stdin(&self) -> bool {
+    pub(super) fn redirects_stdin(&self) -> bool {
         self.segment.contains('<')
     }
 }
@@ -390,7 +390,7 @@ const KEYWORDS: &[&str] = &[
 
 /// The simple commands of one code line, split at `;`, `&&`, `||`, `|`, `&`, `(`, `)`, `$(`
 /// and backquotes.
-pub fn commands(text: &str) -> Vec<Command> {
+pub(super) fn commands(text: &str) -> Vec<Command> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut piped = false;

@@ -29,7 +29,7 @@ struct Comment {
 }
 
 /// Whether shellcheck is on the PATH.
-pub fn available() -> bool {
+pub(super) fn available() -> bool {
     Command::new("shellcheck")
         .arg("--version")
         .stdin(Stdio::null())
@@ -41,7 +41,7 @@ pub fn available() -> bool {
 
 /// Runs shellcheck on `script` and returns its findings as S005 warnings, located as
 /// `<file>:<line>`. A shellcheck that fails to run yields one S005 finding saying so.
-pub fn check(script: &Path, file: &str) -> Vec<Diagnostic> {
+pub(super) fn check(script: &Path, file: &str) -> Vec<Diagnostic> {
     let child = Command::new("shellcheck")
         .args([
             "--format=json1",

@@ -68,7 +68,7 @@ fn attrs(input: &InputSpec) -> Vec<Attr> {
         InputType::String | InputType::Password | InputType::Email => {
             push("minlength", v.min_length.map(|n| n.to_string()));
             push("maxlength", v.max_length.map(|n| n.to_string()));
-            push("pattern", v.pattern.clone());
+            push("pattern", v.pattern);
             if input.r#type == InputType::Password || input.is_sensitive() {
                 push("autocomplete", Some("new-password".into()));
             }

@@ -20,7 +20,7 @@ use crate::jobs::enqueue::{self, NewJob};
 use crate::state::AppState;
 
 /// The agent picker's field name (`_` keeps it apart from inputs, which cannot start so).
-pub const AGENT_FIELD: &str = "_agent";
+pub(super) const AGENT_FIELD: &str = "_agent";
 
 /// What went wrong with a submission, by place on the page.
 #[derive(Debug, Default)]
@@ -48,9 +48,9 @@ fn page_for(
         .or_else(|| fits.iter().find(|f| f.eligible).map(|f| f.id.clone()))
         .unwrap_or_default();
     let mut ctx = base_context(Some(caller));
-    ctx.insert("app", &app_view::detail(bundle, conformance, fits.clone()));
     ctx.insert("any_eligible", &fits.iter().any(|f| f.eligible));
     ctx.insert("agents", &fits);
+    ctx.insert("app", &app_view::detail(bundle, conformance, fits));
     ctx.insert("selected_agent", &selected);
     ctx.insert("can_install", &(caller.role >= Role::Operator));
     ctx.insert(
@@ -63,7 +63,7 @@ fn page_for(
     render(state, "app.html", &ctx, status)
 }
 
-pub async fn page(
+pub(super) async fn page(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -105,7 +105,7 @@ fn sort_problems(bundle: &Bundle, err: ApiError, problems: &mut Problems) {
     }
 }
 
-pub async fn submit(
+pub(super) async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,

@@ -9,7 +9,7 @@ use crate::app_view;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
-pub struct CatalogQuery {
+pub(super) struct CatalogQuery {
     q: Option<String>,
     category: Option<String>,
 }
@@ -34,7 +34,7 @@ struct HiddenView {
     status: String,
 }
 
-pub async fn page(
+pub(super) async fn page(
     req: HttpRequest,
     state: web::Data<AppState>,
     q: web::Query<CatalogQuery>,

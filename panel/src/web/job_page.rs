@@ -18,7 +18,7 @@ struct InputLine {
     value: String,
 }
 
-pub async fn page(
+pub(super) async fn page(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -96,7 +96,7 @@ pub async fn page(
     render(&state, "job.html", &ctx, StatusCode::OK)
 }
 
-pub async fn cancel(
+pub(super) async fn cancel(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -109,7 +109,7 @@ pub async fn cancel(
     Ok(redirect(&format!("/jobs/{}", id.as_str())))
 }
 
-pub async fn retry(
+pub(super) async fn retry(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,

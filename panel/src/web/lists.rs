@@ -34,7 +34,7 @@ struct FilterView {
     agent_id: String,
 }
 
-pub async fn jobs(
+pub(super) async fn jobs(
     req: HttpRequest,
     state: web::Data<AppState>,
     q: web::Query<JobQuery>,
@@ -109,7 +109,10 @@ struct AgentRow {
     processing: u64,
 }
 
-pub async fn agents(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
+pub(super) async fn agents(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> WebResult<HttpResponse> {
     let caller = signed_in(&state, &req).await?;
     let mut conn = state.redis.clone();
     let rows: Vec<AgentRow> = agents::list(&mut conn)
@@ -159,7 +162,7 @@ struct AuditRow {
     detail: String,
 }
 
-pub async fn audit(
+pub(super) async fn audit(
     req: HttpRequest,
     state: web::Data<AppState>,
     q: web::Query<AuditQuery>,

@@ -38,7 +38,7 @@ fn safe_next(next: Option<&str>) -> String {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct NextQuery {
+pub(super) struct NextQuery {
     next: Option<String>,
 }
 
@@ -64,11 +64,14 @@ fn login_page(
     Ok(resp)
 }
 
-pub async fn form(state: web::Data<AppState>, q: web::Query<NextQuery>) -> WebResult<HttpResponse> {
+pub(super) async fn form(
+    state: web::Data<AppState>,
+    q: web::Query<NextQuery>,
+) -> WebResult<HttpResponse> {
     login_page(&state, &safe_next(q.next.as_deref()), "", StatusCode::OK)
 }
 
-pub async fn submit(
+pub(super) async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<Vec<(String, String)>>,
@@ -159,7 +162,7 @@ fn throttled(
     login_page(state, next, &err.message, StatusCode::TOO_MANY_REQUESTS)
 }
 
-pub async fn logout(
+pub(super) async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<Vec<(String, String)>>,

@@ -22,10 +22,10 @@ use outfitter_panel::{AppState, Settings, agents, auth::tokens, build_app};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
-pub use outfitter_test_support::RedisServer;
+pub(crate) use outfitter_test_support::RedisServer;
 use serde_json::{Value, json};
 
-pub fn bundles_dir() -> PathBuf {
+pub(crate) fn bundles_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bundles")
 }
 
@@ -42,7 +42,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-pub fn facts(agent: &str, family: &str, version: &str, ram_mb: u64) -> HostFacts {
+pub(crate) fn facts(agent: &str, family: &str, version: &str, ram_mb: u64) -> HostFacts {
     HostFacts {
         agent_id: agent.into(),
         os_family: family.into(),
@@ -61,7 +61,7 @@ pub fn facts(agent: &str, family: &str, version: &str, ram_mb: u64) -> HostFacts
 }
 
 /// The panel under test.
-pub struct TestPanel {
+pub(crate) struct TestPanel {
     pub redis: RedisServer,
     pub state: web::Data<AppState>,
     pub url: String,
@@ -75,11 +75,11 @@ pub struct TestPanel {
 impl TestPanel {
     /// Agents: `web-1` (debian 12, 4 GiB, online), `old-1` (debian 10, online),
     /// `gone-1` (registered, never seen).
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
 
-    pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+    pub(crate) async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Self {
         let redis = RedisServer::start();
         let dir = tempfile::tempdir().unwrap();
         let installers = dir.path().join("installers");
@@ -137,12 +137,12 @@ impl TestPanel {
         panel
     }
 
-    pub fn conn(&self) -> ConnectionManager {
+    pub(crate) fn conn(&self) -> ConnectionManager {
         self.state.redis.clone()
     }
 
     /// The current bundle digest of an offered or hidden app.
-    pub fn digest(&self, app: &str) -> String {
+    pub(crate) fn digest(&self, app: &str) -> String {
         self.state
             .catalog
             .current()
@@ -155,7 +155,7 @@ impl TestPanel {
 
     /// Writes an app's `conformance.json` as the harness would (summary fields only); the
     /// catalog sees it after a reload.
-    pub fn write_conformance(&self, app: &str, summary: &ConformanceSummary) {
+    pub(crate) fn write_conformance(&self, app: &str, summary: &ConformanceSummary) {
         std::fs::write(
             self.dir
                 .path()
@@ -167,7 +167,7 @@ impl TestPanel {
         .unwrap();
     }
 
-    pub async fn heartbeat(&self, f: &HostFacts) {
+    pub(crate) async fn heartbeat(&self, f: &HostFacts) {
         let mut c = self.conn();
         let _: () = c
             .set_ex(
@@ -179,7 +179,7 @@ impl TestPanel {
             .unwrap();
     }
 
-    pub fn client() -> reqwest::Client {
+    pub(crate) fn client() -> reqwest::Client {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
@@ -187,11 +187,11 @@ impl TestPanel {
             .unwrap()
     }
 
-    pub fn api(&self, path: &str) -> String {
+    pub(crate) fn api(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.url)
     }
 
-    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, token: &str, path: &str) -> reqwest::Response {
         Self::client()
             .get(self.api(path))
             .bearer_auth(token)
@@ -200,7 +200,7 @@ impl TestPanel {
             .unwrap()
     }
 
-    pub async fn post(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+    pub(crate) async fn post(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
         Self::client()
             .post(self.api(path))
             .bearer_auth(token)
@@ -211,7 +211,7 @@ impl TestPanel {
     }
 
     /// Creates a job as the operator and returns its JSON (asserting 202).
-    pub async fn create_job(&self, body: &Value) -> Value {
+    pub(crate) async fn create_job(&self, body: &Value) -> Value {
         let r = self.post(&self.operator, "/jobs", body).await;
         let status = r.status();
         let v: Value = r.json().await.unwrap();
@@ -219,12 +219,12 @@ impl TestPanel {
         v
     }
 
-    pub async fn demo_job(&self) -> Value {
+    pub(crate) async fn demo_job(&self) -> Value {
         self.create_job(&demo_body("web-1")).await
     }
 
     /// Pops the next signed job of an agent's queue and verifies it with the agent's key.
-    pub async fn take_job(&self, agent: &str) -> (Envelope, String) {
+    pub(crate) async fn take_job(&self, agent: &str) -> (Envelope, String) {
         let mut c = self.conn();
         let wire: Option<String> = c
             .rpop(AgentRedisKeys::new(agent).queue(), None)
@@ -240,7 +240,7 @@ impl TestPanel {
     }
 
     /// Appends an event as the runner does (the contract's script), with fields to set.
-    pub async fn runner_event(
+    pub(crate) async fn runner_event(
         &self,
         agent: &str,
         job: &str,
@@ -261,7 +261,7 @@ impl TestPanel {
     }
 
     /// Plays a whole attempt: running, a log line, progress, then the final state.
-    pub async fn run_job(
+    pub(crate) async fn run_job(
         &self,
         agent: &str,
         job: &str,
@@ -328,7 +328,7 @@ impl TestPanel {
         .await;
     }
 
-    pub async fn job_hash(&self, agent: &str, job: &str) -> HashMap<String, String> {
+    pub(crate) async fn job_hash(&self, agent: &str, job: &str) -> HashMap<String, String> {
         self.conn()
             .hgetall(AgentRedisKeys::new(agent).job(job))
             .await
@@ -345,7 +345,7 @@ impl Drop for TestPanel {
 
 /// A valid request for the demo app.
 /// A conformance summary as the harness writes it.
-pub fn conformance_summary(
+pub(crate) fn conformance_summary(
     status: Outcome,
     digest: &str,
     tested_at: &str,
@@ -364,7 +364,7 @@ pub fn conformance_summary(
     }
 }
 
-pub fn demo_body(agent: &str) -> Value {
+pub(crate) fn demo_body(agent: &str) -> Value {
     json!({
         "app_id": "demo-form",
         "agent_id": agent,

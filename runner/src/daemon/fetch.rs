@@ -23,7 +23,7 @@ async fn blocking_connection(
 
 /// Takes jobs until the runner stops, at most `concurrency` at a time; returns the jobs
 /// still running.
-pub async fn fetch_loop(shared: Arc<Shared>) -> JoinSet<()> {
+pub(super) async fn fetch_loop(shared: Arc<Shared>) -> JoinSet<()> {
     let slots = Arc::new(Semaphore::new(shared.cfg.concurrency));
     let mut stopping = shared.stopping.clone();
     let mut jobs = JoinSet::new();
@@ -75,7 +75,7 @@ pub async fn fetch_loop(shared: Arc<Shared>) -> JoinSet<()> {
 }
 
 /// Promotes due retries, flushes the outbox, prunes the replay guard.
-pub async fn tick_forever(shared: Arc<Shared>) {
+pub(super) async fn tick_forever(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(TICK);
     let mut last_prune = tokio::time::Instant::now();
     loop {

@@ -18,12 +18,12 @@ use super::sys::{ProcInfo, Sys, SysError, SysResult};
 use crate::config::Limits;
 
 /// The double's own pid and process group.
-pub const RUNNER: i32 = 100;
+pub(super) const RUNNER: i32 = 100;
 /// The job cgroup whose `cgroup.procs` lists [`FakeSys::cgroup`] and whose `cgroup.kill`
 /// kills them.
-pub const JOB_CG: &str = "/cg/unified/outfitter/j.1";
+pub(super) const JOB_CG: &str = "/cg/unified/outfitter/j.1";
 
-pub fn proc(pid: i32, ppid: i32, pgid: i32) -> ProcInfo {
+pub(super) fn proc(pid: i32, ppid: i32, pgid: i32) -> ProcInfo {
     ProcInfo {
         pid,
         ppid,
@@ -33,7 +33,7 @@ pub fn proc(pid: i32, ppid: i32, pgid: i32) -> ProcInfo {
     }
 }
 
-pub fn zombie(pid: i32, ppid: i32, pgid: i32) -> ProcInfo {
+pub(super) fn zombie(pid: i32, ppid: i32, pgid: i32) -> ProcInfo {
     ProcInfo {
         state: 'Z',
         ..proc(pid, ppid, pgid)
@@ -41,7 +41,7 @@ pub fn zombie(pid: i32, ppid: i32, pgid: i32) -> ProcInfo {
 }
 
 /// The job cgroup at [`JOB_CG`] (v2 only).
-pub fn job_cgroup() -> JobCgroup {
+pub(super) fn job_cgroup() -> JobCgroup {
     JobCgroup {
         v2: Some(PathBuf::from(JOB_CG)),
         v1: Vec::new(),
@@ -49,7 +49,7 @@ pub fn job_cgroup() -> JobCgroup {
 }
 
 #[derive(Default)]
-pub struct FakeSys {
+pub(super) struct FakeSys {
     pub procs: Mutex<Vec<ProcInfo>>,
     /// Processes carrying the job marker in their environment.
     pub marked: Vec<i32>,
@@ -72,7 +72,7 @@ pub struct FakeSys {
 }
 
 impl FakeSys {
-    pub fn with(procs: Vec<ProcInfo>) -> Self {
+    pub(super) fn with(procs: Vec<ProcInfo>) -> Self {
         FakeSys {
             procs: Mutex::new(procs),
             ..FakeSys::default()
@@ -80,7 +80,7 @@ impl FakeSys {
     }
 
     /// Files that exist, with their content (cgroup control files, `/proc/self/cgroup`).
-    pub fn with_files(self, files: &[(&str, &str)]) -> Self {
+    pub(super) fn with_files(self, files: &[(&str, &str)]) -> Self {
         for (path, content) in files {
             let path = PathBuf::from(path);
             if let Some(parent) = path.parent() {
@@ -94,7 +94,7 @@ impl FakeSys {
         self
     }
 
-    pub fn failing(mut self, call: &str, errno: Errno) -> Self {
+    pub(super) fn failing(mut self, call: &str, errno: Errno) -> Self {
         self.failing.push((call.to_owned(), errno));
         self
     }
@@ -106,19 +106,19 @@ impl FakeSys {
         }
     }
 
-    pub fn calls(&self) -> Vec<String> {
+    pub(super) fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
     }
 
     /// The recorded calls that start with `prefix`.
-    pub fn calls_of(&self, prefix: &str) -> Vec<String> {
+    pub(super) fn calls_of(&self, prefix: &str) -> Vec<String> {
         self.calls()
             .into_iter()
             .filter(|c| c.starts_with(prefix))
             .collect()
     }
 
-    pub fn alive(&self) -> Vec<i32> {
+    pub(super) fn alive(&self) -> Vec<i32> {
         self.procs
             .lock()
             .unwrap()
@@ -128,11 +128,11 @@ impl FakeSys {
             .collect()
     }
 
-    pub fn file(&self, path: &str) -> Option<String> {
+    pub(super) fn file(&self, path: &str) -> Option<String> {
         self.files.lock().unwrap().get(Path::new(path)).cloned()
     }
 
-    pub fn has_dir(&self, path: &str) -> bool {
+    pub(super) fn has_dir(&self, path: &str) -> bool {
         self.dirs.lock().unwrap().contains(Path::new(path))
     }
 

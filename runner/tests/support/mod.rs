@@ -7,23 +7,23 @@
 
 #![allow(dead_code, unused_imports)]
 
-pub mod panel;
-pub mod runner_process;
+pub(crate) mod panel;
+pub(crate) mod runner_process;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use outfitter_test_support::RedisServer;
-pub use panel::{Enqueued, Panel};
-pub use runner_process::{RunnerOptions, RunnerProcess};
+pub(crate) use outfitter_test_support::RedisServer;
+pub(crate) use panel::{Enqueued, Panel};
+pub(crate) use runner_process::{RunnerOptions, RunnerProcess};
 
 /// The runner's test bundles.
-pub fn bundles_dir() -> PathBuf {
+pub(crate) fn bundles_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/bundles")
 }
 
 /// Polls `f` every 50 ms until it returns `Some`, or panics with `what` after `timeout`.
-pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
@@ -38,7 +38,7 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
 }
 
 /// Live processes whose environment holds `JOB_ID=<job_id>` (zombies have none).
-pub fn processes_of_job(job_id: &str) -> Vec<(i32, String)> {
+pub(crate) fn processes_of_job(job_id: &str) -> Vec<(i32, String)> {
     let needle = format!("JOB_ID={job_id}").into_bytes();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -57,7 +57,7 @@ pub fn processes_of_job(job_id: &str) -> Vec<(i32, String)> {
 }
 
 /// Kills (SIGKILL) processes a test left on purpose (a survivor after success).
-pub fn kill_processes_of_job(job_id: &str) {
+pub(crate) fn kill_processes_of_job(job_id: &str) {
     for (pid, _) in processes_of_job(job_id) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
@@ -67,7 +67,7 @@ pub fn kill_processes_of_job(job_id: &str) {
 }
 
 /// Peak resident memory of a process in KiB (VmHWM), while it lives.
-pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
+pub(crate) fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()

@@ -18,14 +18,14 @@ use serde_json::Value;
 
 use super::{bundles_dir, wait_for};
 
-pub const AGENT: &str = "test-agent";
+pub(crate) const AGENT: &str = "test-agent";
 
 /// The contract's enqueue script, loaded once (called by `EVALSHA`), as the panel holds it.
 static ENQUEUE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(scripts::ENQUEUE));
 
-pub use outfitter_contract::clock::now_ms;
+pub(crate) use outfitter_contract::clock::now_ms;
 
-pub struct Panel {
+pub(crate) struct Panel {
     pub agent_id: String,
     /// The agent's key generation (0 until a rotation), as its registration would hold it.
     pub generation: u32,
@@ -37,23 +37,23 @@ pub struct Panel {
 
 /// A job as enqueued.
 #[derive(Debug, Clone)]
-pub struct Enqueued {
+pub(crate) struct Enqueued {
     pub job_id: String,
     pub envelope: Envelope,
     pub wire: String,
 }
 
 impl Panel {
-    pub fn new(redis_url: &str) -> Self {
+    pub(crate) fn new(redis_url: &str) -> Self {
         Self::for_agent(redis_url, AGENT)
     }
 
-    pub fn for_agent(redis_url: &str, agent_id: &str) -> Self {
+    pub(crate) fn for_agent(redis_url: &str, agent_id: &str) -> Self {
         Self::at_generation(redis_url, agent_id, 0)
     }
 
     /// A panel whose agent's key was rotated `generation` times.
-    pub fn at_generation(redis_url: &str, agent_id: &str, generation: u32) -> Self {
+    pub(crate) fn at_generation(redis_url: &str, agent_id: &str, generation: u32) -> Self {
         let secret = PanelSecret::from_bytes(vec![42; 32]).unwrap();
         let keys = AgentCrypto::from_agent_key(&secret.agent_key_gen(agent_id, generation));
         Panel {
@@ -67,15 +67,15 @@ impl Panel {
     }
 
     /// The key the runner's configuration holds, at this panel's generation.
-    pub fn agent_key(&self) -> Key {
+    pub(crate) fn agent_key(&self) -> Key {
         self.secret.agent_key_gen(&self.agent_id, self.generation)
     }
 
-    pub fn agent_key_hex(&self) -> String {
+    pub(crate) fn agent_key_hex(&self) -> String {
         self.agent_key().to_hex()
     }
 
-    pub fn conn(&self) -> redis::Connection {
+    pub(crate) fn conn(&self) -> redis::Connection {
         redis::Client::open(self.redis_url.as_str())
             .unwrap()
             .get_connection()
@@ -83,11 +83,16 @@ impl Panel {
     }
 
     /// An envelope for a bundle of the runner's test bundles, attempt 1, valid for an hour.
-    pub fn envelope(&self, app: &str, inputs: Value, sensitive: Value) -> Envelope {
+    pub(crate) fn envelope(&self, app: &str, inputs: Value, sensitive: Value) -> Envelope {
         self.envelope_in(&bundles_dir().join(app), inputs, sensitive)
     }
 
-    pub fn envelope_in(&self, bundle_dir: &Path, inputs: Value, sensitive: Value) -> Envelope {
+    pub(crate) fn envelope_in(
+        &self,
+        bundle_dir: &Path,
+        inputs: Value,
+        sensitive: Value,
+    ) -> Envelope {
         let bundle = load_bundle(bundle_dir).unwrap_or_else(|d| panic!("test bundle loads: {d:?}"));
         let job_id = outfitter_contract::ids::new_job_id();
         let to_map = |v: Value| -> BTreeMap<String, Value> {
@@ -107,7 +112,7 @@ impl Panel {
             agent_id: self.agent_id.clone(),
             app_id: bundle.manifest.id.clone(),
             app_version: bundle.manifest.version.clone(),
-            bundle_digest: bundle.digest.clone(),
+            bundle_digest: bundle.digest,
             inputs: to_map(inputs),
             sealed_inputs,
             issued_at: now,
@@ -117,12 +122,12 @@ impl Panel {
     }
 
     /// Signs with this agent's key and enqueues.
-    pub fn enqueue(&self, app: &str, inputs: Value, sensitive: Value) -> Enqueued {
+    pub(crate) fn enqueue(&self, app: &str, inputs: Value, sensitive: Value) -> Enqueued {
         let env = self.envelope(app, inputs, sensitive);
         self.enqueue_envelope(&env)
     }
 
-    pub fn enqueue_envelope(&self, env: &Envelope) -> Enqueued {
+    pub(crate) fn enqueue_envelope(&self, env: &Envelope) -> Enqueued {
         let wire = env.sign(&self.keys.signing).to_wire();
         self.enqueue_wire(env, &wire);
         Enqueued {
@@ -135,7 +140,7 @@ impl Panel {
     /// The panel's enqueue step with any wire (forged, tampered…): the index entries, then the
     /// contract's `ENQUEUE` with the record `job::write::created` lists (`max_attempts` from
     /// the test bundle's retry policy, sensitive inputs shown redacted), in one step.
-    pub fn enqueue_wire(&self, env: &Envelope, wire: &str) {
+    pub(crate) fn enqueue_wire(&self, env: &Envelope, wire: &str) {
         let mut c = self.conn();
         let now = now_ms();
         let max_attempts = load_bundle(&bundles_dir().join(&env.app_id))
@@ -174,19 +179,19 @@ impl Panel {
         inv.invoke::<u64>(&mut c).unwrap();
     }
 
-    pub fn record_fields(&self, job: &str) -> HashMap<String, String> {
+    pub(crate) fn record_fields(&self, job: &str) -> HashMap<String, String> {
         redis::cmd("HGETALL")
             .arg(self.names.job(job))
             .query(&mut self.conn())
             .unwrap()
     }
 
-    pub fn record(&self, job: &str) -> JobRecord {
+    pub(crate) fn record(&self, job: &str) -> JobRecord {
         JobRecord::from_fields(&self.record_fields(job)).unwrap()
     }
 
     /// Every event of the job, in stream order, with their sequence numbers.
-    pub fn events(&self, job: &str) -> Vec<Event> {
+    pub(crate) fn events(&self, job: &str) -> Vec<Event> {
         let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
             .arg(self.names.job_events(job))
             .arg("-")
@@ -203,7 +208,12 @@ impl Panel {
     }
 
     /// Waits until the job's state is one of `states`; returns the record.
-    pub fn wait_state(&self, job: &str, states: &[JobState], timeout: Duration) -> JobRecord {
+    pub(crate) fn wait_state(
+        &self,
+        job: &str,
+        states: &[JobState],
+        timeout: Duration,
+    ) -> JobRecord {
         let mut last = None;
         wait_for(
             timeout,
@@ -218,7 +228,7 @@ impl Panel {
     }
 
     /// Entries of the agent's rejected stream: (job_id, reason).
-    pub fn rejections(&self) -> Vec<(String, String)> {
+    pub(crate) fn rejections(&self) -> Vec<(String, String)> {
         let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
             .arg(self.names.rejected())
             .arg("-")
@@ -236,7 +246,7 @@ impl Panel {
             .collect()
     }
 
-    pub fn list(&self, key: &str) -> Vec<String> {
+    pub(crate) fn list(&self, key: &str) -> Vec<String> {
         redis::cmd("LRANGE")
             .arg(key)
             .arg(0)
@@ -246,7 +256,7 @@ impl Panel {
     }
 
     /// The panel's cancel: flag, then publish on the control channel.
-    pub fn cancel(&self, job: &str) {
+    pub(crate) fn cancel(&self, job: &str) {
         let mut c = self.conn();
         redis::cmd("HSET")
             .arg(self.names.job(job))
@@ -266,7 +276,7 @@ impl Panel {
     }
 
     /// Waits until the runner's heartbeat exists (it is up and connected).
-    pub fn wait_heartbeat(&self, timeout: Duration) -> Value {
+    pub(crate) fn wait_heartbeat(&self, timeout: Duration) -> Value {
         wait_for(timeout, "the runner's heartbeat", || {
             let v: Option<String> = redis::cmd("GET")
                 .arg(self.names.heartbeat())
@@ -278,7 +288,7 @@ impl Panel {
 }
 
 /// The text of every log event, in order.
-pub fn log_lines(events: &[Event]) -> Vec<String> {
+pub(crate) fn log_lines(events: &[Event]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match &e.body {
@@ -289,7 +299,7 @@ pub fn log_lines(events: &[Event]) -> Vec<String> {
 }
 
 /// The states of every state event, in order.
-pub fn states(events: &[Event]) -> Vec<JobState> {
+pub(crate) fn states(events: &[Event]) -> Vec<JobState> {
     events
         .iter()
         .filter_map(|e| match &e.body {
@@ -300,11 +310,11 @@ pub fn states(events: &[Event]) -> Vec<JobState> {
 }
 
 /// Whether the happy bundle ran for this job (it leaves a marker file, removed here).
-pub fn ran(job_id: &str) -> bool {
+pub(crate) fn ran(job_id: &str) -> bool {
     let marker = format!("/tmp/outfitter-ran-{job_id}");
     let ran = Path::new(&marker).exists();
     let _ = std::fs::remove_file(&marker);
     ran
 }
 
-pub const LONG: Duration = Duration::from_secs(30);
+pub(crate) const LONG: Duration = Duration::from_secs(30);

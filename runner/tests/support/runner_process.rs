@@ -13,7 +13,7 @@ use super::{Panel, bundles_dir};
 
 /// Settings a test may change; the rest are small test values.
 #[derive(Debug, Clone)]
-pub struct RunnerOptions {
+pub(crate) struct RunnerOptions {
     pub installers: PathBuf,
     pub concurrency: usize,
     pub kill_grace_seconds: u64,
@@ -47,7 +47,7 @@ impl Default for RunnerOptions {
     }
 }
 
-pub struct RunnerProcess {
+pub(crate) struct RunnerProcess {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
     config: PathBuf,
@@ -55,7 +55,7 @@ pub struct RunnerProcess {
 }
 
 impl RunnerProcess {
-    pub fn start(panel: &Panel, redis_url: &str, options: RunnerOptions) -> Self {
+    pub(crate) fn start(panel: &Panel, redis_url: &str, options: RunnerOptions) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("runner.toml");
         let mut toml = format!(
@@ -124,29 +124,29 @@ impl RunnerProcess {
         self.child = Some(cmd.spawn().expect("runner binary starts"));
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
 
     /// The runner's stderr so far (for failure messages).
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         fs::read_to_string(self.dir.path().join("runner.stderr")).unwrap_or_default()
     }
 
-    pub fn log_dir(&self) -> PathBuf {
+    pub(crate) fn log_dir(&self) -> PathBuf {
         self.dir.path().join("logs")
     }
 
-    pub fn outbox_dir(&self) -> PathBuf {
+    pub(crate) fn outbox_dir(&self) -> PathBuf {
         self.dir.path().join("state/outbox")
     }
 
-    pub fn job_log(&self, job_id: &str) -> String {
+    pub(crate) fn job_log(&self, job_id: &str) -> String {
         fs::read_to_string(self.log_dir().join(format!("{job_id}.log"))).unwrap_or_default()
     }
 
     /// SIGKILL, as a crash would.
-    pub fn kill_hard(&mut self) {
+    pub(crate) fn kill_hard(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -154,7 +154,10 @@ impl RunnerProcess {
     }
 
     /// SIGTERM; returns how long the runner took to exit, and its status.
-    pub fn terminate(&mut self, limit: Duration) -> (Duration, Option<std::process::ExitStatus>) {
+    pub(crate) fn terminate(
+        &mut self,
+        limit: Duration,
+    ) -> (Duration, Option<std::process::ExitStatus>) {
         let started = std::time::Instant::now();
         let Some(mut c) = self.child.take() else {
             return (Duration::ZERO, None);
@@ -174,12 +177,12 @@ impl RunnerProcess {
     }
 
     /// Starts the same runner again (same config, state and log directories).
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.kill_hard();
         self.spawn();
     }
 
-    pub fn config_path(&self) -> &Path {
+    pub(crate) fn config_path(&self) -> &Path {
         &self.config
     }
 }

@@ -10,7 +10,7 @@ use crate::catalog_view::Offered;
 use crate::jobs::error::{Error, InvalidField, Result};
 use crate::state::AppState;
 
-fn id_problem(field: &str, e: ids::InvalidId) -> InvalidField {
+fn id_problem(field: &str, e: &ids::InvalidId) -> InvalidField {
     InvalidField {
         field: field.to_owned(),
         rule: "id".into(),
@@ -27,10 +27,10 @@ pub async fn resolve<'c>(
 ) -> Result<&'c Bundle> {
     let mut problems = Vec::new();
     if let Err(e) = ids::validate_app_id(app_id) {
-        problems.push(id_problem("app_id", e));
+        problems.push(id_problem("app_id", &e));
     }
     if let Err(e) = ids::validate_agent_id(agent_id) {
-        problems.push(id_problem("agent_id", e));
+        problems.push(id_problem("agent_id", &e));
     }
     if !problems.is_empty() {
         return Err(Error::InvalidFields(problems));
