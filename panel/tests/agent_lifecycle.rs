@@ -24,14 +24,15 @@ const BIN: &str = env!("CARGO_BIN_EXE_outfitter-panel");
 
 /// Runs `outfitter-panel agent <args…>` against the test panel's Redis and secret.
 fn agent_cli(p: &TestPanel, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("agent")
+    let mut cmd = Command::new(BIN);
+    cmd.arg("agent")
         .args(args)
-        .args(["--redis-url", &p.redis.url()])
-        .arg("--secret-file")
-        .arg(p.dir.path().join("secret"))
-        .output()
-        .unwrap()
+        .args(["--redis-url", &p.redis.url()]);
+    // `agent remove` derives no key, so it takes no `--secret-file` (and refuses one).
+    if args.first() != Some(&"remove") {
+        cmd.arg("--secret-file").arg(p.dir.path().join("secret"));
+    }
+    cmd.output().unwrap()
 }
 
 fn stdout_ok(out: &Output) -> String {
