@@ -137,11 +137,13 @@ impl Installation {
     }
 
     pub(crate) fn panel_memory(&self) -> Result<Memory> {
-        self.panel
+        let pid = self
+            .panel
             .as_ref()
             .context("the panel does not run")?
             .0
-            .memory()
+            .pid();
+        Memory::of(pid)
     }
 
     /// Fails with the panel's log when it has exited.

@@ -1,94 +1,11 @@
-//! Processes the bench starts: each in its own process group with its output in a file,
-//! killed with its whole group when dropped; and their memory as /proc reports it.
+//! Processes the bench starts (`outfitter_test_support::Daemon`: own process group, output in
+//! a file, killed with the group when dropped) and their memory and CPU as /proc reports them.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+pub(crate) use outfitter_test_support::Daemon;
+
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
-
-/// A daemon started by the bench.
-#[derive(Debug)]
-pub(crate) struct Daemon {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    /// Starts `cmd` in a new process group, stdin `/dev/null`, output appended to `log`.
-    pub(crate) fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<Self> {
-        use std::os::unix::process::CommandExt;
-        let out = File::options()
-            .create(true)
-            .append(true)
-            .open(log)
-            .with_context(|| format!("opening {}", log.display()))?;
-        let err = out.try_clone()?;
-        cmd.process_group(0)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {name}: {cmd:?}"))?;
-        Ok(Self {
-            name: name.to_owned(),
-            child,
-            log: log.to_owned(),
-        })
-    }
-
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The last `n` lines the process wrote, for error messages.
-    pub(crate) fn output_tail(&self, n: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
-    }
-
-    /// Fails with the process's output when it has exited.
-    pub(crate) fn ensure_running(&mut self) -> Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!(
-                "{} exited with {status}; its output:\n{}",
-                self.name,
-                self.output_tail(30)
-            );
-        }
-        Ok(())
-    }
-
-    /// SIGKILLs the process group and reaps the process. Idempotent.
-    pub(crate) fn kill(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            if let Ok(pid) = i32::try_from(self.child.id())
-                && pid > 1
-            {
-                // The group may be gone already; nothing to report then.
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            let _ = self.child.wait();
-        }
-    }
-
-    /// Current and peak resident memory.
-    pub(crate) fn memory(&self) -> Result<Memory> {
-        Memory::of(self.pid())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// Resident memory of one process, from `/proc/<pid>/status`, in KiB.
 #[derive(Debug, Clone, Copy, Default)]
@@ -193,6 +110,8 @@ pub(crate) fn wait_until(
 
 #[cfg(test)]
 mod tests {
+    use std::process::Command;
+
     use super::*;
 
     #[test]

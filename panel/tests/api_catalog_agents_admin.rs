@@ -245,14 +245,7 @@ async fn apps_api_reports_each_apps_conformance_result() {
         ]
     );
     // The OpenAPI document lists the status values.
-    let doc: Value = TestPanel::client()
-        .get(format!("{}/openapi.json", p.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = p.get_site("/openapi.json").await.json().await.unwrap();
     assert_eq!(
         doc["components"]["schemas"]["Conformance"]["properties"]["status"]["enum"],
         json!(["passed", "failed", "stale", "untested"])
@@ -507,14 +500,7 @@ async fn state_changes_are_in_the_audit_log_with_who_and_where() {
 #[actix_web::test]
 async fn health_metrics_and_routing_errors() {
     let p = TestPanel::start().await;
-    let h: Value = TestPanel::client()
-        .get(format!("{}/healthz", p.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = p.get_site("/healthz").await.json().await.unwrap();
     assert_eq!(h["status"], "ok");
     assert_eq!(h["pubsub"], true);
 
@@ -524,14 +510,7 @@ async fn health_metrics_and_routing_errors() {
     // The metrics task sees state events through the pubsub fan-out.
     let mut text = String::new();
     for _ in 0..100 {
-        text = TestPanel::client()
-            .get(format!("{}/metrics", p.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        text = p.get_site("/metrics").await.text().await.unwrap();
         if text.contains(r#"outfitter_jobs_total{state="succeeded",app="demo-form"} 1"#) {
             break;
         }
@@ -584,25 +563,14 @@ async fn corrupt_record_is_500_internal_and_lost_redis_is_503() {
         &mut p.redis,
         common::RedisServer::start(),
     ));
-    let r = TestPanel::client()
-        .get(format!("{}/healthz", p.url))
-        .send()
-        .await
-        .unwrap();
+    let r = p.get_site("/healthz").await;
     assert_eq!(code(r).await, (503, "store_unavailable".into()));
 }
 
 #[actix_web::test]
 async fn openapi_document_lists_every_api_route() {
     let p = TestPanel::start().await;
-    let doc: Value = TestPanel::client()
-        .get(format!("{}/openapi.json", p.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = p.get_site("/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths: BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
     let expected: BTreeSet<String> = [

@@ -82,14 +82,7 @@ async fn live_lines_arrive_promptly_across_many_ping_intervals() {
         if ms > 100 {
             late.push((n, ms));
         }
-        let health: Value = TestPanel::client()
-            .get(format!("{}/healthz", p.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let health: Value = p.get_site("/healthz").await.json().await.unwrap();
         if health["pubsub"] != true {
             down += 1;
         }

@@ -177,11 +177,7 @@ async fn sign_in(p: &TestPanel, token: &str) -> (String, String) {
             .filter(|c| !c.ends_with('='))
             .collect()
     };
-    let login = TestPanel::client()
-        .get(format!("{}/login", p.url))
-        .send()
-        .await
-        .unwrap();
+    let login = p.get_site("/login").await;
     let jar = cookies(&login).join("; ");
     let csrf = csrf_in(&login.text().await.unwrap());
     let done = TestPanel::client()

@@ -655,11 +655,7 @@ async fn lists_filter_jobs_show_servers_and_audit_is_for_admins() {
 #[actix_web::test]
 async fn static_files_and_security_headers() {
     let p = TestPanel::start().await;
-    let js = TestPanel::client()
-        .get(format!("{}/static/panel.js", p.url))
-        .send()
-        .await
-        .unwrap();
+    let js = p.get_site("/static/panel.js").await;
     assert_eq!(js.status(), 200);
     assert!(
         js.headers()["content-type"]
@@ -676,17 +672,9 @@ async fn static_files_and_security_headers() {
     assert_eq!(js.headers()["x-frame-options"], "DENY");
     let js = js.text().await.unwrap();
     assert!(js.contains("visibleIf") && js.contains("EventSource"));
-    let css = TestPanel::client()
-        .get(format!("{}/static/panel.css", p.url))
-        .send()
-        .await
-        .unwrap();
+    let css = p.get_site("/static/panel.css").await;
     assert_eq!(css.status(), 200);
-    let missing = TestPanel::client()
-        .get(format!("{}/nope", p.url))
-        .send()
-        .await
-        .unwrap();
+    let missing = p.get_site("/nope").await;
     assert_eq!(missing.status(), 404);
     assert!(
         missing

@@ -6,14 +6,7 @@ mod common;
 use common::TestPanel;
 
 async fn metrics(p: &TestPanel) -> String {
-    TestPanel::client()
-        .get(format!("{}/metrics", p.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    p.get_site("/metrics").await.text().await.unwrap()
 }
 
 #[actix_web::test]
@@ -25,11 +18,7 @@ async fn requests_are_counted_by_route_pattern_and_status() {
         p.get(&p.viewer, "/apps/another-missing").await.status(),
         404
     );
-    let unmatched = TestPanel::client()
-        .get(format!("{}/no/such/page/4711", p.url))
-        .send()
-        .await
-        .unwrap();
+    let unmatched = p.get_site("/no/such/page/4711").await;
     assert_eq!(unmatched.status(), 404);
 
     let text = metrics(&p).await;

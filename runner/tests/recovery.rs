@@ -97,13 +97,7 @@ fn redis_stopped_mid_job_the_result_and_every_line_arrive_when_it_returns() {
     redis.stop();
     // The script goes on (about 3 s in all) and ends while Redis is down: its result is kept
     // in the outbox.
-    wait_for(LONG, "the result in the outbox", || {
-        std::fs::read_dir(runner.outbox_dir())
-            .ok()?
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().ends_with(".result.json"))
-            .then_some(())
-    });
+    wait_for_outbox_result(&runner);
     redis.restart().expect("redis-server restarts on its port");
     let record = panel.wait_state(&job.job_id, &[JobState::Succeeded], LONG);
     assert_eq!(record.exit_code, Some(0));
@@ -127,13 +121,7 @@ fn runner_killed_with_a_result_in_the_outbox_delivers_it_exactly_once_after_rest
     let job = panel.enqueue("slow", json!({"ticks": 30}), json!(null));
     wait_tick(&panel, &job.job_id, 3);
     redis.stop();
-    wait_for(LONG, "the result in the outbox", || {
-        std::fs::read_dir(runner.outbox_dir())
-            .ok()?
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().ends_with(".result.json"))
-            .then_some(())
-    });
+    wait_for_outbox_result(&runner);
     // A crash while the result waits: only the outbox on disk knows how the job ended.
     runner.kill_hard();
     redis.restart().expect("redis-server restarts on its port");
@@ -304,4 +292,15 @@ async fn outbox_never_appends_an_event_twice_after_a_lost_reply() {
     let lines = log_lines(&panel.events(job));
     assert_eq!(lines, ["line 1", "line 2", "line 3", "line 4", "line 5"]);
     assert!(outbox.pending_jobs().is_empty());
+}
+
+/// Waits until the runner has kept a job's result in its outbox (Redis being away).
+fn wait_for_outbox_result(runner: &RunnerProcess) {
+    wait_for(LONG, "the result in the outbox", || {
+        std::fs::read_dir(runner.outbox_dir())
+            .ok()?
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".result.json"))
+            .then_some(())
+    });
 }

@@ -66,14 +66,7 @@ fn tampered_job_is_rejected_and_never_runs() {
     panel.enqueue_wire(&env, &wire);
     let reason = rejection_of(&panel, &env.job_id);
     assert!(reason.contains("signature"), "{reason}");
-    assert_never_ran(
-        &panel,
-        &Enqueued {
-            job_id: env.job_id.clone(),
-            envelope: env,
-            wire,
-        },
-    );
+    assert_never_ran(&panel, &Enqueued::of(env, wire));
 }
 
 #[test]
@@ -137,14 +130,7 @@ fn job_for_another_agent_is_rejected_and_never_runs() {
         .unwrap();
     let reason = rejection_of(&panel, &env.job_id);
     assert!(reason.contains("signature"), "{reason}");
-    assert_never_ran(
-        &panel,
-        &Enqueued {
-            job_id: env.job_id.clone(),
-            envelope: env,
-            wire,
-        },
-    );
+    assert_never_ran(&panel, &Enqueued::of(env, wire));
 }
 
 #[test]
@@ -221,28 +207,50 @@ fn a_bundle_dropped_in_after_start_runs_without_restart() {
     assert!(ran(&job.job_id));
 }
 
+/// A runner over a private copy of the `happy` bundle (so a test may edit it on disk), and a
+/// first job that proves the runner scanned the bundle as it was.
+struct EditableHappy {
+    panel: Panel,
+    dest: std::path::PathBuf,
+    _runner: RunnerProcess,
+    _installers: tempfile::TempDir,
+    _redis: RedisServer,
+}
+
+impl EditableHappy {
+    fn start() -> Self {
+        let redis = RedisServer::start();
+        let panel = Panel::new(&redis.url());
+        let installers = tempfile::tempdir().unwrap();
+        let dest = installers.path().join("happy");
+        std::fs::create_dir(&dest).unwrap();
+        for f in ["manifest.yml", "install.sh"] {
+            std::fs::copy(support::bundles_dir().join("happy").join(f), dest.join(f)).unwrap();
+        }
+        let options = RunnerOptions {
+            installers: installers.path().to_path_buf(),
+            ..RunnerOptions::default()
+        };
+        let runner = RunnerProcess::start(&panel, &redis.url(), options);
+        let first = panel.enqueue_envelope(&panel.envelope_in(&dest, json!({}), json!(null)));
+        panel.wait_state(&first.job_id, &[JobState::Succeeded], LONG);
+        assert!(ran(&first.job_id));
+        EditableHappy {
+            panel,
+            dest,
+            _runner: runner,
+            _installers: installers,
+            _redis: redis,
+        }
+    }
+}
+
 #[test]
 fn script_edited_after_the_catalog_scan_never_runs_under_the_old_digest() {
-    let redis = RedisServer::start();
-    let panel = Panel::new(&redis.url());
-    let installers = tempfile::tempdir().unwrap();
-    let dest = installers.path().join("happy");
-    std::fs::create_dir(&dest).unwrap();
-    for f in ["manifest.yml", "install.sh"] {
-        std::fs::copy(support::bundles_dir().join("happy").join(f), dest.join(f)).unwrap();
-    }
-    let options = RunnerOptions {
-        installers: installers.path().to_path_buf(),
-        ..RunnerOptions::default()
-    };
-    let _runner = RunnerProcess::start(&panel, &redis.url(), options);
-    // A first job proves the runner has scanned the bundle with its current digest.
-    let first = panel.enqueue_envelope(&panel.envelope_in(&dest, json!({}), json!(null)));
-    panel.wait_state(&first.job_id, &[JobState::Succeeded], LONG);
-    assert!(ran(&first.job_id));
+    let EditableHappy { panel, dest, .. } = &EditableHappy::start();
 
     // The panel validated these bytes; then the script changes on disk.
-    let env = panel.envelope_in(&dest, json!({}), json!(null));
+    let env = panel.envelope_in(dest, json!({}), json!(null));
     let script = dest.join("install.sh");
     let mut text = std::fs::read_to_string(&script).unwrap();
     text.push_str("touch \"${TMPDIR}/outfitter-edited-${JOB_ID}\"\n");
@@ -252,7 +260,7 @@ fn script_edited_after_the_catalog_scan_never_runs_under_the_old_digest() {
     let record = panel.wait_state(&job.job_id, &[JobState::Rejected], LONG);
     let reason = record.reason.unwrap();
     assert!(reason.contains("digest mismatch"), "{reason}");
-    assert_never_ran(&panel, &job);
+    assert_never_ran(panel, &job);
     let edited = format!("/tmp/outfitter-edited-{}", job.job_id);
     assert!(
         !std::path::Path::new(&edited).exists(),
@@ -262,29 +270,14 @@ fn script_edited_after_the_catalog_scan_never_runs_under_the_old_digest() {
 
 #[test]
 fn bundle_changed_on_disk_is_rescanned_and_a_job_for_its_new_digest_runs() {
-    let redis = RedisServer::start();
-    let panel = Panel::new(&redis.url());
-    let installers = tempfile::tempdir().unwrap();
-    let dest = installers.path().join("happy");
-    std::fs::create_dir(&dest).unwrap();
-    for f in ["manifest.yml", "install.sh"] {
-        std::fs::copy(support::bundles_dir().join("happy").join(f), dest.join(f)).unwrap();
-    }
-    let options = RunnerOptions {
-        installers: installers.path().to_path_buf(),
-        ..RunnerOptions::default()
-    };
-    let _runner = RunnerProcess::start(&panel, &redis.url(), options);
-    // A first job proves the runner has scanned the bundle with its first digest.
-    let first = panel.enqueue_envelope(&panel.envelope_in(&dest, json!({}), json!(null)));
-    panel.wait_state(&first.job_id, &[JobState::Succeeded], LONG);
+    let EditableHappy { panel, dest, .. } = &EditableHappy::start();
 
     // The script changes on disk, and the panel (having rescanned) signs for the new bytes.
     let script = dest.join("install.sh");
     let mut text = std::fs::read_to_string(&script).unwrap();
     text.push_str("echo \"edited script ran\"\n");
     std::fs::write(&script, text).unwrap();
-    let env = panel.envelope_in(&dest, json!({}), json!(null));
+    let env = panel.envelope_in(dest, json!({}), json!(null));
     assert_ne!(
         env.bundle_digest,
         panel

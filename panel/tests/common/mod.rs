@@ -200,6 +200,15 @@ impl TestPanel {
             .unwrap()
     }
 
+    /// GET `path` of the site (not under `/api/v1`) without a token or cookie.
+    pub(crate) async fn get_site(&self, path: &str) -> reqwest::Response {
+        Self::client()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub(crate) async fn post(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
         Self::client()
             .post(self.api(path))

@@ -43,6 +43,18 @@ pub(crate) struct Enqueued {
     pub wire: String,
 }
 
+impl Enqueued {
+    /// What a test put on the queue itself: `wire` (maybe not `envelope` signed as it is).
+    #[allow(dead_code)] // Not every test binary that includes the support module uses it.
+    pub(crate) fn of(envelope: Envelope, wire: String) -> Self {
+        Enqueued {
+            job_id: envelope.job_id.clone(),
+            envelope,
+            wire,
+        }
+    }
+}
+
 impl Panel {
     pub(crate) fn new(redis_url: &str) -> Self {
         Self::for_agent(redis_url, AGENT)
