@@ -40,7 +40,7 @@ use super::api;
             responses::TokenNotFound, responses::TargetNotFound, responses::NotQueued,
             responses::NotCancelable, responses::NotRetryable, responses::AlreadyExists,
             responses::AgentBusy, responses::PayloadTooLarge, responses::UnsupportedMediaType,
-            responses::ValidationFailed, responses::StoreUnavailable,
+            responses::ValidationFailed, responses::StoreUnavailable, responses::TooManyRequests,
         ),
     ),
     modifiers(&BearerAuth, &CallerErrors, &Links),
@@ -77,7 +77,8 @@ fn operations_mut(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)> {
 }
 
 /// What every secured operation can answer before its handler runs: the `Caller` extractor
-/// refuses a missing or unknown token (401) and looks the token up in Redis (503).
+/// refuses a missing or unknown token (401), an address that failed too often (429), and
+/// looks the token up in Redis (503).
 struct CallerErrors;
 
 impl Modify for CallerErrors {
@@ -88,6 +89,8 @@ impl Modify for CallerErrors {
                     let r = &mut op.responses.responses;
                     r.entry("401".into())
                         .or_insert_with(|| Ref::from_response_name("Unauthorized").into());
+                    r.entry("429".into())
+                        .or_insert_with(|| Ref::from_response_name("TooManyRequests").into());
                     r.entry("503".into())
                         .or_insert_with(|| Ref::from_response_name("StoreUnavailable").into());
                 }

@@ -107,6 +107,28 @@ error_response!(
     [StoreUnavailable]
 );
 
+/// 429: too many failed sign-ins or invalid tokens from this address, with `Retry-After`.
+pub struct TooManyRequests;
+
+impl<'r> ToResponse<'r> for TooManyRequests {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let retry = HeaderBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+            .description(Some("Seconds until the address may try again"))
+            .build();
+        (
+            "TooManyRequests",
+            error(
+                "Too many failed sign-ins or invalid tokens from this client address",
+                &[Code::TooManyRequests],
+            )
+            .header("Retry-After", retry)
+            .build()
+            .into(),
+        )
+    }
+}
+
 /// 401, with the challenge header the panel sends.
 pub struct Unauthorized;
 
