@@ -8,15 +8,15 @@
 use hmac::{Hmac, KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
 use outfitter_contract::envelope::{EnvelopeError, SignedJob};
-use outfitter_contract::keys::{AgentKeys, Key};
+use outfitter_contract::keys::{AgentCrypto, Key};
 use outfitter_contract::seal;
 use sha2::Sha256;
 
 /// The contract's MAC domain (private there; a drift makes every signed run fail loudly).
 const SIGNING_DOMAIN: &[u8] = b"outfitter-job-v1\n";
 
-fn keys() -> AgentKeys {
-    AgentKeys::from_agent_key(&Key([7; 32]))
+fn keys() -> AgentCrypto {
+    AgentCrypto::from_agent_key(&Key([7; 32]))
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -37,20 +37,17 @@ struct PreExec {
 impl PreExec {
     /// Runs in the child between fork and exec: only async-signal-safe calls.
     fn apply(&self) -> std::io::Result<()> {
-        // A cgroup that was created but cannot be joined would leave the script outside its
-        // limits and its kill: the start fails instead.
+        // A cgroup that was made but cannot be joined (seen inside systemd-nspawn containers,
+        // whose cgroup files the runner can create but not enter) does not stop the script: it
+        // runs in its own process group with the job marker, the kill paths that need no
+        // cgroup, as it does with `cgroups = false`.
         // SAFETY: open/write/close on prepared C strings are async-signal-safe.
         unsafe {
             for path in &self.cgroup_procs {
                 let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
-                let error = std::io::Error::last_os_error();
-                libc::close(fd);
-                if written != 1 {
-                    return Err(error);
+                if fd >= 0 {
+                    libc::write(fd, b"0".as_ptr().cast(), 1);
+                    libc::close(fd);
                 }
             }
         }
