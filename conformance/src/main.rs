@@ -208,8 +208,18 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
 
     let mut all_passed = true;
     for (dir, result) in &results {
+        // `--no-record` keeps the bundle's own conformance.json as it is (a test run must not
+        // change the tree); the result goes beside the bundle's logs instead.
+        let into = if args.no_record {
+            let beside_logs = args.logs_dir.join(&result.bundle);
+            std::fs::create_dir_all(&beside_logs)
+                .with_context(|| format!("create {}", beside_logs.display()))?;
+            beside_logs
+        } else {
+            dir.clone()
+        };
         result
-            .write(dir)
+            .write(&into)
             .with_context(|| format!("write the result of {}", dir.display()))?;
         all_passed &= result.summary.status == Status::Passed;
         let times = format!(
