@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use outfitter_contract::event::EventBody;
+use outfitter_contract::event::{Event, EventBody};
 use outfitter_contract::job::JobState;
 use serde_json::json;
 use support::panel::{LONG, log_lines, ran, states};
@@ -101,12 +101,7 @@ fn redis_stopped_mid_job_the_result_and_every_line_arrive_when_it_returns() {
     redis.restart().expect("redis-server restarts on its port");
     let record = panel.wait_state(&job.job_id, &[JobState::Succeeded], LONG);
     assert_eq!(record.exit_code, Some(0));
-    let ticks: Vec<String> = log_lines(&panel.events(&job.job_id))
-        .into_iter()
-        .filter(|l| l.starts_with("tick"))
-        .collect();
-    let expected: Vec<String> = (1..=30).map(|n| format!("tick {n}")).collect();
-    assert_eq!(ticks, expected, "every line, once, in order");
+    assert_every_tick_once(&panel.events(&job.job_id));
     assert!(panel.list(&panel.names.processing()).is_empty());
     wait_for(LONG, "the outbox to empty", || {
         (std::fs::read_dir(runner.outbox_dir()).unwrap().count() == 0).then_some(())
@@ -145,12 +140,7 @@ fn runner_killed_with_a_result_in_the_outbox_delivers_it_exactly_once_after_rest
         [JobState::Queued, JobState::Running, JobState::Succeeded],
         "one result, delivered once"
     );
-    let ticks: Vec<String> = log_lines(&events)
-        .into_iter()
-        .filter(|l| l.starts_with("tick"))
-        .collect();
-    let expected: Vec<String> = (1..=30).map(|n| format!("tick {n}")).collect();
-    assert_eq!(ticks, expected, "every line, once, in order");
+    assert_every_tick_once(&events);
     assert!(panel.list(&panel.names.processing()).is_empty());
 }
 
@@ -303,4 +293,14 @@ fn wait_for_outbox_result(runner: &RunnerProcess) {
             .any(|e| e.file_name().to_string_lossy().ends_with(".result.json"))
             .then_some(())
     });
+}
+
+/// The `slow` bundle's 30 ticks are in the events, each once, in order.
+fn assert_every_tick_once(events: &[Event]) {
+    let ticks: Vec<String> = log_lines(events)
+        .into_iter()
+        .filter(|l| l.starts_with("tick"))
+        .collect();
+    let expected: Vec<String> = (1..=30).map(|n| format!("tick {n}")).collect();
+    assert_eq!(ticks, expected, "every line, once, in order");
 }
