@@ -51,6 +51,10 @@ pub struct Envelope {
     pub expires_at: i64,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// The installation the job acts on and how; absent, the job installs the app as its
+    /// single instance (the app id), as every job did before installations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<crate::lifecycle::LifecycleOrder>,
 }
 
 /// What travels through the queue.
@@ -179,6 +183,7 @@ mod tests {
             issued_at: 100,
             expires_at: 200,
             attempt: 1,
+            lifecycle: None,
         }
     }
 

@@ -165,6 +165,18 @@ pub mod field {
     pub const LAST_LINES: &str = "last_lines";
     /// Processes a successful script left running on purpose (JSON array of strings).
     pub const SURVIVORS: &str = "survivors";
+    /// The installation the job acts on (absent for a job of no installation).
+    pub const INSTALLATION_ID: &str = "installation_id";
+    /// The lifecycle action ([`crate::lifecycle::Action`]), with `installation_id`.
+    pub const ACTION: &str = "action";
+    /// How a lifecycle job ended ([`crate::lifecycle::Outcome`]), written by the runner with
+    /// the job's end.
+    pub const OUTCOME: &str = "outcome";
+    /// Where a running lifecycle job is ([`crate::lifecycle::Phase`]).
+    pub const PHASE: &str = "phase";
+    /// The backup a job took ([`crate::lifecycle::backup_id`]): a backup job's, or an
+    /// upgrade's safety backup.
+    pub const BACKUP_ID: &str = "backup_id";
 }
 
 /// What a redacted sensitive value looks like wherever it is shown or stored.
@@ -218,7 +230,7 @@ pub mod write {
     /// The record of a new job: `queued`, no attempt started yet (`attempts` 0).
     pub fn created(c: &Created<'_>) -> Fields {
         let env = c.envelope;
-        vec![
+        let mut out = vec![
             (field::ID, env.job_id.clone()),
             (field::APP_ID, env.app_id.clone()),
             (field::APP_VERSION, env.app_version.clone()),
@@ -232,7 +244,26 @@ pub mod write {
             (field::SIGNED, c.wire.to_owned()),
             (field::CREATED_BY, c.created_by.to_owned()),
             (field::CANCEL_REQUESTED, "0".into()),
-        ]
+        ];
+        if let Some(order) = &env.lifecycle {
+            out.push((field::INSTALLATION_ID, order.installation_id.clone()));
+            out.push((field::ACTION, order.action.as_str().to_owned()));
+        }
+        out
+    }
+
+    /// What a lifecycle job's end adds to [`finished`]: how it ended and the backup it took.
+    pub fn lifecycle_end(outcome: crate::lifecycle::Outcome, backup_id: Option<&str>) -> Fields {
+        let mut out = vec![(field::OUTCOME, outcome.as_str().to_owned())];
+        if let Some(id) = backup_id {
+            out.push((field::BACKUP_ID, id.to_owned()));
+        }
+        out
+    }
+
+    /// The field a running lifecycle job updates as it moves from step to step.
+    pub fn phase(phase: crate::lifecycle::Phase) -> Fields {
+        vec![(field::PHASE, phase.as_str().to_owned())]
     }
 
     /// Whether a new attempt clears an earlier cancel request.
@@ -256,6 +287,9 @@ pub mod write {
             (field::NEXT_ATTEMPT_AT, ""),
             (field::LAST_LINES, ""),
             (field::SURVIVORS, ""),
+            (field::OUTCOME, ""),
+            (field::PHASE, ""),
+            (field::BACKUP_ID, ""),
         ];
         out.extend(
             blank
@@ -639,6 +673,7 @@ mod tests {
             issued_at: 1,
             expires_at: 61,
             attempt: 1,
+            lifecycle: None,
         };
         let shown = write::shown_inputs(&env.inputs, ["password"]);
         let fields = write::created(&write::Created {

@@ -65,3 +65,12 @@ pub const MAX_SHORT_TEXT_CHARS: usize = 100;
 pub const MAX_LONG_TEXT_CHARS: usize = 4000;
 /// Most `tags`.
 pub const MAX_TAGS: usize = 16;
+
+/// A health check's time limit when the manifest gives none, in seconds.
+pub const DEFAULT_HEALTH_TIMEOUT_SECONDS: u64 = 30;
+/// The longest a health check may be given, in seconds.
+pub const MAX_HEALTH_TIMEOUT_SECONDS: u64 = 600;
+/// The longest health check command line, in bytes.
+pub const MAX_HEALTH_COMMAND_BYTES: usize = 1024;
+/// The longest instance name (`INSTANCE`), in characters.
+pub const MAX_INSTANCE_CHARS: usize = 40;

@@ -146,6 +146,7 @@ mod tests {
             issued_at: 10,
             expires_at: 70,
             attempt: 1,
+            lifecycle: None,
         };
         let record: Fields = vec![(field::ID, "j1".into()), (field::STATE, "queued".into())];
         let call = enqueue(&env, "WIRE", &record, 5_000);

@@ -143,6 +143,8 @@ prop_compose! {
             os_requirements: OsRequirements { family, min_version },
             resource_requirements: resources.map(|(min_ram_mb, min_disk_mb)| ResourceRequirements { min_ram_mb, min_disk_mb }),
             install_script: "install.sh".into(),
+            upgrade_script: None, uninstall_script: None, backup_script: None, restore_script: None,
+            health_check: None, multiple_instances: false,
             timeout_seconds, idempotent,
             retry: retry.map(|(max_attempts, backoff_seconds)| RetryPolicy { max_attempts, backoff_seconds }),
             inputs, tags, homepage, post_install_message,

@@ -183,6 +183,9 @@ pub fn reserved_reason(input_name: &str) -> Option<String> {
     if CONTRACT_VARIABLES.contains(&env.as_str()) {
         return Some(format!("{env} is set by the runner for every script"));
     }
+    if crate::lifecycle::LIFECYCLE_VARIABLES.contains(&env.as_str()) {
+        return Some(format!("{env} is set by the runner for lifecycle scripts"));
+    }
     if DANGEROUS_NAMES.contains(&env.as_str()) {
         return Some(format!("{env} changes how the shell or a program behaves"));
     }
@@ -233,7 +236,9 @@ pub fn is_contract_or_shell_variable(name: &str) -> bool {
         "COLUMNS",
         "LINES",
     ];
-    CONTRACT_VARIABLES.contains(&name) || BASH_SETS.contains(&name)
+    CONTRACT_VARIABLES.contains(&name)
+        || crate::lifecycle::LIFECYCLE_VARIABLES.contains(&name)
+        || BASH_SETS.contains(&name)
 }
 
 /// The input part of the script's environment: one `NAME=value` per validated value, NAME

@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 
 use super::diagnostic::{Diagnostic, has_errors};
 use super::model::Manifest;
-use super::{checks, digest, input_checks, rules, schema_check, script_file, yaml};
+use super::{
+    checks, digest, input_checks, lifecycle_checks, rules, schema_check, script_file, yaml,
+};
 use crate::inputs::{self, CompiledInputs, FieldError, InputValues};
 use crate::limits;
 
@@ -24,7 +26,10 @@ pub struct Bundle {
     pub manifest: Manifest,
     /// `dir/<install_script>`.
     pub script_path: PathBuf,
-    /// `bundle_digest(manifest bytes, script bytes)`.
+    /// Each lifecycle script the manifest names, as (manifest field, `dir/<file>`), in
+    /// [`Manifest::lifecycle_scripts`] order.
+    pub lifecycle_paths: Vec<(&'static str, PathBuf)>,
+    /// [`digest::bundle_digest_with_lifecycle`] over the manifest and every script.
     pub digest: String,
     /// The input JSON Schema served to API callers.
     pub input_schema: Value,
@@ -47,7 +52,22 @@ impl Bundle {
         let manifest =
             yaml::read_capped(&self.dir.join(MANIFEST_FILE), limits::MAX_MANIFEST_BYTES)?;
         let script = yaml::read_capped(&self.script_path, limits::MAX_SCRIPT_BYTES)?;
-        Ok(digest::bundle_digest(&manifest, &script))
+        let mut lifecycle = Vec::with_capacity(self.lifecycle_paths.len());
+        for (field, path) in &self.lifecycle_paths {
+            lifecycle.push((*field, yaml::read_capped(path, limits::MAX_SCRIPT_BYTES)?));
+        }
+        Ok(digest_of(&manifest, &script, &lifecycle))
+    }
+
+    /// The path of the script a manifest field names (`install_script` or a lifecycle one).
+    pub fn script_for(&self, field: &str) -> Option<&Path> {
+        if field == "install_script" {
+            return Some(&self.script_path);
+        }
+        self.lifecycle_paths
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, p)| p.as_path())
     }
 
     /// Validates a submission with this bundle's compiled validator (compiled once).
@@ -59,6 +79,38 @@ impl Bundle {
             .compiled
             .get_or_init(|| CompiledInputs::new(&self.manifest));
         inputs::validate_with(&self.manifest, submitted, compiled)
+    }
+}
+
+fn digest_of(manifest: &[u8], script: &[u8], lifecycle: &[(&str, Vec<u8>)]) -> String {
+    let parts: Vec<(&str, &[u8])> = lifecycle.iter().map(|(f, b)| (*f, b.as_slice())).collect();
+    digest::bundle_digest_with_lifecycle(manifest, script, &parts)
+}
+
+/// Reads one script the manifest names, or records why it cannot be used.
+fn read_script(
+    dir: &Path,
+    field: &'static str,
+    name: &str,
+    findings: &mut Vec<Diagnostic>,
+) -> Option<(PathBuf, Vec<u8>)> {
+    let path = match script_file::check_script(dir, field, name) {
+        Ok(path) => path,
+        Err(diagnostic) => {
+            findings.push(diagnostic);
+            return None;
+        }
+    };
+    match fs::read(&path) {
+        Ok(bytes) => Some((path, bytes)),
+        Err(error) => {
+            findings.push(Diagnostic::new(
+                &rules::M016_SCRIPT_MISSING,
+                field,
+                format!("cannot read the script: {error}"),
+            ));
+            None
+        }
     }
 }
 
@@ -153,36 +205,36 @@ pub fn check_bundle(dir: &Path) -> BundleReport {
         &manifest,
         &written_not_sensitive,
     ));
-    let script = script_file::check_script(dir, &manifest.install_script);
-    let script_bytes = match &script {
-        Ok(path) => match fs::read(path) {
-            Ok(bytes) => Some(bytes),
-            Err(error) => {
-                findings.push(Diagnostic::new(
-                    &rules::M016_SCRIPT_MISSING,
-                    "install_script",
-                    format!("cannot read the script: {error}"),
-                ));
-                None
-            }
-        },
-        Err(diagnostic) => {
-            findings.push(diagnostic.clone());
-            None
+    findings.extend(lifecycle_checks::check_lifecycle(&manifest));
+    let script = read_script(
+        dir,
+        "install_script",
+        &manifest.install_script,
+        &mut findings,
+    );
+    let mut lifecycle = Vec::new();
+    for (field, name) in manifest.lifecycle_scripts() {
+        if let Some(found) = read_script(dir, field, name, &mut findings) {
+            lifecycle.push((field, found));
         }
-    };
+    }
     findings.sort_by_key(|d| d.severity);
     report.diagnostics = findings;
     if has_errors(&report.diagnostics) {
         report.manifest = Some(manifest);
         return report;
     }
-    if let (Ok(script_path), Some(script_bytes)) = (script, script_bytes) {
+    if let Some((script_path, script_bytes)) = script {
         let input_schema = inputs::input_schema(&manifest);
+        let lifecycle_bytes: Vec<(&str, Vec<u8>)> = lifecycle
+            .iter()
+            .map(|(f, (_, b))| (*f, b.clone()))
+            .collect();
         report.bundle = Some(Bundle {
             dir: dir.to_path_buf(),
-            digest: digest::bundle_digest(&manifest_bytes, &script_bytes),
+            digest: digest_of(&manifest_bytes, &script_bytes, &lifecycle_bytes),
             script_path,
+            lifecycle_paths: lifecycle.into_iter().map(|(f, (p, _))| (f, p)).collect(),
             input_schema,
             warnings: report.diagnostics.clone(),
             manifest,

@@ -5,6 +5,7 @@ mod checks;
 mod diagnostic;
 mod digest;
 mod input_checks;
+mod lifecycle_checks;
 mod model;
 pub mod rules;
 mod schema_check;
@@ -13,10 +14,10 @@ mod yaml;
 
 pub use bundle::{Bundle, BundleReport, MANIFEST_FILE, check_bundle, load_bundle};
 pub use diagnostic::{Diagnostic, Severity, has_errors};
-pub use digest::bundle_digest;
+pub use digest::{bundle_digest, bundle_digest_with_lifecycle};
 pub use model::{
-    InputSpec, InputType, Manifest, OsRequirements, ResourceRequirements, RetryPolicy, Validation,
-    VisibleValue,
+    HealthCheck, InputSpec, InputType, Manifest, OsRequirements, ResourceRequirements, RetryPolicy,
+    Validation, VisibleValue,
 };
 pub use rules::Rule;
 pub use schema_check::{MANIFEST_SCHEMA, manifest_schema};

@@ -31,6 +31,24 @@ pub struct Manifest {
     /// File name of the script inside the bundle.
     #[serde(default = "default_install_script")]
     pub install_script: String,
+    /// File name of the upgrade script; without it an upgrade runs the new install script.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_script: Option<String>,
+    /// File name of the uninstall script; without it uninstall is not offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uninstall_script: Option<String>,
+    /// File name of the backup script (writes into `BACKUP_DIR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_script: Option<String>,
+    /// File name of the restore script (reads from `BACKUP_DIR`); needs `backup_script`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_script: Option<String>,
+    /// Run after install, reconfigure, upgrade and restore; exit 0 means healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+    /// Whether one server may hold several named instances of the app.
+    #[serde(default)]
+    pub multiple_instances: bool,
     /// Hard limit for one attempt; the runner kills the whole process tree after it.
     pub timeout_seconds: u64,
     /// Whether running the script twice leaves the same result (re-run after a crash is safe).
@@ -62,10 +80,39 @@ impl Manifest {
         self.retry.clone().unwrap_or_default()
     }
 
+    /// The lifecycle scripts the manifest names, as (manifest field, file name), in the fixed
+    /// order the digest hashes them.
+    pub fn lifecycle_scripts(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("upgrade_script", &self.upgrade_script),
+            ("uninstall_script", &self.uninstall_script),
+            ("backup_script", &self.backup_script),
+            ("restore_script", &self.restore_script),
+        ]
+        .into_iter()
+        .filter_map(|(field, name)| name.as_deref().map(|n| (field, n)))
+        .collect()
+    }
+
     /// The declared input with this name.
     pub fn input(&self, name: &str) -> Option<&InputSpec> {
         self.inputs.iter().find(|input| input.name == name)
     }
+}
+
+/// The command that tells whether the installed app works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// A bash command line, run in the bundle directory with the script's environment.
+    pub command: String,
+    /// How long it may take before it counts as failed.
+    #[serde(default = "default_health_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_health_timeout() -> u64 {
+    limits::DEFAULT_HEALTH_TIMEOUT_SECONDS
 }
 
 /// Operating systems the script supports.

@@ -85,22 +85,23 @@ pub const M014_CATEGORY_FORMAT: Rule = error("M014", "category is a lowercase sl
 /// No `\` either: the name is joined to the bundle directory and must not leave it.
 pub const M015_SCRIPT_NAME: Rule = error(
     "M015",
-    "install_script is a plain file name: no '/', no '..', no leading '.'",
+    "install_script and each lifecycle script is a plain file name: no '/', no '..', no leading '.'",
 );
-/// The script `install_script` names is absent, a dangling symlink, or not a regular file.
+/// The script `install_script` (or `upgrade_script`, `uninstall_script`, `backup_script`,
+/// `restore_script`) names is absent, a dangling symlink, or not a regular file.
 pub const M016_SCRIPT_MISSING: Rule = error(
     "M016",
-    "install_script exists in the bundle and is a regular file",
+    "every script the manifest names exists in the bundle and is a regular file",
 );
 /// A symlink to another file inside the bundle is fine; one leading out would let the
 /// digest and the runner read a file the bundle does not own.
 pub const M017_SCRIPT_ESCAPES: Rule = error(
     "M017",
-    "install_script is not a symlink leading out of the bundle",
+    "no script the manifest names is a symlink leading out of the bundle",
 );
 /// The linter and the digest read the script whole; the cap is
 /// [`crate::limits::MAX_SCRIPT_BYTES`].
-pub const M018_SCRIPT_TOO_LARGE: Rule = error("M018", "install_script is at most 1 MiB");
+pub const M018_SCRIPT_TOO_LARGE: Rule = error("M018", "every script is at most 1 MiB");
 // Runtime.
 /// Bounds are [`crate::limits::MIN_TIMEOUT_SECONDS`] and
 /// [`crate::limits::MAX_TIMEOUT_SECONDS`] (24 h).
@@ -128,6 +129,23 @@ pub const M024_HOMEPAGE: Rule = error("M024", "homepage is an http(s) URL");
 pub const M025_NOT_IDEMPOTENT: Rule = warning(
     "M025",
     "installers should be idempotent (safe to run twice)",
+);
+// Lifecycle.
+/// A restore reads what the backup wrote; a restore without a backup has nothing to read,
+/// and a safe upgrade needs both to roll back from a backup.
+pub const M026_RESTORE_WITHOUT_BACKUP: Rule =
+    error("M026", "restore_script and backup_script come together");
+/// The command runs under bash in the script's sandbox; bounds are
+/// [`crate::limits::MAX_HEALTH_COMMAND_BYTES`] and
+/// [`crate::limits::MAX_HEALTH_TIMEOUT_SECONDS`].
+pub const M027_HEALTH_CHECK: Rule = error(
+    "M027",
+    "health_check.command is one line of at most 1024 bytes; timeout_seconds is 1..=600",
+);
+/// One file for two purposes would run the install script as an uninstall (or the reverse).
+pub const M028_SCRIPT_REUSED: Rule = error(
+    "M028",
+    "each lifecycle script is its own file, not install_script or another lifecycle script",
 );
 // Inputs.
 /// The name becomes the UPPERCASED environment variable the script reads.
@@ -269,6 +287,9 @@ pub const ALL: &[Rule] = &[
     M023_RESOURCES,
     M024_HOMEPAGE,
     M025_NOT_IDEMPOTENT,
+    M026_RESTORE_WITHOUT_BACKUP,
+    M027_HEALTH_CHECK,
+    M028_SCRIPT_REUSED,
     M030_INPUT_NAME,
     M031_INPUT_DUPLICATE,
     M032_INPUT_RESERVED,

@@ -1,4 +1,5 @@
-//! The `install_script` field: a plain file inside the bundle, not escaping it, not too large.
+//! The script fields (`install_script` and the lifecycle scripts): a plain file inside the
+//! bundle, not escaping it, not too large.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -7,16 +8,14 @@ use super::diagnostic::Diagnostic;
 use super::rules;
 use crate::limits;
 
-const FIELD: &str = "install_script";
-
-/// Checks the script name and file; returns its path when it is usable.
-pub(super) fn check_script(dir: &Path, name: &str) -> Result<PathBuf, Diagnostic> {
-    check_name(name)?;
+/// Checks the script that manifest field `field` names; returns its path when it is usable.
+pub(super) fn check_script(dir: &Path, field: &str, name: &str) -> Result<PathBuf, Diagnostic> {
+    check_name(field, name)?;
     let path = dir.join(name);
     let link = fs::symlink_metadata(&path).map_err(|_| {
         Diagnostic::new(
             &rules::M016_SCRIPT_MISSING,
-            FIELD,
+            field,
             format!("the script '{name}' does not exist in the bundle"),
         )
     })?;
@@ -30,7 +29,7 @@ pub(super) fn check_script(dir: &Path, name: &str) -> Result<PathBuf, Diagnostic
         if escapes {
             return Err(Diagnostic::new(
                 &rules::M017_SCRIPT_ESCAPES,
-                FIELD,
+                field,
                 format!("'{name}' is a symlink leading out of the bundle; copy the script into it"),
             ));
         }
@@ -41,14 +40,14 @@ pub(super) fn check_script(dir: &Path, name: &str) -> Result<PathBuf, Diagnostic
         .ok_or_else(|| {
             Diagnostic::new(
                 &rules::M016_SCRIPT_MISSING,
-                FIELD,
+                field,
                 format!("'{name}' is not a regular file in the bundle"),
             )
         })?;
     if metadata.len() > limits::MAX_SCRIPT_BYTES {
         return Err(Diagnostic::new(
             &rules::M018_SCRIPT_TOO_LARGE,
-            FIELD,
+            field,
             format!(
                 "the script is {} bytes; at most {} are allowed",
                 metadata.len(),
@@ -59,7 +58,7 @@ pub(super) fn check_script(dir: &Path, name: &str) -> Result<PathBuf, Diagnostic
     Ok(path)
 }
 
-fn check_name(name: &str) -> Result<(), Diagnostic> {
+fn check_name(field: &str, name: &str) -> Result<(), Diagnostic> {
     let problem = if name.contains('/') || name.contains('\\') {
         Some("contains a path separator")
     } else if name == ".." || name.contains("..") {
@@ -76,8 +75,8 @@ fn check_name(name: &str) -> Result<(), Diagnostic> {
     match problem {
         Some(problem) => Err(Diagnostic::new(
             &rules::M015_SCRIPT_NAME,
-            FIELD,
-            format!("install_script {problem}; it must be a plain file name such as install.sh"),
+            field,
+            format!("{field} {problem}; it must be a plain file name such as install.sh"),
         )),
         None => Ok(()),
     }

@@ -156,6 +156,7 @@ mod tests {
             issued_at: 1_000,
             expires_at: 4_600,
             attempt,
+            lifecycle: None,
         }
     }
 

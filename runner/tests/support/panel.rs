@@ -130,6 +130,7 @@ impl Panel {
             issued_at: now,
             expires_at: now + 3600,
             attempt: 1,
+            lifecycle: None,
         }
     }
 

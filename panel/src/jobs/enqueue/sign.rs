@@ -64,6 +64,7 @@ pub async fn seal_and_sign(
         issued_at,
         expires_at: issued_at + state.settings.queue_ttl_secs as i64,
         attempt: 1,
+        lifecycle: None,
     };
     let shown = write::shown_inputs(&plain, secret.keys().map(String::as_str));
     Ok(Signed {
