@@ -455,6 +455,40 @@ pub struct JobRecord {
     pub last_lines: Vec<String>,
     /// [`field::SURVIVORS`].
     pub survivors: Vec<String>,
+    /// The lifecycle part of the record, for a job of an installation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<LifecycleFields>,
+}
+
+/// What the record of an installation's job holds beyond a plain job's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleFields {
+    /// [`field::INSTALLATION_ID`].
+    pub installation_id: String,
+    /// [`field::ACTION`].
+    pub action: crate::lifecycle::Action,
+    /// [`field::OUTCOME`], once the runner wrote it.
+    pub outcome: Option<crate::lifecycle::Outcome>,
+    /// [`field::PHASE`], while it runs.
+    pub phase: Option<crate::lifecycle::Phase>,
+    /// [`field::BACKUP_ID`], when it took a backup.
+    pub backup_id: Option<String>,
+}
+
+impl LifecycleFields {
+    fn from_fields(f: &HashMap<String, String>) -> Option<Self> {
+        let text = |k: &str| f.get(k).filter(|s| !s.is_empty());
+        let parse_json = |k: &str| {
+            text(k).and_then(|v| serde_json::from_value(serde_json::Value::String(v.clone())).ok())
+        };
+        Some(LifecycleFields {
+            installation_id: text(field::INSTALLATION_ID)?.clone(),
+            action: text(field::ACTION)?.parse().ok()?,
+            outcome: text(field::OUTCOME).and_then(|v| v.parse().ok()),
+            phase: parse_json(field::PHASE),
+            backup_id: text(field::BACKUP_ID).cloned(),
+        })
+    }
 }
 
 /// A job hash that cannot be read as a record.
@@ -529,6 +563,7 @@ impl JobRecord {
             cancel_requested: f.get(field::CANCEL_REQUESTED).is_some_and(|v| v == "1"),
             last_lines: json(f, field::LAST_LINES),
             survivors: json(f, field::SURVIVORS),
+            lifecycle: LifecycleFields::from_fields(f),
         })
     }
 

@@ -161,6 +161,13 @@ impl PanelSecret {
         self.agent_key_gen(agent_id, 0)
     }
 
+    /// The panel's own sealing key for the secrets an installation keeps between its jobs
+    /// (HKDF info `outfitter installation secrets v1`, which no agent id can spell: agent
+    /// infos start with `outfitter agent`). Only the panel holds it; no runner can open them.
+    pub fn installation_key(&self) -> Key {
+        derive(&self.0, "outfitter installation secrets v1")
+    }
+
     /// The key of one agent at a key generation (0 until its key is first rotated).
     pub fn agent_key_gen(&self, agent_id: &str, generation: u32) -> Key {
         derive(&self.0, &agent_key_info(agent_id, generation))

@@ -23,6 +23,23 @@ impl AgentRedisKeys {
         }
     }
 
+    /// Hash of one installation on this agent: `data` (its JSON) and `rev` (bumped by each
+    /// write, so a stale form or a concurrent action is refused).
+    pub fn installation(&self, installation_id: &str) -> String {
+        format!("{}installation:{installation_id}", self.base)
+    }
+
+    /// List of one installation's history entries (JSON), oldest first.
+    pub fn installation_history(&self, installation_id: &str) -> String {
+        format!("{}installation:{installation_id}:history", self.base)
+    }
+
+    /// Hash: `<app id>/<instance>` → installation id, so one instance of an app on a server
+    /// has one installation.
+    pub fn instances(&self) -> String {
+        format!("{}instances", self.base)
+    }
+
     /// List of signed jobs waiting; the panel LPUSHes, the runner BLMOVEs from the right.
     pub fn queue(&self) -> String {
         format!("{}queue", self.base)
@@ -94,6 +111,12 @@ pub const RETIRED_AGENTS: &str = "outfitter:retired-agents";
 pub const JOBS_INDEX: &str = "outfitter:jobs";
 /// Hash: job id → agent id, to find a job's keys from its id.
 pub const JOB_AGENT: &str = "outfitter:job-agent";
+/// Sorted set: installation id scored by creation time (unix ms), for listing.
+pub const INSTALLATIONS_INDEX: &str = "outfitter:installations";
+/// Hash: installation id → agent id, to find an installation's keys from its id.
+pub const INSTALLATION_AGENT: &str = "outfitter:installation-agent";
+/// Set: installations whose job has not been settled yet; the panel's settler walks it.
+pub const INSTALLATIONS_PENDING: &str = "outfitter:installations-pending";
 /// Hash: sha256(token) hex → token JSON (name, role).
 pub const TOKENS: &str = "outfitter:tokens";
 /// Stream: the audit log of state-changing actions.

@@ -63,11 +63,24 @@ pub enum Code {
     RequestTimeout,
     /// Too many failed sign-ins or invalid tokens from this address (`Retry-After` says when).
     TooManyRequests,
+    /// No installation with that id.
+    InstallationNotFound,
+    /// Another job of the installation has not ended yet.
+    InstallationBusy,
+    /// The action does not apply to the installation now (its state, a script the bundle
+    /// lacks, no newer version).
+    ActionNotApplicable,
+    /// The installation changed since the caller read it (a stale form); reload and retry.
+    InstallationChanged,
+    /// An upgrade to a version the catalog does not hold.
+    VersionNotFound,
+    /// No backup with that id for this installation.
+    BackupNotFound,
 }
 
 impl Code {
     /// Every code, for the documentation test.
-    pub const ALL: [Code; 26] = [
+    pub const ALL: [Code; 32] = [
         Code::InvalidJson,
         Code::JsonTooDeep,
         Code::InvalidParameter,
@@ -94,6 +107,12 @@ impl Code {
         Code::AgentBusy,
         Code::RequestTimeout,
         Code::TooManyRequests,
+        Code::InstallationNotFound,
+        Code::InstallationBusy,
+        Code::ActionNotApplicable,
+        Code::InstallationChanged,
+        Code::VersionNotFound,
+        Code::BackupNotFound,
     ];
 
     /// The table: stable name and HTTP status of each code.
@@ -125,6 +144,12 @@ impl Code {
             Code::AgentBusy => ("agent_busy", 409),
             Code::RequestTimeout => ("request_timeout", 408),
             Code::TooManyRequests => ("too_many_requests", 429),
+            Code::InstallationNotFound => ("installation_not_found", 404),
+            Code::InstallationBusy => ("installation_busy", 409),
+            Code::ActionNotApplicable => ("action_not_applicable", 409),
+            Code::InstallationChanged => ("installation_changed", 409),
+            Code::VersionNotFound => ("version_not_found", 409),
+            Code::BackupNotFound => ("backup_not_found", 404),
         }
     }
 
@@ -271,6 +296,30 @@ impl From<crate::jobs::Error> for ApiError {
             E::NotCancelable(_) => Code::NotCancelable,
             E::NotRetryable(_) => Code::NotRetryable,
             E::IdempotencyKeyReused => Code::IdempotencyKeyReused,
+            E::Installation(e) => return (*e).into(),
+            E::Internal(_) => Code::Internal,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// The boundary between the installation domain and the API.
+impl From<crate::installations::Error> for ApiError {
+    fn from(e: crate::installations::Error) -> Self {
+        use crate::installations::Error as E;
+        use outfitter_contract::installation::Refusal;
+        let code = match e {
+            E::Store(e) => return e.into(),
+            E::Job(e) => return (*e).into(),
+            E::InvalidParameter(_) => Code::InvalidParameter,
+            E::NotFound(_) => Code::InstallationNotFound,
+            E::Refused(Refusal::Busy(_)) => Code::InstallationBusy,
+            E::Refused(Refusal::WrongState { .. }) | E::NotApplicable(_) => {
+                Code::ActionNotApplicable
+            }
+            E::Stale { .. } => Code::InstallationChanged,
+            E::VersionNotFound(_) => Code::VersionNotFound,
+            E::BackupNotFound(_) => Code::BackupNotFound,
             E::Internal(_) => Code::Internal,
         };
         ApiError::new(code, e.to_string())

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod conformance_view;
 pub mod error;
 pub mod http;
+pub mod installations;
 pub mod jobs;
 pub mod lint;
 pub mod live;

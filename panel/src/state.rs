@@ -93,6 +93,9 @@ impl AppState {
             self.redis.clone(),
         ));
         tokio::spawn(record_heartbeats(self.redis.clone(), self.metrics.clone()));
+        tokio::spawn(crate::installations::settle::run_settler(
+            self.redis.clone(),
+        ));
         tokio::spawn(retention::run(
             self.redis.clone(),
             self.settings.retention_days,

@@ -7,7 +7,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("catalog.html", include_str!("../../templates/catalog.html")),
+    (
+        "settings_fields.html",
+        include_str!("../../templates/settings_fields.html"),
+    ),
     ("app.html", include_str!("../../templates/app.html")),
+    (
+        "installation.html",
+        include_str!("../../templates/installation.html"),
+    ),
     ("job.html", include_str!("../../templates/job.html")),
     ("jobs.html", include_str!("../../templates/jobs.html")),
     ("agents.html", include_str!("../../templates/agents.html")),

@@ -17,11 +17,14 @@ use super::api;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Outfitter panel API", description = "Catalog, jobs, live progress, agents. See docs/api.md."),
+    info(title = "Outfitter panel API", description = "Catalog, jobs, installations, live progress, agents. See docs/api.md."),
     paths(
         api::apps::list, api::apps::get, api::apps::schema,
         api::jobs::create, api::jobs::list, api::jobs::get, api::jobs::stream, api::jobs::log,
         api::jobs::cancel, api::jobs::retry,
+        api::installations::list, api::installations::get, api::installations::reconfigure,
+        api::installations::upgrade, api::installations::uninstall, api::installations::backup,
+        api::installations::restore,
         api::agents::list, api::agents::get, api::agents::create,
         api::agents::rotate, api::agents::remove,
         api::admin::me, api::admin::list_tokens, api::admin::create_token, api::admin::delete_token,
@@ -32,7 +35,8 @@ use super::api;
         schemas(
             crate::error::ErrorBody, crate::error::FieldProblem, schemas::ErrorCode,
             schemas::AppId, schemas::AgentId, schemas::JobId, schemas::TokenName,
-            schemas::JobStateName, schemas::SseEvent,
+            schemas::JobStateName, schemas::SseEvent, schemas::InstallationStateName,
+            schemas::ActionName,
         ),
         responses(
             responses::BadRequest, responses::Unauthorized, responses::Forbidden,
@@ -41,6 +45,7 @@ use super::api;
             responses::NotCancelable, responses::NotRetryable, responses::AlreadyExists,
             responses::AgentBusy, responses::PayloadTooLarge, responses::UnsupportedMediaType,
             responses::ValidationFailed, responses::StoreUnavailable, responses::TooManyRequests,
+            responses::InstallationNotFound, responses::ActionRefused,
         ),
     ),
     modifiers(&BearerAuth, &CallerErrors, &Links),

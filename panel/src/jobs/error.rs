@@ -41,11 +41,23 @@ pub enum Error {
     NotRetryable(String),
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
+    /// The installation the job would act on refused it.
+    #[error(transparent)]
+    Installation(Box<crate::installations::Error>),
     #[error(transparent)]
     Store(#[from] redis::RedisError),
     /// A bug or a corrupted record; the message says which.
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::installations::Error> for Error {
+    fn from(e: crate::installations::Error) -> Self {
+        match e {
+            crate::installations::Error::Job(e) => *e,
+            e => Error::Installation(Box::new(e)),
+        }
+    }
 }
 
 impl From<BadRecord> for Error {

@@ -16,8 +16,20 @@ use crate::auth::{Caller, Role};
 use crate::conformance_view::Conformance;
 use crate::error::{ApiError, Code};
 use crate::http::api::apps::find_app;
+use crate::installations::store::Filter;
 use crate::jobs::enqueue::{self, NewJob};
 use crate::state::AppState;
+
+use super::installation_page::{InstallationRow, rows};
+
+/// Where the app is installed, for its page.
+async fn installed_here(state: &AppState, bundle: &Bundle) -> WebResult<Vec<InstallationRow>> {
+    let filter = Filter {
+        app_id: Some(bundle.id().to_owned()),
+        ..Filter::default()
+    };
+    rows(state, &filter).await
+}
 
 /// The agent picker's field name (`_` keeps it apart from inputs, which cannot start so).
 pub(super) const AGENT_FIELD: &str = "_agent";
@@ -41,6 +53,7 @@ fn page_for(
     submitted: Option<&[(String, String)]>,
     problems: &Problems,
     status: StatusCode,
+    installations: &[InstallationRow],
 ) -> WebResult<HttpResponse> {
     let selected = submitted
         .and_then(|f| form_value(f, AGENT_FIELD))
@@ -48,6 +61,7 @@ fn page_for(
         .or_else(|| fits.iter().find(|f| f.eligible).map(|f| f.id.clone()))
         .unwrap_or_default();
     let mut ctx = base_context(Some(caller));
+    ctx.insert("installations", installations);
     ctx.insert("any_eligible", &fits.iter().any(|f| f.eligible));
     ctx.insert("agents", &fits);
     ctx.insert("app", &app_view::detail(bundle, conformance, fits));
@@ -82,6 +96,7 @@ pub(super) async fn page(
         None,
         &Problems::default(),
         StatusCode::OK,
+        &installed_here(&state, bundle).await?,
     )
 }
 
@@ -134,6 +149,8 @@ pub(super) async fn submit(
             app_id: bundle.id().to_owned(),
             agent_id,
             inputs,
+            instance: None,
+            on: None,
         };
         match enqueue::enqueue(&state, &req_job, &caller, None)
             .await
@@ -157,5 +174,6 @@ pub(super) async fn submit(
         Some(&form),
         &problems,
         StatusCode::UNPROCESSABLE_ENTITY,
+        &installed_here(&state, bundle).await?,
     )
 }

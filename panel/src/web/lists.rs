@@ -147,8 +147,12 @@ pub(super) async fn agents(
             }
         })
         .collect();
+    let installations =
+        super::installation_page::rows(&state, &crate::installations::store::Filter::default())
+            .await?;
     let mut ctx = base_context(Some(&caller));
     ctx.insert("agents", &rows);
+    ctx.insert("installations", &installations);
     render(&state, "agents.html", &ctx, StatusCode::OK)
 }
 

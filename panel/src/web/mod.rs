@@ -4,6 +4,7 @@
 pub mod app_form;
 mod app_page;
 mod catalog;
+mod installation_page;
 mod job_page;
 mod lists;
 mod login;
@@ -39,6 +40,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/jobs/{id}", web::get().to(job_page::page))
         .route("/jobs/{id}/cancel", web::post().to(job_page::cancel))
         .route("/jobs/{id}/retry", web::post().to(job_page::retry))
+        .route(
+            "/installations/{id}",
+            web::get().to(installation_page::page),
+        )
+        .route(
+            "/installations/{id}/{action}",
+            web::post().to(installation_page::act),
+        )
         .route("/agents", web::get().to(lists::agents))
         .route("/audit", web::get().to(lists::audit));
 }
@@ -94,6 +103,12 @@ impl From<crate::jobs::Error> for WebError {
 
 impl From<crate::agents::Error> for WebError {
     fn from(e: crate::agents::Error) -> Self {
+        WebError::Api(e.into())
+    }
+}
+
+impl From<crate::installations::Error> for WebError {
+    fn from(e: crate::installations::Error) -> Self {
         WebError::Api(e.into())
     }
 }

@@ -43,11 +43,23 @@ pub struct JobView {
     pub last_lines: Vec<String>,
     /// Processes a successful script left running on purpose.
     pub survivors: Vec<String>,
+    /// The installation the job acts on.
+    pub installation_id: Option<String>,
+    /// What it does to the installation.
+    #[schema(value_type = Option<crate::http::openapi::schemas::ActionName>)]
+    pub action: Option<String>,
+    /// How a lifecycle job ended beyond its state: `done`, `unhealthy`, `rolled_back`,
+    /// `rollback_failed`.
+    pub outcome: Option<String>,
 }
 
 impl From<JobRecord> for JobView {
     fn from(r: JobRecord) -> Self {
         let duration_ms = r.duration_ms();
+        let lc = r.lifecycle.as_ref();
+        let installation_id = lc.map(|l| l.installation_id.clone());
+        let action = lc.map(|l| l.action.as_str().to_owned());
+        let outcome = lc.and_then(|l| l.outcome).map(|o| o.as_str().to_owned());
         JobView {
             id: r.id,
             app_id: r.app_id,
@@ -71,6 +83,9 @@ impl From<JobRecord> for JobView {
             cancel_requested: r.cancel_requested,
             last_lines: r.last_lines,
             survivors: r.survivors,
+            installation_id,
+            action,
+            outcome,
         }
     }
 }

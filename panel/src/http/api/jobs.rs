@@ -51,6 +51,11 @@ pub struct NewJobRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub inputs: Map<String, Value>,
+    /// The instance name, for apps whose manifest says `multiple_instances: true`
+    /// (`[a-z0-9-]`, at most 40); default the app id. Installing an instance that is
+    /// installed already changes its settings.
+    #[serde(default)]
+    pub instance: Option<String>,
 }
 
 impl From<NewJobRequest> for NewJob {
@@ -59,6 +64,8 @@ impl From<NewJobRequest> for NewJob {
             app_id: r.app_id,
             agent_id: r.agent_id,
             inputs: r.inputs,
+            instance: r.instance,
+            on: None,
         }
     }
 }

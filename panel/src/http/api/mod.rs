@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod agents;
 pub mod apps;
+pub mod installations;
 pub mod job_view;
 pub mod jobs;
 pub mod system;
@@ -50,6 +51,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/jobs/{id}/log").route(web::get().to(jobs::log)))
         .service(resource("/jobs/{id}/cancel").route(web::post().to(jobs::cancel)))
         .service(resource("/jobs/{id}/retry").route(web::post().to(jobs::retry)))
+        .service(resource("/installations").route(web::get().to(installations::list)))
+        .service(resource("/installations/{id}").route(web::get().to(installations::get)))
+        .service(
+            resource("/installations/{id}/reconfigure")
+                .route(web::post().to(installations::reconfigure)),
+        )
+        .service(
+            resource("/installations/{id}/upgrade").route(web::post().to(installations::upgrade)),
+        )
+        .service(
+            resource("/installations/{id}/uninstall")
+                .route(web::post().to(installations::uninstall)),
+        )
+        .service(
+            resource("/installations/{id}/backup").route(web::post().to(installations::backup)),
+        )
+        .service(
+            resource("/installations/{id}/restore").route(web::post().to(installations::restore)),
+        )
         .service(
             resource("/agents")
                 .route(web::get().to(agents::list))

@@ -87,6 +87,23 @@ error_response!(
     [AgentBusy]
 );
 error_response!(
+    InstallationNotFound,
+    "No installation with that id",
+    [InstallationNotFound]
+);
+error_response!(
+    ActionRefused,
+    "The action does not apply now: another job of the installation runs, its state or bundle does not allow it, the form was stale, or the version is not in the catalog",
+    [
+        InstallationBusy,
+        ActionNotApplicable,
+        InstallationChanged,
+        VersionNotFound,
+        RequirementsNotMet,
+        AgentNeverSeen
+    ]
+);
+error_response!(
     PayloadTooLarge,
     "The body is larger than max_body_bytes",
     [PayloadTooLarge]

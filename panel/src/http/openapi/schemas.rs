@@ -90,6 +90,22 @@ named_schema!(
 );
 
 named_schema!(
+    /// An installation state name, from `InstallationState::ALL`.
+    InstallationStateName => ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(outfitter_contract::installation::InstallationState::ALL.iter().map(|s| s.as_str())))
+        .into()
+);
+
+named_schema!(
+    /// A lifecycle action name, from `Action::ALL`.
+    ActionName => ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(outfitter_contract::lifecycle::Action::ALL.iter().map(|s| s.as_str())))
+        .into()
+);
+
+named_schema!(
     /// Every error code of the table in `crate::error`.
     ErrorCode => ObjectBuilder::new()
         .schema_type(Type::String)
@@ -175,6 +191,21 @@ pub fn job_cursor() -> Schema {
         "Cursor: the `next` of the previous page",
     )
     .into()
+}
+
+/// An installation state filter: a state name or blank.
+pub fn installation_state_filter() -> Schema {
+    let mut names = vec![""];
+    names.extend(
+        outfitter_contract::installation::InstallationState::ALL
+            .iter()
+            .map(|s| s.as_str()),
+    );
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("Only installations in this state (blank: any)"))
+        .enum_values(Some(names))
+        .into()
 }
 
 /// A page size. Any count is taken and clamped into the operation's range, so the schema

@@ -82,6 +82,7 @@ impl Idempotency {
             "app_id": req.app_id,
             "agent_id": req.agent_id,
             "inputs": redacted(manifest, &req.inputs),
+            "instance": req.instance,
         });
         Self {
             key: redis_keys::idempotency(token, key),

@@ -14,12 +14,12 @@ use outfitter_contract::ids;
 
 use self::idempotency::{Claim, Idempotency, Seen};
 use self::write::Written;
-use crate::audit;
 use crate::auth::Caller;
 use crate::clock::now_ms;
 use crate::jobs::error::{Error, InvalidField, Result};
 use crate::jobs::store;
 use crate::state::AppState;
+use crate::{audit, installations};
 
 /// Validates, seals, signs and enqueues a job on behalf of `caller`, and records it in the
 /// audit log. With an `idempotency_key`, a request seen before returns the first job.
@@ -67,7 +67,12 @@ pub async fn enqueue(
         },
     };
     let now = now_ms();
-    let signed = sign::seal_and_sign(state, bundle, &req.agent_id, &job_id, values.0, now).await?;
+    let order = installations::actions::begin(
+        state, &mut conn, bundle, req, &values.0, &job_id, caller, now,
+    )
+    .await?;
+    let signed =
+        sign::seal_and_sign(state, bundle, &req.agent_id, &job_id, values.0, order, now).await?;
     let job = match write::write(
         state,
         manifest,
@@ -89,7 +94,13 @@ pub async fn enqueue(
         "job.create",
         &job.id,
         &caller.from,
-        &format!("app={} agent={}", job.app_id, job.agent_id),
+        &match &job.lifecycle {
+            Some(l) => format!(
+                "app={} agent={} installation={} action={}",
+                job.app_id, job.agent_id, l.installation_id, l.action
+            ),
+            None => format!("app={} agent={}", job.app_id, job.agent_id),
+        },
     )
     .await;
     Ok(Enqueued {

@@ -10,6 +10,11 @@ pub struct NewJob {
     pub app_id: String,
     pub agent_id: String,
     pub inputs: Map<String, Value>,
+    /// The instance to install, for apps that allow several; `None` is the app id.
+    pub instance: Option<String>,
+    /// An action on an existing installation; `None` installs (or, when the instance is
+    /// installed already, changes its settings).
+    pub on: Option<crate::installations::OnInstallation>,
 }
 
 /// The result: the job, and whether an earlier request with the same key created it.

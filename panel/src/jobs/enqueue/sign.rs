@@ -31,6 +31,7 @@ pub async fn seal_and_sign(
     agent_id: &str,
     job_id: &str,
     values: BTreeMap<String, Value>,
+    lifecycle: outfitter_contract::lifecycle::LifecycleOrder,
     now_ms: i64,
 ) -> Result<Signed> {
     let manifest = &bundle.manifest;
@@ -64,7 +65,7 @@ pub async fn seal_and_sign(
         issued_at,
         expires_at: issued_at + state.settings.queue_ttl_secs as i64,
         attempt: 1,
-        lifecycle: None,
+        lifecycle: Some(lifecycle),
     };
     let shown = write::shown_inputs(&plain, secret.keys().map(String::as_str));
     Ok(Signed {

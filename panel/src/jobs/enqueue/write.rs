@@ -1,7 +1,7 @@
 //! Writing a new job to Redis: the id index, then record, first event and queue push in one
 //! script (`contract/lua/enqueue.lua`).
 
-use outfitter_contract::job::{JobRecord, JobState, write as record};
+use outfitter_contract::job::{JobRecord, JobState, LifecycleFields, write as record};
 use outfitter_contract::manifest::Manifest;
 use outfitter_contract::redis_keys;
 use serde_json::Value;
@@ -88,5 +88,12 @@ pub async fn write(
         cancel_requested: false,
         last_lines: Vec::new(),
         survivors: Vec::new(),
+        lifecycle: signed.envelope.lifecycle.as_ref().map(|l| LifecycleFields {
+            installation_id: l.installation_id.clone(),
+            action: l.action,
+            outcome: None,
+            phase: None,
+            backup_id: None,
+        }),
     })))
 }

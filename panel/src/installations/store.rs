@@ -1,0 +1,213 @@
+//! Reading and writing installations in Redis. Each installation lives under its agent's hash
+//! tag (record, history, the instance index); the id → agent index and the listing index are
+//! panel-wide, like the jobs'.
+
+use std::collections::HashMap;
+
+use outfitter_contract::redis_keys::{self, AgentRedisKeys};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+
+use super::error::{Error, Result};
+use super::model::{HistoryEntry, Installation};
+use crate::scripts;
+
+/// Most installations one listing reads.
+pub const MAX_LISTED: usize = 1_000;
+/// Most history entries an installation page shows.
+pub const MAX_HISTORY: isize = 200;
+
+/// Checks an installation id from a path: the job id form (UUIDv7).
+pub fn check_id(id: &str) -> Result<()> {
+    outfitter_contract::ids::validate_job_id(id)
+        .map_err(|e| Error::InvalidParameter(format!("installation id: {e}")))
+}
+
+fn instance_field(app_id: &str, instance: &str) -> String {
+    format!("{app_id}/{instance}")
+}
+
+/// The installation of `instance` of `app_id` on `agent_id`, if there is one.
+pub async fn find_instance(
+    conn: &mut ConnectionManager,
+    agent_id: &str,
+    app_id: &str,
+    instance: &str,
+) -> Result<Option<Installation>> {
+    let names = AgentRedisKeys::new(agent_id);
+    let id: Option<String> = conn
+        .hget(names.instances(), instance_field(app_id, instance))
+        .await?;
+    match id {
+        // An index entry without a record (a crash between the two writes) counts as free.
+        Some(id) => load_on(conn, agent_id, &id).await,
+        None => Ok(None),
+    }
+}
+
+/// One installation by id.
+pub async fn load(conn: &mut ConnectionManager, id: &str) -> Result<Installation> {
+    check_id(id)?;
+    let agent: Option<String> = conn.hget(redis_keys::INSTALLATION_AGENT, id).await?;
+    let agent = agent.ok_or_else(|| Error::NotFound(id.to_owned()))?;
+    load_on(conn, &agent, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(id.to_owned()))
+}
+
+async fn load_on(
+    conn: &mut ConnectionManager,
+    agent_id: &str,
+    id: &str,
+) -> Result<Option<Installation>> {
+    let (data, rev): (Option<String>, Option<u64>) = redis::cmd("HMGET")
+        .arg(AgentRedisKeys::new(agent_id).installation(id))
+        .arg("data")
+        .arg("rev")
+        .query_async(conn)
+        .await?;
+    let Some(data) = data else { return Ok(None) };
+    let mut inst: Installation = serde_json::from_str(&data)
+        .map_err(|e| Error::Internal(format!("installation {id} does not parse: {e}")))?;
+    inst.rev = rev.unwrap_or(0);
+    Ok(Some(inst))
+}
+
+/// Writes `inst` if the stored revision is still `inst.rev`, with an optional history entry;
+/// returns the new revision, or `None` when someone else wrote first.
+pub async fn write(
+    conn: &mut ConnectionManager,
+    inst: &Installation,
+    history: Option<&HistoryEntry>,
+) -> Result<Option<u64>> {
+    let names = AgentRedisKeys::new(&inst.agent_id);
+    let data = serde_json::to_string(inst).expect("installations serialize");
+    let entry = history
+        .map(|h| serde_json::to_string(h).expect("history entries serialize"))
+        .unwrap_or_default();
+    let rev: u64 = scripts::INSTALLATION_WRITE
+        .key(names.installation(&inst.id))
+        .key(names.installation_history(&inst.id))
+        .arg(inst.rev)
+        .arg(data)
+        .arg(entry)
+        .invoke_async(conn)
+        .await?;
+    Ok((rev > 0).then_some(rev))
+}
+
+/// Claims the instance for a new installation and indexes it; `None` when another
+/// installation holds the instance (a concurrent install won).
+pub async fn create(
+    conn: &mut ConnectionManager,
+    inst: &Installation,
+    history: &HistoryEntry,
+) -> Result<Option<u64>> {
+    let names = AgentRedisKeys::new(&inst.agent_id);
+    let field = instance_field(&inst.app_id, &inst.instance);
+    let claimed: bool = conn.hset_nx(names.instances(), &field, &inst.id).await?;
+    if !claimed {
+        let holder: Option<String> = conn.hget(names.instances(), &field).await?;
+        let alive = match holder {
+            Some(h) => load_on(conn, &inst.agent_id, &h).await?.is_some(),
+            None => false,
+        };
+        if alive {
+            return Ok(None);
+        }
+        let _: () = conn.hset(names.instances(), &field, &inst.id).await?;
+    }
+    let _: () = redis::pipe()
+        .zadd(redis_keys::INSTALLATIONS_INDEX, &inst.id, inst.created_at)
+        .hset(redis_keys::INSTALLATION_AGENT, &inst.id, &inst.agent_id)
+        .query_async(conn)
+        .await?;
+    write(conn, inst, Some(history)).await
+}
+
+/// Which installations a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub agent_id: Option<String>,
+    pub app_id: Option<String>,
+    pub state: Option<outfitter_contract::installation::InstallationState>,
+}
+
+impl Filter {
+    pub fn matches(&self, i: &Installation) -> bool {
+        self.agent_id.as_deref().is_none_or(|a| a == i.agent_id)
+            && self.app_id.as_deref().is_none_or(|a| a == i.app_id)
+            && self.state.is_none_or(|s| s == i.state)
+    }
+}
+
+/// Installations, newest first, at most [`MAX_LISTED`] looked at (unfiltered by state: the
+/// caller settles them first, which may change it).
+pub async fn list(conn: &mut ConnectionManager, filter: &Filter) -> Result<Vec<Installation>> {
+    let ids: Vec<String> = conn
+        .zrevrange(redis_keys::INSTALLATIONS_INDEX, 0, MAX_LISTED as isize - 1)
+        .await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let agents: Vec<Option<String>> = redis::cmd("HMGET")
+        .arg(redis_keys::INSTALLATION_AGENT)
+        .arg(&ids)
+        .query_async(conn)
+        .await?;
+    let mut out = Vec::new();
+    for (id, agent) in ids.iter().zip(agents) {
+        let Some(agent) = agent else { continue };
+        if filter.agent_id.as_deref().is_some_and(|a| a != agent) {
+            continue;
+        }
+        if let Some(inst) = load_on(conn, &agent, id).await?
+            && filter.app_id.as_deref().is_none_or(|a| a == inst.app_id)
+        {
+            out.push(inst);
+        }
+    }
+    Ok(out)
+}
+
+/// The history of an installation, newest first.
+pub async fn history(
+    conn: &mut ConnectionManager,
+    inst: &Installation,
+) -> Result<Vec<HistoryEntry>> {
+    let key = AgentRedisKeys::new(&inst.agent_id).installation_history(&inst.id);
+    let raw: Vec<String> = conn.lrange(key, -MAX_HISTORY, -1).await?;
+    Ok(raw
+        .iter()
+        .rev()
+        .filter_map(|r| serde_json::from_str(r).ok())
+        .collect())
+}
+
+/// The raw fields of a job's record that settling reads; empty when the job does not exist.
+pub async fn job_fields(
+    conn: &mut ConnectionManager,
+    agent_id: &str,
+    job_id: &str,
+) -> Result<HashMap<String, String>> {
+    Ok(conn
+        .hgetall(AgentRedisKeys::new(agent_id).job(job_id))
+        .await?)
+}
+
+/// Notes an installation whose job the settler must look at.
+pub async fn mark_pending(conn: &mut ConnectionManager, id: &str) -> Result<()> {
+    let _: () = conn.sadd(redis_keys::INSTALLATIONS_PENDING, id).await?;
+    Ok(())
+}
+
+/// The installations with a job not yet settled.
+pub async fn pending_ids(conn: &mut ConnectionManager) -> Result<Vec<String>> {
+    Ok(conn.smembers(redis_keys::INSTALLATIONS_PENDING).await?)
+}
+
+/// Takes an installation off the settler's set.
+pub async fn unmark_pending(conn: &mut ConnectionManager, id: &str) -> Result<()> {
+    let _: () = conn.srem(redis_keys::INSTALLATIONS_PENDING, id).await?;
+    Ok(())
+}
