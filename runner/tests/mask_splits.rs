@@ -259,3 +259,64 @@ fn a_multi_line_secret_printed_as_it_is_is_masked() {
         "{out:?}"
     );
 }
+
+/// A `mask` fuzz input, decoded as `fuzz/fuzz_targets/mask.rs` decodes it:
+/// `[spelling, cap, chunk, secret_len, secret…, cuts…]`. Returns the secret, its spelling, the
+/// `##`-framed output the script prints, the line cap and the read chunk.
+fn fuzz_case(data: &[u8]) -> (String, String, String, usize, usize) {
+    let [which, cap, chunk, len, rest @ ..] = data else {
+        panic!("a fuzz input has at least 4 bytes");
+    };
+    let (secret, cuts) = rest.split_at((*len as usize).min(rest.len()));
+    let secret = std::str::from_utf8(secret).expect("the secret is UTF-8");
+    let spelled = match which % 12 {
+        0 => secret.to_owned(),
+        1 => hex::encode(secret),
+        2 => hex::encode_upper(secret),
+        3 => STANDARD.encode(secret),
+        4 => STANDARD_NO_PAD.encode(secret),
+        5 => URL_SAFE.encode(secret),
+        6 => URL_SAFE_NO_PAD.encode(secret),
+        7 => utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string(),
+        8 => utf8_percent_encode(secret, NON_ALPHANUMERIC)
+            .to_string()
+            .replace("%20", "+"),
+        n => panic!("spelling {n} (a fragment) is not needed by any reproducer yet"),
+    };
+    let mut cut_at: Vec<(usize, bool)> = cuts
+        .iter()
+        .map(|&c| ((c as usize >> 1) % spelled.len(), c & 1 == 1))
+        .filter(|&(c, _)| c > 0 && spelled.is_char_boundary(c))
+        .collect();
+    cut_at.sort();
+    cut_at.dedup_by_key(|c| c.0);
+    let mut input = "##".to_owned();
+    let mut at = 0;
+    for (c, crlf) in cut_at {
+        input.push_str(&spelled[at..c]);
+        input.push_str(if crlf { "\r\n" } else { "\n" });
+        at = c;
+    }
+    input.push_str(&spelled[at..]);
+    input.push_str("##\n");
+    let cap = 1 + *cap as usize * 4;
+    let chunk = 1 + *chunk as usize % 64;
+    (secret.to_owned(), spelled, input, cap, chunk)
+}
+
+#[test]
+fn fuzz_finding_padding_between_masked_parts_of_a_one_byte_secret_is_masked() {
+    // Found by the `mask` target (docs/fuzzing.md): `Q` in base64, `UQ==`, one character per
+    // line; the `=` between the masked `Q` and the masked end went out.
+    let data = STANDARD
+        .decode("A/8FAVFrQUFBQUFBa0FBQUFBQSws////LFFrQUFBQUFBcHMzcHIAKA==")
+        .unwrap();
+    let (secret, spelled, input, cap, chunk) = fuzz_case(&data);
+    assert_eq!((secret.as_str(), spelled.as_str()), ("Q", "UQ=="));
+    assert_eq!(input, "##U\nQ\n=\r\n=##\n");
+    let m = Masker::new([secret.as_str()]);
+    let out = lines(&m, input.as_bytes(), chunk, cap);
+    assert_eq!(out.len(), 4, "{out:?}");
+    // `U` is the HOLD_MIN price: it begins the spelling at a line's end after ordinary text.
+    assert_leaves("UQ== one character per line", &out, 4, "U");
+}

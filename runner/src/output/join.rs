@@ -5,8 +5,8 @@
 //! Every needle is at most [`Masker::longest_form`] bytes, so a match that crosses a line end
 //! lies within the last `longest - 1` bytes before it and the first `longest - 1` after it.
 //! A line already sent cannot be unsent: a line whose end may begin a needle (its tail is a
-//! proper prefix of one, of at least [`HOLD_MIN`] bytes unless the line already masked
-//! something) is held back until the following lines decide, or until
+//! proper prefix of one, of at least [`HOLD_MIN`] bytes unless the line or that prefix already
+//! masked something) is held back until the following lines decide, or until
 //! [`flush`](LineJoin::flush) — which the pipe reader calls when no more output comes within
 //! [`HOLD_BACK`](super::HOLD_BACK), at a limit and at EOF.
 
@@ -33,6 +33,8 @@ pub struct LineJoin {
     tail: Vec<u8>,
     /// Position in the joined stream just after `tail`.
     end: u64,
+    /// Position in the joined stream just after the last byte masked so far.
+    masked_end: u64,
 }
 
 #[derive(Debug)]
@@ -84,6 +86,9 @@ impl LineJoin {
             own.push((0, e - self.tail.len()));
         }
         let had_match = !own.is_empty();
+        if let Some(e) = own.iter().map(|&(_, e)| e).max() {
+            self.masked_end = self.masked_end.max(self.end + e as u64);
+        }
         self.held.push_back(Held {
             start: self.end,
             bytes: line.to_vec(),
@@ -96,13 +101,17 @@ impl LineJoin {
         self.tail.drain(..excess);
 
         // The earliest position from which the stream may still go on into a needle. Nearly
-        // any short ending can, so a line that masked nothing waits only for a long one.
+        // any short ending can, so a line that masked nothing waits only for a long one — or
+        // for a short one that covers masked bytes: that one is inside a spelling, and the
+        // lines it spans would otherwise go out between masked parts of it (`UQ==` of the
+        // secret `Q`, one character per line, leaked its `=`).
         let continuing = (1..=self.tail.len())
             .rev()
             .find(|&n| masker.continues(&self.tail[self.tail.len() - n..]))
             .unwrap_or(0);
-        let open_from = if continuing >= HOLD_MIN || had_match {
-            self.end - continuing as u64
+        let open_from = self.end - continuing as u64;
+        let open_from = if continuing >= HOLD_MIN || had_match || self.masked_end > open_from {
+            open_from
         } else {
             self.end
         };
@@ -128,4 +137,51 @@ impl LineJoin {
 fn finish(h: Held) -> String {
     let ranges = mask::merge(h.ranges);
     String::from_utf8_lossy(&mask::redact(&h.bytes, &ranges)).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use outfitter_contract::job::REDACTED;
+
+    use super::*;
+
+    fn pushed(join: &mut LineJoin, masker: &Masker, line: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        join.push(line.as_bytes(), masker, |t| out.push(t));
+        out
+    }
+
+    #[test]
+    fn one_byte_secret_in_base64_one_char_per_line_is_masked_after_its_first_char() {
+        // `Q` is masked on its own and `UQ==` across the lines; the `=` between them must
+        // wait for the second `=` instead of going out while the spelling is incomplete.
+        let m = Masker::new(["Q"]);
+        let mut join = LineJoin::new();
+        assert_eq!(pushed(&mut join, &m, "##U"), ["##U"], "the HOLD_MIN price");
+        assert!(pushed(&mut join, &m, "Q").is_empty());
+        assert!(pushed(&mut join, &m, "=").is_empty(), "held inside `UQ==`");
+        assert_eq!(
+            pushed(&mut join, &m, "=##"),
+            [
+                REDACTED.to_owned(),
+                REDACTED.to_owned(),
+                format!("{REDACTED}##")
+            ]
+        );
+        assert!(!join.holding());
+    }
+
+    #[test]
+    fn masked_bytes_outside_the_unfinished_prefix_do_not_hold_a_short_tail() {
+        // Only a prefix that covers masked bytes holds; an ordinary line after a masked one
+        // whose short ending merely may begin a spelling goes out at once.
+        let m = Masker::new(["Q"]);
+        let mut join = LineJoin::new();
+        assert_eq!(
+            pushed(&mut join, &m, "Q done"),
+            [format!("{REDACTED} done")]
+        );
+        assert_eq!(pushed(&mut join, &m, "next U"), ["next U"]);
+        assert!(!join.holding());
+    }
 }
