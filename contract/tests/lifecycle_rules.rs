@@ -36,7 +36,14 @@ fn a_bundle_with_every_lifecycle_script_loads_and_its_digest_covers_them() {
         loaded.script_for("uninstall_script"),
         Some(bundle.path().join("uninstall.sh").as_path())
     );
-    assert_eq!(loaded.manifest.health_check.as_ref().map(|h| h.timeout_seconds), Some(30));
+    assert_eq!(
+        loaded
+            .manifest
+            .health_check
+            .as_ref()
+            .map(|h| h.timeout_seconds),
+        Some(30)
+    );
     let manifest = fs::read(bundle.path().join("manifest.yml")).expect("manifest");
     assert_ne!(
         loaded.digest,
@@ -44,8 +51,11 @@ fn a_bundle_with_every_lifecycle_script_loads_and_its_digest_covers_them() {
         "the lifecycle scripts are part of the digest"
     );
     assert_eq!(loaded.digest_on_disk().expect("readable"), loaded.digest);
-    fs::write(bundle.path().join("uninstall.sh"), format!("{CLEAN_SCRIPT}rm -rf /\n"))
-        .expect("edit");
+    fs::write(
+        bundle.path().join("uninstall.sh"),
+        format!("{CLEAN_SCRIPT}rm -rf /\n"),
+    )
+    .expect("edit");
     assert_ne!(
         loaded.digest_on_disk().expect("readable"),
         loaded.digest,
@@ -92,7 +102,10 @@ fn a_health_check_is_one_bounded_line() {
     for (check, field) in [
         (json!({"command": "  "}), "health_check.command"),
         (json!({"command": "true\nreboot"}), "health_check.command"),
-        (json!({"command": "true", "timeout_seconds": 601}), "health_check.timeout_seconds"),
+        (
+            json!({"command": "true", "timeout_seconds": 601}),
+            "health_check.timeout_seconds",
+        ),
     ] {
         let mut m = with_lifecycle();
         m["health_check"] = check;

@@ -95,7 +95,9 @@ async fn every_route_answers_each_role_as_documented_and_never_with_a_5xx() {
     let roles = documented_roles();
     let routes = openapi_routes();
     assert!(routes.len() >= 25, "{} routes", routes.len());
-    let job = p.demo_job().await["id"].as_str().unwrap().to_owned();
+    let demo = p.demo_job().await;
+    let job = demo["id"].as_str().unwrap().to_owned();
+    let installation = demo["installation_id"].as_str().unwrap().to_owned();
     let callers = [
         (None, Need::None),
         (Some(p.viewer.clone()), Need::Viewer),
@@ -116,7 +118,7 @@ async fn every_route_answers_each_role_as_documented_and_never_with_a_5xx() {
             // Each call gets fresh names, so an allowed create or delete has its own target.
             let unique = format!("matrix-{checked}-{n}");
             let concrete = path
-                .replace("{id}", id_for(path, &job))
+                .replace("{id}", id_for(path, &job, &installation))
                 .replace("{name}", &unique);
             let url = format!("{}{concrete}", p.url);
             let client = TestPanel::client();
@@ -155,9 +157,11 @@ async fn every_route_answers_each_role_as_documented_and_never_with_a_5xx() {
 }
 
 /// A path id that exists, so an allowed call reaches the handler.
-fn id_for<'a>(path: &str, job: &'a str) -> &'a str {
+fn id_for<'a>(path: &str, job: &'a str, installation: &'a str) -> &'a str {
     if path.starts_with("/api/v1/jobs") {
         job
+    } else if path.starts_with("/api/v1/installations") {
+        installation
     } else if path.starts_with("/api/v1/apps") {
         "demo-form"
     } else if path.ends_with("/rotate") {
@@ -173,6 +177,7 @@ fn body_for(path: &str, unique: &str) -> Value {
         "/api/v1/jobs" => demo_body("web-1"),
         "/api/v1/agents" => json!({ "id": unique }),
         "/api/v1/tokens" => json!({ "name": unique, "role": "viewer" }),
+        "/api/v1/installations/{id}/restore" => json!({ "backup_id": "01a233ea-0000.1" }),
         _ => json!({}),
     }
 }

@@ -260,6 +260,113 @@ async fn walk_through_the_panel(s: &mut Stack, browser: &Browser) -> Result<()> 
     browser
         .screenshot(&screenshots().join("job-succeeded.png"))
         .await?;
+    change_settings_and_uninstall(c, browser).await
+}
+
+/// Waits on a job page until the job ends; returns its state.
+async fn job_end(c: &Client) -> Result<String> {
+    until(
+        c,
+        "the job to end",
+        "document.querySelector('#job') && document.querySelector('#job').dataset.terminal === 'true'",
+    )
+    .await?;
+    text(c, "#job-state").await
+}
+
+/// From the finished install's job page to its installation; change a setting there, then
+/// uninstall with the confirmation.
+async fn change_settings_and_uninstall(c: &Client, browser: &Browser) -> Result<()> {
+    c.find(Locator::Css("#job-installation"))
+        .await?
+        .click()
+        .await?;
+    until(
+        c,
+        "the installation page",
+        "document.querySelector('#installation')",
+    )
+    .await?;
+    ensure!(text(c, "#installation-state").await? == "installed");
+    let current = c
+        .execute(
+            "return document.querySelector('#input-site_name').value;",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        current == "shop-demo",
+        "the form shows the current value: {current}"
+    );
+    set_value(c, "#input-site_name", "shop-two").await?;
+    c.find(Locator::Css("#reconfigure")).await?.click().await?;
+    until(
+        c,
+        "the reconfigure job page",
+        "document.querySelector('#job')",
+    )
+    .await?;
+    ensure!(
+        job_end(c).await? == "succeeded",
+        "the change of settings succeeded"
+    );
+    ensure!(
+        text(c, "#log")
+            .await?
+            .contains("Starting the service for shop-two")
+    );
+
+    c.find(Locator::Css("#job-installation"))
+        .await?
+        .click()
+        .await?;
+    until(
+        c,
+        "the settled installation",
+        "document.querySelector('#installation-state') && \
+         document.querySelector('#installation-state').textContent.trim() === 'installed' && \
+         document.querySelectorAll('#history tbody tr').length >= 2",
+    )
+    .await?;
+    ensure!(
+        text(c, "#settings").await?.contains("shop-two"),
+        "the new value is held"
+    );
+    browser
+        .screenshot(&screenshots().join("installation.png"))
+        .await?;
+
+    // Without the confirmation the browser does not submit; with it, the uninstall runs.
+    c.find(Locator::Css("#confirm-uninstall"))
+        .await?
+        .click()
+        .await?;
+    c.find(Locator::Css("#uninstall")).await?.click().await?;
+    until(
+        c,
+        "the uninstall job page",
+        "document.querySelector('#job')",
+    )
+    .await?;
+    ensure!(job_end(c).await? == "succeeded", "the uninstall succeeded");
+    ensure!(text(c, "#log").await?.contains("Removing shop-two"));
+    c.find(Locator::Css("#job-installation"))
+        .await?
+        .click()
+        .await?;
+    until(
+        c,
+        "the uninstalled installation",
+        "document.querySelector('#installation-state') && \
+         document.querySelector('#installation-state').textContent.trim() === 'uninstalled'",
+    )
+    .await?;
+    ensure!(
+        c.execute("return !document.querySelector('#uninstall-form');", vec![])
+            .await?
+            == true,
+        "an uninstalled installation offers no uninstall"
+    );
     Ok(())
 }
 

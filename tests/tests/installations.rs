@@ -5,7 +5,7 @@
 //! upgrade whose runner is killed with SIGKILL mid-script, which ends upgraded or rolled
 //! back, never half.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -438,7 +438,7 @@ async fn a_runner_killed_mid_upgrade_ends_upgraded_or_rolled_back() {
     }
 }
 
-async fn killed_upgrade(s: &mut Stack, installers: &Path, root: &PathBuf) -> Result<()> {
+async fn killed_upgrade(s: &mut Stack, installers: &Path, root: &Path) -> Result<()> {
     let api = s.api();
     s.start_agent(AGENT)?;
     api.wait_agent_online(AGENT, LIMIT).await?;
