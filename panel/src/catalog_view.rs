@@ -18,6 +18,8 @@ pub struct Offered {
     pub catalog: Catalog,
     conformance: BTreeMap<String, Conformance>,
     only_tested: bool,
+    /// The API listing of this scan, built once.
+    listing: crate::catalog_listing::Listing,
 }
 
 impl Offered {
@@ -31,11 +33,19 @@ impl Offered {
         for bad in catalog.invalid() {
             tracing::warn!(dir = %bad.dir.display(), findings = bad.diagnostics.len(), "invalid bundle is not offered");
         }
-        Self {
+        let mut offered = Self {
             catalog,
             conformance,
             only_tested,
-        }
+            listing: Default::default(),
+        };
+        offered.listing = crate::catalog_listing::Listing::build(&offered);
+        offered
+    }
+
+    /// The API listing of this scan.
+    pub fn listing(&self) -> &crate::catalog_listing::Listing {
+        &self.listing
     }
 
     /// The latest conformance result of an app (`untested` when there is none).

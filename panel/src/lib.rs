@@ -4,6 +4,7 @@ pub mod agents;
 pub mod app_view;
 pub mod audit;
 pub mod auth;
+pub mod catalog_listing;
 pub mod catalog_view;
 pub mod cli;
 pub mod clock;

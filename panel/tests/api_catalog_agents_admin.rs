@@ -19,6 +19,66 @@ async fn code(r: reqwest::Response) -> (u16, String) {
 }
 
 #[actix_web::test]
+async fn the_app_listing_pages_by_cursor_and_answers_304_to_its_etag() {
+    let p = TestPanel::start().await;
+    let first = p.get(&p.viewer, "/apps?limit=2").await;
+    assert_eq!(first.status(), 200);
+    let page: Value = first.json().await.unwrap();
+    let ids = |v: &Value| -> Vec<String> {
+        v["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&page), ["big-app", "demo-form"]);
+    assert_eq!(page["next"], "demo-form");
+    let rest: Value = p
+        .get(&p.viewer, "/apps?limit=2&after=demo-form")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), ["postgresql-database"]);
+    assert_eq!(rest["next"], Value::Null, "the last page has no cursor");
+    let searched: Value = p
+        .get(&p.viewer, "/apps?limit=1&category=testing")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&searched), ["big-app"], "filters and paging combine");
+    assert_eq!(searched["next"], "big-app");
+
+    // The whole listing and each page carry an ETag; sent back, it gets 304 with no body.
+    for path in ["/apps", "/apps?limit=2"] {
+        let r = p.get(&p.viewer, path).await;
+        let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
+        let again = TestPanel::client()
+            .get(p.api(path))
+            .bearer_auth(&p.viewer)
+            .header("If-None-Match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert!(again.bytes().await.unwrap().is_empty());
+    }
+    let other = TestPanel::client()
+        .get(p.api("/apps?limit=1"))
+        .bearer_auth(&p.viewer)
+        .header("If-None-Match", "\"stale\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200, "another tag gets the body");
+    let bad = p.get(&p.viewer, "/apps?after=..%2Fetc").await;
+    assert_eq!(code(bad).await, (400, "invalid_parameter".to_owned()));
+}
+
+#[actix_web::test]
 async fn apps_are_listed_searched_and_described() {
     let p = TestPanel::start().await;
     let all: Value = p.get(&p.viewer, "/apps").await.json().await.unwrap();

@@ -31,6 +31,11 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
             200,
         ),
         (
+            "GET /api/v1/apps?limit=50 (first page)".into(),
+            http1::request("GET", "/api/v1/apps?limit=50", &token, None),
+            200,
+        ),
+        (
             "GET / (catalog page)".into(),
             http1::request("GET", "/", &token, None),
             200,

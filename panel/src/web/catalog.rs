@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::{WebResult, base_context, render, signed_in};
+use super::{WebResult, base_context, encode_query, render, signed_in};
 use crate::app_view;
 use crate::state::AppState;
 
@@ -12,7 +12,12 @@ use crate::state::AppState;
 pub(super) struct CatalogQuery {
     q: Option<String>,
     category: Option<String>,
+    /// The last app of the previous page.
+    after: Option<String>,
 }
+
+/// Cards per catalog page.
+const PAGE: usize = 60;
 
 #[derive(Serialize)]
 struct InvalidView {
@@ -54,12 +59,29 @@ pub(super) async fn page(
         .chars()
         .take(100)
         .collect::<String>();
-    let apps: Vec<_> = catalog
-        .search(Some(&query), Some(&category))
-        .into_iter()
+    let found = catalog.search(Some(&query), Some(&category));
+    let after = q.after.as_deref().unwrap_or("");
+    let start = found.partition_point(|b| !after.is_empty() && b.id() <= after);
+    let apps: Vec<_> = found[start..]
+        .iter()
+        .take(PAGE)
         .map(|b| app_view::summary(b, catalog.conformance(b.id())))
         .collect();
+    let next = (start + PAGE < found.len())
+        .then(|| apps.last())
+        .flatten()
+        .map(|last| {
+            format!(
+                "/?q={}&category={}&after={}",
+                encode_query(&query),
+                encode_query(&category),
+                last.id
+            )
+        });
     let mut ctx = base_context(Some(&caller));
+    ctx.insert("next", &next);
+    ctx.insert("shown", &(start + apps.len()));
+    ctx.insert("total", &found.len());
     ctx.insert("q", &query);
     ctx.insert("category", &category);
     ctx.insert("categories", &catalog.categories());
