@@ -1,6 +1,7 @@
 //! The runner's own copy of every bundle version it ran, by digest
-//! (`<state dir>/bundles/<digest>/`: the manifest and every script), so an upgrade can roll
-//! back to the previous version after the catalog has moved on.
+//! (`<state dir>/bundles/<digest>/<app id>/`: the manifest and every script; the app's own
+//! directory name, as a bundle's must be), so an upgrade can roll back to the previous
+//! version after the catalog has moved on.
 
 use std::fs;
 use std::io;
@@ -62,24 +63,29 @@ impl BundleStore {
                 reason: "not a digest".into(),
             });
         };
-        if target.join(MANIFEST_FILE).exists() {
+        if self.has(&bundle.digest) {
             return Ok(());
         }
         fs::create_dir_all(&self.root).map_err(io_err(&self.root))?;
         // Unique per process: a copy a crashed runner left half-written is replaced here.
-        let staged = self
-            .root
-            .join(format!(".incoming-{}-{}", bundle.digest, std::process::id()));
+        let staged = self.root.join(format!(
+            ".incoming-{}-{}",
+            bundle.digest,
+            std::process::id()
+        ));
         let _ = fs::remove_dir_all(&staged);
-        fs::create_dir_all(&staged).map_err(io_err(&staged))?;
+        let app_dir = staged.join(bundle.id());
+        fs::create_dir_all(&app_dir).map_err(io_err(&app_dir))?;
         let mut files = vec![bundle.dir.join(MANIFEST_FILE), bundle.script_path.clone()];
         files.extend(bundle.lifecycle_paths.iter().map(|(_, p)| p.clone()));
         for from in files {
-            let rel = from.strip_prefix(&bundle.dir).map_err(|_| StoreError::Invalid {
-                digest: bundle.digest.clone(),
-                reason: format!("{} is outside the bundle", from.display()),
-            })?;
-            let to = staged.join(rel);
+            let rel = from
+                .strip_prefix(&bundle.dir)
+                .map_err(|_| StoreError::Invalid {
+                    digest: bundle.digest.clone(),
+                    reason: format!("{} is outside the bundle", from.display()),
+                })?;
+            let to = app_dir.join(rel);
             if let Some(parent) = to.parent() {
                 fs::create_dir_all(parent).map_err(io_err(parent))?;
             }
@@ -88,7 +94,7 @@ impl BundleStore {
         match fs::rename(&staged, &target) {
             Ok(()) => Ok(()),
             // Another job of the same bundle stored it first.
-            Err(_) if target.join(MANIFEST_FILE).exists() => {
+            Err(_) if self.has(&bundle.digest) => {
                 let _ = fs::remove_dir_all(&staged);
                 Ok(())
             }
@@ -99,10 +105,18 @@ impl BundleStore {
         }
     }
 
+    /// The bundle directory inside the copy of `digest`: its one subdirectory.
+    fn bundle_dir(&self, digest: &str) -> Option<PathBuf> {
+        let entries = fs::read_dir(self.dir_of(digest)?).ok()?;
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join(MANIFEST_FILE).is_file())
+    }
+
     /// Whether a copy of `digest` is kept (not verified: [`BundleStore::load`] does that).
     pub fn has(&self, digest: &str) -> bool {
-        self.dir_of(digest)
-            .is_some_and(|d| d.join(MANIFEST_FILE).is_file())
+        self.bundle_dir(digest).is_some()
     }
 
     /// Loads the copy of `digest`, checked like a catalog bundle and hashed again.
@@ -110,10 +124,7 @@ impl BundleStore {
         let missing = || StoreError::Missing {
             digest: digest.to_owned(),
         };
-        let dir = self.dir_of(digest).ok_or_else(missing)?;
-        if !dir.join(MANIFEST_FILE).is_file() {
-            return Err(missing());
-        }
+        let dir = self.bundle_dir(digest).ok_or_else(missing)?;
         let bundle = load_bundle(&dir).map_err(|d| StoreError::Invalid {
             digest: digest.to_owned(),
             reason: d
@@ -122,12 +133,10 @@ impl BundleStore {
                 .collect::<Vec<_>>()
                 .join("; "),
         })?;
-        let found = bundle
-            .digest_on_disk()
-            .map_err(|d| StoreError::Invalid {
-                digest: digest.to_owned(),
-                reason: d.to_string(),
-            })?;
+        let found = bundle.digest_on_disk().map_err(|d| StoreError::Invalid {
+            digest: digest.to_owned(),
+            reason: d.to_string(),
+        })?;
         if bundle.digest != digest || found != digest {
             return Err(StoreError::Tampered {
                 digest: digest.to_owned(),

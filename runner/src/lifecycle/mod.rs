@@ -172,7 +172,8 @@ impl Job<'_, '_> {
         self.runner.run(step).await
     }
 
-    /// Runs the bundle's health check; `None` when it has none.
+    /// Runs the bundle's health check; `None` when it has none. The caller sets the phase (a
+    /// rollback's check stays in `rolling_back`).
     async fn health(
         &mut self,
         bundle: &Bundle,
@@ -180,9 +181,12 @@ impl Job<'_, '_> {
         facts: StepFacts,
     ) -> Option<StepEnd> {
         let check = bundle.manifest.health_check.as_ref()?;
-        self.runner.phase(Phase::CheckingHealth).await;
         let step = Step {
-            name: format!("health check of {} {}", bundle.id(), bundle.manifest.version),
+            name: format!(
+                "health check of {} {}",
+                bundle.id(),
+                bundle.manifest.version
+            ),
             bundle,
             values,
             program: Program::Command(check.command.clone()),
@@ -200,6 +204,9 @@ impl Job<'_, '_> {
         let end = self.script(bundle, values, field, facts.clone()).await;
         if !end.passed() {
             return Driven::of(end, LifecycleEnd::default());
+        }
+        if action.checks_health() && bundle.manifest.health_check.is_some() {
+            self.runner.phase(Phase::CheckingHealth).await;
         }
         if action.checks_health()
             && let Some(h) = self.health(bundle, values, facts).await
@@ -269,7 +276,11 @@ impl Job<'_, '_> {
         let id = backup_id(&self.env.job_id, self.env.attempt);
         let dir = match self.stores.backups.create(installation_id, &id) {
             Ok(dir) => dir,
-            Err(e) => return self.cannot(format!("cannot create the backup directory: {e}")).await,
+            Err(e) => {
+                return self
+                    .cannot(format!("cannot create the backup directory: {e}"))
+                    .await;
+            }
         };
         self.runner.phase(Phase::BackingUp).await;
         let facts = StepFacts {

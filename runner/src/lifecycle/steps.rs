@@ -141,8 +141,13 @@ impl<'a> StepRunner<'a> {
             None => {}
         }
         self.steps += 1;
-        let mut prepared =
-            attempt::prepare(step.bundle, step.values, &self.who, step.program, &step.facts);
+        let mut prepared = attempt::prepare(
+            step.bundle,
+            step.values,
+            &self.who,
+            step.program,
+            &step.facts,
+        );
         // Each step its own cgroup: a failed step's cleanup must not take the cgroup of what
         // an earlier step left running on purpose.
         if self.steps > 1 {

@@ -25,7 +25,10 @@ struct Failure {
 }
 
 pub(super) async fn upgrade(mut job: Job<'_, '_>, order: &LifecycleOrder) -> Driven {
-    let previous = order.previous.clone().expect("checked: an upgrade names its previous bundle");
+    let previous = order
+        .previous
+        .clone()
+        .expect("checked: an upgrade names its previous bundle");
     let old = match job.stores.bundles.load(&previous.digest) {
         Ok(b) => b,
         Err(e) => {
@@ -117,10 +120,7 @@ impl Upgrade<'_, '_, '_> {
                     .await;
                 let failure = Failure {
                     ending: None,
-                    what: format!(
-                        "the runner stopped during phase {}",
-                        entry.phase.as_str()
-                    ),
+                    what: format!("the runner stopped during phase {}", entry.phase.as_str()),
                 };
                 return self.rollback(entry.backup_id, failure).await;
             }

@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout};
 
 use self::cgroup::{CgroupLayout, JobCgroup};
-use self::sys::{Sys, SysError};
 pub use self::spawn::Program;
+use self::sys::{Sys, SysError};
 use self::tree::JobScope;
 use crate::config::Limits;
 use crate::mask::Masker;
