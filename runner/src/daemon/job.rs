@@ -189,6 +189,7 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
         who,
         attempt::masker_for(&bundle.manifest, &values),
         env.lifecycle.is_some(),
+        env.lifecycle.is_some() || bundle.manifest.health_check.is_some(),
     );
     let driven = lifecycle::Job {
         runner: &mut steps,

@@ -74,6 +74,9 @@ pub struct StepRunner<'a> {
     pub survivors: Vec<String>,
     /// Whether the record follows the phase (lifecycle jobs only).
     pub track_phase: bool,
+    /// Whether the notes name each step: not for a plain install of one script, whose
+    /// output stays what it always was.
+    pub narrate: bool,
     steps: u32,
 }
 
@@ -86,6 +89,7 @@ impl<'a> StepRunner<'a> {
         who: JobIdentity,
         masker: Masker,
         track_phase: bool,
+        narrate: bool,
     ) -> Self {
         StepRunner {
             shared,
@@ -97,6 +101,7 @@ impl<'a> StepRunner<'a> {
             masker,
             survivors: Vec::new(),
             track_phase,
+            narrate,
             steps: 0,
         }
     }
@@ -156,14 +161,16 @@ impl<'a> StepRunner<'a> {
         if let Some(t) = step.timeout {
             prepared.timeout = t;
         }
-        self.note(&format!(
-            "step {}: {} ({}={}) started",
-            self.steps,
-            step.name,
-            outfitter_contract::lifecycle::ACTION_VAR,
-            step.facts.action.map_or("install", |a| a.as_str())
-        ))
-        .await;
+        if self.narrate {
+            self.note(&format!(
+                "step {}: {} ({}={}) started",
+                self.steps,
+                step.name,
+                outfitter_contract::lifecycle::ACTION_VAR,
+                step.facts.action.map_or("install", |a| a.as_str())
+            ))
+            .await;
+        }
         let (tx, rx) = mpsc::channel(LINE_CHANNEL_CAPACITY);
         let abort = self.abort.clone();
         let writer = self.writer;
@@ -203,8 +210,10 @@ impl<'a> StepRunner<'a> {
             StepEnd::NotStarted => "could not start".to_owned(),
             StepEnd::Stopped => "stopped with the runner".to_owned(),
         };
-        self.note(&format!("step {}: {} {how}", self.steps, step.name))
-            .await;
+        if self.narrate {
+            self.note(&format!("step {}: {} {how}", self.steps, step.name))
+                .await;
+        }
         end
     }
 }
