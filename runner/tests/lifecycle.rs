@@ -156,7 +156,7 @@ fn ended(panel: &Panel, runner: &RunnerProcess, job: &Enqueued) -> HashMap<Strin
         .into_iter()
         .filter(|s| s.is_terminal())
         .collect();
-    let _ = wait_for(LONG, &format!("job {} to end", job.job_id), || {
+    wait_for(LONG, &format!("job {} to end", job.job_id), || {
         let r = outfitter_contract::job::JobRecord::from_fields(&panel.record_fields(&job.job_id))
             .ok()?;
         terminal.contains(&r.state).then_some(())
@@ -270,7 +270,7 @@ fn an_installation_lives_through_every_action_and_failed_upgrades_roll_back() {
     let job = world.enqueue(
         &panel,
         LifecycleOrder {
-            backup_id: Some(taken.clone()),
+            backup_id: Some(taken),
             ..world.order(Action::Restore)
         },
         json!({}),
@@ -289,7 +289,7 @@ fn an_installation_lives_through_every_action_and_failed_upgrades_roll_back() {
     assert!(world.read("history").contains("health restore 1.0.0"));
 
     // An upgrade that passes: backup first, the upgrade script, the health check.
-    let job = world.upgrade(&panel, ("1.0.0", v1.clone()), "2.0.0", json!({}));
+    let job = world.upgrade(&panel, ("1.0.0", v1), "2.0.0", json!({}));
     let f = ended(&panel, &runner, &job);
     assert_ended(&f, "succeeded", "done", &runner.job_log(&job.job_id));
     assert_eq!(world.read("app/version"), "2.0.0");
@@ -349,7 +349,7 @@ fn an_installation_lives_through_every_action_and_failed_upgrades_roll_back() {
 
     // An upgrade whose health check fails: rolled back as well.
     fs::write(world.path("break-health-3.0.0"), "").unwrap();
-    let job = world.upgrade(&panel, ("2.0.0", v2.clone()), "3.0.0", json!({}));
+    let job = world.upgrade(&panel, ("2.0.0", v2), "3.0.0", json!({}));
     let f = ended(&panel, &runner, &job);
     assert_ended(&f, "failed", "rolled_back", &runner.job_log(&job.job_id));
     assert!(get(&f, field::REASON).contains("health check"), "{f:?}");

@@ -14,7 +14,7 @@ use super::events::EventWriter;
 use super::result::conclude;
 use super::store::{self, JobResult, Outgoing};
 use super::{Shared, now_ms};
-use crate::attempt::{self, JobIdentity};
+use crate::attempt;
 use crate::joblog::JobLog;
 use crate::lifecycle::steps::StepRunner;
 use crate::lifecycle::{self, Driven};
@@ -176,20 +176,14 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
         tracing::warn!(job, error = %e, "bundle not kept in the bundle store");
     }
     let poller = tokio::spawn(poll_cancel(shared.clone(), job.clone(), abort_tx));
-    let who = JobIdentity {
-        job_id: job.clone(),
-        attempt: env.attempt,
-        agent_id: shared.cfg.agent_id.clone(),
-    };
     let mut steps = StepRunner::new(
         shared.clone(),
         &writer,
         log,
         abort_rx,
-        who,
-        attempt::masker_for(&bundle.manifest, &values),
-        env.lifecycle.is_some(),
-        env.lifecycle.is_some() || bundle.manifest.health_check.is_some(),
+        &env,
+        &bundle,
+        &values,
     );
     let driven = lifecycle::Job {
         runner: &mut steps,

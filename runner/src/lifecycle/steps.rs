@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use outfitter_contract::envelope::Envelope;
 use outfitter_contract::event::{Event, EventBody, OutputStream, parse_progress};
 use outfitter_contract::exit_policy::Ending;
 use outfitter_contract::inputs::InputValues;
@@ -81,16 +82,21 @@ pub struct StepRunner<'a> {
 }
 
 impl<'a> StepRunner<'a> {
+    /// The steps of one attempt of `env`'s job, on `bundle` with `values`.
     pub fn new(
         shared: Arc<Shared>,
         writer: &'a EventWriter,
         log: Option<JobLog>,
         abort: watch::Receiver<Option<Abort>>,
-        who: JobIdentity,
-        masker: Masker,
-        track_phase: bool,
-        narrate: bool,
+        env: &Envelope,
+        bundle: &Bundle,
+        values: &InputValues,
     ) -> Self {
+        let who = JobIdentity {
+            job_id: env.job_id.clone(),
+            attempt: env.attempt,
+            agent_id: shared.cfg.agent_id.clone(),
+        };
         StepRunner {
             shared,
             writer,
@@ -98,10 +104,10 @@ impl<'a> StepRunner<'a> {
             tail: VecDeque::with_capacity(LAST_LINES),
             abort,
             who,
-            masker,
+            masker: attempt::masker_for(&bundle.manifest, values),
             survivors: Vec::new(),
-            track_phase,
-            narrate,
+            track_phase: env.lifecycle.is_some(),
+            narrate: env.lifecycle.is_some() || bundle.manifest.health_check.is_some(),
             steps: 0,
         }
     }
