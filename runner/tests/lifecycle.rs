@@ -428,6 +428,63 @@ fn a_restore_from_a_bad_or_unknown_backup_is_refused() {
 }
 
 #[test]
+fn orders_the_bundle_or_this_server_cannot_carry_out_are_refused() {
+    let redis = RedisServer::start();
+    let panel = Panel::new(&redis.url());
+    let world = World::new();
+    // `happy` has no uninstall script.
+    let happy = world.catalog.path().join("happy");
+    fs::create_dir_all(&happy).unwrap();
+    for entry in fs::read_dir(bundles_dir().join("happy")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), happy.join(entry.file_name())).unwrap();
+    }
+    let runner = start(&panel, &redis, &world);
+    let mut env = panel.envelope("happy", json!({}), json!(null));
+    env.lifecycle = Some(world.order(Action::Uninstall));
+    let job = panel.enqueue_envelope(&env);
+    let f = ended(&panel, &runner, &job);
+    assert_eq!(get(&f, field::STATE), "rejected");
+    assert!(
+        get(&f, field::REASON).contains("has no uninstall_script"),
+        "{f:?}"
+    );
+    // An upgrade from a version this runner never ran cannot be rolled back.
+    let job = world.upgrade(&panel, ("0.9.0", "cd".repeat(32)), "2.0.0", json!({}));
+    let f = ended(&panel, &runner, &job);
+    assert_eq!(get(&f, field::STATE), "rejected");
+    assert!(get(&f, field::REASON).contains("bundle store"), "{f:?}");
+    assert!(!world.path("env").exists(), "no script ran");
+}
+
+#[test]
+fn a_plain_install_is_told_install_and_its_app_id_and_is_health_checked() {
+    let redis = RedisServer::start();
+    let panel = Panel::new(&redis.url());
+    let world = World::new();
+    let runner = start(&panel, &redis, &world);
+    let env = panel.envelope_in(&world.bundle_dir(), world.inputs(json!({})), json!(null));
+    let job = panel.enqueue_envelope(&env);
+    let f = ended(&panel, &runner, &job);
+    assert_ended(&f, "succeeded", "", &runner.job_log(&job.job_id));
+    let seen = world.env_of("install");
+    assert_eq!(seen["OUTFITTER_ACTION"], "install");
+    assert_eq!(seen["INSTANCE"], "lifecycle-app");
+    assert!(world.read("history").ends_with("health install 1.0.0"));
+    // A failing health check fails the job at once: no retry of the policy.
+    let env = panel.envelope_in(
+        &world.bundle_dir(),
+        world.inputs(json!({"break_health": true})),
+        json!(null),
+    );
+    let job = panel.enqueue_envelope(&env);
+    let f = ended(&panel, &runner, &job);
+    assert_ended(&f, "failed", "unhealthy", &runner.job_log(&job.job_id));
+    assert_eq!(get(&f, field::ATTEMPTS), "1");
+    assert!(get(&f, field::REASON).contains("health check"), "{f:?}");
+}
+
+#[test]
 fn runner_killed_during_the_upgrade_script_rolls_the_upgrade_back_after_restart() {
     let redis = RedisServer::start();
     let panel = Panel::new(&redis.url());

@@ -146,3 +146,60 @@ impl BundleStore {
         Ok(bundle)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy_of_test_bundle(into: &Path) -> Bundle {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bundles/lifecycle-app");
+        let dir = into.join("lifecycle-app");
+        fs::create_dir_all(&dir).unwrap();
+        for e in fs::read_dir(src).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+        load_bundle(&dir).unwrap()
+    }
+
+    #[test]
+    fn a_kept_bundle_loads_by_digest_after_the_catalog_copy_is_gone() {
+        let catalog = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let bundle = copy_of_test_bundle(catalog.path());
+        let store = BundleStore::new(state.path());
+        store.keep(&bundle).unwrap();
+        store.keep(&bundle).unwrap();
+        drop(catalog);
+        let loaded = store.load(&bundle.digest).unwrap();
+        assert_eq!(loaded.digest, bundle.digest);
+        assert!(loaded.script_for("restore_script").unwrap().is_file());
+    }
+
+    #[test]
+    fn a_stored_script_changed_on_disk_is_refused() {
+        let catalog = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let bundle = copy_of_test_bundle(catalog.path());
+        let store = BundleStore::new(state.path());
+        store.keep(&bundle).unwrap();
+        let script = state
+            .path()
+            .join(BUNDLES_DIR)
+            .join(&bundle.digest)
+            .join("lifecycle-app/restore.sh");
+        fs::write(&script, "#!/bin/bash\nrm -rf /\n").unwrap();
+        let err = store.load(&bundle.digest).unwrap_err();
+        assert!(matches!(err, StoreError::Tampered { .. }), "{err}");
+    }
+
+    #[test]
+    fn only_a_digest_names_a_stored_bundle() {
+        let state = tempfile::tempdir().unwrap();
+        let store = BundleStore::new(state.path());
+        for bad in ["", "..", "../../etc", &"g".repeat(64)] {
+            assert!(!store.has(bad));
+            assert!(matches!(store.load(bad), Err(StoreError::Missing { .. })));
+        }
+    }
+}

@@ -80,3 +80,33 @@ impl Journal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_survives_until_removed_and_says_whether_to_roll_back() {
+        let state = tempfile::tempdir().unwrap();
+        let journal = Journal::new(state.path());
+        let job = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        assert_eq!(journal.read(job).unwrap(), None);
+        let mut entry = Entry {
+            phase: Phase::BackingUp,
+            backup_id: Some(format!("{job}.1")),
+            previous: PreviousBundle {
+                version: "1.0.0".into(),
+                digest: "ab".repeat(32),
+            },
+        };
+        journal.write(job, &entry).unwrap();
+        assert!(!journal.read(job).unwrap().unwrap().past_backup());
+        entry.phase = Phase::Running;
+        journal.write(job, &entry).unwrap();
+        let read = journal.read(job).unwrap().unwrap();
+        assert_eq!(read, entry);
+        assert!(read.past_backup());
+        journal.remove(job);
+        assert_eq!(journal.read(job).unwrap(), None);
+    }
+}
