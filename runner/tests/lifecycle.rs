@@ -9,14 +9,17 @@ mod support;
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use outfitter_contract::job::{JobState, field};
 use outfitter_contract::lifecycle::{Action, LifecycleOrder, PreviousBundle, backup_id};
 use outfitter_contract::manifest::load_bundle;
 use serde_json::{Value, json};
 use support::panel::{LONG, log_lines};
-use support::{Enqueued, Panel, RedisServer, RunnerOptions, RunnerProcess, bundles_dir, wait_for};
+use support::{
+    Enqueued, Panel, RedisServer, RunnerOptions, RunnerProcess, bundles_dir, processes_of_job,
+    wait_for,
+};
 
 const INSTANCE: &str = "blog";
 
@@ -526,7 +529,10 @@ fn runner_killed_during_the_upgrade_script_rolls_the_upgrade_back_after_restart(
             .to_string(),
         "restored from the backup the first attempt took"
     );
-    assert!(!Path::new(&go).exists(), "the upgrade never went on");
+    assert!(
+        processes_of_job(&job.job_id).is_empty(),
+        "the first attempt's upgrade script was killed"
+    );
     assert!(
         !runner
             .dir
