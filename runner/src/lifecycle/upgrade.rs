@@ -25,25 +25,19 @@ struct Failure {
 }
 
 pub(super) async fn upgrade(mut job: Job<'_, '_>, order: &LifecycleOrder) -> Driven {
-    let previous = order
-        .previous
-        .clone()
-        .expect("checked: an upgrade names its previous bundle");
-    let old = match job.stores.bundles.load(&previous.digest) {
-        Ok(b) => b,
-        Err(e) => {
-            job.stores.journal.remove(&job.env.job_id);
-            return job
-                .cannot(format!("cannot roll back, so nothing was upgraded: {e}"))
-                .await;
-        }
+    let Some(previous) = order.previous.clone() else {
+        let reason = "lifecycle.previous is required for an upgrade".to_owned();
+        return job.cannot(reason).await;
     };
-    let old_values = match kept_inputs(&old, job.values) {
-        Ok(v) => v,
-        Err(e) => {
-            job.stores.journal.remove(&job.env.job_id);
-            return job.cannot(format!("nothing was upgraded: {e}")).await;
-        }
+    let ready = job
+        .stores
+        .bundles
+        .load(&previous.digest)
+        .map_err(|e| format!("cannot load the version to roll back to: {e}"))
+        .and_then(|old| kept_inputs(&old, job.values).map(|values| (old, values)));
+    let (old, old_values) = match ready {
+        Ok(r) => r,
+        Err(e) => return cannot_roll_back(job, e).await,
     };
     let mut up = Upgrade {
         job,
@@ -53,6 +47,32 @@ pub(super) async fn upgrade(mut job: Job<'_, '_>, order: &LifecycleOrder) -> Dri
         old_values,
     };
     up.run().await
+}
+
+/// Without a way back the upgrade does not start; but when an earlier attempt had already
+/// changed the installation, it is left half upgraded, and says so.
+async fn cannot_roll_back(mut job: Job<'_, '_>, why: String) -> Driven {
+    let journal = job.stores.journal.read(&job.env.job_id);
+    job.stores.journal.remove(&job.env.job_id);
+    match journal {
+        Ok(Some(entry)) if entry.past_backup() => {
+            let reason = format!(
+                "an earlier attempt stopped during phase {} and there is no rollback: {why}; a person must look",
+                entry.phase.as_str()
+            );
+            job.runner.note(&reason).await;
+            Driven::Ended {
+                ending: None,
+                lifecycle: LifecycleEnd {
+                    outcome: Some(Outcome::RollbackFailed),
+                    backup_id: entry.backup_id,
+                    no_retry: true,
+                    reason: Some(reason),
+                },
+            }
+        }
+        _ => job.cannot(format!("nothing was upgraded: {why}")).await,
+    }
 }
 
 /// The inputs the installation keeps, restricted to what the previous version declares and
