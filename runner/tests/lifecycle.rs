@@ -541,3 +541,42 @@ fn runner_killed_during_the_upgrade_script_rolls_the_upgrade_back_after_restart(
             .exists()
     );
 }
+
+#[test]
+fn a_cancel_during_the_upgrade_script_stops_it_and_the_rollback_still_runs() {
+    let redis = RedisServer::start();
+    let panel = Panel::new(&redis.url());
+    let world = World::new();
+    let runner = start(&panel, &redis, &world);
+    let job = world.enqueue(&panel, world.order(Action::Install), json!({}));
+    assert_ended(
+        &ended(&panel, &runner, &job),
+        "succeeded",
+        "done",
+        &runner.job_log(&job.job_id),
+    );
+    let v1 = world.digest();
+    let never = world.path("never");
+    let job = world.upgrade(
+        &panel,
+        ("1.0.0", v1),
+        "2.0.0",
+        json!({"wait_file": never.display().to_string()}),
+    );
+    wait_for(LONG, "the upgrade script to wait", || {
+        log_lines(&panel.events(&job.job_id))
+            .iter()
+            .any(|l| l.starts_with("waiting for"))
+            .then_some(())
+    });
+    panel.cancel(&job.job_id);
+    let f = ended(&panel, &runner, &job);
+    assert_ended(&f, "failed", "rolled_back", &runner.job_log(&job.job_id));
+    assert!(get(&f, field::REASON).contains("canceled"), "{f:?}");
+    assert_eq!(world.read("app/version"), "1.0.0");
+    assert!(
+        world
+            .read("history")
+            .ends_with("restore 1.0.0\nhealth restore 1.0.0")
+    );
+}
