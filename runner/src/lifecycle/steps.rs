@@ -71,7 +71,7 @@ pub struct StepRunner<'a> {
     pub who: JobIdentity,
     /// Masks the runner's notes: the first step's sensitive values.
     pub masker: Masker,
-    /// What the last step that passed left running on purpose.
+    /// What the steps that passed left running on purpose.
     pub survivors: Vec<String>,
     /// Whether the record follows the phase (lifecycle jobs only).
     pub track_phase: bool,
@@ -198,7 +198,11 @@ impl<'a> StepRunner<'a> {
                     Finish::Stopped => StepEnd::Stopped,
                     f => {
                         if f == Finish::Exited(0) {
-                            self.survivors = outcome.survivors;
+                            for s in outcome.survivors {
+                                if !self.survivors.contains(&s) {
+                                    self.survivors.push(s);
+                                }
+                            }
                         }
                         f.ending().map_or(StepEnd::Stopped, StepEnd::Ended)
                     }
