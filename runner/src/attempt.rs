@@ -1,15 +1,17 @@
 //! Turns a bundle, its validated inputs and the job's facts into one sandboxed attempt:
 //! the script's whole environment (contract variables + inputs), the masker for its sensitive
-//! values, its timeout. Shared by `run` and `exec`, so both run scripts the same way.
+//! values, its timeout. Every step of a lifecycle job (script or health check) is one.
+//! Shared by `run` and `exec`, so both run scripts the same way.
 
 use std::time::Duration;
 
 use outfitter_contract::exit_policy::RetrySettings;
 use outfitter_contract::inputs::{InputValues, JobFacts, contract_env, script_env};
+use outfitter_contract::lifecycle::{StepFacts, lifecycle_env};
 use outfitter_contract::manifest::{Bundle, Manifest};
 
 use crate::mask::Masker;
-use crate::sandbox::Attempt;
+use crate::sandbox::{Attempt, Program};
 
 /// Temporary directory the script is told about.
 pub const SCRIPT_TMPDIR: &str = "/tmp";
@@ -62,8 +64,15 @@ pub fn retry_settings(manifest: &Manifest) -> RetrySettings {
     }
 }
 
-/// Builds the attempt.
-pub fn prepare(bundle: &Bundle, values: &InputValues, who: &JobIdentity) -> Attempt {
+/// Builds the attempt of one step: `program` in the bundle directory, with the contract
+/// variables, the inputs and the step's lifecycle variables.
+pub fn prepare(
+    bundle: &Bundle,
+    values: &InputValues,
+    who: &JobIdentity,
+    program: Program,
+    step: &StepFacts,
+) -> Attempt {
     let manifest = &bundle.manifest;
     let (user, home) = user_and_home();
     let facts = JobFacts {
@@ -78,10 +87,14 @@ pub fn prepare(bundle: &Bundle, values: &InputValues, who: &JobIdentity) -> Atte
     };
     let mut env = contract_env(&facts);
     env.extend(script_env(manifest, values));
+    env.extend(lifecycle_env(step));
     // The script runs with the bundle as its working directory: both paths must be absolute.
     let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     Attempt {
-        script: absolute(&bundle.script_path),
+        program: match program {
+            Program::Script(p) => Program::Script(absolute(&p)),
+            command => command,
+        },
         cwd: absolute(&bundle.dir),
         env,
         job_id: who.job_id.clone(),

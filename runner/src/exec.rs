@@ -75,7 +75,17 @@ pub async fn exec(
         attempt: 1,
         agent_id: EXEC_AGENT_ID.to_owned(),
     };
-    let mut run = attempt::prepare(&bundle, &values, &who);
+    let facts = outfitter_contract::lifecycle::StepFacts {
+        instance: bundle.manifest.id.clone(),
+        ..Default::default()
+    };
+    let mut run = attempt::prepare(
+        &bundle,
+        &values,
+        &who,
+        crate::sandbox::Program::Script(bundle.script_path.clone()),
+        &facts,
+    );
     if let Some(t) = timeout {
         run.timeout = t;
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod exec;
 pub mod joblog;
+pub mod lifecycle;
 pub mod mask;
 pub mod output;
 pub mod sandbox;

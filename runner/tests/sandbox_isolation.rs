@@ -295,10 +295,12 @@ fn script_reads_eof_on_stdin_sees_only_fds_0_to_2_and_none_of_the_runner_environ
             "runner environment leaked: {entry}"
         );
         let name = entry.split('=').next().unwrap();
-        // Only contract variables, plus what bash and env set themselves.
+        // Only contract and lifecycle variables, plus what bash and env set themselves.
         let bash_own = ["PWD", "SHLVL", "_"];
         assert!(
-            CONTRACT_VARIABLES.contains(&name) || bash_own.contains(&name),
+            CONTRACT_VARIABLES.contains(&name)
+                || outfitter_contract::lifecycle::LIFECYCLE_VARIABLES.contains(&name)
+                || bash_own.contains(&name),
             "unexpected variable {entry}"
         );
     }

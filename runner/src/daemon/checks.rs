@@ -1,6 +1,6 @@
 //! The checks a taken job passes before anything runs, in the order of docs/protocol.md:
 //! size and shape → signature → agent → expiry → replay → catalog and digest → sealed
-//! inputs → inputs → cancel flag.
+//! inputs → inputs → lifecycle order → cancel flag.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -199,6 +199,10 @@ pub async fn check(
             ));
         }
     };
+    // A lifecycle order this bundle and this server's state can carry out.
+    if let Some(reason) = crate::lifecycle::refusal(&shared.stores, &env, &bundle) {
+        return Ok(refuse(hint, true, JobState::Rejected, env.attempt, reason));
+    }
     // A cancel that arrived while the job waited (read again when the read above is stale,
     // e.g. after a catalog rescan).
     let cancel = match cancel_read {

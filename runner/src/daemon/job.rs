@@ -1,13 +1,12 @@
-//! One taken job, from checks to result: refuse, cancel, or run it in the sandbox, stream its
-//! events, apply the exit-code policy, and hand the result to the outbox.
+//! One taken job, from checks to result: refuse, cancel, or run its steps in the sandbox
+//! (`lifecycle`), apply the exit-code policy, and hand the result to the outbox.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use outfitter_contract::event::{Event, EventBody, OutputStream, parse_progress};
-use outfitter_contract::job::{JobState, field, write};
-use tokio::sync::{mpsc, watch};
+use outfitter_contract::event::Event;
+use outfitter_contract::job::{JobState, write};
+use tokio::sync::watch;
 use tracing::Instrument as _;
 
 use super::checks::{self, Accepted, Refusal, Verdict};
@@ -15,10 +14,11 @@ use super::events::EventWriter;
 use super::result::conclude;
 use super::store::{self, JobResult, Outgoing};
 use super::{Shared, now_ms};
-use crate::attempt::{self, JobIdentity};
+use crate::attempt;
 use crate::joblog::JobLog;
-use crate::output::{LINE_CHANNEL_CAPACITY, OutputLine};
-use crate::sandbox::{Abort, Finish, Outcome};
+use crate::lifecycle::steps::StepRunner;
+use crate::lifecycle::{self, Driven};
+use crate::sandbox::Abort;
 
 /// Lines kept in the record's `last_lines`.
 pub const LAST_LINES: usize = 20;
@@ -156,74 +156,58 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
     shared.register(&job, abort_tx.clone());
     let writer = EventWriter::start(shared.clone(), job.clone());
     let started_at = now_ms();
+    let action = env.lifecycle.as_ref().map(|o| o.action);
     let header = format!(
-        "attempt {} of {} {} started at {started_at}",
-        env.attempt, env.app_id, env.app_version
+        "attempt {} of {} {} ({}) started at {started_at}",
+        env.attempt,
+        env.app_id,
+        env.app_version,
+        action.map_or("install", |a| a.as_str())
     );
-    let mut log = JobLog::open(&shared.cfg.log_dir, &job, &header)
+    let log = JobLog::open(&shared.cfg.log_dir, &job, &header)
         .map_err(|e| tracing::warn!(job, error = %e, "no job log file"))
         .ok();
     let running = Event::state(started_at, env.attempt, JobState::Running, None, None);
     writer
         .send(outgoing(&running, &write::running(env.attempt, started_at)))
         .await;
+    // Kept before anything runs: a later upgrade rolls back to this copy.
+    if let Err(e) = shared.stores.bundles.keep(&bundle) {
+        tracing::warn!(job, error = %e, "bundle not kept in the bundle store");
+    }
     let poller = tokio::spawn(poll_cancel(shared.clone(), job.clone(), abort_tx));
-    let who = JobIdentity {
-        job_id: job.clone(),
-        attempt: env.attempt,
-        agent_id: shared.cfg.agent_id.clone(),
-    };
-    let prepared = attempt::prepare(&bundle, &values, &who);
-    let masker = prepared.masker.clone();
-    let (tx, rx) = mpsc::channel(LINE_CHANNEL_CAPACITY);
-    let (result, mut tail) = tokio::join!(
-        shared.sandbox.run(&prepared, tx, abort_rx),
-        consume(rx, &writer, &mut log, env.attempt)
+    let mut steps = StepRunner::new(
+        shared.clone(),
+        &writer,
+        log,
+        abort_rx,
+        &env,
+        &bundle,
+        &values,
     );
+    let driven = lifecycle::Job {
+        runner: &mut steps,
+        stores: &shared.stores,
+        env: &env,
+        bundle: &bundle,
+        values: &values,
+    }
+    .drive()
+    .await;
     poller.abort();
-    // A note of the runner's own: masked, in the log file, the tail and the events.
-    let note = |log: &mut Option<JobLog>, tail: &mut VecDeque<String>, text: String| {
-        let line = OutputLine::runner(masker.mask_str(&text));
-        if let Some(l) = log.as_mut() {
-            l.line(now_ms(), &line);
-        }
-        push_tail(tail, &line.text);
-        let ev = Event::new(
-            now_ms(),
-            env.attempt,
-            EventBody::Log {
-                stream: OutputStream::Runner,
-                line: line.text,
-            },
-        );
-        outgoing(&ev, &[])
-    };
-    let (ending, survivors) = match result {
-        Ok(outcome) => {
-            for text in outcome_notes(&outcome) {
-                writer.send(note(&mut log, &mut tail, text)).await;
+    let (ending, end) = match driven {
+        Driven::Stopped => {
+            steps
+                .note("the runner stopped; the job is recovered when it starts again")
+                .await;
+            if let Some(l) = steps.log {
+                l.close();
             }
-            if outcome.finish == Finish::Stopped {
-                writer
-                    .send(note(
-                        &mut log,
-                        &mut tail,
-                        "the runner stopped; the job is recovered when it starts again".into(),
-                    ))
-                    .await;
-                writer.close().await;
-                if let Some(l) = log {
-                    l.close();
-                }
-                shared.unregister(&job);
-                return;
-            }
-            (outcome.finish.ending(), outcome.survivors)
+            writer.close().await;
+            shared.unregister(&job);
+            return;
         }
-        Err(e) => {
-            writer.send(note(&mut log, &mut tail, e.to_string())).await;
-            (None, Vec::new())
-        }
+        Driven::Ended { ending, lifecycle } => (ending, lifecycle),
     };
     let finished_at = now_ms();
     let retry = attempt::retry_settings(&bundle.manifest);
@@ -232,12 +216,13 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
         &env,
         &wire,
         ending,
+        &end,
         retry,
-        &tail,
-        &survivors,
+        &steps.tail,
+        &steps.survivors,
         finished_at,
     );
-    if let Some(mut l) = log {
+    if let Some(mut l) = steps.log {
         l.note(&format!(
             "attempt {} finished at {finished_at}: {}",
             env.attempt, result.event.e
@@ -247,82 +232,6 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
     writer.close().await;
     deliver_result(&shared, result).await;
     shared.unregister(&job);
-}
-
-fn outcome_notes(o: &Outcome) -> Vec<String> {
-    let mut notes = o.notes.clone();
-    if o.discarded_bytes > 0 {
-        notes.push(format!(
-            "{} of {} bytes of output were discarded",
-            o.discarded_bytes, o.output_bytes
-        ));
-    }
-    if !o.survivors.is_empty() {
-        notes.push(format!(
-            "left running on purpose: {}",
-            o.survivors.join(", ")
-        ));
-    }
-    notes
-}
-
-fn push_tail(tail: &mut VecDeque<String>, text: &str) {
-    if tail.len() == LAST_LINES {
-        tail.pop_front();
-    }
-    tail.push_back(text.chars().take(LAST_LINE_CHARS).collect());
-}
-
-/// Turns output lines into events (progress lines into progress events) and log file lines.
-async fn consume(
-    mut rx: mpsc::Receiver<OutputLine>,
-    writer: &EventWriter,
-    log: &mut Option<JobLog>,
-    attempt: u32,
-) -> VecDeque<String> {
-    let mut tail = VecDeque::with_capacity(LAST_LINES);
-    while let Some(line) = rx.recv().await {
-        let ts = now_ms();
-        if let Some(l) = log.as_mut() {
-            l.line(ts, &line);
-        }
-        let progress = match line.stream {
-            OutputStream::Runner => None,
-            _ => parse_progress(&line.text),
-        };
-        let o = match progress {
-            Some((percent, message)) => outgoing(
-                &Event::new(
-                    ts,
-                    attempt,
-                    EventBody::Progress {
-                        percent,
-                        message: message.to_owned(),
-                    },
-                ),
-                &[
-                    (field::PROGRESS, percent.to_string()),
-                    (field::PROGRESS_MESSAGE, message.to_owned()),
-                ],
-            ),
-            None => {
-                push_tail(&mut tail, &line.text);
-                outgoing(
-                    &Event::new(
-                        ts,
-                        attempt,
-                        EventBody::Log {
-                            stream: line.stream,
-                            line: line.text,
-                        },
-                    ),
-                    &[],
-                )
-            }
-        };
-        writer.send(o).await;
-    }
-    tail
 }
 
 /// Reads the record's cancel flag now and then; a missed control message still cancels.

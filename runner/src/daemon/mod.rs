@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 
 use self::outbox::Outbox;
 use crate::config::DaemonConfig;
+use crate::lifecycle::Stores;
 use crate::sandbox::cgroup::CgroupLayout;
 use crate::sandbox::sys::Sys;
 use crate::sandbox::{Abort, Sandbox, reaper};
@@ -72,6 +73,7 @@ pub struct Shared {
     pub pool: Pool,
     pub sandbox: Sandbox,
     pub outbox: Outbox,
+    pub stores: Stores,
     catalog: RwLock<Arc<Catalog>>,
     running: Mutex<HashMap<String, Arc<watch::Sender<Option<Abort>>>>>,
     stopping: watch::Receiver<bool>,
@@ -261,6 +263,7 @@ fn start(
             sys,
         },
         outbox,
+        stores: Stores::new(&cfg.state_dir),
         catalog: RwLock::new(Arc::new(catalog)),
         running: Mutex::new(HashMap::new()),
         stopping: stop_rx,

@@ -1,7 +1,8 @@
 //! Start-up recovery of what the processing list still holds (the runner died or was stopped
 //! mid-job): leftover processes of those jobs are killed first; a job that was running is
-//! re-run when its manifest says `idempotent: true` and marked `interrupted` otherwise; a job
-//! that never started goes back to the queue.
+//! re-run when its manifest says `idempotent: true` or it is an upgrade (which its journal
+//! finishes or rolls back), and marked `interrupted` otherwise; a job that never started goes
+//! back to the queue.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use deadpool_redis::redis::{self, AsyncCommands, RedisResult};
 use outfitter_contract::envelope::{Envelope, SignedJob};
 use outfitter_contract::event::Event;
 use outfitter_contract::job::{JobState, field, write};
+use outfitter_contract::lifecycle::Action;
 
 use super::job::outgoing;
 use super::store::{self, JobResult};
@@ -112,7 +114,13 @@ async fn recover_one(
         .catalog()
         .get(&env.app_id)
         .is_some_and(|b| b.manifest.idempotent);
-    if ran && !idempotent {
+    // An upgrade is always taken again: its journal tells the re-run to start over (the
+    // backup had not finished) or to roll back, so the installation never stays half done.
+    let upgrade = env
+        .lifecycle
+        .as_ref()
+        .is_some_and(|o| o.action == Action::Upgrade);
+    if ran && !idempotent && !upgrade {
         let at = now_ms();
         let reason =
             "the runner stopped while the job ran; the app is not idempotent, so it is not re-run"
@@ -138,7 +146,9 @@ async fn recover_one(
     // Ran and idempotent, or claimed but never started: a fresh attempt.
     let next = env.next_attempt(now_secs(), env.queue_ttl());
     let new_wire = next.sign(&shared.keys.signing).to_wire();
-    let reason = if ran {
+    let reason = if ran && upgrade {
+        "the runner stopped during the upgrade; re-run to finish it or roll it back"
+    } else if ran {
         "the runner stopped while the job ran; re-run because the app is idempotent"
     } else {
         "taken again after the runner restarted"

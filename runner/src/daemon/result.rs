@@ -8,25 +8,55 @@ use outfitter_contract::event::Event;
 use outfitter_contract::exit_policy::{Decision, Ending, RetrySettings, code, decide};
 use outfitter_contract::job::{JobState, write};
 use outfitter_contract::keys::Key;
+use outfitter_contract::lifecycle::Outcome;
 
 use super::job::outgoing;
 use super::store::{JobResult, Schedule};
 
-/// Applies the exit-code policy: the result of the attempt (`ending` is `None` when the script
-/// could not even start).
+/// What the lifecycle adds to how an attempt's steps ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LifecycleEnd {
+    /// For the record's `outcome`; `None` writes none (the job state says it all).
+    pub outcome: Option<Outcome>,
+    /// The backup the job took.
+    pub backup_id: Option<String>,
+    /// A retry would repeat what must not run twice on its own (an upgrade).
+    pub no_retry: bool,
+    /// The runner's own reason, instead of the exit-code policy's.
+    pub reason: Option<String>,
+}
+
+impl LifecycleEnd {
+    /// Whether the job failed whatever the last step's exit code: an unhealthy result or an
+    /// upgrade that had to be rolled back.
+    fn fails(&self) -> bool {
+        matches!(
+            self.outcome,
+            Some(Outcome::Unhealthy | Outcome::RolledBack | Outcome::RollbackFailed)
+        )
+    }
+}
+
+/// Applies the exit-code policy and the lifecycle's ending: the result of the attempt
+/// (`ending` is `None` when the script could not even start).
 #[allow(clippy::too_many_arguments)]
 pub fn conclude(
     signing: &Key,
     env: &Envelope,
     wire: &str,
     ending: Option<Ending>,
+    lifecycle: &LifecycleEnd,
     retry: RetrySettings,
     tail: &VecDeque<String>,
     survivors: &[String],
     finished_at: i64,
 ) -> JobResult {
     let decision = match ending {
-        Some(e) => decide(e, env.attempt, retry),
+        _ if lifecycle.fails() => Decision::Finish(JobState::Failed),
+        Some(e) => match decide(e, env.attempt, retry) {
+            Decision::Retry { .. } if lifecycle.no_retry => Decision::Finish(JobState::Failed),
+            d => d,
+        },
         None => Decision::Finish(JobState::Failed),
     };
     let exit_code = ending.and_then(Ending::exit_code);
@@ -40,12 +70,23 @@ pub fn conclude(
     };
     let (state, reason, schedule, fields) = match decision {
         Decision::Finish(state) => {
-            let reason = finish_reason(state, ending, env, retry.max_attempts);
+            let reason = match (&lifecycle.reason, state) {
+                (_, JobState::Succeeded) => None,
+                (Some(r), _) => Some(r.clone()),
+                (None, _) => finish_reason(state, ending, env, retry.max_attempts),
+            };
             let next = write::Next::End {
                 state,
                 reason: reason.as_deref(),
             };
-            (state, reason.clone(), None, write::finished(&end, &next))
+            let mut fields = write::finished(&end, &next);
+            if let Some(outcome) = lifecycle.outcome {
+                fields.extend(write::lifecycle_end(
+                    outcome,
+                    lifecycle.backup_id.as_deref(),
+                ));
+            }
+            (state, reason.clone(), None, fields)
         }
         Decision::Retry {
             next_attempt,
@@ -170,12 +211,17 @@ mod tests {
     }
 
     fn run(ending: Option<Ending>, attempt: u32) -> JobResult {
+        run_lifecycle(ending, attempt, &LifecycleEnd::default())
+    }
+
+    fn run_lifecycle(ending: Option<Ending>, attempt: u32, l: &LifecycleEnd) -> JobResult {
         let tail = VecDeque::from(vec!["last".to_owned()]);
         conclude(
             &KEY,
             &env(attempt),
             "wire",
             ending,
+            l,
             RETRY,
             &tail,
             &[],
@@ -223,6 +269,51 @@ mod tests {
         assert_eq!(field_of(&r, field::STATE), "failed");
         assert_eq!(field_of(&r, field::EXIT_CODE), "");
         assert!(field_of(&r, field::REASON).contains("could not be started"));
+    }
+
+    #[test]
+    fn an_unhealthy_install_fails_without_a_retry_and_says_why() {
+        let l = LifecycleEnd {
+            outcome: Some(Outcome::Unhealthy),
+            reason: Some("the health check did not pass".into()),
+            ..LifecycleEnd::default()
+        };
+        let r = run_lifecycle(Some(Ending::Exited(2)), 1, &l);
+        assert_eq!(field_of(&r, field::STATE), "failed");
+        assert!(r.schedule.is_none());
+        assert_eq!(field_of(&r, field::OUTCOME), "unhealthy");
+        assert_eq!(field_of(&r, field::REASON), "the health check did not pass");
+    }
+
+    #[test]
+    fn a_rolled_back_upgrade_fails_with_its_outcome_and_backup() {
+        let l = LifecycleEnd {
+            outcome: Some(Outcome::RolledBack),
+            backup_id: Some("b.1".into()),
+            no_retry: true,
+            reason: Some("rolled back".into()),
+        };
+        let r = run_lifecycle(Some(Ending::Exited(1)), 1, &l);
+        assert_eq!(field_of(&r, field::STATE), "failed");
+        assert_eq!(field_of(&r, field::OUTCOME), "rolled_back");
+        assert_eq!(field_of(&r, field::BACKUP_ID), "b.1");
+    }
+
+    #[test]
+    fn an_upgrade_step_exiting_two_is_not_retried() {
+        let l = LifecycleEnd {
+            no_retry: true,
+            ..LifecycleEnd::default()
+        };
+        let r = run_lifecycle(Some(Ending::Exited(2)), 1, &l);
+        assert_eq!(field_of(&r, field::STATE), "failed");
+        assert!(r.schedule.is_none());
+    }
+
+    #[test]
+    fn a_plain_success_writes_no_outcome() {
+        let r = run(Some(Ending::Exited(0)), 1);
+        assert!(r.event.f.iter().all(|(k, _)| k != field::OUTCOME));
     }
 
     #[test]

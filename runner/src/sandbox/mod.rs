@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout};
 
 use self::cgroup::{CgroupLayout, JobCgroup};
+pub use self::spawn::Program;
 use self::sys::{Sys, SysError};
 use self::tree::JobScope;
 use crate::config::Limits;
@@ -76,7 +77,7 @@ impl Finish {
 /// One script to run.
 #[derive(Debug, Clone)]
 pub struct Attempt {
-    pub script: PathBuf,
+    pub program: Program,
     pub cwd: PathBuf,
     pub env: Vec<(String, String)>,
     /// The job id as the script sees it in `JOB_ID` (marks its processes).
@@ -160,7 +161,7 @@ impl Sandbox {
             None
         };
         let launch = spawn::Launch {
-            script: attempt.script.clone(),
+            program: attempt.program.clone(),
             cwd: attempt.cwd.clone(),
             env: attempt.env.clone(),
             cgroup_procs: cgroup

@@ -11,7 +11,7 @@ use super::*;
 
 fn attempt() -> Attempt {
     Attempt {
-        script: "/bundles/x/install.sh".into(),
+        program: Program::Script("/bundles/x/install.sh".into()),
         cwd: "/".into(),
         env: vec![("JOB_ID".into(), "j".into())],
         job_id: "j".into(),

@@ -16,10 +16,28 @@ use crate::config::Limits;
 /// The interpreter of install scripts.
 pub const SHELL: &str = "/bin/bash";
 
+/// What bash runs: a script file of the bundle, or a command line (a health check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Program {
+    /// `bash <script>`.
+    Script(PathBuf),
+    /// `bash -c <command>`.
+    Command(String),
+}
+
+impl std::fmt::Display for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Program::Script(p) => write!(f, "{}", p.display()),
+            Program::Command(c) => write!(f, "-c {c:?}"),
+        }
+    }
+}
+
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct Launch {
-    pub script: PathBuf,
+    pub program: Program,
     pub cwd: PathBuf,
     /// The whole environment of the script; nothing else is inherited.
     pub env: Vec<(String, String)>,
@@ -123,7 +141,7 @@ fn c_path(p: &Path) -> std::io::Result<CString> {
         .map_err(|_| std::io::Error::other("path holds a NUL byte"))
 }
 
-/// Starts `bash <script>` in the sandbox (through [`super::sys::Sys::spawn`]).
+/// Starts `bash <script>` (or `bash -c <command>`) in the sandbox (through [`super::sys::Sys::spawn`]).
 pub fn spawn(launch: &Launch, limits: &Limits) -> std::io::Result<Child> {
     let pre = PreExec {
         cgroup_procs: launch
@@ -135,8 +153,11 @@ pub fn spawn(launch: &Launch, limits: &Limits) -> std::io::Result<Child> {
         open_files: limits.open_files_max as libc::rlim_t,
     };
     let mut cmd = Command::new(SHELL);
-    cmd.arg(&launch.script)
-        .current_dir(&launch.cwd)
+    match &launch.program {
+        Program::Script(script) => cmd.arg(script),
+        Program::Command(line) => cmd.arg("-c").arg(line),
+    };
+    cmd.current_dir(&launch.cwd)
         .env_clear()
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())

@@ -264,7 +264,7 @@ impl Sys for RealSys {
         spawn::spawn(launch, limits).map_err(io(format!(
             "start {} {}",
             spawn::SHELL,
-            launch.script.display()
+            launch.program
         )))
     }
 

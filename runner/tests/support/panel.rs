@@ -11,6 +11,7 @@ use outfitter_contract::envelope::{ENVELOPE_VERSION, Envelope};
 use outfitter_contract::event::Event;
 use outfitter_contract::job::{JobRecord, JobState, field, write};
 use outfitter_contract::keys::{AgentCrypto, Key, PanelSecret};
+use outfitter_contract::lifecycle::LifecycleOrder;
 use outfitter_contract::manifest::{RetryPolicy, load_bundle};
 use outfitter_contract::redis_keys::{self, AgentRedisKeys};
 use outfitter_contract::{scripts, seal};
@@ -132,6 +133,18 @@ impl Panel {
             attempt: 1,
             lifecycle: None,
         }
+    }
+
+    /// A lifecycle job for the bundle in `bundle_dir`: its envelope carries `order`.
+    pub(crate) fn enqueue_lifecycle(
+        &self,
+        bundle_dir: &Path,
+        inputs: Value,
+        order: LifecycleOrder,
+    ) -> Enqueued {
+        let mut env = self.envelope_in(bundle_dir, inputs, Value::Null);
+        env.lifecycle = Some(order);
+        self.enqueue_envelope(&env)
     }
 
     /// Signs with this agent's key and enqueues.
