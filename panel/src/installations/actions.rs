@@ -66,6 +66,18 @@ impl Request {
     }
 }
 
+/// The manifest of the version the installation runs: the catalog's when it is that
+/// version, else the one the installation kept.
+pub fn installed_manifest<'a>(
+    inst: &'a Installation,
+    bundle: Option<&'a Bundle>,
+) -> Option<&'a Manifest> {
+    match bundle {
+        Some(b) if b.digest == inst.digest => Some(&b.manifest),
+        _ => inst.manifest.as_ref(),
+    }
+}
+
 /// Checks that `action` can be asked of the installation as it stands, with this catalog
 /// bundle: the pages offer exactly the actions this accepts.
 pub fn applies(inst: &Installation, bundle: Option<&Bundle>, action: Action) -> Result<()> {
@@ -73,33 +85,36 @@ pub fn applies(inst: &Installation, bundle: Option<&Bundle>, action: Action) -> 
         return Err(Refusal::Busy(p.job_id.clone()).into());
     }
     installation::may_start(inst.state, action)?;
-    let Some(bundle) = bundle else {
+    if action == Action::Upgrade {
+        return match bundle {
+            Some(b) if b.digest != inst.digest => Ok(()),
+            Some(_) => Err(Error::NotApplicable(format!(
+                "{} {} is the newest version the catalog holds",
+                inst.app_id, inst.version
+            ))),
+            None => Err(Error::NotApplicable(format!(
+                "the catalog no longer offers {}",
+                inst.app_id
+            ))),
+        };
+    }
+    let Some(m) = installed_manifest(inst, bundle) else {
         return Err(Error::NotApplicable(format!(
-            "the catalog no longer offers {}",
-            inst.app_id
+            "the manifest of {} {} is not known to this panel; upgrade it first",
+            inst.app_id, inst.version
         )));
     };
-    let m = &bundle.manifest;
-    let upgradable = bundle.digest != inst.digest;
     match action {
-        Action::Upgrade if !upgradable => Err(Error::NotApplicable(format!(
-            "{} {} is the newest version the catalog holds",
+        Action::Uninstall if m.uninstall_script.is_none() => Err(Error::NotApplicable(format!(
+            "{} {} has no uninstall script",
             inst.app_id, inst.version
         ))),
-        Action::Upgrade => Ok(()),
-        // The runner runs the installed version's scripts; after the catalog moved on, upgrade
-        // first.
-        _ if upgradable && action != Action::Install => Err(Error::NotApplicable(format!(
-            "the catalog holds {} {} while this installation runs {}; upgrade it first",
-            inst.app_id, m.version, inst.version
-        ))),
-        Action::Uninstall if m.uninstall_script.is_none() => Err(Error::NotApplicable(format!(
-            "{} has no uninstall script",
-            inst.app_id
-        ))),
-        Action::Backup | Action::Restore if m.backup_script.is_none() => Err(Error::NotApplicable(
-            format!("{} has no backup and restore scripts", inst.app_id),
-        )),
+        Action::Backup | Action::Restore if m.backup_script.is_none() => {
+            Err(Error::NotApplicable(format!(
+                "{} {} has no backup and restore scripts",
+                inst.app_id, inst.version
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -134,21 +149,36 @@ pub async fn request(
     let bundle = catalog.get(&inst.app_id);
     let action = req.action();
     applies(&inst, bundle, action)?;
-    let bundle = bundle.expect("applies() checked the bundle");
+    // An upgrade runs the catalog's version; every other action the installed one, from the
+    // catalog while it holds that version, else pinned to the manifest the installation kept.
+    let (manifest, pinned) = match (action, bundle) {
+        (Action::Upgrade, Some(b)) => (&b.manifest, None),
+        (_, Some(b)) if b.digest == inst.digest => (&b.manifest, None),
+        _ => {
+            let m = installed_manifest(&inst, bundle).expect("applies() checked the manifest");
+            (
+                m,
+                Some(enqueue::Pinned {
+                    manifest: m.clone(),
+                    digest: inst.digest.clone(),
+                }),
+            )
+        }
+    };
     if let Request::Upgrade {
         version: Some(v), ..
     } = &req
-        && *v != bundle.manifest.version
+        && *v != manifest.version
     {
         return Err(Error::VersionNotFound(format!(
             "the catalog holds {} {}, not {v}",
-            inst.app_id, bundle.manifest.version
+            inst.app_id, manifest.version
         )));
     }
     let kept = kept_inputs(state, &inst)?;
     let (inputs, purge, backup_id) = match req {
-        Request::Reconfigure { inputs } => (overlay(kept, inputs, &bundle.manifest), false, None),
-        Request::Upgrade { inputs, .. } => (overlay(kept, inputs, &bundle.manifest), false, None),
+        Request::Reconfigure { inputs } => (overlay(kept, inputs, manifest), false, None),
+        Request::Upgrade { inputs, .. } => (overlay(kept, inputs, manifest), false, None),
         Request::Uninstall { purge } => (kept, purge, None),
         Request::Backup => (kept, false, None),
         Request::Restore { backup_id } => {
@@ -171,6 +201,7 @@ pub async fn request(
             purge,
             backup_id,
         }),
+        pinned,
     };
     Ok(enqueue::enqueue(state, &job, caller, None).await?)
 }
@@ -252,14 +283,14 @@ fn instance_name(manifest: &Manifest, asked: Option<&str>) -> Result<String> {
 pub async fn begin(
     state: &AppState,
     conn: &mut ConnectionManager,
-    bundle: &Bundle,
+    manifest: &Manifest,
+    digest: &str,
     req: &NewJob,
     values: &BTreeMap<String, Value>,
     job_id: &str,
     caller: &Caller,
     now: i64,
 ) -> Result<LifecycleOrder> {
-    let manifest = &bundle.manifest;
     let (existing, on) = match &req.on {
         Some(on) => {
             let inst = super::settle::current(conn, &on.installation_id).await?;
@@ -327,7 +358,8 @@ pub async fn begin(
             app_id: req.app_id.clone(),
             instance: instance_name(manifest, req.instance.as_deref())?,
             version: manifest.version.clone(),
-            digest: bundle.digest.clone(),
+            digest: digest.to_owned(),
+            manifest: Some(manifest.clone()),
             state: InstallationState::Installing,
             inputs: shown.clone(),
             sealed: None,
@@ -354,7 +386,8 @@ pub async fn begin(
         action,
         before,
         version: manifest.version.clone(),
-        digest: bundle.digest.clone(),
+        digest: digest.to_owned(),
+        manifest: manifest.clone(),
         inputs: shown,
         sealed,
         since: now,

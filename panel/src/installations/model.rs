@@ -3,6 +3,7 @@
 
 use outfitter_contract::installation::InstallationState;
 use outfitter_contract::lifecycle::Action;
+use outfitter_contract::manifest::Manifest;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -18,6 +19,10 @@ pub struct Installation {
     pub version: String,
     /// The digest of that version's bundle: what a rollback returns to.
     pub digest: String,
+    /// That version's manifest: the installation's actions still run it (from the runner's
+    /// copy) after the catalog moved on to a newer one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Manifest>,
     pub state: InstallationState,
     /// The settings it runs with: plain values, and each secret as `REDACTED`.
     pub inputs: Map<String, Value>,
@@ -48,6 +53,7 @@ pub struct Pending {
     /// Version, digest and settings the installation adopts if the job succeeds.
     pub version: String,
     pub digest: String,
+    pub manifest: Manifest,
     pub inputs: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed: Option<String>,

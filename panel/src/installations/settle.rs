@@ -73,6 +73,7 @@ pub async fn settle(conn: &mut ConnectionManager, mut inst: Installation) -> Res
         if s.adopt {
             inst.version = pending.version.clone();
             inst.digest = pending.digest.clone();
+            inst.manifest = Some(pending.manifest.clone());
             inst.inputs = pending.inputs.clone();
             inst.sealed = pending.sealed.clone();
         }

@@ -151,6 +151,7 @@ pub(super) async fn submit(
             inputs,
             instance: None,
             on: None,
+            pinned: None,
         };
         match enqueue::enqueue(&state, &req_job, &caller, None)
             .await

@@ -79,7 +79,9 @@ async fn page_for(
     let caller = signed_in(state, req).await?;
     let view = detail(state, id).await?;
     let catalog = state.catalog.current();
-    let manifest = catalog.get(&view.app_id).map(|b| &b.manifest);
+    let mut conn = state.redis.clone();
+    let inst = store::load(&mut conn, id).await.map_err(ApiError::from)?;
+    let manifest = actions::installed_manifest(&inst, catalog.get(&view.app_id));
     let label = |k: &str| {
         manifest
             .and_then(|m| m.input(k))
@@ -170,20 +172,16 @@ pub(super) async fn act(
             let mut conn = state.redis.clone();
             let inst = store::load(&mut conn, &id).await.map_err(ApiError::from)?;
             let catalog = state.catalog.current();
-            let Some(bundle) = catalog.get(&inst.app_id) else {
-                return page_for(
-                    &state,
-                    &req,
-                    &id,
-                    Some(&ApiError::new(
-                        Code::ActionNotApplicable,
-                        "the app is not in the catalog",
-                    )),
-                )
-                .await;
+            let Some(manifest) = actions::installed_manifest(&inst, catalog.get(&inst.app_id))
+            else {
+                let e = ApiError::new(
+                    Code::ActionNotApplicable,
+                    "the manifest of the installed version is not known; upgrade it first",
+                );
+                return page_for(&state, &req, &id, Some(&e)).await;
             };
             Request::Reconfigure {
-                inputs: coerce_form(&bundle.manifest, &form),
+                inputs: coerce_form(manifest, &form),
             }
         }
         Action::Upgrade => Request::Upgrade {

@@ -139,6 +139,13 @@ impl Shared {
         if let Some(b) = found(&fresh) {
             return Ok(b);
         }
+        // A version this runner installed earlier, after the catalog moved on: its own copy
+        // (checked and hashed again) runs the installation's uninstall, backup or restore.
+        if let Ok(b) = self.stores.bundles.load(digest)
+            && b.id() == app_id
+        {
+            return Ok(b);
+        }
         Err(match fresh.get(app_id) {
             Some(b) => format!(
                 "bundle digest mismatch: the panel validated {app_id} as {digest}, this server has {} (sync the installers)",

@@ -66,6 +66,7 @@ impl From<NewJobRequest> for NewJob {
             inputs: r.inputs,
             instance: r.instance,
             on: None,
+            pinned: None,
         }
     }
 }

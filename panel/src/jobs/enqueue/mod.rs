@@ -8,7 +8,7 @@ pub mod sign;
 pub mod target;
 pub mod write;
 
-pub use request::{Enqueued, NewJob, redacted};
+pub use request::{Enqueued, NewJob, Pinned, redacted};
 
 use outfitter_contract::ids;
 
@@ -33,8 +33,17 @@ pub async fn enqueue(
         idempotency::check_key(k)?;
     }
     let catalog = state.catalog.current();
-    let bundle = target::resolve(state, &catalog, &req.app_id, &req.agent_id).await?;
-    let manifest = &bundle.manifest;
+    let (bundle, manifest, digest) = match &req.pinned {
+        Some(p) => {
+            target::check_ids(&req.app_id, &req.agent_id)?;
+            target::check_agent(state, &req.agent_id).await?;
+            (None, &p.manifest, p.digest.as_str())
+        }
+        None => {
+            let b = target::resolve(state, &catalog, &req.app_id, &req.agent_id).await?;
+            (Some(b), &b.manifest, b.digest.as_str())
+        }
+    };
     let mut conn = state.redis.clone();
     let idem = idempotency_key.map(|k| Idempotency::new(&caller.name, k, req, manifest));
     // A replay returns the first job before anything else is judged: the agent may be
@@ -46,7 +55,11 @@ pub async fn enqueue(
     }
 
     target::check_requirements(state, manifest, &req.agent_id).await?;
-    let values = bundle.validate_inputs(&req.inputs).map_err(|errors| {
+    let values = match bundle {
+        Some(b) => b.validate_inputs(&req.inputs),
+        None => outfitter_contract::inputs::validate_inputs(manifest, &req.inputs),
+    }
+    .map_err(|errors| {
         Error::InvalidFields(
             errors
                 .into_iter()
@@ -68,11 +81,20 @@ pub async fn enqueue(
     };
     let now = now_ms();
     let order = installations::actions::begin(
-        state, &mut conn, bundle, req, &values.0, &job_id, caller, now,
+        state, &mut conn, manifest, digest, req, &values.0, &job_id, caller, now,
     )
     .await?;
-    let signed =
-        sign::seal_and_sign(state, bundle, &req.agent_id, &job_id, values.0, order, now).await?;
+    let signed = sign::seal_and_sign(
+        state,
+        manifest,
+        digest,
+        &req.agent_id,
+        &job_id,
+        values.0,
+        order,
+        now,
+    )
+    .await?;
     let job = match write::write(
         state,
         manifest,

@@ -15,6 +15,16 @@ pub struct NewJob {
     /// An action on an existing installation; `None` installs (or, when the instance is
     /// installed already, changes its settings).
     pub on: Option<crate::installations::OnInstallation>,
+    /// The version to run when it is not the catalog's: an installation's own, after the
+    /// catalog moved on (its runner keeps a copy of that bundle by digest).
+    pub pinned: Option<Pinned>,
+}
+
+/// A bundle version by its manifest and digest.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    pub manifest: Manifest,
+    pub digest: String,
 }
 
 /// The result: the job, and whether an earlier request with the same key created it.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use outfitter_contract::envelope::{ENVELOPE_VERSION, Envelope};
 use outfitter_contract::job::write;
-use outfitter_contract::manifest::Bundle;
+use outfitter_contract::manifest::Manifest;
 use outfitter_contract::seal;
 use serde_json::{Map, Value};
 
@@ -25,16 +25,17 @@ pub struct Signed {
 
 /// Seals the sensitive `values` under the agent's current key and signs the envelope;
 /// `now_ms` is the issue time.
+#[allow(clippy::too_many_arguments)]
 pub async fn seal_and_sign(
     state: &AppState,
-    bundle: &Bundle,
+    manifest: &Manifest,
+    digest: &str,
     agent_id: &str,
     job_id: &str,
     values: BTreeMap<String, Value>,
     lifecycle: outfitter_contract::lifecycle::LifecycleOrder,
     now_ms: i64,
 ) -> Result<Signed> {
-    let manifest = &bundle.manifest;
     let (secret, plain): (BTreeMap<_, _>, BTreeMap<_, _>) = values
         .into_iter()
         .partition(|(k, _)| is_sensitive(manifest, k));
@@ -59,7 +60,7 @@ pub async fn seal_and_sign(
         agent_id: agent_id.to_owned(),
         app_id: manifest.id.clone(),
         app_version: manifest.version.clone(),
-        bundle_digest: bundle.digest.clone(),
+        bundle_digest: digest.to_owned(),
         inputs: plain.clone(),
         sealed_inputs,
         issued_at,

@@ -25,6 +25,25 @@ pub async fn resolve<'c>(
     app_id: &str,
     agent_id: &str,
 ) -> Result<&'c Bundle> {
+    check_ids(app_id, agent_id)?;
+    let bundle = catalog
+        .get(app_id)
+        .ok_or_else(|| Error::AppNotFound(app_id.to_owned()))?;
+    check_agent(state, agent_id).await?;
+    Ok(bundle)
+}
+
+/// Checks a request's agent: registered.
+pub async fn check_agent(state: &AppState, agent_id: &str) -> Result<()> {
+    let mut conn = state.redis.clone();
+    if !agents::exists(&mut conn, agent_id).await? {
+        return Err(agents::Error::NotRegistered(agent_id.to_owned()).into());
+    }
+    Ok(())
+}
+
+/// Checks the shape of a request's ids.
+pub fn check_ids(app_id: &str, agent_id: &str) -> Result<()> {
     let mut problems = Vec::new();
     if let Err(e) = ids::validate_app_id(app_id) {
         problems.push(id_problem("app_id", &e));
@@ -35,14 +54,7 @@ pub async fn resolve<'c>(
     if !problems.is_empty() {
         return Err(Error::InvalidFields(problems));
     }
-    let bundle = catalog
-        .get(app_id)
-        .ok_or_else(|| Error::AppNotFound(app_id.to_owned()))?;
-    let mut conn = state.redis.clone();
-    if !agents::exists(&mut conn, agent_id).await? {
-        return Err(agents::Error::NotRegistered(agent_id.to_owned()).into());
-    }
-    Ok(bundle)
+    Ok(())
 }
 
 /// Refuses an agent that does not meet the app's requirements (live heartbeat, or the last
