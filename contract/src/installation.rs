@@ -168,7 +168,7 @@ pub fn settle(action: Action, before: InstallationState, end: JobEnd) -> Settlem
         state: before,
         adopt: false,
     };
-    if !end.ran {
+    if !end.ran || end.outcome == Some(Outcome::Unchanged) {
         // An install that never ran has nothing to go back to but its own failure.
         return if action == Action::Install && before == S::Installing {
             Settlement {
@@ -258,6 +258,22 @@ mod tests {
             assert_eq!(s.state, S::Installed, "{action}");
             assert!(!s.adopt);
         }
+    }
+
+    #[test]
+    fn an_upgrade_whose_backup_failed_leaves_the_installation_installed() {
+        let s = settle(
+            Action::Upgrade,
+            S::Installed,
+            ended(JobState::Failed, Some(Outcome::Unchanged)),
+        );
+        assert_eq!(
+            s,
+            Settlement {
+                state: S::Installed,
+                adopt: false
+            }
+        );
     }
 
     #[test]

@@ -176,6 +176,10 @@ pub enum Outcome {
     RolledBack,
     /// The upgrade failed and so did the rollback: a person must look; the backup is kept.
     RollbackFailed,
+    /// The job failed before it changed anything on the server (the backup before an
+    /// upgrade, a backup directory, a check of the runner's): the installation stays where
+    /// it was.
+    Unchanged,
 }
 
 impl Outcome {
@@ -186,6 +190,7 @@ impl Outcome {
             Outcome::Unhealthy => "unhealthy",
             Outcome::RolledBack => "rolled_back",
             Outcome::RollbackFailed => "rollback_failed",
+            Outcome::Unchanged => "unchanged",
         }
     }
 }
@@ -198,6 +203,7 @@ impl FromStr for Outcome {
             Outcome::Unhealthy,
             Outcome::RolledBack,
             Outcome::RollbackFailed,
+            Outcome::Unchanged,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)

@@ -32,7 +32,12 @@ impl LifecycleEnd {
     fn fails(&self) -> bool {
         matches!(
             self.outcome,
-            Some(Outcome::Unhealthy | Outcome::RolledBack | Outcome::RollbackFailed)
+            Some(
+                Outcome::Unhealthy
+                    | Outcome::RolledBack
+                    | Outcome::RollbackFailed
+                    | Outcome::Unchanged
+            )
         )
     }
 }

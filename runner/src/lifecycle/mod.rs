@@ -312,6 +312,7 @@ impl Job<'_, '_> {
         Driven::Ended {
             ending: None,
             lifecycle: LifecycleEnd {
+                outcome: Some(Outcome::Unchanged),
                 reason: Some(reason),
                 no_retry: true,
                 ..LifecycleEnd::default()

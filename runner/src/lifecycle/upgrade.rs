@@ -256,6 +256,7 @@ impl Upgrade<'_, '_, '_> {
             return Err(Driven::of(
                 end,
                 LifecycleEnd {
+                    outcome: Some(Outcome::Unchanged),
                     reason: Some(reason),
                     no_retry: true,
                     ..LifecycleEnd::default()

@@ -49,7 +49,7 @@ pub struct JobView {
     #[schema(value_type = Option<crate::http::openapi::schemas::ActionName>)]
     pub action: Option<String>,
     /// How a lifecycle job ended beyond its state: `done`, `unhealthy`, `rolled_back`,
-    /// `rollback_failed`.
+    /// `rollback_failed`, `unchanged` (it failed before it changed anything).
     pub outcome: Option<String>,
 }
 
