@@ -65,6 +65,60 @@ pub async fn read_all_after(
     }
 }
 
+/// The plain-text log as a stream of chunks, one page of events each: a log of any size is
+/// served in the memory of one page.
+pub fn log_text(
+    conn: ConnectionManager,
+    agent_id: String,
+    job_id: String,
+) -> impl futures_util::Stream<Item = redis::RedisResult<bytes::Bytes>> {
+    futures_util::stream::try_unfold((conn, Some(0u64)), move |(mut conn, after)| {
+        let (agent_id, job_id) = (agent_id.clone(), job_id.clone());
+        async move {
+            let Some(after) = after else { return Ok(None) };
+            let page = read_after(&mut conn, &agent_id, &job_id, after, PAGE).await?;
+            let next = (page.len() == PAGE)
+                .then(|| page.last().map(|e| e.seq))
+                .flatten();
+            let mut text = String::new();
+            for line in page.iter().filter_map(|e| log_line(&e.json)) {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            Ok(Some((bytes::Bytes::from(text), (conn, next))))
+        }
+    })
+}
+
+/// The last `count` events (or fewer), in order: what the job page shows of a long log.
+pub async fn read_tail(
+    conn: &mut ConnectionManager,
+    agent_id: &str,
+    job_id: &str,
+    count: usize,
+) -> redis::RedisResult<Vec<StoredEvent>> {
+    let key = AgentRedisKeys::new(agent_id).job_events(job_id);
+    let reply: StreamRangeReply = redis::cmd("XREVRANGE")
+        .arg(key)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(count)
+        .query_async(conn)
+        .await?;
+    let mut out: Vec<StoredEvent> = reply
+        .ids
+        .into_iter()
+        .filter_map(|entry| {
+            let seq = entry.id.strip_prefix("0-")?.parse().ok()?;
+            let json: String = entry.get(EVENT_FIELD)?;
+            Some(StoredEvent { seq, json })
+        })
+        .collect();
+    out.reverse();
+    Ok(out)
+}
+
 /// The plain-text log: one line per output line, runner notes prefixed with `# `.
 pub fn log_line(json: &str) -> Option<String> {
     let event: Event = serde_json::from_str(json).ok()?;

@@ -12,6 +12,9 @@ use crate::http::api::job_view::JobView;
 use crate::jobs::{control, events, store};
 use crate::state::AppState;
 
+/// Events the job page shows at most (the tail of a long log).
+const TAIL_EVENTS: usize = 2_000;
+
 #[derive(Serialize)]
 struct InputLine {
     name: String,
@@ -26,8 +29,10 @@ pub(super) async fn page(
     let caller = signed_in(&state, &req).await?;
     let mut conn = state.redis.clone();
     let job = store::load(&mut conn, &id).await?;
-    let all = events::read_all_after(&mut conn, &job.agent_id, &job.id, 0).await?;
+    // The page shows the tail of a long log; the whole one is the plain log's link.
+    let all = events::read_tail(&mut conn, &job.agent_id, &job.id, TAIL_EVENTS).await?;
     let last_seq = all.last().map(|e| e.seq).unwrap_or(0);
+    let truncated = all.first().is_some_and(|e| e.seq > 1);
     let mut log = String::new();
     for line in all.iter().filter_map(|e| events::log_line(&e.json)) {
         log.push_str(&line);
@@ -91,6 +96,7 @@ pub(super) async fn page(
     ctx.insert("final_states", &finals.join(" "));
     ctx.insert("last_seq", &last_seq);
     ctx.insert("log", &log);
+    ctx.insert("log_truncated", &truncated);
     let view = JobView::from(job);
     ctx.insert("job", &view);
     render(&state, "job.html", &ctx, StatusCode::OK)
