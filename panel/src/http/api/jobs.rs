@@ -275,7 +275,7 @@ pub async fn log(
     let mut conn = state.redis.clone();
     let agent = store::agent_of(&mut conn, &id).await?;
     // Streamed page by page: six readers of a 200 MB log cost six pages, not six logs.
-    let body = events::log_text(conn, agent, id.into_inner()).map_err(|e| ApiError::from(e));
+    let body = events::log_text(conn, agent, id.into_inner()).map_err(ApiError::from);
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .streaming(body))
