@@ -291,6 +291,36 @@ pub async fn begin(
     caller: &Caller,
     now: i64,
 ) -> Result<LifecycleOrder> {
+    // A write that lost a race (two first installs of one instance, an idempotent request
+    // taken over) reads again: the second then queues behind the first, or finds its own job.
+    let mut last = None;
+    for _ in 0..3 {
+        match begin_once(
+            state, conn, manifest, digest, req, values, job_id, caller, now,
+        )
+        .await
+        {
+            Err(Error::Stale { seen, current }) if req.on.is_none() => {
+                last = Some(Error::Stale { seen, current })
+            }
+            done => return done,
+        }
+    }
+    Err(last.expect("the loop ran"))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn begin_once(
+    state: &AppState,
+    conn: &mut ConnectionManager,
+    manifest: &Manifest,
+    digest: &str,
+    req: &NewJob,
+    values: &BTreeMap<String, Value>,
+    job_id: &str,
+    caller: &Caller,
+    now: i64,
+) -> Result<LifecycleOrder> {
     let (existing, on) = match &req.on {
         Some(on) => {
             let inst = super::settle::current(conn, &on.installation_id).await?;
@@ -312,6 +342,23 @@ pub async fn begin(
             }
         }
     };
+    // This very job began already (an idempotent request taken over by another): its order.
+    if let Some(inst) = &existing
+        && let Some(p) = inst.pending.as_ref().filter(|p| p.job_id == job_id)
+    {
+        let previous = (p.action == Action::Upgrade).then(|| PreviousBundle {
+            version: inst.version.clone(),
+            digest: inst.digest.clone(),
+        });
+        return Ok(LifecycleOrder {
+            installation_id: inst.id.clone(),
+            action: p.action,
+            instance: inst.instance.clone(),
+            previous,
+            backup_id: on.as_ref().and_then(|o| o.backup_id.clone()),
+            purge: on.as_ref().is_some_and(|o| o.purge),
+        });
+    }
     let action = match (&existing, &on) {
         (_, Some(on)) => on.action,
         // Behind a pending first install, this is still the install (with other values).

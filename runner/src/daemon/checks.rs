@@ -155,9 +155,14 @@ pub async fn check(
         }
         *claimed = true;
     }
-    // The app is in the local catalog with the same digest (reloaded once if not).
+    // The app is in the local catalog with the same digest (reloaded once if not); an
+    // installation's later actions may also run this runner's own copy of its version.
     let bundle = match shared
-        .bundle_matching(&env.app_id, &env.bundle_digest)
+        .bundle_matching(
+            &env.app_id,
+            &env.bundle_digest,
+            uses_installed_version(&env),
+        )
         .await
     {
         Ok(b) => b,
@@ -241,6 +246,16 @@ pub fn refusal_touches_record(
         Some(JobState::Retrying) => current,
         _ => false,
     }
+}
+
+/// Whether a job acts on an installed version that the catalog may have moved past
+/// (uninstall, backup, restore, change of settings), so the runner's bundle store may serve
+/// it. Installs and upgrades always run the catalog's bundle.
+fn uses_installed_version(env: &outfitter_contract::envelope::Envelope) -> bool {
+    use outfitter_contract::lifecycle::Action;
+    env.lifecycle
+        .as_ref()
+        .is_some_and(|l| !matches!(l.action, Action::Install | Action::Upgrade))
 }
 
 #[cfg(test)]

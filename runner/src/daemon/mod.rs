@@ -122,8 +122,15 @@ impl Shared {
     }
 
     /// The local bundle of `app_id` with exactly `digest`; the catalog is scanned again when
-    /// it does not have it (a bundle dropped in since start works without a restart).
-    pub async fn bundle_matching(&self, app_id: &str, digest: &str) -> Result<Bundle, String> {
+    /// it does not have it (a bundle dropped in since start works without a restart). With
+    /// `from_store`, the runner's own copy of that version serves when the catalog has moved
+    /// on (an installation's uninstall, backup, restore or change of settings).
+    pub async fn bundle_matching(
+        &self,
+        app_id: &str,
+        digest: &str,
+        from_store: bool,
+    ) -> Result<Bundle, String> {
         // The files must still hash to the digest: a bundle edited on disk since the last
         // scan is rescanned rather than run under the old digest.
         let found = |c: &Catalog| {
@@ -141,7 +148,8 @@ impl Shared {
         }
         // A version this runner installed earlier, after the catalog moved on: its own copy
         // (checked and hashed again) runs the installation's uninstall, backup or restore.
-        if let Ok(b) = self.stores.bundles.load(digest)
+        if from_store
+            && let Ok(b) = self.stores.bundles.load(digest)
             && b.id() == app_id
         {
             return Ok(b);
