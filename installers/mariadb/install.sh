@@ -51,6 +51,12 @@ pool=${INNODB_BUFFER_POOL_MB:-128}
 
 progress 10 "Installing the MariaDB server"
 apt_install mariadb-server
+# Databases an uninstall kept belonged to the mysql user of an earlier install, whose id
+# may differ.
+if [ -n "$(find /var/lib/mysql ! -user mysql -print -quit)" ]; then
+  systemctl stop mariadb
+  chown -R mysql:mysql /var/lib/mysql
+fi
 
 progress 50 "Configuring MariaDB"
 changed=0

@@ -53,7 +53,19 @@ shared_buffers=${SHARED_BUFFERS_MB:-128}
 cd / # runuser keeps the working directory, which postgres may not be allowed to read
 
 progress 10 "Installing the PostgreSQL server"
+# Clusters an uninstall kept: back in place before the packages look for clusters, so that
+# they adopt these instead of creating an empty one.
+kept=/var/lib/postgresql.outfitter-kept
+if [ -d "$kept" ] && [ ! -e /var/lib/postgresql ] && [ ! -e /etc/postgresql ]; then
+  if [ -d "$kept/.etc-postgresql" ]; then mv "$kept/.etc-postgresql" /etc/postgresql; fi
+  mv "$kept" /var/lib/postgresql
+fi
 apt_install postgresql
+# Kept clusters belonged to the postgres user of an earlier install, whose id may differ.
+if [ -n "$(find /var/lib/postgresql /etc/postgresql ! -user postgres -print -quit)" ]; then
+  systemctl stop postgresql
+  chown -R postgres:postgres /var/lib/postgresql /etc/postgresql
+fi
 
 version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V | tail -n 1)
 [ -n "$version" ] || die 2 "postgresql installed but no cluster directory appeared in /etc/postgresql"

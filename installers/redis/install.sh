@@ -54,7 +54,11 @@ if ! [[ $maxmemory =~ ^[0-9]{2,6}$ ]] || [ "$maxmemory" -lt 16 ]; then die 1 "ma
 [[ $bind == 127.0.0.1 || $bind == 0.0.0.0 ]] || die 1 "bind_address must be 127.0.0.1 or 0.0.0.0"
 
 progress 10 "Installing Redis"
+# Data an uninstall kept, or parked and did not put back when it was interrupted.
+if [ -d /var/lib/redis.outfitter-kept ] && [ ! -e /var/lib/redis ]; then mv /var/lib/redis.outfitter-kept /var/lib/redis; fi
 apt_install redis-server
+# Kept data belonged to the redis user of an earlier install, whose id may differ.
+chown -R redis:redis /var/lib/redis
 
 progress 50 "Configuring Redis"
 main_conf=/etc/redis/redis.conf
