@@ -70,10 +70,12 @@ pub(super) async fn steps(run: &mut Run<'_>, bundle_dir: &Path) -> Option<Bundle
         }
     };
     run.id.clone_from(&facts.id);
+    let changed = spec.reconfigure_inputs.clone().unwrap_or_default();
     run.secrets = facts
         .sensitive_inputs
         .iter()
-        .filter_map(|name| spec.inputs.get(name))
+        .flat_map(|name| [spec.inputs.get(name), changed.get(name)])
+        .flatten()
         .map(value_text)
         .collect();
     run.record(
