@@ -100,6 +100,8 @@ php_bin="php$version"
 
 progress 20 "Preparing $base for user $site_user"
 id "$site_user" >/dev/null 2>&1 || useradd --system --home-dir "$base" --shell /usr/sbin/nologin "$site_user"
+# A site an uninstall kept belonged to the user of an earlier install, whose id may differ.
+if [ -d "$base" ] && [ "$(stat -c %u "$base")" != "$(id -u "$site_user")" ]; then chown -R "$site_user:$site_user" "$base"; fi
 mkdir -p "$base/releases" "$base/shared"
 chown "$site_user:$site_user" "$base" "$base/releases" "$base/shared"
 as_site() { runuser -u "$site_user" -- env HOME="$base/shared" COMPOSER_HOME="$base/shared/.composer" "$@"; }

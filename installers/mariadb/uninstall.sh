@@ -57,6 +57,11 @@ while IFS= read -r pkg; do installed+=("$pkg"); done < <(dpkg-query -W -f='${db:
 progress 40 "Purging the MariaDB packages"
 # Debconf's default answer to "remove the databases?" is no: the purge keeps /var/lib/mysql.
 [ "${#installed[@]}" -eq 0 ] || apt_purge "${installed[@]}"
+# gawk came as a dependency of mariadb-server, but it also provides "awk", and apt never
+# removes an automatically installed provider of what something still needs: purge it here
+# when it was installed automatically and purging it takes nothing else along.
+sim=$(apt-get -s purge gawk 2>/dev/null || true)
+if [[ $(apt-mark showauto gawk) == gawk && $(grep -c '^Purg ' <<<"$sim") == 1 ]]; then apt_purge gawk; fi
 rm -rf /etc/mysql /var/log/mysql
 if [ "${PURGE:-false}" = true ]; then
   progress 70 "Deleting the databases"

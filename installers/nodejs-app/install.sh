@@ -81,6 +81,8 @@ apt_install "${packages[@]}"
 
 progress 25 "Fetching $source_spec"
 id "$user" >/dev/null 2>&1 || useradd --system --home-dir "$home" --shell /usr/sbin/nologin "$user"
+# An app an uninstall kept belonged to the user of an earlier install, whose id may differ.
+if [ -d "$home" ] && [ "$(stat -c %u "$home")" != "$(id -u "$user")" ]; then chown -R "$user:$user" "$home"; fi
 mkdir -p "$home"
 chown "$user:$user" "$home"
 staging=$(mktemp -d "$home/.incoming.XXXXXX")
