@@ -179,7 +179,10 @@ impl TestSpec {
     pub fn is_kept_path(&self, path: &str) -> bool {
         self.kept_paths.iter().any(|kept| {
             let kept = kept.trim_end_matches('/');
-            path == kept || path.strip_prefix(kept).is_some_and(|rest| rest.starts_with('/'))
+            path == kept
+                || path
+                    .strip_prefix(kept)
+                    .is_some_and(|rest| rest.starts_with('/'))
         })
     }
 
@@ -267,7 +270,12 @@ impl TestSpec {
                 "a bundle expected to install needs at least one check",
             ));
         }
-        for (i, check) in self.checks.iter().chain(&self.reconfigure_checks).enumerate() {
+        for (i, check) in self
+            .checks
+            .iter()
+            .chain(&self.reconfigure_checks)
+            .enumerate()
+        {
             let kinds = usize::from(check.http.is_some())
                 + usize::from(check.port.is_some())
                 + usize::from(check.command.is_some());

@@ -171,7 +171,9 @@ mod tests {
 
     #[test]
     fn only_new_things_are_leftovers_and_kept_ones_are_allowed() {
-        let before = Snapshot(parse_inventory("unit ssh.service\nuser root\nfile /etc/hosts\n"));
+        let before = Snapshot(parse_inventory(
+            "unit ssh.service\nuser root\nfile /etc/hosts\n",
+        ));
         let after = Snapshot(parse_inventory(
             "unit ssh.service\nunit nginx.service\nuser root\nuser postgres\n\
              file /etc/hosts\nfile /etc/postgresql/15/main/pg_hba.conf\nfile /etc/.pwd.lock\n",
@@ -189,6 +191,9 @@ mod tests {
             purged.contains(&item("file", "/etc/postgresql/15/main/pg_hba.conf")),
             "{purged:?}"
         );
-        assert!(!purged.contains(&item("file", "/etc/.pwd.lock")), "{purged:?}");
+        assert!(
+            !purged.contains(&item("file", "/etc/.pwd.lock")),
+            "{purged:?}"
+        );
     }
 }

@@ -107,10 +107,7 @@ pub(super) async fn make_backup_dir(container: &Container, name: &str) -> Result
     let argv = [
         "/bin/bash".to_owned(),
         "-c".to_owned(),
-        format!(
-            "rm -rf {0} && install -d -m 0700 {0}",
-            quote(&dir)
-        ),
+        format!("rm -rf {0} && install -d -m 0700 {0}", quote(&dir)),
     ];
     match container.exec(&argv, &[], Duration::from_secs(30)).await {
         Ok(out) if out.code == Some(0) => Ok(dir),

@@ -35,8 +35,7 @@ pub(super) async fn run(
             spec,
             &inputs,
             checks,
-            "reconfigure",
-            "smoke-after-reconfigure",
+            ("reconfigure", "smoke-after-reconfigure"),
         )
         .await
             || !health(
@@ -72,11 +71,18 @@ pub(super) async fn run(
                 ..StepFacts::default()
             };
             let step = with_dir(Action::Backup);
-            if !script(run, container, facts, &inputs, backup, &step, timeout, "backup").await {
+            if !script(
+                run, container, facts, &inputs, backup, &step, timeout, "backup",
+            )
+            .await
+            {
                 return;
             }
             let step = with_dir(Action::Restore);
-            if !script(run, container, facts, &inputs, restore, &step, timeout, "restore").await
+            if !script(
+                run, container, facts, &inputs, restore, &step, timeout, "restore",
+            )
+            .await
                 || !smoke(run, container, checks, "smoke-after-restore").await
                 || !health(
                     run,
@@ -114,8 +120,7 @@ pub(super) async fn run(
         spec,
         &inputs,
         checks,
-        "install-again",
-        "smoke-after-install-again",
+        ("install-again", "smoke-after-install-again"),
     )
     .await
         || !health(
@@ -162,7 +167,11 @@ async fn uninstall_and_compare(
         purge: Some(purge),
         ..StepFacts::default()
     };
-    if !script(run, container, facts, inputs, uninstall, &step, timeout, step_name).await {
+    if !script(
+        run, container, facts, inputs, uninstall, &step, timeout, step_name,
+    )
+    .await
+    {
         return false;
     }
     let t = Instant::now();

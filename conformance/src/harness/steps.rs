@@ -186,7 +186,14 @@ async fn after_boot(
 
     let before = match Snapshot::take(container).await {
         Ok(snapshot) => {
-            run.record("snapshot", Instant::now(), true, &snapshot.describe(), None, "");
+            run.record(
+                "snapshot",
+                Instant::now(),
+                true,
+                &snapshot.describe(),
+                None,
+                "",
+            );
             snapshot
         }
         Err(e) => {
@@ -195,10 +202,30 @@ async fn after_boot(
         }
     };
     let timeout = Duration::from_secs(facts.timeout_seconds) + INSTALL_GRACE;
-    if !install_and_check(run, container, facts, spec, &spec.inputs, &spec.checks, "install", "smoke").await {
+    if !install_and_check(
+        run,
+        container,
+        facts,
+        spec,
+        &spec.inputs,
+        &spec.checks,
+        ("install", "smoke"),
+    )
+    .await
+    {
         return;
     }
-    if !health(run, container, facts, spec, &spec.inputs, Action::Install, "health").await {
+    if !health(
+        run,
+        container,
+        facts,
+        spec,
+        &spec.inputs,
+        Action::Install,
+        "health",
+    )
+    .await
+    {
         return;
     }
     if !spec.before_reinstall.is_empty() {
@@ -216,7 +243,17 @@ async fn after_boot(
             return;
         }
     }
-    if !install_and_check(run, container, facts, spec, &spec.inputs, &spec.checks, "reinstall", "smoke-after-reinstall").await {
+    if !install_and_check(
+        run,
+        container,
+        facts,
+        spec,
+        &spec.inputs,
+        &spec.checks,
+        ("reinstall", "smoke-after-reinstall"),
+    )
+    .await
+    {
         return;
     }
     super::lifecycle_steps::run(run, container, facts, spec, &before, timeout).await;
@@ -231,8 +268,7 @@ pub(super) async fn install_and_check(
     spec: &TestSpec,
     inputs: &BTreeMap<String, Value>,
     checks: &[Check],
-    install_step: &str,
-    smoke_step: &str,
+    (install_step, smoke_step): (&str, &str),
 ) -> bool {
     let timeout = Duration::from_secs(facts.timeout_seconds) + INSTALL_GRACE;
     let t = Instant::now();
@@ -308,7 +344,10 @@ pub(super) async fn health(
         return true;
     };
     if spec.expect_exit != 0 {
-        run.skip(name, "the install is expected to refuse, so nothing is there to check");
+        run.skip(
+            name,
+            "the install is expected to refuse, so nothing is there to check",
+        );
         return true;
     }
     let t = Instant::now();
