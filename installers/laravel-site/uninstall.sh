@@ -98,6 +98,12 @@ for dir in /etc/php/*/; do
   systemctl reset-failed "php$v-fpm.service" >/dev/null 2>&1 || true
 done
 if [ -d /etc/php ] && [ -z "$(find /etc/php -mindepth 1 -maxdepth 1 -type d)" ]; then rm -rf /etc/php; fi
+# Alternatives whose every choice went with the packages (php-fpm.sock) stay as dangling
+# links in /etc/alternatives.
+while read -r name _; do
+  [[ $name == php* ]] || continue
+  if [ ! -e "/etc/alternatives/$name" ]; then update-alternatives --remove-all "$name" >/dev/null 2>&1 || true; fi
+done < <(update-alternatives --get-selections 2>/dev/null || true)
 
 others=()
 if [ -d /etc/nginx/sites-enabled ]; then

@@ -78,5 +78,11 @@ while read -r state pkg; do
   [ "$state" = rc ] && { dpkg --purge "$pkg" >/dev/null || die 2 "dpkg --purge $pkg failed"; }
 done <<<"$rc"
 if [ -z "$(find /etc/php -mindepth 1 -maxdepth 1 -type d 2>/dev/null)" ]; then rm -rf /etc/php; fi
+# Alternatives whose every choice went with the packages (php-fpm.sock) stay as dangling
+# links in /etc/alternatives.
+while read -r name _; do
+  [[ $name == php* ]] || continue
+  if [ ! -e "/etc/alternatives/$name" ]; then update-alternatives --remove-all "$name" >/dev/null 2>&1 || true; fi
+done < <(update-alternatives --get-selections 2>/dev/null || true)
 systemctl reset-failed "php$version-fpm.service" >/dev/null 2>&1 || true
 progress 100 "PHP-FPM $version is removed"
