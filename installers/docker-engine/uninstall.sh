@@ -56,8 +56,24 @@ progress 10 "Stopping Docker"
 systemctl disable --now docker.socket docker.service containerd.service >/dev/null 2>&1 || true
 progress 30 "Removing the Docker packages"
 if is_installed ca-certificates; then apt-mark auto ca-certificates >/dev/null || die 2 "apt-mark auto ca-certificates failed"; fi
+# docker.io's purge nukes /var/lib/docker: without PURGE, park the engine's data meanwhile.
+kept=/var/lib/outfitter-docker-kept
+if [ "${PURGE:-false}" != true ]; then
+  mkdir -p "$kept"
+  for dir in /var/lib/docker /var/lib/containerd; do
+    if [ -d "$dir" ] && [ ! -e "$kept/${dir##*/}" ]; then mv "$dir" "$kept/"; fi
+  done
+fi
 apt_purge docker.io docker-compose docker-compose-v2 containerd runc
 rm -rf /etc/docker
+if [ -d "$kept" ]; then
+  for dir in "$kept"/*; do
+    [ -e "$dir" ] || continue
+    rm -rf "/var/lib/${dir##*/}"
+    mv "$dir" /var/lib/
+  done
+  rmdir "$kept"
+fi
 if getent group docker >/dev/null; then groupdel docker || die 2 "groupdel docker failed"; fi
 systemctl reset-failed docker.service docker.socket containerd.service >/dev/null 2>&1 || true
 if [ "${PURGE:-false}" = true ]; then
