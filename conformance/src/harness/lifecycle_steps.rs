@@ -17,6 +17,8 @@ use crate::bundle::BundleFacts;
 use crate::container::Container;
 use crate::spec::TestSpec;
 
+/// The lifecycle steps after a passed reinstall; `before` is the snapshot of the system
+/// taken before the install. The first failing step ends the run.
 pub(super) async fn run(
     run: &mut Run<'_>,
     container: &Container,

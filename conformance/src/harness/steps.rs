@@ -184,20 +184,14 @@ async fn after_boot(
         );
     }
 
+    let t = Instant::now();
     let before = match Snapshot::take(container).await {
         Ok(snapshot) => {
-            run.record(
-                "snapshot",
-                Instant::now(),
-                true,
-                &snapshot.describe(),
-                None,
-                "",
-            );
+            run.record("snapshot", t, true, &snapshot.describe(), None, "");
             snapshot
         }
         Err(e) => {
-            run.record("snapshot", Instant::now(), false, &e, None, "");
+            run.record("snapshot", t, false, &e, None, "");
             return;
         }
     };
