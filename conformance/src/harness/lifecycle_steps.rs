@@ -29,6 +29,12 @@ pub(super) async fn run(
 ) {
     let inputs = spec.settled_inputs();
     let checks = spec.settled_checks();
+    let subject = Subject {
+        container,
+        facts,
+        inputs: &inputs,
+        timeout,
+    };
     if spec.reconfigure_inputs.is_some() {
         if !install_and_check(
             run,
@@ -73,18 +79,11 @@ pub(super) async fn run(
                 ..StepFacts::default()
             };
             let step = with_dir(Action::Backup);
-            if !script(
-                run, container, facts, &inputs, backup, &step, timeout, "backup",
-            )
-            .await
-            {
+            if !script(run, &subject, backup, &step, "backup").await {
                 return;
             }
             let step = with_dir(Action::Restore);
-            if !script(
-                run, container, facts, &inputs, restore, &step, timeout, "restore",
-            )
-            .await
+            if !script(run, &subject, restore, &step, "restore").await
                 || !smoke(run, container, checks, "smoke-after-restore").await
                 || !health(
                     run,
@@ -108,11 +107,7 @@ pub(super) async fn run(
         run.skip("uninstall", "the manifest has no uninstall_script");
         return;
     };
-    if !uninstall_and_compare(
-        run, container, facts, spec, &inputs, uninstall, before, timeout, false,
-    )
-    .await
-    {
+    if !uninstall_and_compare(run, &subject, spec, uninstall, before, false).await {
         return;
     }
     if !install_and_check(
@@ -138,26 +133,29 @@ pub(super) async fn run(
     {
         return;
     }
-    uninstall_and_compare(
-        run, container, facts, spec, &inputs, uninstall, before, timeout, true,
-    )
-    .await;
+    uninstall_and_compare(run, &subject, spec, uninstall, before, true).await;
+}
+
+/// What a lifecycle script runs on and with: the system, the bundle, the inputs in force
+/// (after the change of settings) and how long a script may take.
+struct Subject<'a> {
+    container: &'a Container,
+    facts: &'a BundleFacts,
+    inputs: &'a BTreeMap<String, Value>,
+    timeout: Duration,
 }
 
 /// Uninstalls (step `uninstall` or `purge`), then compares the system with `before` (step
 /// `leftovers` or `leftovers-after-purge`).
-#[allow(clippy::too_many_arguments)]
 async fn uninstall_and_compare(
     run: &mut Run<'_>,
-    container: &Container,
-    facts: &BundleFacts,
+    subject: &Subject<'_>,
     spec: &TestSpec,
-    inputs: &BTreeMap<String, Value>,
     uninstall: &str,
     before: &Snapshot,
-    timeout: Duration,
     purge: bool,
 ) -> bool {
+    let (container, facts) = (subject.container, subject.facts);
     let (step_name, leftovers_name) = if purge {
         ("purge", "leftovers-after-purge")
     } else {
@@ -169,11 +167,7 @@ async fn uninstall_and_compare(
         purge: Some(purge),
         ..StepFacts::default()
     };
-    if !script(
-        run, container, facts, inputs, uninstall, &step, timeout, step_name,
-    )
-    .await
-    {
+    if !script(run, subject, uninstall, &step, step_name).await {
         return false;
     }
     let t = Instant::now();
@@ -210,23 +204,20 @@ async fn uninstall_and_compare(
 }
 
 /// Runs lifecycle `script` with the step's environment as step `name`.
-#[allow(clippy::too_many_arguments)]
 async fn script(
     run: &mut Run<'_>,
-    container: &Container,
-    facts: &BundleFacts,
-    inputs: &BTreeMap<String, Value>,
+    subject: &Subject<'_>,
     script: &str,
     step: &StepFacts,
-    timeout: Duration,
     name: &str,
 ) -> bool {
     let t = Instant::now();
-    let env = match step_env(run.config, &facts.id, inputs, step) {
+    let id = &subject.facts.id;
+    let env = match step_env(run.config, id, subject.inputs, step) {
         Ok(env) => env,
         Err(e) => return run.record(name, t, false, &e, None, ""),
     };
-    match run_script(container, &facts.id, script, &env, timeout).await {
+    match run_script(subject.container, id, script, &env, subject.timeout).await {
         Ok(out) => {
             let ok = out.code == Some(0);
             run.record(name, t, ok, &describe(&out, 0), out.code, &out.output)
