@@ -4,6 +4,7 @@
 //! the lifecycle variables of the step.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use outfitter_contract::inputs::{JobFacts, coerce_form, contract_env, script_env};
@@ -11,7 +12,6 @@ use outfitter_contract::lifecycle::{StepFacts, lifecycle_env};
 use outfitter_contract::manifest::load_bundle;
 use serde_json::Value;
 
-use super::HarnessConfig;
 use super::prepare::GUEST_INSTALLERS;
 use crate::container::{Container, ExecOutput};
 use crate::spec::value_text;
@@ -21,12 +21,12 @@ pub(super) const GUEST_BACKUPS: &str = "/var/backups/outfitter-conformance";
 
 /// The environment of one lifecycle step of bundle `id` with `inputs`.
 pub(super) fn step_env(
-    config: &HarnessConfig,
+    installers_root: &Path,
     id: &str,
     inputs: &BTreeMap<String, Value>,
     step: &StepFacts,
 ) -> Result<Vec<(String, String)>, String> {
-    let bundle = load_bundle(&config.installers_root.join(id)).map_err(|d| {
+    let bundle = load_bundle(&installers_root.join(id)).map_err(|d| {
         format!(
             "{id}: the bundle does not load ({} diagnostics)",
             d.iter().filter(|d| d.is_error()).count()
@@ -123,7 +123,53 @@ fn quote(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use outfitter_contract::lifecycle::Action;
+
     use super::*;
+
+    fn installers() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../installers")
+    }
+
+    fn get<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn uninstall_env_has_inputs_defaults_contract_and_lifecycle_variables() {
+        let inputs = BTreeMap::from([("listen_address".to_owned(), Value::from("127.0.0.1"))]);
+        let step = StepFacts {
+            action: Some(Action::Uninstall),
+            instance: "node-exporter".into(),
+            purge: Some(true),
+            ..StepFacts::default()
+        };
+        let env = step_env(&installers(), "node-exporter", &inputs, &step).unwrap();
+        assert_eq!(get(&env, "OUTFITTER_ACTION"), Some("uninstall"));
+        assert_eq!(get(&env, "INSTANCE"), Some("node-exporter"));
+        assert_eq!(get(&env, "PURGE"), Some("true"));
+        assert_eq!(get(&env, "BACKUP_DIR"), None);
+        assert_eq!(get(&env, "LISTEN_ADDRESS"), Some("127.0.0.1"));
+        assert_eq!(get(&env, "PORT"), Some("9100"), "the default is filled in");
+        assert_eq!(get(&env, "APP_ID"), Some("node-exporter"));
+        assert_eq!(get(&env, "DEBIAN_FRONTEND"), Some("noninteractive"));
+    }
+
+    #[test]
+    fn invalid_inputs_are_refused_naming_the_input() {
+        let inputs = BTreeMap::from([("port".to_owned(), Value::from("not-a-port"))]);
+        let e = step_env(
+            &installers(),
+            "node-exporter",
+            &inputs,
+            &StepFacts::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("input port"), "{e}");
+    }
 
     #[test]
     fn quoted_words_survive_quotes_inside() {

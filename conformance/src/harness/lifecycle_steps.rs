@@ -213,7 +213,7 @@ async fn script(
 ) -> bool {
     let t = Instant::now();
     let id = &subject.facts.id;
-    let env = match step_env(run.config, id, subject.inputs, step) {
+    let env = match step_env(&run.config.installers_root, id, subject.inputs, step) {
         Ok(env) => env,
         Err(e) => return run.record(name, t, false, &e, None, ""),
     };

@@ -350,7 +350,7 @@ pub(super) async fn health(
         instance: facts.id.clone(),
         ..StepFacts::default()
     };
-    let env = match step_env(run.config, &facts.id, inputs, &step) {
+    let env = match step_env(&run.config.installers_root, &facts.id, inputs, &step) {
         Ok(env) => env,
         Err(e) => return run.record(name, t, false, &e, None, ""),
     };
