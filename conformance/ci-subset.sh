@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# CI's conformance subset: a web server (nginx), a database (postgresql-database) and the
-# deploy flow (laravel-site), each installed for real twice in a throwaway systemd
-# container through `outfitter-runner exec`, with its smoke checks after each install.
+# CI's conformance subset: a web server (nginx), a database (postgresql-database, on the
+# postgresql bundle) and the deploy flow (laravel-site), each installed for real twice in a
+# throwaway systemd container through `outfitter-runner exec`, with its smoke checks after
+# each install, then its lifecycle: health check, change of settings, backup and restore,
+# uninstall, leftovers check, install again, purge (docs/authoring.md, "Lifecycle in
+# conformance").
 #
 # Needs root and the host packages debootstrap, systemd-container and iproute2 (installed
 # here when missing), plus network access to the Debian mirror of the host's apt sources.

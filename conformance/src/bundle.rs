@@ -35,6 +35,12 @@ pub struct BundleFacts {
     pub timeout_seconds: u64,
     /// Inputs whose values must never appear in a log (`sensitive` or `password`).
     pub sensitive_inputs: Vec<String>,
+    /// The lifecycle scripts the manifest names (`uninstall_script`, …), when it does.
+    pub uninstall_script: Option<String>,
+    pub backup_script: Option<String>,
+    pub restore_script: Option<String>,
+    /// `health_check.command` and its `timeout_seconds`.
+    pub health_check: Option<(String, u64)>,
 }
 
 impl BundleFacts {
@@ -58,6 +64,13 @@ impl BundleFacts {
                 .filter(|i| i.is_sensitive())
                 .map(|i| i.name.clone())
                 .collect(),
+            uninstall_script: m.uninstall_script.clone(),
+            backup_script: m.backup_script.clone(),
+            restore_script: m.restore_script.clone(),
+            health_check: m
+                .health_check
+                .as_ref()
+                .map(|h| (h.command.clone(), h.timeout_seconds)),
         })
     }
 }

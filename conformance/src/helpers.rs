@@ -16,13 +16,20 @@ mod tests {
         let installers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../installers");
         let mut checked = 0;
         for dir in crate::bundle::discover(&installers).unwrap() {
-            let script = std::fs::read_to_string(dir.join("install.sh")).unwrap();
-            assert!(
-                script.contains(BUNDLE_HELPERS),
-                "{}: helper block differs from conformance/bundle-helpers.sh; run conformance/sync-bundle-helpers.sh",
-                dir.display()
-            );
-            checked += 1;
+            // install.sh and every lifecycle script beside it.
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_none_or(|e| e != "sh") {
+                    continue;
+                }
+                let script = std::fs::read_to_string(&path).unwrap();
+                assert!(
+                    script.contains(BUNDLE_HELPERS),
+                    "{}: helper block differs from conformance/bundle-helpers.sh; run conformance/sync-bundle-helpers.sh",
+                    path.display()
+                );
+                checked += 1;
+            }
         }
         assert!(checked >= 4, "only {checked} bundles found");
     }

@@ -59,6 +59,20 @@ pub struct TestSpec {
     /// Smoke checks, run after each install.
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// A second input set for the change-settings step, laid over `inputs`; without it the
+    /// step is skipped with a note. Later steps (uninstall, install again) use the result.
+    #[serde(default)]
+    pub reconfigure_inputs: Option<BTreeMap<String, Value>>,
+    /// Checks after the change of settings and every later install; `checks` when empty.
+    #[serde(default)]
+    pub reconfigure_checks: Vec<Check>,
+    /// Paths under /etc the uninstall keeps by design (a database cluster's configuration
+    /// kept with its data): not leftovers, unless the uninstall purged.
+    #[serde(default)]
+    pub kept_paths: Vec<String>,
+    /// Users and groups the uninstall keeps by design because kept data belongs to them.
+    #[serde(default)]
+    pub kept_users: Vec<String>,
 }
 
 /// Another bundle of the same installers root, installed before this one.
@@ -143,6 +157,35 @@ impl Check {
 }
 
 impl TestSpec {
+    /// The input set in force after the change-settings step.
+    pub fn settled_inputs(&self) -> BTreeMap<String, Value> {
+        let mut inputs = self.inputs.clone();
+        if let Some(changed) = &self.reconfigure_inputs {
+            inputs.extend(changed.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        inputs
+    }
+
+    /// The checks that hold after the change-settings step.
+    pub fn settled_checks(&self) -> &[Check] {
+        if self.reconfigure_inputs.is_some() && !self.reconfigure_checks.is_empty() {
+            &self.reconfigure_checks
+        } else {
+            &self.checks
+        }
+    }
+
+    /// Whether `path` lies at or below one of `kept_paths`.
+    pub fn is_kept_path(&self, path: &str) -> bool {
+        self.kept_paths.iter().any(|kept| {
+            let kept = kept.trim_end_matches('/');
+            path == kept
+                || path
+                    .strip_prefix(kept)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    }
+
     /// Reads and checks `<bundle>/tests.yml`.
     pub fn load(bundle_dir: &Path) -> Result<Self, SpecError> {
         let path = bundle_dir.join(TESTS_FILE);
@@ -177,6 +220,18 @@ impl TestSpec {
             message: message.to_owned(),
         };
         check_inputs(&self.inputs, "inputs").map_err(|(field, message)| invalid(field, message))?;
+        if let Some(inputs) = &self.reconfigure_inputs {
+            check_inputs(inputs, "reconfigure_inputs")
+                .map_err(|(field, message)| invalid(field, message))?;
+        }
+        for (i, path) in self.kept_paths.iter().enumerate() {
+            if !path.starts_with('/') || path.split('/').any(|c| c == "..") || path == "/" {
+                return Err(invalid(
+                    format!("kept_paths[{i}]"),
+                    "must be an absolute path without .., not /",
+                ));
+            }
+        }
         for (i, prerequisite) in self.prerequisites.iter().enumerate() {
             if !is_bundle_id(&prerequisite.bundle) {
                 return Err(invalid(
@@ -215,7 +270,12 @@ impl TestSpec {
                 "a bundle expected to install needs at least one check",
             ));
         }
-        for (i, check) in self.checks.iter().enumerate() {
+        for (i, check) in self
+            .checks
+            .iter()
+            .chain(&self.reconfigure_checks)
+            .enumerate()
+        {
             let kinds = usize::from(check.http.is_some())
                 + usize::from(check.port.is_some())
                 + usize::from(check.command.is_some());
@@ -350,6 +410,28 @@ mod tests {
         let err = parse("fixtures: [{from: ../secret, to: /tmp/x}]\nchecks: [{name: x, port: 1}]")
             .unwrap_err();
         assert!(err.to_string().contains("fixtures[0].from"), "{err}");
+    }
+
+    #[test]
+    fn reconfigure_inputs_are_laid_over_the_inputs() {
+        let spec = parse(
+            "inputs: {a: x, b: y}\nreconfigure_inputs: {b: z}\n\
+             checks: [{name: x, port: 1}]\nreconfigure_checks: [{name: y, port: 2}]",
+        )
+        .unwrap();
+        assert_eq!(value_text(&spec.settled_inputs()["a"]), "x");
+        assert_eq!(value_text(&spec.settled_inputs()["b"]), "z");
+        assert_eq!(spec.settled_checks()[0].name, "y");
+    }
+
+    #[test]
+    fn kept_paths_match_whole_components_only() {
+        let spec = parse("kept_paths: [/etc/postgresql]\nchecks: [{name: x, port: 1}]").unwrap();
+        assert!(spec.is_kept_path("/etc/postgresql"));
+        assert!(spec.is_kept_path("/etc/postgresql/15/main/pg_hba.conf"));
+        assert!(!spec.is_kept_path("/etc/postgresql-common/createcluster.conf"));
+        let err = parse("kept_paths: [etc/x]\nchecks: [{name: x, port: 1}]").unwrap_err();
+        assert!(err.to_string().contains("kept_paths[0]"), "{err}");
     }
 
     #[test]

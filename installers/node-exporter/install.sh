@@ -25,6 +25,17 @@ apt_install() {
   apt_quiet -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     install --no-install-recommends "${missing[@]}" || die 2 "apt-get install ${missing[*]} failed"
 }
+# apt_purge PKG...: purges those installed, with the automatically installed packages
+# nothing depends on any more (uninstall scripts). Bundles install without recommends, so a
+# package that another one only recommends or suggests goes too. An apt failure is worth a
+# retry, so it exits 2.
+apt_purge() {
+  local present=() pkg
+  for pkg in "$@"; do is_installed "$pkg" && present+=("$pkg"); done
+  [ "${#present[@]}" -eq 0 ] && return 0
+  apt_quiet -y -o APT::AutoRemove::RecommendsImportant=false -o APT::AutoRemove::SuggestsImportant=false \
+    purge --autoremove "${present[@]}" || die 2 "apt-get purge ${present[*]} failed"
+}
 # write_file PATH MODE CONTENT: replaces PATH only when CONTENT differs; true when it changed.
 write_file() {
   local dest=$1 mode=$2 content=$3 tmp

@@ -26,6 +26,17 @@ apt_install() {
   apt_quiet -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     install --no-install-recommends "${missing[@]}" || die 2 "apt-get install ${missing[*]} failed"
 }
+# apt_purge PKG...: purges those installed, with the automatically installed packages
+# nothing depends on any more (uninstall scripts). Bundles install without recommends, so a
+# package that another one only recommends or suggests goes too. An apt failure is worth a
+# retry, so it exits 2.
+apt_purge() {
+  local present=() pkg
+  for pkg in "$@"; do is_installed "$pkg" && present+=("$pkg"); done
+  [ "${#present[@]}" -eq 0 ] && return 0
+  apt_quiet -y -o APT::AutoRemove::RecommendsImportant=false -o APT::AutoRemove::SuggestsImportant=false \
+    purge --autoremove "${present[@]}" || die 2 "apt-get purge ${present[*]} failed"
+}
 # write_file PATH MODE CONTENT: replaces PATH only when CONTENT differs; true when it changed.
 write_file() {
   local dest=$1 mode=$2 content=$3 tmp
@@ -70,6 +81,8 @@ apt_install "${packages[@]}"
 
 progress 25 "Fetching $source_spec"
 id "$user" >/dev/null 2>&1 || useradd --system --home-dir "$home" --shell /usr/sbin/nologin "$user"
+# An app an uninstall kept belonged to the user of an earlier install, whose id may differ.
+if [ -d "$home" ] && [ "$(stat -c %u "$home")" != "$(id -u "$user")" ]; then chown -R "$user:$user" "$home"; fi
 mkdir -p "$home"
 chown "$user:$user" "$home"
 staging=$(mktemp -d "$home/.incoming.XXXXXX")

@@ -25,6 +25,17 @@ apt_install() {
   apt_quiet -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     install --no-install-recommends "${missing[@]}" || die 2 "apt-get install ${missing[*]} failed"
 }
+# apt_purge PKG...: purges those installed, with the automatically installed packages
+# nothing depends on any more (uninstall scripts). Bundles install without recommends, so a
+# package that another one only recommends or suggests goes too. An apt failure is worth a
+# retry, so it exits 2.
+apt_purge() {
+  local present=() pkg
+  for pkg in "$@"; do is_installed "$pkg" && present+=("$pkg"); done
+  [ "${#present[@]}" -eq 0 ] && return 0
+  apt_quiet -y -o APT::AutoRemove::RecommendsImportant=false -o APT::AutoRemove::SuggestsImportant=false \
+    purge --autoremove "${present[@]}" || die 2 "apt-get purge ${present[*]} failed"
+}
 # write_file PATH MODE CONTENT: replaces PATH only when CONTENT differs; true when it changed.
 write_file() {
   local dest=$1 mode=$2 content=$3 tmp
@@ -45,7 +56,19 @@ shared_buffers=${SHARED_BUFFERS_MB:-128}
 cd / # runuser keeps the working directory, which postgres may not be allowed to read
 
 progress 10 "Installing the PostgreSQL server"
+# Clusters an uninstall kept: back in place before the packages look for clusters, so that
+# they adopt these instead of creating an empty one.
+kept=/var/lib/postgresql.outfitter-kept
+if [ -d "$kept" ] && [ ! -e /var/lib/postgresql ] && [ ! -e /etc/postgresql ]; then
+  if [ -d "$kept/.etc-postgresql" ]; then mv "$kept/.etc-postgresql" /etc/postgresql; fi
+  mv "$kept" /var/lib/postgresql
+fi
 apt_install postgresql
+# Kept clusters belonged to the postgres user of an earlier install, whose id may differ.
+if [ -n "$(find /var/lib/postgresql /etc/postgresql ! -user postgres -print -quit)" ]; then
+  systemctl stop postgresql
+  chown -R postgres:postgres /var/lib/postgresql /etc/postgresql
+fi
 
 version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V | tail -n 1)
 [ -n "$version" ] || die 2 "postgresql installed but no cluster directory appeared in /etc/postgresql"

@@ -26,6 +26,17 @@ apt_install() {
   apt_quiet -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     install --no-install-recommends "${missing[@]}" || die 2 "apt-get install ${missing[*]} failed"
 }
+# apt_purge PKG...: purges those installed, with the automatically installed packages
+# nothing depends on any more (uninstall scripts). Bundles install without recommends, so a
+# package that another one only recommends or suggests goes too. An apt failure is worth a
+# retry, so it exits 2.
+apt_purge() {
+  local present=() pkg
+  for pkg in "$@"; do is_installed "$pkg" && present+=("$pkg"); done
+  [ "${#present[@]}" -eq 0 ] && return 0
+  apt_quiet -y -o APT::AutoRemove::RecommendsImportant=false -o APT::AutoRemove::SuggestsImportant=false \
+    purge --autoremove "${present[@]}" || die 2 "apt-get purge ${present[*]} failed"
+}
 # write_file PATH MODE CONTENT: replaces PATH only when CONTENT differs; true when it changed.
 write_file() {
   local dest=$1 mode=$2 content=$3 tmp
@@ -46,7 +57,11 @@ if ! [[ $maxmemory =~ ^[0-9]{2,6}$ ]] || [ "$maxmemory" -lt 16 ]; then die 1 "ma
 [[ $bind == 127.0.0.1 || $bind == 0.0.0.0 ]] || die 1 "bind_address must be 127.0.0.1 or 0.0.0.0"
 
 progress 10 "Installing Redis"
+# Data an uninstall kept, or parked and did not put back when it was interrupted.
+if [ -d /var/lib/redis.outfitter-kept ] && [ ! -e /var/lib/redis ]; then mv /var/lib/redis.outfitter-kept /var/lib/redis; fi
 apt_install redis-server
+# Kept data belonged to the redis user of an earlier install, whose id may differ.
+chown -R redis:redis /var/lib/redis
 
 progress 50 "Configuring Redis"
 main_conf=/etc/redis/redis.conf

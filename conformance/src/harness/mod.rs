@@ -1,13 +1,19 @@
-//! One bundle's conformance run, step by step: lint, boot, prerequisites, setup, install,
-//! smoke checks, reinstall, smoke checks again. Every step is timed and logged; the first
-//! failing step ends the run, and the system is torn down whatever happens.
+//! One bundle's conformance run, step by step: lint, boot, prerequisites, setup, a snapshot
+//! of the fresh system, install, smoke checks, health check, reinstall, smoke checks again,
+//! then the lifecycle: change settings, backup and restore, uninstall, leftovers, install
+//! again over the kept data, purge and leftovers again. Every step is timed and logged; the
+//! first failing step ends the run, and the system is torn down whatever happens.
 //!
 //! Here: the settings of a run and the result it adds up to. The order of the steps is in
 //! `steps.rs`, the record of each step in `record.rs`, the system's preparation in
-//! `prepare.rs`, installing and setup commands in `install.rs`, and reading an install's
-//! output in `outcome.rs`.
+//! `prepare.rs`, installing and setup commands in `install.rs`, the lifecycle steps in
+//! `lifecycle_steps.rs` (their scripts' environment in `lifecycle.rs`, the snapshot they
+//! compare in `leftovers.rs`), and reading an install's output in `outcome.rs`.
 
 mod install;
+mod leftovers;
+mod lifecycle;
+mod lifecycle_steps;
 mod outcome;
 mod prepare;
 mod record;

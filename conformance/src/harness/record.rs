@@ -62,10 +62,27 @@ impl Run<'_> {
             exit_code,
             detail: self.mask(detail),
             checks: Vec::new(),
+            leftovers: Vec::new(),
             log_tail: tail_lines(&log, LOG_TAIL_LINES),
             log_path,
         });
         passed
+    }
+
+    /// Records a step that did not run, saying why.
+    pub(super) fn skip(&mut self, name: &str, why: &str) {
+        tracing::info!(bundle = %self.id, step = name, "skipped: {why}");
+        self.steps.push(StepResult {
+            name: name.to_owned(),
+            status: Status::Skipped,
+            duration_ms: 0,
+            exit_code: None,
+            detail: why.to_owned(),
+            checks: Vec::new(),
+            leftovers: Vec::new(),
+            log_tail: String::new(),
+            log_path: None,
+        });
     }
 }
 

@@ -1,16 +1,23 @@
-//! The order of a run's steps; the first failing step ends the run.
+//! The order of a run's steps up to the reinstall, and the install, smoke and health steps
+//! the lifecycle steps reuse; the first failing step ends the run.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use outfitter_contract::lifecycle::{Action, StepFacts};
+use serde_json::Value;
+
 use super::install::{INSTALL_GRACE, install, install_timeout, run_commands};
+use super::leftovers::Snapshot;
+use super::lifecycle::{run_health, step_env};
 use super::outcome::describe;
 use super::prepare::boot;
 use super::record::{Run, mask};
 use crate::bundle::BundleFacts;
 use crate::checks::{self, millis};
 use crate::container::Container;
-use crate::spec::{TestSpec, value_text};
+use crate::spec::{Check, TestSpec, value_text};
 
 /// The steps in order; returns the bundle's facts when they could be read.
 pub(super) async fn steps(run: &mut Run<'_>, bundle_dir: &Path) -> Option<BundleFacts> {
@@ -63,10 +70,12 @@ pub(super) async fn steps(run: &mut Run<'_>, bundle_dir: &Path) -> Option<Bundle
         }
     };
     run.id.clone_from(&facts.id);
+    let changed = spec.reconfigure_inputs.clone().unwrap_or_default();
     run.secrets = facts
         .sensitive_inputs
         .iter()
-        .filter_map(|name| spec.inputs.get(name))
+        .flat_map(|name| [spec.inputs.get(name), changed.get(name)])
+        .flatten()
         .map(value_text)
         .collect();
     run.record(
@@ -175,70 +184,182 @@ async fn after_boot(
         );
     }
 
-    let timeout = Duration::from_secs(facts.timeout_seconds) + INSTALL_GRACE;
-    for (install_step, smoke_step) in [("install", "smoke"), ("reinstall", "smoke-after-reinstall")]
-    {
-        if install_step == "reinstall" && !spec.before_reinstall.is_empty() {
-            let t = Instant::now();
-            let mut log = String::new();
-            let ok = run_commands(container, &spec.before_reinstall, &mut log).await;
-            if !run.record(
-                "before-reinstall",
-                t,
-                ok,
-                &format!("{} commands", spec.before_reinstall.len()),
-                None,
-                &log,
-            ) {
-                return;
-            }
+    let t = Instant::now();
+    let before = match Snapshot::take(container).await {
+        Ok(snapshot) => {
+            run.record("snapshot", t, true, &snapshot.describe(), None, "");
+            snapshot
         }
-        let t = Instant::now();
-        match install(config, container, &facts.id, &spec.inputs, timeout).await {
-            Ok(out) => {
-                let ok = out.code == Some(spec.expect_exit);
-                if !run.record(
-                    install_step,
-                    t,
-                    ok,
-                    &describe(&out, spec.expect_exit),
-                    out.code,
-                    &out.output,
-                ) {
-                    return;
-                }
-            }
-            Err(e) => {
-                run.record(install_step, t, false, &e, None, "");
-                return;
-            }
-        }
-        if spec.checks.is_empty() {
-            continue;
-        }
-        let t = Instant::now();
-        let mut results = Vec::new();
-        for check in &spec.checks {
-            results.push(checks::run(container, check).await);
-        }
-        let passed = results.iter().filter(|r| r.passed).count();
-        let ok = passed == results.len();
-        run.record(
-            smoke_step,
-            t,
-            ok,
-            &format!("{passed} of {} checks passed", results.len()),
-            None,
-            "",
-        );
-        if let Some(step) = run.steps.last_mut() {
-            step.checks = results;
-            for check in &mut step.checks {
-                check.detail = mask(&run.secrets, &check.detail);
-            }
-        }
-        if !ok {
+        Err(e) => {
+            run.record("snapshot", t, false, &e, None, "");
             return;
         }
+    };
+    let timeout = Duration::from_secs(facts.timeout_seconds) + INSTALL_GRACE;
+    if !install_and_check(
+        run,
+        container,
+        facts,
+        spec,
+        &spec.inputs,
+        &spec.checks,
+        ("install", "smoke"),
+    )
+    .await
+    {
+        return;
+    }
+    if !health(
+        run,
+        container,
+        facts,
+        spec,
+        &spec.inputs,
+        Action::Install,
+        "health",
+    )
+    .await
+    {
+        return;
+    }
+    if !spec.before_reinstall.is_empty() {
+        let t = Instant::now();
+        let mut log = String::new();
+        let ok = run_commands(container, &spec.before_reinstall, &mut log).await;
+        if !run.record(
+            "before-reinstall",
+            t,
+            ok,
+            &format!("{} commands", spec.before_reinstall.len()),
+            None,
+            &log,
+        ) {
+            return;
+        }
+    }
+    if !install_and_check(
+        run,
+        container,
+        facts,
+        spec,
+        &spec.inputs,
+        &spec.checks,
+        ("reinstall", "smoke-after-reinstall"),
+    )
+    .await
+    {
+        return;
+    }
+    super::lifecycle_steps::run(run, container, facts, spec, &before, timeout).await;
+}
+
+/// Installs with `inputs` (step `install_step`), then runs `checks` (step `smoke_step`);
+/// returns whether both passed.
+pub(super) async fn install_and_check(
+    run: &mut Run<'_>,
+    container: &Container,
+    facts: &BundleFacts,
+    spec: &TestSpec,
+    inputs: &BTreeMap<String, Value>,
+    checks: &[Check],
+    (install_step, smoke_step): (&str, &str),
+) -> bool {
+    let timeout = Duration::from_secs(facts.timeout_seconds) + INSTALL_GRACE;
+    let t = Instant::now();
+    match install(run.config, container, &facts.id, inputs, timeout).await {
+        Ok(out) => {
+            let ok = out.code == Some(spec.expect_exit);
+            if !run.record(
+                install_step,
+                t,
+                ok,
+                &describe(&out, spec.expect_exit),
+                out.code,
+                &out.output,
+            ) {
+                return false;
+            }
+        }
+        Err(e) => {
+            run.record(install_step, t, false, &e, None, "");
+            return false;
+        }
+    }
+    smoke(run, container, checks, smoke_step).await
+}
+
+/// Runs `checks` as step `name`; true when there are none.
+pub(super) async fn smoke(
+    run: &mut Run<'_>,
+    container: &Container,
+    checks: &[Check],
+    name: &str,
+) -> bool {
+    if checks.is_empty() {
+        return true;
+    }
+    let t = Instant::now();
+    let mut results = Vec::new();
+    for check in checks {
+        results.push(checks::run(container, check).await);
+    }
+    let passed = results.iter().filter(|r| r.passed).count();
+    let ok = passed == results.len();
+    run.record(
+        name,
+        t,
+        ok,
+        &format!("{passed} of {} checks passed", results.len()),
+        None,
+        "",
+    );
+    if let Some(step) = run.steps.last_mut() {
+        step.checks = results;
+        for check in &mut step.checks {
+            check.detail = mask(&run.secrets, &check.detail);
+        }
+    }
+    ok
+}
+
+/// The manifest's health check after `action`, as step `name`: skipped (and true) when the
+/// bundle has none or its install is expected to refuse.
+pub(super) async fn health(
+    run: &mut Run<'_>,
+    container: &Container,
+    facts: &BundleFacts,
+    spec: &TestSpec,
+    inputs: &BTreeMap<String, Value>,
+    action: Action,
+    name: &str,
+) -> bool {
+    let Some((command, timeout_seconds)) = &facts.health_check else {
+        run.skip(name, "the manifest has no health_check");
+        return true;
+    };
+    if spec.expect_exit != 0 {
+        run.skip(
+            name,
+            "the install is expected to refuse, so nothing is there to check",
+        );
+        return true;
+    }
+    let t = Instant::now();
+    let step = StepFacts {
+        action: Some(action),
+        instance: facts.id.clone(),
+        ..StepFacts::default()
+    };
+    let env = match step_env(&run.config.installers_root, &facts.id, inputs, &step) {
+        Ok(env) => env,
+        Err(e) => return run.record(name, t, false, &e, None, ""),
+    };
+    let timeout = Duration::from_secs(*timeout_seconds);
+    match run_health(container, &facts.id, command, &env, timeout).await {
+        Ok(out) => {
+            let ok = out.code == Some(0) && !out.timed_out;
+            run.record(name, t, ok, &describe(&out, 0), out.code, &out.output)
+        }
+        Err(e) => run.record(name, t, false, &e, None, ""),
     }
 }

@@ -55,12 +55,24 @@ pub struct StepResult {
     pub detail: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckResult>,
+    /// What an uninstall left behind, for the leftovers steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leftovers: Vec<Leftover>,
     /// The last lines of the step's output, secrets masked.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log_tail: String,
     /// The full output on the machine that ran the harness.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_path: Option<String>,
+}
+
+/// One thing an uninstall left on the system that the fresh system did not have.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Leftover {
+    /// `unit`, `port`, `user`, `group`, `package` or `file`.
+    pub kind: String,
+    /// The unit, `tcp/80`, the user, group or package name, or the path under /etc.
+    pub name: String,
 }
 
 impl BundleResult {
@@ -137,6 +149,7 @@ pub(crate) mod tests {
                     exit_code: Some(0),
                     detail: "exit 0".into(),
                     checks: vec![],
+                    leftovers: vec![],
                     log_tail: String::new(),
                     log_path: None,
                 },
@@ -152,6 +165,7 @@ pub(crate) mod tests {
                         detail: "status 200".into(),
                         duration_ms: 40,
                     }],
+                    leftovers: vec![],
                     log_tail: String::new(),
                     log_path: None,
                 },

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Removes the MariaDB server. Its own: the mariadb-server packages (with their dependencies
+# nothing else needs), /etc/mysql and the mysql user. Without PURGE=true the databases in
+# /var/lib/mysql stay (the package's purge keeps them unless asked, and an install again
+# adopts them); PURGE=true deletes them too.
+set -euo pipefail
+
+# --- Outfitter bundle helpers (identical in every bundle; conformance/bundle-helpers.sh) ---
+# Exit codes: 1 bad input (no retry), 2 retryable install error, 3 configuration error.
+progress() { printf '::progress %s %s\n' "$1" "$2"; }
+die() {
+  local code=$1
+  shift
+  printf 'error: %s\n' "$*" >&2
+  exit "$code"
+}
+# Tests capture output instead of piping into `grep -q`: under pipefail, grep -q quits at the
+# first match and the writer dies of SIGPIPE (141), which fails the pipeline at random.
+is_installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == *"ok installed" ]]; }
+apt_quiet() { apt-get -q -o DPkg::Lock::Timeout=120 -o Acquire::Retries=3 "$@"; }
+# apt_install PKG...: installs what is missing. Any apt failure (mirror unreachable,
+# dpkg lock held past the timeout) is worth a retry, so it exits 2.
+apt_install() {
+  local missing=() pkg
+  for pkg in "$@"; do is_installed "$pkg" || missing+=("$pkg"); done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  apt_quiet update || die 2 "apt-get update failed"
+  apt_quiet -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    install --no-install-recommends "${missing[@]}" || die 2 "apt-get install ${missing[*]} failed"
+}
+# apt_purge PKG...: purges those installed, with the automatically installed packages
+# nothing depends on any more (uninstall scripts). Bundles install without recommends, so a
+# package that another one only recommends or suggests goes too. An apt failure is worth a
+# retry, so it exits 2.
+apt_purge() {
+  local present=() pkg
+  for pkg in "$@"; do is_installed "$pkg" && present+=("$pkg"); done
+  [ "${#present[@]}" -eq 0 ] && return 0
+  apt_quiet -y -o APT::AutoRemove::RecommendsImportant=false -o APT::AutoRemove::SuggestsImportant=false \
+    purge --autoremove "${present[@]}" || die 2 "apt-get purge ${present[*]} failed"
+}
+# write_file PATH MODE CONTENT: replaces PATH only when CONTENT differs; true when it changed.
+write_file() {
+  local dest=$1 mode=$2 content=$3 tmp
+  if [ -f "$dest" ] && [ "$(cat "$dest")" == "$content" ]; then return 1; fi
+  tmp=$(mktemp "$dest.XXXXXX")
+  printf '%s\n' "$content" >"$tmp"
+  chmod "$mode" "$tmp"
+  mv -f "$tmp" "$dest"
+}
+# --- end of Outfitter bundle helpers ---
+
+progress 10 "Stopping MariaDB"
+systemctl disable --now mariadb >/dev/null 2>&1 || true
+installed=()
+while IFS= read -r pkg; do installed+=("$pkg"); done < <(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' 'mariadb-*' 'mysql-*' 'galera-*' 2>/dev/null | awk '$1 == "ii" {print $2}')
+progress 40 "Purging the MariaDB packages"
+# Debconf's default answer to "remove the databases?" is no: the purge keeps /var/lib/mysql.
+[ "${#installed[@]}" -eq 0 ] || apt_purge "${installed[@]}"
+# gawk came as a dependency of mariadb-server, but it also provides "awk", and apt never
+# removes an automatically installed provider of what something still needs: purge it here
+# when it was installed automatically and purging it takes nothing else along.
+sim=$(apt-get -s purge gawk 2>/dev/null || true)
+if [[ $(apt-mark showauto gawk) == gawk && $(grep -c '^Purg ' <<<"$sim") == 1 ]]; then apt_purge gawk; fi
+rm -rf /etc/mysql /var/log/mysql
+if [ "${PURGE:-false}" = true ]; then
+  progress 70 "Deleting the databases"
+  rm -rf /var/lib/mysql
+fi
+progress 80 "Removing the mysql user"
+if id mysql >/dev/null 2>&1; then userdel mysql || die 2 "userdel mysql failed"; fi
+if getent group mysql >/dev/null; then groupdel mysql || die 2 "groupdel mysql failed"; fi
+systemctl reset-failed mariadb.service >/dev/null 2>&1 || true
+if [ "${PURGE:-false}" = true ]; then
+  progress 100 "MariaDB and its databases are removed"
+else
+  progress 100 "MariaDB is removed; the databases stay in /var/lib/mysql"
+fi
