@@ -291,22 +291,36 @@ pub async fn begin(
     caller: &Caller,
     now: i64,
 ) -> Result<LifecycleOrder> {
-    // A write that lost a race (two first installs of one instance, an idempotent request
-    // taken over) reads again: the second then queues behind the first, or finds its own job.
+    // A write that lost a race (jobs queued at once for one instance, two first installs, an
+    // idempotent request taken over) reads again: it then queues behind the winner, or finds
+    // its own job. A short random pause spreads writers that collided.
     let mut last = None;
-    for _ in 0..3 {
+    for _ in 0..BEGIN_ATTEMPTS {
         match begin_once(
             state, conn, manifest, digest, req, values, job_id, caller, now,
         )
         .await
         {
             Err(Error::Stale { seen, current }) if req.on.is_none() => {
-                last = Some(Error::Stale { seen, current })
+                last = Some(Error::Stale { seen, current });
+                let pause = u64::from(random_byte()) * 20;
+                tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
             }
             done => return done,
         }
     }
     Err(last.expect("the loop ran"))
+}
+
+/// How often a plain job request tries to join an installation that others write at the
+/// same moment (each try is a read and a compare-and-swap).
+const BEGIN_ATTEMPTS: usize = 50;
+
+fn random_byte() -> u8 {
+    let mut b = [0u8; 1];
+    // Without randomness the pause is only not spread; the retry still happens.
+    let _ = getrandom::fill(&mut b);
+    b[0]
 }
 
 #[allow(clippy::too_many_arguments)]
