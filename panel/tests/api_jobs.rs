@@ -584,6 +584,37 @@ async fn retry_queues_a_new_attempt_signed_again() {
 }
 
 #[actix_web::test]
+async fn jobs_queued_at_once_for_one_instance_are_all_accepted_and_share_its_installation() {
+    let p = TestPanel::start().await;
+    let sends = (0..24).map(|_| {
+        TestPanel::client()
+            .post(p.api("/jobs"))
+            .bearer_auth(&p.operator)
+            .json(&demo_body("web-1"))
+            .send()
+    });
+    let replies = futures_util::future::join_all(sends).await;
+    let mut installations = std::collections::BTreeSet::new();
+    let mut jobs = std::collections::BTreeSet::new();
+    for r in replies {
+        let r = r.unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, 202, "{v}");
+        installations.insert(v["installation_id"].as_str().unwrap().to_owned());
+        jobs.insert(v["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(installations.len(), 1, "one instance, one installation");
+    assert_eq!(jobs.len(), 24, "every request queued its own job");
+    let depth: u64 = p
+        .conn()
+        .llen(AgentRedisKeys::new("web-1").queue())
+        .await
+        .unwrap();
+    assert_eq!(depth, 24);
+}
+
+#[actix_web::test]
 async fn concurrent_requests_with_one_idempotency_key_create_one_job() {
     let p = TestPanel::start().await;
     let sends = (0..8).map(|_| {

@@ -96,14 +96,19 @@ pub async fn write(
     Ok((rev > 0).then_some(rev))
 }
 
-/// Claims the instance for a new installation and indexes it; `None` when another
-/// installation holds the instance (a concurrent install won).
+/// Writes a new installation, then claims its instance and indexes it; `None` when another
+/// installation holds the instance (a concurrent install won: ours is taken back). The record
+/// comes first, so an instance is only ever claimed by a record that exists: a claim whose
+/// record is missing was left by hand and is taken over.
 pub async fn create(
     conn: &mut ConnectionManager,
     inst: &Installation,
     history: &HistoryEntry,
 ) -> Result<Option<u64>> {
     let names = AgentRedisKeys::new(&inst.agent_id);
+    let Some(rev) = write(conn, inst, Some(history)).await? else {
+        return Ok(None);
+    };
     let field = instance_field(&inst.app_id, &inst.instance);
     let claimed: bool = conn.hset_nx(names.instances(), &field, &inst.id).await?;
     if !claimed {
@@ -113,6 +118,11 @@ pub async fn create(
             None => false,
         };
         if alive {
+            let _: () = redis::pipe()
+                .del(names.installation(&inst.id))
+                .del(names.installation_history(&inst.id))
+                .query_async(conn)
+                .await?;
             return Ok(None);
         }
         let _: () = conn.hset(names.instances(), &field, &inst.id).await?;
@@ -122,7 +132,7 @@ pub async fn create(
         .hset(redis_keys::INSTALLATION_AGENT, &inst.id, &inst.agent_id)
         .query_async(conn)
         .await?;
-    write(conn, inst, Some(history)).await
+    Ok(Some(rev))
 }
 
 /// Which installations a listing shows.
