@@ -33,6 +33,8 @@ pub struct AppDetail {
     pub homepage: Option<String>,
     pub timeout_seconds: u64,
     pub idempotent: bool,
+    /// Whether one server may hold several named instances (`instance` of `POST /jobs`).
+    pub multiple_instances: bool,
     pub min_ram_mb: Option<u64>,
     pub min_disk_mb: Option<u64>,
     /// sha256 over manifest and script; the runner checks it.
@@ -70,6 +72,7 @@ pub fn detail(bundle: &Bundle, conformance: Conformance, agents: Vec<AgentFit>) 
         homepage: m.homepage.clone(),
         timeout_seconds: m.timeout_seconds,
         idempotent: m.idempotent,
+        multiple_instances: m.multiple_instances,
         min_ram_mb: res.and_then(|r| r.min_ram_mb),
         min_disk_mb: res.and_then(|r| r.min_disk_mb),
         digest: bundle.digest.clone(),

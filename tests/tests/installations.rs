@@ -271,6 +271,20 @@ async fn whole_life(s: &mut Stack, installers: &Path, root: &Path) -> Result<()>
         .await?;
     wait_settled(&api, &id).await?;
 
+    // A single-instance app takes no instance name.
+    let named = api
+        .post(
+            "/jobs",
+            &json!({"app_id": APP, "agent_id": AGENT, "instance": "second",
+                    "inputs": {"root_dir": root.display().to_string()}}),
+        )
+        .await?;
+    ensure!(
+        named.status == StatusCode::CONFLICT && error_code(&named) == "action_not_applicable",
+        "{:?}",
+        named.body
+    );
+
     // Change settings; the secret left out is kept.
     let (job, inst) = act(
         &api,

@@ -33,12 +33,15 @@ async fn installed_here(state: &AppState, bundle: &Bundle) -> WebResult<Vec<Inst
 
 /// The agent picker's field name (`_` keeps it apart from inputs, which cannot start so).
 pub(super) const AGENT_FIELD: &str = "_agent";
+/// The instance name's field, for apps with `multiple_instances`.
+const INSTANCE_FIELD: &str = "_instance";
 
 /// What went wrong with a submission, by place on the page.
 #[derive(Debug, Default)]
 struct Problems {
     fields: BTreeMap<String, String>,
     agent: String,
+    instance: String,
     other: Vec<String>,
     form: String,
 }
@@ -72,6 +75,13 @@ fn page_for(
         &app_form::fields(&bundle.manifest, submitted, &problems.fields),
     );
     ctx.insert("agent_error", &problems.agent);
+    ctx.insert("instance_error", &problems.instance);
+    ctx.insert(
+        "instance_value",
+        submitted
+            .and_then(|f| form_value(f, INSTANCE_FIELD))
+            .unwrap_or(""),
+    );
     ctx.insert("other_errors", &problems.other);
     ctx.insert("form_error", &problems.form);
     render(state, "app.html", &ctx, status)
@@ -116,6 +126,9 @@ fn sort_problems(bundle: &Bundle, err: ApiError, problems: &mut Problems) {
         Code::AgentNotFound | Code::AgentNeverSeen | Code::RequirementsNotMet => {
             problems.agent = err.message
         }
+        Code::InvalidParameter | Code::ActionNotApplicable | Code::InstallationBusy => {
+            problems.instance = err.message
+        }
         _ => problems.form = err.message,
     }
 }
@@ -149,7 +162,10 @@ pub(super) async fn submit(
             app_id: bundle.id().to_owned(),
             agent_id,
             inputs,
-            instance: None,
+            instance: form_value(&form, INSTANCE_FIELD)
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .map(str::to_owned),
             on: None,
             pinned: None,
         };
