@@ -238,6 +238,24 @@ pub struct ActionAccepted {
     pub job_id: String,
 }
 
+/// A revision: a whole number, also when JSON spells it `154.0` (JSON Schema's `integer`
+/// admits that spelling, so the API does too).
+fn revision<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let n: Option<serde_json::Number> = Option::deserialize(d)?;
+    let Some(n) = n else { return Ok(None) };
+    if let Some(v) = n.as_u64() {
+        return Ok(Some(v));
+    }
+    match n.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0 => {
+            Ok(Some(f as u64))
+        }
+        _ => Err(serde::de::Error::custom(format!(
+            "rev must be a whole number of at least 0, not {n}"
+        ))),
+    }
+}
+
 /// `POST …/reconfigure`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -248,7 +266,7 @@ pub struct ReconfigureBody {
     #[schema(value_type = Object)]
     pub inputs: Map<String, Value>,
     /// The `rev` the caller read: refused with `installation_changed` if it moved on.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "revision")]
     pub rev: Option<u64>,
 }
 
@@ -263,7 +281,7 @@ pub struct UpgradeBody {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub inputs: Map<String, Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "revision")]
     pub rev: Option<u64>,
 }
 
@@ -274,7 +292,7 @@ pub struct UninstallBody {
     /// Remove the app's data too (`PURGE=true`); default false keeps it.
     #[serde(default)]
     pub purge: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "revision")]
     pub rev: Option<u64>,
 }
 
@@ -282,7 +300,7 @@ pub struct UninstallBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "revision")]
     pub rev: Option<u64>,
 }
 
@@ -292,7 +310,7 @@ pub struct BackupBody {
 pub struct RestoreBody {
     /// One of the installation's `backups`.
     pub backup_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "revision")]
     pub rev: Option<u64>,
 }
 
