@@ -34,8 +34,12 @@ fn start_up(data: &Path, port: u16, log: &Path) -> Result<(Daemon, String, Strin
         .and_then(Path::parent)
         .context("target dir")?
         .to_owned();
-    let mut cmd = Command::new("bash");
-    cmd.arg(repo().join("scripts/up"))
+    // A test run started in the background of a shell without job control inherits SIGINT
+    // ignored, and bash cannot trap a signal ignored on entry: give scripts/up the default
+    // disposition, as a terminal would, so the Ctrl-C below reaches its trap.
+    let mut cmd = Command::new("env");
+    cmd.args(["--default-signal=INT", "bash"])
+        .arg(repo().join("scripts/up"))
         .env("OUTFITTER_DATA_DIR", data)
         .env("OUTFITTER_BIND", format!("127.0.0.1:{port}"))
         .env("OUTFITTER_PROFILE", "debug")
