@@ -478,14 +478,11 @@ pub struct LifecycleFields {
 impl LifecycleFields {
     fn from_fields(f: &HashMap<String, String>) -> Option<Self> {
         let text = |k: &str| f.get(k).filter(|s| !s.is_empty());
-        let parse_json = |k: &str| {
-            text(k).and_then(|v| serde_json::from_value(serde_json::Value::String(v.clone())).ok())
-        };
         Some(LifecycleFields {
             installation_id: text(field::INSTALLATION_ID)?.clone(),
             action: text(field::ACTION)?.parse().ok()?,
             outcome: text(field::OUTCOME).and_then(|v| v.parse().ok()),
-            phase: parse_json(field::PHASE),
+            phase: text(field::PHASE).and_then(|v| v.parse().ok()),
             backup_id: text(field::BACKUP_ID).cloned(),
         })
     }

@@ -238,6 +238,21 @@ impl Phase {
     }
 }
 
+impl FromStr for Phase {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Phase::BackingUp,
+            Phase::Running,
+            Phase::CheckingHealth,
+            Phase::RollingBack,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .ok_or_else(|| format!("unknown phase '{s}'"))
+    }
+}
+
 /// A backup id: what the runner names a backup directory by and the panel lists. Made of the
 /// job id and attempt that took it, so it is unique and says where it came from.
 pub fn backup_id(job_id: &str, attempt: u32) -> String {

@@ -5,7 +5,7 @@ mod common;
 
 use common::{TestPanel, demo_body};
 use outfitter_contract::control::ControlMessage;
-use outfitter_contract::event::{Event, EventBody, OutputStream};
+use outfitter_contract::event::Event;
 use outfitter_contract::job::{JobState, REDACTED, field};
 use outfitter_contract::keys::AgentCrypto;
 use outfitter_contract::redis_keys::{self, AgentRedisKeys};
@@ -445,29 +445,9 @@ async fn log_is_plain_text_of_the_output() {
 async fn a_long_log_streams_whole_and_in_order_across_pages() {
     let p = TestPanel::start().await;
     let id = p.demo_job().await["id"].as_str().unwrap().to_owned();
-    // More events than several pages of the reader (500 per round trip), in one pipeline.
-    let k = AgentRedisKeys::new("web-1");
-    let script = redis::Script::new(outfitter_contract::scripts::APPEND_EVENT);
+    // More events than several pages of the reader (500 per round trip).
     let lines = 2_345;
-    let mut conn = p.conn();
-    for i in 0..lines {
-        let ev = Event::new(
-            1,
-            1,
-            EventBody::Log {
-                stream: OutputStream::Stdout,
-                line: format!("line {i:05}"),
-            },
-        );
-        let _: u64 = script
-            .key(k.job(&id))
-            .key(k.job_events(&id))
-            .arg(k.job_channel(&id))
-            .arg(ev.to_unsequenced_json())
-            .invoke_async(&mut conn)
-            .await
-            .unwrap();
-    }
+    p.log_lines("web-1", &id, lines).await;
     let text = p
         .get(&p.viewer, &format!("/jobs/{id}/log"))
         .await

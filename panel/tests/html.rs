@@ -537,27 +537,7 @@ async fn the_job_page_of_a_long_log_shows_its_tail_and_links_the_whole_log() {
     let mut b = Browser::new(&p);
     b.sign_in(&p.viewer).await;
     let id = p.demo_job().await["id"].as_str().unwrap().to_owned();
-    let k = outfitter_contract::redis_keys::AgentRedisKeys::new("web-1");
-    let script = redis::Script::new(outfitter_contract::scripts::APPEND_EVENT);
-    let mut conn = p.conn();
-    for i in 0..2_100 {
-        let ev = outfitter_contract::event::Event::new(
-            1,
-            1,
-            outfitter_contract::event::EventBody::Log {
-                stream: outfitter_contract::event::OutputStream::Stdout,
-                line: format!("line {i:05}"),
-            },
-        );
-        let _: u64 = script
-            .key(k.job(&id))
-            .key(k.job_events(&id))
-            .arg(k.job_channel(&id))
-            .arg(ev.to_unsequenced_json())
-            .invoke_async(&mut conn)
-            .await
-            .unwrap();
-    }
+    p.log_lines("web-1", &id, 2_100).await;
     let page = b.get(&format!("/jobs/{id}")).await;
     let log = page.element("log");
     assert!(log.contains("line 02099"), "the last line is shown");

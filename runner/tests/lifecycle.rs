@@ -195,6 +195,27 @@ fn backup_dir(runner: &RunnerProcess, world: &World, id: &str) -> PathBuf {
         .join(id)
 }
 
+/// Installs the bundle and checks that the job succeeded with the outcome `done`.
+fn install_ok(panel: &Panel, runner: &RunnerProcess, world: &World) {
+    let job = world.enqueue(panel, world.order(Action::Install), json!({}));
+    assert_ended(
+        &ended(panel, runner, &job),
+        "succeeded",
+        "done",
+        &runner.job_log(&job.job_id),
+    );
+}
+
+/// Waits until the upgrade script says it waits for its `wait_file`.
+fn wait_until_the_upgrade_script_waits(panel: &Panel, job: &Enqueued) {
+    wait_for(LONG, "the upgrade script to wait", || {
+        log_lines(&panel.events(&job.job_id))
+            .iter()
+            .any(|l| l.starts_with("waiting for"))
+            .then_some(())
+    });
+}
+
 fn phases(panel: &Panel, job: &str) -> Vec<String> {
     log_lines(&panel.events(job))
         .into_iter()
@@ -375,13 +396,7 @@ fn an_installation_lives_through_every_action_and_failed_upgrades_roll_back() {
     assert_eq!(world.env_of("uninstall")["PURGE"], "false");
     assert!(!world.path("app").exists() && world.path("data/created").is_file());
     assert!(!world.read("history").ends_with("health uninstall 2.0.0"));
-    let job = world.enqueue(&panel, world.order(Action::Install), json!({}));
-    assert_ended(
-        &ended(&panel, &runner, &job),
-        "succeeded",
-        "done",
-        &runner.job_log(&job.job_id),
-    );
+    install_ok(&panel, &runner, &world);
     assert_eq!(
         world.read("data/created"),
         "1.0.0",
@@ -493,13 +508,7 @@ fn runner_killed_during_the_upgrade_script_rolls_the_upgrade_back_after_restart(
     let panel = Panel::new(&redis.url());
     let world = World::new();
     let mut runner = start(&panel, &redis, &world);
-    let job = world.enqueue(&panel, world.order(Action::Install), json!({}));
-    assert_ended(
-        &ended(&panel, &runner, &job),
-        "succeeded",
-        "done",
-        &runner.job_log(&job.job_id),
-    );
+    install_ok(&panel, &runner, &world);
     let v1 = world.digest();
     let go = world.path("go");
     let job = world.upgrade(
@@ -508,12 +517,7 @@ fn runner_killed_during_the_upgrade_script_rolls_the_upgrade_back_after_restart(
         "2.0.0",
         json!({"wait_file": go.display().to_string()}),
     );
-    wait_for(LONG, "the upgrade script to wait", || {
-        log_lines(&panel.events(&job.job_id))
-            .iter()
-            .any(|l| l.starts_with("waiting for"))
-            .then_some(())
-    });
+    wait_until_the_upgrade_script_waits(&panel, &job);
     assert_eq!(world.read("app/version"), "2.0.0", "half upgraded");
     runner.kill_hard();
     runner.restart();
@@ -548,13 +552,7 @@ fn a_cancel_during_the_upgrade_script_stops_it_and_the_rollback_still_runs() {
     let panel = Panel::new(&redis.url());
     let world = World::new();
     let runner = start(&panel, &redis, &world);
-    let job = world.enqueue(&panel, world.order(Action::Install), json!({}));
-    assert_ended(
-        &ended(&panel, &runner, &job),
-        "succeeded",
-        "done",
-        &runner.job_log(&job.job_id),
-    );
+    install_ok(&panel, &runner, &world);
     let v1 = world.digest();
     let never = world.path("never");
     let job = world.upgrade(
@@ -563,12 +561,7 @@ fn a_cancel_during_the_upgrade_script_stops_it_and_the_rollback_still_runs() {
         "2.0.0",
         json!({"wait_file": never.display().to_string()}),
     );
-    wait_for(LONG, "the upgrade script to wait", || {
-        log_lines(&panel.events(&job.job_id))
-            .iter()
-            .any(|l| l.starts_with("waiting for"))
-            .then_some(())
-    });
+    wait_until_the_upgrade_script_waits(&panel, &job);
     panel.cancel(&job.job_id);
     let f = ended(&panel, &runner, &job);
     assert_ended(&f, "failed", "rolled_back", &runner.job_log(&job.job_id));

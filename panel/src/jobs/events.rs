@@ -33,7 +33,12 @@ pub async fn read_after(
         .arg(count)
         .query_async(conn)
         .await?;
-    Ok(reply
+    Ok(stored(reply))
+}
+
+/// The entries of a range reply as stored events (an entry of another shape is skipped).
+fn stored(reply: StreamRangeReply) -> Vec<StoredEvent> {
+    reply
         .ids
         .into_iter()
         .filter_map(|entry| {
@@ -41,7 +46,7 @@ pub async fn read_after(
             let json: String = entry.get(EVENT_FIELD)?;
             Some(StoredEvent { seq, json })
         })
-        .collect())
+        .collect()
 }
 
 /// Every event after `after`, page by page.
@@ -106,15 +111,7 @@ pub async fn read_tail(
         .arg(count)
         .query_async(conn)
         .await?;
-    let mut out: Vec<StoredEvent> = reply
-        .ids
-        .into_iter()
-        .filter_map(|entry| {
-            let seq = entry.id.strip_prefix("0-")?.parse().ok()?;
-            let json: String = entry.get(EVENT_FIELD)?;
-            Some(StoredEvent { seq, json })
-        })
-        .collect();
+    let mut out = stored(reply);
     out.reverse();
     Ok(out)
 }

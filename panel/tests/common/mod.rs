@@ -269,6 +269,19 @@ impl TestPanel {
         inv.invoke_async(&mut self.conn()).await.unwrap()
     }
 
+    /// Appends `count` stdout lines `line 00000`, `line 00001`, … to a job's events, as the
+    /// runner's event script does (a long log for the readers to page through).
+    pub(crate) async fn log_lines(&self, agent: &str, job: &str, count: usize) {
+        for i in 0..count {
+            let line = EventBody::Log {
+                stream: OutputStream::Stdout,
+                line: format!("line {i:05}"),
+            };
+            self.runner_event(agent, job, Event::new(1, 1, line), &[])
+                .await;
+        }
+    }
+
     /// Plays a whole attempt: running, a log line, progress, then the final state.
     pub(crate) async fn run_job(
         &self,
