@@ -134,13 +134,16 @@ pub fn offered(inst: &Installation, bundle: Option<&Bundle>) -> Vec<Action> {
     .collect()
 }
 
-/// Enqueues the job of a person's request on installation `id`.
+/// Enqueues the job of a request on installation `id`. With an `idempotency_key` (a rollout's
+/// or a schedule's, naming the one run it belongs to), a request seen before returns the
+/// first job instead of queueing another.
 pub async fn request(
     state: &AppState,
     id: &str,
     req: Request,
     rev: Option<u64>,
     caller: &Caller,
+    idempotency_key: Option<&str>,
 ) -> Result<Enqueued> {
     let mut conn = state.redis.clone();
     let inst = super::settle::current(&mut conn, id).await?;
@@ -203,7 +206,7 @@ pub async fn request(
         }),
         pinned,
     };
-    Ok(enqueue::enqueue(state, &job, caller, None).await?)
+    Ok(enqueue::enqueue(state, &job, caller, idempotency_key).await?)
 }
 
 fn check_rev(inst: &Installation, rev: Option<u64>) -> Result<()> {

@@ -207,7 +207,7 @@ pub(super) async fn act(
             return Err(ApiError::new(Code::NotFound, "install from the app's page").into());
         }
     };
-    match actions::request(&state, &id, request, rev, &caller).await {
+    match actions::request(&state, &id, request, rev, &caller, None).await {
         Ok(done) => Ok(redirect(&format!("/jobs/{}", done.job.id))),
         Err(e) => {
             let e = ApiError::from(e);

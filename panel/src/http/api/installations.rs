@@ -323,7 +323,7 @@ async fn act(
 ) -> ApiResult<HttpResponse> {
     caller.require(Role::Operator)?;
     store::check_id(id)?;
-    let done = installations::actions::request(state, id, req, rev, caller).await?;
+    let done = installations::actions::request(state, id, req, rev, caller, None).await?;
     let lifecycle = done
         .job
         .lifecycle
