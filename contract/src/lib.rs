@@ -27,6 +27,7 @@ pub mod ids;
 pub mod installation;
 pub mod job;
 pub mod keys;
+pub mod labels;
 pub mod lifecycle;
 pub mod logs;
 pub mod process_stats;

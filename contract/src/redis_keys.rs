@@ -122,6 +122,26 @@ pub const TOKENS: &str = "outfitter:tokens";
 /// Stream: the audit log of state-changing actions.
 pub const AUDIT: &str = "outfitter:audit";
 
+/// Sorted set: rollout id scored by creation time (unix ms), for listing.
+pub const ROLLOUTS_INDEX: &str = "outfitter:rollouts";
+/// Set: rollouts a panel's driver still looks after (not over, or with jobs still out).
+pub const ROLLOUTS_ACTIVE: &str = "outfitter:rollouts-active";
+
+/// Hash of one rollout: `data` (its JSON) and `rev` (bumped by each write).
+pub fn rollout(id: &str) -> String {
+    format!("{PREFIX}rollout:{id}")
+}
+
+/// List of one rollout's history entries (JSON), oldest first.
+pub fn rollout_history(id: &str) -> String {
+    format!("{PREFIX}rollout:{id}:history")
+}
+
+/// String: which panel drives the rollout now, with a TTL.
+pub fn rollout_lease(id: &str) -> String {
+    format!("{PREFIX}rollout:{id}:lease")
+}
+
 /// String: `Idempotency-Key` of `POST /jobs` → job id, with a TTL.
 pub fn idempotency(token_name: &str, key: &str) -> String {
     format!("{PREFIX}idempotency:{token_name}:{key}")

@@ -76,11 +76,16 @@ pub enum Code {
     VersionNotFound,
     /// No backup with that id for this installation.
     BackupNotFound,
+    /// No rollout with that id.
+    RolloutNotFound,
+    /// The rollout's state does not allow the request (pause a finished one, retry one
+    /// with no failed server), or servers it picked cannot take it.
+    RolloutRefused,
 }
 
 impl Code {
     /// Every code, for the documentation test.
-    pub const ALL: [Code; 32] = [
+    pub const ALL: [Code; 34] = [
         Code::InvalidJson,
         Code::JsonTooDeep,
         Code::InvalidParameter,
@@ -113,6 +118,8 @@ impl Code {
         Code::InstallationChanged,
         Code::VersionNotFound,
         Code::BackupNotFound,
+        Code::RolloutNotFound,
+        Code::RolloutRefused,
     ];
 
     /// The table: stable name and HTTP status of each code.
@@ -150,6 +157,8 @@ impl Code {
             Code::InstallationChanged => ("installation_changed", 409),
             Code::VersionNotFound => ("version_not_found", 409),
             Code::BackupNotFound => ("backup_not_found", 404),
+            Code::RolloutNotFound => ("rollout_not_found", 404),
+            Code::RolloutRefused => ("rollout_refused", 409),
         }
     }
 
@@ -321,6 +330,44 @@ impl From<crate::installations::Error> for ApiError {
             E::VersionNotFound(_) => Code::VersionNotFound,
             E::BackupNotFound(_) => Code::BackupNotFound,
             E::Internal(_) => Code::Internal,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// The boundary between the rollout domain and the API.
+impl From<crate::rollouts::Error> for ApiError {
+    fn from(e: crate::rollouts::Error) -> Self {
+        use crate::rollouts::Error as E;
+        let code = match e {
+            E::Store(e) => return e.into(),
+            E::Job(e) => return (*e).into(),
+            E::Installation(e) => return (*e).into(),
+            E::Invalid {
+                field,
+                rule,
+                message,
+            } => return ApiError::field(&field, rule, message),
+            E::Unfit(unfit) => {
+                return ApiError::fields(
+                    unfit
+                        .into_iter()
+                        .map(|u| FieldProblem {
+                            field: format!("agents.{}", u.agent_id),
+                            rule: "fit".to_owned(),
+                            message: format!(
+                                "{}; leave such servers out with \"skip_unfit\": true",
+                                u.reason
+                            ),
+                        })
+                        .collect(),
+                );
+            }
+            E::InvalidParameter(_) => Code::InvalidParameter,
+            E::AppNotFound(_) => Code::AppNotFound,
+            E::NotFound(_) => Code::RolloutNotFound,
+            E::Refused(_) => Code::RolloutRefused,
+            E::Contended | E::Internal(_) => Code::Internal,
         };
         ApiError::new(code, e.to_string())
     }

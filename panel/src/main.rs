@@ -19,6 +19,7 @@ fn layer(command: &Command) -> Option<&SettingsLayer> {
             | AgentCommand::Rotate { settings, .. },
         ) => Some(&settings.layer),
         Command::Agent(AgentCommand::Remove { settings, .. })
+        | Command::Agent(AgentCommand::Label { settings, .. })
         | Command::Token(TokenCommand::Add { settings, .. }) => Some(&settings.layer),
         Command::Lint(_) | Command::Completions { .. } | Command::Man { .. } => None,
     }
@@ -46,10 +47,17 @@ fn run(cli: Cli, settings: Option<Settings>) -> anyhow::Result<ExitCode> {
             actix_web::rt::System::new().block_on(outfitter_panel::cli::serve(s))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Agent(AgentCommand::Add { id, .. }) => {
+        Command::Agent(AgentCommand::Add { id, labels, .. }) => {
             let s = settings()?;
-            let config = rt()?.block_on(outfitter_panel::cli::agent_add(&s, &id))?;
+            let labels = labels.into_iter().collect();
+            let config = rt()?.block_on(outfitter_panel::cli::agent_add(&s, &id, &labels))?;
             print!("{config}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Agent(AgentCommand::Label { id, changes, .. }) => {
+            let s = settings()?;
+            let labels = rt()?.block_on(outfitter_panel::cli::agent_label(&s, &id, &changes))?;
+            println!("{}", outfitter_contract::labels::labels_text(&labels));
             Ok(ExitCode::SUCCESS)
         }
         Command::Agent(AgentCommand::Config { id, .. }) => {

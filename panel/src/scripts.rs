@@ -16,9 +16,10 @@ pub static RETRY: LazyLock<Script> = LazyLock::new(|| Script::new(contract::RETR
 /// Compare-and-swap of one hash field (agent registrations).
 pub static REPLACE_FIELD: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../lua/replace_field.lua")));
-/// Compare-and-swap of an installation's record, with its history entry.
-pub static INSTALLATION_WRITE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../lua/installation_write.lua")));
+/// Compare-and-swap of a record with a revision (installations, rollouts), with its history
+/// entry.
+pub static RECORD_WRITE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../lua/record_write.lua")));
 /// The contract's event append, for the panel's own events.
 pub static APPEND_EVENT: LazyLock<Script> = LazyLock::new(|| Script::new(contract::APPEND_EVENT));
 

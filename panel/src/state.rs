@@ -1,5 +1,6 @@
 //! Everything a request handler needs, built once per process.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -79,9 +80,9 @@ impl AppState {
     }
 
     /// Starts the background tasks of one panel process: the pubsub fan-out, the metrics
-    /// observer, the heartbeat recorder and the retention sweep. Call once, on a runtime
-    /// that outlives the server.
-    pub fn spawn_background(&self) {
+    /// observer, the heartbeat recorder, the installation settler, the rollout driver and
+    /// the retention sweep. Call once, on a runtime that outlives the server.
+    pub fn spawn_background(self: &Arc<Self>) {
         tokio::spawn(live::run(
             self.redis_client.clone(),
             self.live.clone(),
@@ -96,6 +97,7 @@ impl AppState {
         tokio::spawn(crate::installations::settle::run_settler(
             self.redis.clone(),
         ));
+        tokio::spawn(crate::rollouts::driver::run(Arc::clone(self)));
         tokio::spawn(retention::run(
             self.redis.clone(),
             self.settings.retention_days,

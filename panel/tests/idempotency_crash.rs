@@ -156,7 +156,7 @@ async fn a_retry_after_the_panel_died_between_reserving_the_key_and_writing_the_
         .unwrap();
     let now = outfitter_panel::clock::now_ms();
     assert!(
-        agents::register(&mut conn, "web-1", "test", now)
+        agents::register(&mut conn, "web-1", &Default::default(), "test", now)
             .await
             .unwrap()
     );

@@ -117,6 +117,11 @@ impl Panel {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// SIGKILLs the panel (and reaps it): nothing of it gets to clean up.
+    pub fn kill(&mut self) {
+        self.daemon.kill();
+    }
+
     /// The panel's own log, for failure messages.
     pub fn output_tail(&self, n: usize) -> String {
         self.daemon.output_tail(n)

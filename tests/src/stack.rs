@@ -68,6 +68,11 @@ impl Stack {
         Ok(self.panels.len() - 1)
     }
 
+    /// SIGKILLs panel `i`; it stays in the list (dead) so the others keep their indexes.
+    pub fn kill_panel(&mut self, i: usize) {
+        self.panels[i].kill();
+    }
+
     /// The first panel.
     pub fn panel(&self) -> &Panel {
         &self.panels[0]

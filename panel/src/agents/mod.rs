@@ -17,6 +17,7 @@ pub use error::{Error, Result};
 use std::collections::HashMap;
 
 use outfitter_contract::host::HostFacts;
+use outfitter_contract::labels::Labels;
 use outfitter_contract::redis_keys::{self, AgentRedisKeys};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -41,6 +42,9 @@ pub struct Registration {
     /// registrations made before keys could be rotated.
     #[serde(default)]
     pub key_generation: u32,
+    /// The server's labels (`env=prod`); rollouts pick servers by them.
+    #[serde(default)]
+    pub labels: Labels,
 }
 
 /// What the panel keeps about a removed agent id.
@@ -64,6 +68,9 @@ pub struct AgentStatus {
     pub registered_by: String,
     /// Generation of the agent's key; it grows by one with each rotation.
     pub key_generation: u32,
+    /// The server's labels, by key.
+    #[schema(value_type = std::collections::BTreeMap<String, String>, example = json!({"env": "prod", "region": "eu"}))]
+    pub labels: Labels,
     pub last_seen: Option<i64>,
     /// Host facts: the live heartbeat when online, else the last one seen
     /// (`os_family`, `os_version`, `arch`, `cpus`, `ram_mb`, `disk_free_mb`, `load1`, …).
@@ -77,12 +84,13 @@ pub struct AgentStatus {
     pub scheduled: u64,
 }
 
-/// Registers an agent; returns false if it was registered already (nothing changes then).
-/// An id that was removed before starts one key generation past the one it had, so the
-/// removed agent's key never becomes valid again.
+/// Registers an agent with `labels` (checked by the caller); returns false if it was
+/// registered already (nothing changes then). An id that was removed before starts one key
+/// generation past the one it had, so the removed agent's key never becomes valid again.
 pub async fn register(
     conn: &mut ConnectionManager,
     id: &str,
+    labels: &Labels,
     by: &str,
     now_ms: i64,
 ) -> redis::RedisResult<bool> {
@@ -97,6 +105,7 @@ pub async fn register(
         last_seen: None,
         last_facts: None,
         key_generation,
+        labels: labels.clone(),
     };
     let added: bool = conn.hset_nx(redis_keys::AGENTS, id, to_json(&reg)).await?;
     if added {
@@ -200,6 +209,7 @@ async fn statuses(
                 registered_at: r.registered_at,
                 registered_by: r.registered_by,
                 key_generation: r.key_generation,
+                labels: r.labels,
                 last_seen,
                 facts: live.or(r.last_facts),
                 queue_depth,
@@ -263,6 +273,24 @@ pub async fn record_heartbeats(
         replace_registration(conn, &s.id, json, Some(&updated)).await?;
     }
     Ok(statuses)
+}
+
+/// Replaces an agent's labels (checked by the caller), by compare-and-swap against the
+/// heartbeat recorder and other writers.
+pub async fn set_labels(conn: &mut ConnectionManager, id: &str, labels: &Labels) -> Result<()> {
+    for _ in 0..error::CAS_TRIES {
+        let Some((json, reg)) = registration_raw(conn, id).await? else {
+            return Err(keys::not_registered(id));
+        };
+        let updated = Registration {
+            labels: labels.clone(),
+            ..reg
+        };
+        if replace_registration(conn, id, &json, Some(&updated)).await? {
+            return Ok(());
+        }
+    }
+    Err(Error::Contended(id.to_owned()))
 }
 
 /// Whether one agent can take jobs of one app, and why not.

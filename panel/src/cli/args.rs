@@ -57,8 +57,22 @@ pub enum AgentCommand {
     Add {
         /// Agent id: lowercase letters, digits and '-' (at most 63).
         id: String,
+        /// A label of the server, `key=value` (repeat for more): `--label env=prod`.
+        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
         #[command(flatten)]
         settings: Only<WithSecret>,
+    },
+    /// Change a registered agent's labels: `key=value` sets one, `key-` removes one; with no
+    /// changes it prints the labels.
+    Label {
+        /// Agent id.
+        id: String,
+        /// `key=value` to set, `key-` to remove.
+        #[arg(value_name = "KEY=VALUE|KEY-")]
+        changes: Vec<String>,
+        #[command(flatten)]
+        settings: Only<RedisOnly>,
     },
     /// Print a registered agent's runner configuration (TOML) again, with its current key.
     Config {
@@ -86,6 +100,10 @@ pub enum AgentCommand {
         #[command(flatten)]
         settings: Only<RedisOnly>,
     },
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    outfitter_contract::labels::parse_assignment(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]

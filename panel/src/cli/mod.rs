@@ -6,6 +6,7 @@ pub mod docs;
 
 use actix_web::{HttpServer, web};
 use anyhow::Context as _;
+use outfitter_contract::labels::Labels;
 
 use crate::agents::keys as agent_keys;
 use crate::agents::lifecycle::{self, Actor, Removal, Rotation};
@@ -47,15 +48,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("HTTP server")
 }
 
-/// `agent add <id>`: registers the agent and returns the runner's configuration. For an id
-/// registered already it returns the current configuration, as `agent config` does.
-pub async fn agent_add(settings: &Settings, id: &str) -> anyhow::Result<String> {
+/// `agent add <id> [--label k=v]…`: registers the agent and returns the runner's
+/// configuration. For an id registered already it returns the current configuration, as
+/// `agent config` does (its labels stay; `agent label` changes them).
+pub async fn agent_add(settings: &Settings, id: &str, labels: &Labels) -> anyhow::Result<String> {
     outfitter_contract::ids::validate_agent_id(id)?;
+    outfitter_contract::labels::check_labels(labels)?;
     let secret = outfitter_contract::keys::PanelSecret::load_or_create(&settings.secret_file)?;
     let (_, mut conn) = connect(&settings.redis_url).await?;
     let actor = cli_actor();
-    if agents::register(&mut conn, id, &actor, now_ms()).await? {
-        audit::record(&mut conn, &actor, "agent.add", id, "local", "").await;
+    if agents::register(&mut conn, id, labels, &actor, now_ms()).await? {
+        let detail = outfitter_contract::labels::labels_text(labels);
+        audit::record(&mut conn, &actor, "agent.add", id, "local", &detail).await;
         eprintln!("registered agent {id}; its runner configuration follows (keep it secret)");
     } else {
         audit::record(
@@ -75,6 +79,42 @@ pub async fn agent_add(settings: &Settings, id: &str) -> anyhow::Result<String> 
         .await
         .map_err(ApiError::from)?;
     Ok(keys.runner_config(&settings.redis_url))
+}
+
+/// `agent label <id> [key=value | key-]…`: applies the changes and returns the labels.
+pub async fn agent_label(
+    settings: &Settings,
+    id: &str,
+    changes: &[String],
+) -> anyhow::Result<Labels> {
+    outfitter_contract::ids::validate_agent_id(id)?;
+    let (_, mut conn) = connect(&settings.redis_url).await?;
+    let reg = agents::registration(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::from(agent_keys::not_registered(id)))?;
+    if changes.is_empty() {
+        return Ok(reg.labels);
+    }
+    let mut labels = reg.labels;
+    for change in changes {
+        match change.strip_suffix('-') {
+            Some(key) if !change.contains('=') => {
+                outfitter_contract::labels::check_key(key)?;
+                labels.remove(key);
+            }
+            _ => {
+                let (k, v) = outfitter_contract::labels::parse_assignment(change)?;
+                labels.insert(k, v);
+            }
+        }
+    }
+    outfitter_contract::labels::check_labels(&labels)?;
+    agents::set_labels(&mut conn, id, &labels)
+        .await
+        .map_err(ApiError::from)?;
+    let detail = outfitter_contract::labels::labels_text(&labels);
+    audit::record(&mut conn, &cli_actor(), "agent.label", id, "local", &detail).await;
+    Ok(labels)
 }
 
 /// `agent config <id>`: the runner's configuration of a registered agent, at its current key

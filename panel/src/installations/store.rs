@@ -85,7 +85,7 @@ pub async fn write(
     let entry = history
         .map(|h| serde_json::to_string(h).expect("history entries serialize"))
         .unwrap_or_default();
-    let rev: u64 = scripts::INSTALLATION_WRITE
+    let rev: u64 = scripts::RECORD_WRITE
         .key(names.installation(&inst.id))
         .key(names.installation_history(&inst.id))
         .arg(inst.rev)

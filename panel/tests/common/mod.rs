@@ -92,7 +92,11 @@ impl TestPanel {
         let mut conn = state.redis.clone();
         let now = outfitter_panel::clock::now_ms();
         for id in ["web-1", "old-1", "gone-1"] {
-            assert!(agents::register(&mut conn, id, "test", now).await.unwrap());
+            assert!(
+                agents::register(&mut conn, id, &Default::default(), "test", now)
+                    .await
+                    .unwrap()
+            );
         }
         let admin = tokens::create(&mut conn, "root", Role::Admin, "test", now)
             .await

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use outfitter_contract::ids;
+use outfitter_contract::labels::Labels;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -66,6 +67,65 @@ pub async fn get(
 pub struct NewAgent {
     #[schema(value_type = AgentId)]
     pub id: String,
+    /// The server's labels (`{"env": "prod"}`): keys 1–63 of `a-z 0-9 . _ / -`, values 0–63
+    /// of `A-Z a-z 0-9 . _ -`, at most 32.
+    #[serde(default)]
+    #[schema(value_type = std::collections::BTreeMap<String, String>, example = json!({"env": "prod", "region": "eu"}))]
+    pub labels: Labels,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsBody {
+    /// Every label the server carries from now on (replaces the old ones).
+    #[schema(value_type = std::collections::BTreeMap<String, String>, example = json!({"env": "prod", "role": "web"}))]
+    pub labels: Labels,
+}
+
+/// A label rule broken, as the API's `invalid_fields` shape (`labels.<key>`).
+pub fn label_error(e: &outfitter_contract::labels::LabelError) -> ApiError {
+    let field = match e.field.as_str() {
+        "labels" | "selector" => e.field.clone(),
+        key => format!("labels.{key}"),
+    };
+    ApiError::field(&field, "label", e.message.clone())
+}
+
+/// Replaces an agent's labels (operator).
+#[utoipa::path(put, path = "/api/v1/agents/{id}/labels", tag = "agents", operation_id = "set_agent_labels",
+    request_body = LabelsBody,
+    params(("id" = AgentId, Path, description = "Agent id")),
+    responses((status = 200, description = "The agent with its new labels", body = AgentStatus),
+        (status = 400, response = resp::BadRequest), (status = 403, response = resp::Forbidden),
+        (status = 404, response = resp::AgentNotFound), (status = 413, response = resp::PayloadTooLarge),
+        (status = 415, response = resp::UnsupportedMediaType), (status = 422, response = resp::ValidationFailed)),
+    security(("bearer" = [])))]
+pub async fn set_labels(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: JsonBody<LabelsBody>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Role::Operator)?;
+    check_agent_id(&id)?;
+    let labels = body.0.labels;
+    outfitter_contract::labels::check_labels(&labels).map_err(|e| label_error(&e))?;
+    let mut conn = state.redis.clone();
+    agents::set_labels(&mut conn, &id, &labels).await?;
+    let detail = outfitter_contract::labels::labels_text(&labels);
+    audit::record(
+        &mut conn,
+        &caller.name,
+        "agent.label",
+        &id,
+        &caller.from,
+        &detail,
+    )
+    .await;
+    let status = agents::status(&mut conn, &id)
+        .await?
+        .ok_or_else(|| agents::keys::not_registered(&id))?;
+    Ok(HttpResponse::Ok().json(status))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -88,16 +148,26 @@ pub async fn create(
     body: JsonBody<NewAgent>,
 ) -> ApiResult<HttpResponse> {
     caller.require(Role::Admin)?;
-    let id = body.0.id;
+    let NewAgent { id, labels } = body.0;
     ids::validate_agent_id(&id).map_err(|e| ApiError::field("id", "id", e.to_string()))?;
+    outfitter_contract::labels::check_labels(&labels).map_err(|e| label_error(&e))?;
     let mut conn = state.redis.clone();
-    if !agents::register(&mut conn, &id, &caller.name, now_ms()).await? {
+    if !agents::register(&mut conn, &id, &labels, &caller.name, now_ms()).await? {
         return Err(ApiError::new(
             Code::AlreadyExists,
             format!("agent {id:?} is registered already"),
         ));
     }
-    audit::record(&mut conn, &caller.name, "agent.add", &id, &caller.from, "").await;
+    let detail = outfitter_contract::labels::labels_text(&labels);
+    audit::record(
+        &mut conn,
+        &caller.name,
+        "agent.add",
+        &id,
+        &caller.from,
+        &detail,
+    )
+    .await;
     let agent = agents::status(&mut conn, &id)
         .await?
         .ok_or_else(|| ApiError::new(Code::Internal, "agent vanished after registration"))?;

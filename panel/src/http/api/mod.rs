@@ -6,6 +6,7 @@ pub mod apps;
 pub mod installations;
 pub mod job_view;
 pub mod jobs;
+pub mod rollouts;
 pub mod system;
 
 use actix_web::web;
@@ -71,6 +72,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/installations/{id}/restore").route(web::post().to(installations::restore)),
         )
         .service(
+            resource("/rollouts")
+                .route(web::post().to(rollouts::create))
+                .route(web::get().to(rollouts::list)),
+        )
+        .service(resource("/rollouts/{id}").route(web::get().to(rollouts::get)))
+        .service(resource("/rollouts/{id}/pause").route(web::post().to(rollouts::pause)))
+        .service(resource("/rollouts/{id}/resume").route(web::post().to(rollouts::resume)))
+        .service(resource("/rollouts/{id}/abort").route(web::post().to(rollouts::abort)))
+        .service(resource("/rollouts/{id}/retry").route(web::post().to(rollouts::retry)))
+        .service(
             resource("/agents")
                 .route(web::get().to(agents::list))
                 .route(web::post().to(agents::create)),
@@ -80,6 +91,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(agents::get))
                 .route(web::delete().to(agents::remove)),
         )
+        .service(resource("/agents/{id}/labels").route(web::put().to(agents::set_labels)))
         .service(resource("/agents/{id}/rotate").route(web::post().to(agents::rotate)))
         .service(
             resource("/tokens")

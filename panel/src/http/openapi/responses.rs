@@ -104,6 +104,16 @@ error_response!(
     ]
 );
 error_response!(
+    RolloutNotFound,
+    "No rollout with that id",
+    [RolloutNotFound]
+);
+error_response!(
+    RolloutRefused,
+    "The rollout's state does not allow this (pause a finished rollout, retry one with no failed server)",
+    [RolloutRefused]
+);
+error_response!(
     PayloadTooLarge,
     "The body is larger than max_body_bytes",
     [PayloadTooLarge]

@@ -1,0 +1,143 @@
+//! Rollouts in Redis: one hash per rollout (`data`, `rev`) written by compare-and-swap with a
+//! history list beside it, an index by creation time, and the set of rollouts the drivers
+//! still look after.
+
+use outfitter_contract::redis_keys;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+
+use super::error::{Error, Result};
+use super::model::{HistoryEntry, Rollout};
+use crate::scripts;
+
+/// Checks a rollout id from a path: the job id form (UUIDv7).
+pub fn check_id(id: &str) -> Result<()> {
+    outfitter_contract::ids::validate_job_id(id)
+        .map_err(|e| Error::InvalidParameter(format!("rollout id: {e}")))
+}
+
+/// One rollout with its revision.
+pub async fn load(conn: &mut ConnectionManager, id: &str) -> Result<Rollout> {
+    check_id(id)?;
+    let (data, rev): (Option<String>, Option<u64>) = redis::cmd("HMGET")
+        .arg(redis_keys::rollout(id))
+        .arg("data")
+        .arg("rev")
+        .query_async(conn)
+        .await?;
+    let data = data.ok_or_else(|| Error::NotFound(id.to_owned()))?;
+    let mut r: Rollout = serde_json::from_str(&data)
+        .map_err(|e| Error::Internal(format!("rollout {id} does not parse: {e}")))?;
+    r.rev = rev.unwrap_or(0);
+    Ok(r)
+}
+
+/// Writes `r` if the stored revision is still `r.rev` (with an optional history entry);
+/// returns the new revision, or `None` when someone else wrote first.
+pub async fn write(
+    conn: &mut ConnectionManager,
+    r: &Rollout,
+    history: Option<&HistoryEntry>,
+) -> Result<Option<u64>> {
+    let data = serde_json::to_string(r).expect("rollouts serialize");
+    let entry = history
+        .map(|h| serde_json::to_string(h).expect("history entries serialize"))
+        .unwrap_or_default();
+    let rev: u64 = scripts::RECORD_WRITE
+        .key(redis_keys::rollout(&r.id))
+        .key(redis_keys::rollout_history(&r.id))
+        .arg(r.rev)
+        .arg(data)
+        .arg(entry)
+        .invoke_async(conn)
+        .await?;
+    Ok((rev > 0).then_some(rev))
+}
+
+/// Stores a new rollout and hands it to the drivers.
+pub async fn create(
+    conn: &mut ConnectionManager,
+    r: &Rollout,
+    history: &HistoryEntry,
+) -> Result<()> {
+    if write(conn, r, Some(history)).await?.is_none() {
+        return Err(Error::Internal(format!("rollout {} exists already", r.id)));
+    }
+    let _: () = redis::pipe()
+        .zadd(redis_keys::ROLLOUTS_INDEX, &r.id, r.created_at)
+        .sadd(redis_keys::ROLLOUTS_ACTIVE, &r.id)
+        .query_async(conn)
+        .await?;
+    Ok(())
+}
+
+/// The rollouts the drivers look after.
+pub async fn active_ids(conn: &mut ConnectionManager) -> Result<Vec<String>> {
+    Ok(conn.smembers(redis_keys::ROLLOUTS_ACTIVE).await?)
+}
+
+/// Hands a rollout back to the drivers (a retry) or takes it away (over, nothing runs).
+pub async fn set_active(conn: &mut ConnectionManager, id: &str, active: bool) -> Result<()> {
+    if active {
+        let _: i64 = conn.sadd(redis_keys::ROLLOUTS_ACTIVE, id).await?;
+    } else {
+        let _: i64 = conn.srem(redis_keys::ROLLOUTS_ACTIVE, id).await?;
+    }
+    Ok(())
+}
+
+/// The newest rollouts first, at most `limit`.
+pub async fn list(conn: &mut ConnectionManager, limit: usize) -> Result<Vec<Rollout>> {
+    let stop = isize::try_from(limit)
+        .unwrap_or(isize::MAX)
+        .saturating_sub(1);
+    let ids: Vec<String> = conn.zrevrange(redis_keys::ROLLOUTS_INDEX, 0, stop).await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        match load(conn, &id).await {
+            Ok(r) => out.push(r),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// A rollout's history, oldest first (the newest `limit` entries).
+pub async fn history(
+    conn: &mut ConnectionManager,
+    id: &str,
+    limit: isize,
+) -> Result<Vec<HistoryEntry>> {
+    let raw: Vec<String> = conn
+        .lrange(redis_keys::rollout_history(id), -limit, -1)
+        .await?;
+    Ok(raw
+        .iter()
+        .filter_map(|j| serde_json::from_str(j).ok())
+        .collect())
+}
+
+/// Takes (or keeps) the right to drive rollout `id` for a while. Two panels driving at once
+/// would still be safe (writes are compare-and-swap, jobs carry idempotency keys); the lease
+/// only saves them the double work.
+pub async fn lease(conn: &mut ConnectionManager, id: &str, holder: &str, ms: u64) -> Result<bool> {
+    let key = redis_keys::rollout_lease(id);
+    let taken: Option<String> = redis::cmd("SET")
+        .arg(&key)
+        .arg(holder)
+        .arg("NX")
+        .arg("PX")
+        .arg(ms)
+        .query_async(conn)
+        .await?;
+    if taken.is_some() {
+        return Ok(true);
+    }
+    let current: Option<String> = conn.get(&key).await?;
+    if current.as_deref() == Some(holder) {
+        let _: bool = conn.pexpire(&key, ms as i64).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
