@@ -20,6 +20,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("jobs.html", include_str!("../../templates/jobs.html")),
     ("agents.html", include_str!("../../templates/agents.html")),
     ("audit.html", include_str!("../../templates/audit.html")),
+    (
+        "rollouts.html",
+        include_str!("../../templates/rollouts.html"),
+    ),
+    ("rollout.html", include_str!("../../templates/rollout.html")),
 ];
 
 /// The stylesheet.

@@ -78,4 +78,43 @@ function setupJob() {
   };
 }
 
-document.addEventListener("DOMContentLoaded", () => { setupForm(); setupJob(); });
+// The rollout page: polls the rollout and recolours its grid until it has ended and no
+// job of it is out there any more.
+function setupRollout() {
+  const grid = document.getElementById("rollout-grid");
+  if (!grid || !window.fetch) return;
+  const state = document.getElementById("rollout-state");
+  const url = "/api/v1/rollouts/" + encodeURIComponent(grid.dataset.rollout);
+  const finals = ["halted", "succeeded", "aborted"];
+  const tick = async () => {
+    let r;
+    try {
+      const resp = await fetch(url, { credentials: "same-origin" });
+      if (!resp.ok) return setTimeout(tick, 3000);
+      r = await resp.json();
+    } catch (e) { return setTimeout(tick, 3000); }
+    state.textContent = r.state;
+    state.className = "rollout-state rollout-" + r.state;
+    for (const t of r.targets) {
+      const cell = document.getElementById("target-" + t.agent_id);
+      if (!cell) continue;
+      cell.className = "cell target-" + t.state;
+      cell.querySelector(".cell-state").textContent = t.state;
+      cell.title = t.agent_id + " · batch " + t.batch + " · " + t.state + (t.reason ? " · " + t.reason : "");
+      if (t.job_id) cell.href = "/jobs/" + t.job_id;
+    }
+    for (const c of document.querySelectorAll("#rollout-counts .count")) {
+      c.querySelector("b").textContent = r.counts[c.dataset.state] ?? 0;
+    }
+    const out = r.targets.some((t) => t.state === "queued" || t.state === "running");
+    if (finals.includes(r.state) && !out) {
+      // Reload once to show the history and the right buttons.
+      setTimeout(() => window.location.reload(), 300);
+      return;
+    }
+    setTimeout(tick, 1000);
+  };
+  if (grid.dataset.final !== "true") setTimeout(tick, 1000);
+}
+
+document.addEventListener("DOMContentLoaded", () => { setupForm(); setupJob(); setupRollout(); });

@@ -260,7 +260,98 @@ async fn walk_through_the_panel(s: &mut Stack, browser: &Browser) -> Result<()> 
     browser
         .screenshot(&screenshots().join("job-succeeded.png"))
         .await?;
-    change_settings_and_uninstall(c, browser).await
+    change_settings_and_uninstall(c, browser).await?;
+    watch_a_rollout(s, c, browser, &base).await
+}
+
+/// Labels two servers on the servers page, starts a rollout over them from the rollouts
+/// page (one server at a time, a pause between), and watches its grid change colour live.
+async fn watch_a_rollout(s: &mut Stack, c: &Client, browser: &Browser, base: &str) -> Result<()> {
+    s.start_agent("edge-2")?;
+    s.api().wait_agent_online("edge-2", LIMIT).await?;
+    c.goto(&format!("{base}/agents")).await?;
+    for agent in ["local", "edge-2"] {
+        until(
+            c,
+            "the labels form",
+            &format!("document.querySelector('#labels-{agent}')"),
+        )
+        .await?;
+        set_value(c, &format!("#labels-{agent}"), "role=edge, env=demo").await?;
+        c.find(Locator::Css(&format!("#save-labels-{agent}")))
+            .await?
+            .click()
+            .await?;
+        until(
+            c,
+            "the saved labels",
+            &format!("document.querySelector('#labels-{agent}').value === 'env=demo, role=edge'"),
+        )
+        .await?;
+    }
+    c.find(Locator::Css("#nav-rollouts")).await?.click().await?;
+    until(
+        c,
+        "the rollouts page",
+        "document.querySelector('#rollout-form')",
+    )
+    .await?;
+    c.find(Locator::Css("#app_id option[value='e2e-website']"))
+        .await?
+        .click()
+        .await?;
+    set_value(c, "#selector", "role=edge").await?;
+    set_value(
+        c,
+        "#inputs",
+        r#"{"site_name": "fleet-demo", "http_port": 8080}"#,
+    )
+    .await?;
+    set_value(c, "#pause_seconds", "4").await?;
+    c.find(Locator::Css("#start-rollout"))
+        .await?
+        .click()
+        .await?;
+    until(
+        c,
+        "the rollout page",
+        "document.querySelector('#rollout-grid')",
+    )
+    .await?;
+    // The first server is done and the second waits out the pause: the grid shows both.
+    until(
+        c,
+        "the first server succeeded, live",
+        "document.querySelector('#target-edge-2.target-succeeded') && \
+         document.querySelector('#target-local.target-pending')",
+    )
+    .await?;
+    ensure!(text(c, "#rollout-state").await? == "running");
+    browser
+        .screenshot(&screenshots().join("rollout.png"))
+        .await?;
+    until(
+        c,
+        "the rollout to succeed, live",
+        "document.querySelector('#rollout-state').textContent === 'succeeded' && \
+         document.querySelector('#target-local.target-succeeded')",
+    )
+    .await?;
+    // The page reloads itself once the rollout has ended, with its history.
+    until(
+        c,
+        "the ended rollout's page",
+        "document.querySelector('#rollout-grid') && \
+         document.querySelector('#rollout-grid').dataset.final === 'true'",
+    )
+    .await?;
+    ensure!(
+        text(c, "#rollout-history")
+            .await?
+            .contains("succeeded on 2 server(s)"),
+        "the history says how it ended"
+    );
+    Ok(())
 }
 
 /// Waits on a job page until the job ends; returns its state.

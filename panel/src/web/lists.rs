@@ -10,6 +10,7 @@ use crate::agents;
 use crate::audit;
 use crate::auth::Role;
 use crate::clock::format_duration;
+use crate::error::{ApiError, Code};
 use crate::http::api::admin::{AuditQuery, audit_params};
 use crate::jobs::JobQuery;
 use crate::state::AppState;
@@ -107,13 +108,57 @@ struct AgentRow {
     last_seen: String,
     queue_depth: u64,
     processing: u64,
+    labels: String,
 }
 
 pub(super) async fn agents(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> WebResult<HttpResponse> {
+    agents_page(&state, &req, None).await
+}
+
+/// The labels form of one server: `key=value, key=value` replaces its labels.
+pub(super) async fn set_labels(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> WebResult<HttpResponse> {
     let caller = signed_in(&state, &req).await?;
+    super::check_csrf(&caller, &form)?;
+    caller.require(Role::Operator)?;
+    outfitter_contract::ids::validate_agent_id(&id)
+        .map_err(|e| ApiError::new(Code::InvalidParameter, e.to_string()))?;
+    let text = super::form_value(&form, "labels").unwrap_or("");
+    let labels = match outfitter_contract::labels::parse_labels(text) {
+        Ok(l) => l,
+        Err(e) => {
+            let e = crate::http::api::agents::label_error(&e);
+            return agents_page(&state, &req, Some(&e)).await;
+        }
+    };
+    let mut conn = state.redis.clone();
+    agents::set_labels(&mut conn, &id, &labels).await?;
+    let detail = outfitter_contract::labels::labels_text(&labels);
+    audit::record(
+        &mut conn,
+        &caller.name,
+        "agent.label",
+        &id,
+        &caller.from,
+        &detail,
+    )
+    .await;
+    Ok(super::redirect("/agents"))
+}
+
+async fn agents_page(
+    state: &AppState,
+    req: &HttpRequest,
+    error: Option<&ApiError>,
+) -> WebResult<HttpResponse> {
+    let caller = signed_in(state, req).await?;
     let mut conn = state.redis.clone();
     let rows: Vec<AgentRow> = agents::list(&mut conn)
         .await?
@@ -130,6 +175,7 @@ pub(super) async fn agents(
                 })
                 .unwrap_or_default();
             AgentRow {
+                labels: outfitter_contract::labels::labels_text(&a.labels),
                 os,
                 arch: f.map(|f| f.arch.clone()).unwrap_or_default(),
                 cpus: f.map(|f| f.cpus.to_string()).unwrap_or_default(),
@@ -148,12 +194,18 @@ pub(super) async fn agents(
         })
         .collect();
     let installations =
-        super::installation_page::rows(&state, &crate::installations::store::Filter::default())
+        super::installation_page::rows(state, &crate::installations::store::Filter::default())
             .await?;
     let mut ctx = base_context(Some(&caller));
+    ctx.insert("can_label", &(caller.role >= Role::Operator));
+    ctx.insert(
+        "error",
+        &error.map(|e| e.message.clone()).unwrap_or_default(),
+    );
     ctx.insert("agents", &rows);
     ctx.insert("installations", &installations);
-    render(&state, "agents.html", &ctx, StatusCode::OK)
+    let status = error.map_or(StatusCode::OK, |e| e.code.status());
+    render(state, "agents.html", &ctx, status)
 }
 
 #[derive(Serialize)]

@@ -8,6 +8,7 @@ mod installation_page;
 mod job_page;
 mod lists;
 mod login;
+mod rollout_pages;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
@@ -48,7 +49,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/installations/{id}/{action}",
             web::post().to(installation_page::act),
         )
+        .service(
+            web::resource("/rollouts")
+                .route(web::get().to(rollout_pages::list))
+                .route(web::post().to(rollout_pages::create)),
+        )
+        .route("/rollouts/{id}", web::get().to(rollout_pages::page))
+        .route(
+            "/rollouts/{id}/{action}",
+            web::post().to(rollout_pages::control),
+        )
         .route("/agents", web::get().to(lists::agents))
+        .route("/agents/{id}/labels", web::post().to(lists::set_labels))
         .route("/audit", web::get().to(lists::audit));
 }
 
@@ -109,6 +121,12 @@ impl From<crate::agents::Error> for WebError {
 
 impl From<crate::installations::Error> for WebError {
     fn from(e: crate::installations::Error) -> Self {
+        WebError::Api(e.into())
+    }
+}
+
+impl From<crate::rollouts::Error> for WebError {
+    fn from(e: crate::rollouts::Error) -> Self {
         WebError::Api(e.into())
     }
 }
