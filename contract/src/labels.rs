@@ -21,6 +21,11 @@ pub const MAX_LABELS: usize = 32;
 /// Most values one `key in (…)` requirement lists.
 pub const MAX_IN_VALUES: usize = 32;
 
+/// A label key as a regular expression (for schemas; [`check_key`] is the same rule).
+pub const KEY_PATTERN: &str = "^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$";
+/// A label value as a regular expression (for schemas; [`check_value`] is the same rule).
+pub const VALUE_PATTERN: &str = "^[A-Za-z0-9._-]{0,63}$";
+
 /// A server's labels, by key.
 pub type Labels = BTreeMap<String, String>;
 
@@ -338,6 +343,39 @@ mod tests {
         for bad in ["pro*", "a b", "x\ny", "[a]", "é", &"v".repeat(64)] {
             let e = check_value("k", bad).unwrap_err();
             assert_eq!(e.field, "k");
+        }
+    }
+
+    #[test]
+    fn the_patterns_say_what_the_checks_do() {
+        let key = regex::Regex::new(KEY_PATTERN).unwrap();
+        let value = regex::Regex::new(VALUE_PATTERN).unwrap();
+        for k in [
+            "env",
+            "a",
+            "a1",
+            "team.io/role",
+            "-a",
+            "a-",
+            "A",
+            "",
+            "a b",
+            &"k".repeat(63),
+            &"k".repeat(64),
+        ] {
+            assert_eq!(key.is_match(k), check_key(k).is_ok(), "{k:?}");
+        }
+        for v in [
+            "",
+            "prod",
+            "EU-1",
+            "a b",
+            "*",
+            "é",
+            &"v".repeat(63),
+            &"v".repeat(64),
+        ] {
+            assert_eq!(value.is_match(v), check_value("k", v).is_ok(), "{v:?}");
         }
     }
 

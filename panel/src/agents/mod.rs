@@ -69,7 +69,7 @@ pub struct AgentStatus {
     /// Generation of the agent's key; it grows by one with each rotation.
     pub key_generation: u32,
     /// The server's labels, by key.
-    #[schema(value_type = std::collections::BTreeMap<String, String>, example = json!({"env": "prod", "region": "eu"}))]
+    #[schema(value_type = crate::http::openapi::schemas::LabelMap)]
     pub labels: Labels,
     pub last_seen: Option<i64>,
     /// Host facts: the live heartbeat when online, else the last one seen

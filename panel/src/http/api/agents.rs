@@ -70,7 +70,7 @@ pub struct NewAgent {
     /// The server's labels (`{"env": "prod"}`): keys 1–63 of `a-z 0-9 . _ / -`, values 0–63
     /// of `A-Z a-z 0-9 . _ -`, at most 32.
     #[serde(default)]
-    #[schema(value_type = std::collections::BTreeMap<String, String>, example = json!({"env": "prod", "region": "eu"}))]
+    #[schema(value_type = crate::http::openapi::schemas::LabelMap)]
     pub labels: Labels,
 }
 
@@ -78,7 +78,7 @@ pub struct NewAgent {
 #[serde(deny_unknown_fields)]
 pub struct LabelsBody {
     /// Every label the server carries from now on (replaces the old ones).
-    #[schema(value_type = std::collections::BTreeMap<String, String>, example = json!({"env": "prod", "role": "web"}))]
+    #[schema(value_type = crate::http::openapi::schemas::LabelMap)]
     pub labels: Labels,
 }
 

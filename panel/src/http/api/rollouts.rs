@@ -22,7 +22,7 @@ use crate::state::AppState;
 pub struct SelectorBody {
     /// Every requirement must hold: `"env": "prod"` (equals) or `"region": ["eu", "us"]`
     /// (one of).
-    #[schema(value_type = Object, example = json!({"env": "prod", "region": ["eu", "us"]}))]
+    #[schema(value_type = crate::http::openapi::schemas::LabelSelectorMap)]
     pub labels: LabelSelector,
 }
 
@@ -49,20 +49,25 @@ pub struct NewRolloutBody {
     pub purge: bool,
     /// The servers by id; or give `selector`.
     #[serde(default)]
+    #[schema(value_type = Option<crate::http::openapi::schemas::AgentIdList>)]
     pub agents: Option<Vec<String>>,
     #[serde(default)]
     pub selector: Option<SelectorBody>,
     /// Servers at once (default 1).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub batch_size: Option<u32>,
     /// A first batch of this many servers that goes alone.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub canary: Option<u32>,
     /// Failed servers tolerated; one more halts the rollout (default 0).
     #[serde(default)]
+    #[schema(maximum = 10000)]
     pub max_failures: Option<u32>,
     /// Seconds between the end of a batch and the start of the next (default 0).
     #[serde(default)]
+    #[schema(maximum = 86400)]
     pub pause_seconds: Option<u32>,
     /// Leave out the servers that cannot take it (offline, requirements, not installed)
     /// instead of refusing the rollout; they are listed in `unfit`.
@@ -260,6 +265,7 @@ pub async fn create(
 pub struct ListQuery {
     /// How many, newest first (1–200, default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
 }
 

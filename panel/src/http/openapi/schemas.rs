@@ -1,8 +1,8 @@
 //! Schemas of identifiers, cursors and headers, built from the constants and tables the
 //! validators use, so that the document cannot allow what the code refuses.
 
-use outfitter_contract::ids;
 use outfitter_contract::job::JobState;
+use outfitter_contract::{ids, labels};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
@@ -102,6 +102,56 @@ named_schema!(
     ActionName => ObjectBuilder::new()
         .schema_type(Type::String)
         .enum_values(Some(outfitter_contract::lifecycle::Action::ALL.iter().map(|s| s.as_str())))
+        .into()
+);
+
+fn label_value() -> ObjectBuilder {
+    pattern(labels::VALUE_PATTERN, "A label value")
+}
+
+named_schema!(
+    /// A server's labels, as `labels::check_labels` checks them.
+    LabelMap => ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("Labels by key: keys 1-63 of a-z 0-9 . _ / -, starting and ending with a letter or digit; values 0-63 of A-Z a-z 0-9 . _ -"))
+        .property_names(Some(pattern(labels::KEY_PATTERN, "A label key")))
+        .additional_properties(Some(label_value()))
+        .max_properties(Some(labels::MAX_LABELS))
+        .examples([serde_json::json!({"env": "prod", "region": "eu"})])
+        .into()
+);
+
+named_schema!(
+    /// A label selector, as `LabelSelector::check` checks it.
+    LabelSelectorMap => ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("Requirements that must all hold: a value (equals) or a list of values (one of)"))
+        .property_names(Some(pattern(labels::KEY_PATTERN, "A label key")))
+        .additional_properties(Some(Schema::OneOf(
+            utoipa::openapi::schema::OneOfBuilder::new()
+                .item(label_value())
+                .item(
+                    utoipa::openapi::schema::ArrayBuilder::new()
+                        .items(label_value())
+                        .min_items(Some(1))
+                        .max_items(Some(labels::MAX_IN_VALUES))
+                        .unique_items(true),
+                )
+                .build(),
+        )))
+        .min_properties(Some(1))
+        .max_properties(Some(labels::MAX_LABELS))
+        .examples([serde_json::json!({"env": "prod", "region": ["eu", "us"]})])
+        .into()
+);
+
+named_schema!(
+    /// Servers by id: at least one, each once.
+    AgentIdList => utoipa::openapi::schema::ArrayBuilder::new()
+        .items(RefOr::T(id_schema("Agent", "web-1")))
+        .min_items(Some(1))
+        .max_items(Some(crate::rollouts::plan::MAX_TARGETS))
+        .unique_items(true)
         .into()
 );
 
