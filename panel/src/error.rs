@@ -380,6 +380,14 @@ impl From<crate::agents::Error> for ApiError {
         let code = match e {
             E::Store(e) => return e.into(),
             E::Job(e) => return (*e).into(),
+            E::Labels(l) => {
+                // `labels.<key>` as the request body spells it; the whole set is `labels`.
+                let field = match l.field.as_str() {
+                    "labels" => l.field.clone(),
+                    key => format!("labels.{key}"),
+                };
+                return ApiError::field(&field, "label", l.message);
+            }
             E::NotRegistered(_) => Code::AgentNotFound,
             E::Busy(_) => Code::AgentBusy,
             E::KeysExhausted(_) | E::Contended(_) => Code::Internal,

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod lint;
 pub mod live;
 pub mod metrics;
+pub mod record;
 pub mod retention;
 pub mod rollouts;
 pub mod scripts;

@@ -14,6 +14,9 @@ pub enum Error {
     /// It still has queued, retrying or running jobs; the message says how many and what to do.
     #[error("{0}")]
     Busy(String),
+    /// A label breaks a rule of `contract/src/labels.rs`.
+    #[error(transparent)]
+    Labels(#[from] outfitter_contract::labels::LabelError),
     #[error("agent {0:?} has used every key generation; remove it and add a new id")]
     KeysExhausted(String),
     #[error("the registration of agent {0:?} changed {CAS_TRIES} times while it was being updated")]

@@ -275,9 +275,15 @@ pub async fn record_heartbeats(
     Ok(statuses)
 }
 
-/// Replaces an agent's labels (checked by the caller), by compare-and-swap against the
-/// heartbeat recorder and other writers.
-pub async fn set_labels(conn: &mut ConnectionManager, id: &str, labels: &Labels) -> Result<()> {
+/// Replaces an agent's labels, by compare-and-swap against the heartbeat recorder and other
+/// writers, and records it in the audit log.
+pub async fn set_labels(
+    conn: &mut ConnectionManager,
+    id: &str,
+    labels: &Labels,
+    actor: lifecycle::Actor<'_>,
+) -> Result<()> {
+    outfitter_contract::labels::check_labels(labels)?;
     for _ in 0..error::CAS_TRIES {
         let Some((json, reg)) = registration_raw(conn, id).await? else {
             return Err(keys::not_registered(id));
@@ -287,6 +293,8 @@ pub async fn set_labels(conn: &mut ConnectionManager, id: &str, labels: &Labels)
             ..reg
         };
         if replace_registration(conn, id, &json, Some(&updated)).await? {
+            let detail = outfitter_contract::labels::labels_text(labels);
+            crate::audit::record(conn, actor.who, "agent.label", id, actor.from, &detail).await;
             return Ok(());
         }
     }

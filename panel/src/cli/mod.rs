@@ -108,12 +108,14 @@ pub async fn agent_label(
             }
         }
     }
-    outfitter_contract::labels::check_labels(&labels)?;
-    agents::set_labels(&mut conn, id, &labels)
+    let who = cli_actor();
+    let actor = Actor {
+        who: &who,
+        from: "local",
+    };
+    agents::set_labels(&mut conn, id, &labels, actor)
         .await
         .map_err(ApiError::from)?;
-    let detail = outfitter_contract::labels::labels_text(&labels);
-    audit::record(&mut conn, &cli_actor(), "agent.label", id, "local", &detail).await;
     Ok(labels)
 }
 

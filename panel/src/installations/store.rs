@@ -10,7 +10,6 @@ use redis::aio::ConnectionManager;
 
 use super::error::{Error, Result};
 use super::model::{HistoryEntry, Installation};
-use crate::scripts;
 
 /// Most installations one listing reads.
 pub const MAX_LISTED: usize = 1_000;
@@ -81,19 +80,9 @@ pub async fn write(
     history: Option<&HistoryEntry>,
 ) -> Result<Option<u64>> {
     let names = AgentRedisKeys::new(&inst.agent_id);
-    let data = serde_json::to_string(inst).expect("installations serialize");
-    let entry = history
-        .map(|h| serde_json::to_string(h).expect("history entries serialize"))
-        .unwrap_or_default();
-    let rev: u64 = scripts::RECORD_WRITE
-        .key(names.installation(&inst.id))
-        .key(names.installation_history(&inst.id))
-        .arg(inst.rev)
-        .arg(data)
-        .arg(entry)
-        .invoke_async(conn)
-        .await?;
-    Ok((rev > 0).then_some(rev))
+    let key = names.installation(&inst.id);
+    let history_key = names.installation_history(&inst.id);
+    Ok(crate::record::write(conn, &key, &history_key, inst.rev, inst, history).await?)
 }
 
 /// Writes a new installation, then claims its instance and indexes it; `None` when another

@@ -8,7 +8,6 @@ use redis::aio::ConnectionManager;
 
 use super::error::{Error, Result};
 use super::model::{HistoryEntry, Rollout};
-use crate::scripts;
 
 /// Checks a rollout id from a path: the job id form (UUIDv7).
 pub fn check_id(id: &str) -> Result<()> {
@@ -39,19 +38,9 @@ pub async fn write(
     r: &Rollout,
     history: Option<&HistoryEntry>,
 ) -> Result<Option<u64>> {
-    let data = serde_json::to_string(r).expect("rollouts serialize");
-    let entry = history
-        .map(|h| serde_json::to_string(h).expect("history entries serialize"))
-        .unwrap_or_default();
-    let rev: u64 = scripts::RECORD_WRITE
-        .key(redis_keys::rollout(&r.id))
-        .key(redis_keys::rollout_history(&r.id))
-        .arg(r.rev)
-        .arg(data)
-        .arg(entry)
-        .invoke_async(conn)
-        .await?;
-    Ok((rev > 0).then_some(rev))
+    let key = redis_keys::rollout(&r.id);
+    let history_key = redis_keys::rollout_history(&r.id);
+    Ok(crate::record::write(conn, &key, &history_key, r.rev, r, history).await?)
 }
 
 /// Stores a new rollout and hands it to the drivers.

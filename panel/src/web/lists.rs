@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{WebResult, base_context, encode_query, render, signed_in, when};
 use crate::agents;
+use crate::agents::lifecycle::Actor;
 use crate::audit;
 use crate::auth::Role;
 use crate::clock::format_duration;
@@ -131,25 +132,22 @@ pub(super) async fn set_labels(
     outfitter_contract::ids::validate_agent_id(&id)
         .map_err(|e| ApiError::new(Code::InvalidParameter, e.to_string()))?;
     let text = super::form_value(&form, "labels").unwrap_or("");
-    let labels = match outfitter_contract::labels::parse_labels(text) {
-        Ok(l) => l,
-        Err(e) => {
-            let e = crate::http::api::agents::label_error(&e);
-            return agents_page(&state, &req, Some(&e)).await;
-        }
-    };
     let mut conn = state.redis.clone();
-    agents::set_labels(&mut conn, &id, &labels).await?;
-    let detail = outfitter_contract::labels::labels_text(&labels);
-    audit::record(
-        &mut conn,
-        &caller.name,
-        "agent.label",
-        &id,
-        &caller.from,
-        &detail,
-    )
-    .await;
+    let actor = Actor {
+        who: &caller.name,
+        from: &caller.from,
+    };
+    let set = match outfitter_contract::labels::parse_labels(text) {
+        Ok(labels) => agents::set_labels(&mut conn, &id, &labels, actor).await,
+        Err(e) => Err(e.into()),
+    };
+    match set {
+        Ok(()) => {}
+        Err(e @ agents::Error::Labels(_)) => {
+            return agents_page(&state, &req, Some(&ApiError::from(e))).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(super::redirect("/agents"))
 }
 

@@ -82,15 +82,6 @@ pub struct LabelsBody {
     pub labels: Labels,
 }
 
-/// A label rule broken, as the API's `invalid_fields` shape (`labels.<key>`).
-pub fn label_error(e: &outfitter_contract::labels::LabelError) -> ApiError {
-    let field = match e.field.as_str() {
-        "labels" | "selector" => e.field.clone(),
-        key => format!("labels.{key}"),
-    };
-    ApiError::field(&field, "label", e.message.clone())
-}
-
 /// Replaces an agent's labels (operator).
 #[utoipa::path(put, path = "/api/v1/agents/{id}/labels", tag = "agents", operation_id = "set_agent_labels",
     request_body = LabelsBody,
@@ -108,20 +99,12 @@ pub async fn set_labels(
 ) -> ApiResult<HttpResponse> {
     caller.require(Role::Operator)?;
     check_agent_id(&id)?;
-    let labels = body.0.labels;
-    outfitter_contract::labels::check_labels(&labels).map_err(|e| label_error(&e))?;
     let mut conn = state.redis.clone();
-    agents::set_labels(&mut conn, &id, &labels).await?;
-    let detail = outfitter_contract::labels::labels_text(&labels);
-    audit::record(
-        &mut conn,
-        &caller.name,
-        "agent.label",
-        &id,
-        &caller.from,
-        &detail,
-    )
-    .await;
+    let actor = Actor {
+        who: &caller.name,
+        from: &caller.from,
+    };
+    agents::set_labels(&mut conn, &id, &body.0.labels, actor).await?;
     let status = agents::status(&mut conn, &id)
         .await?
         .ok_or_else(|| agents::keys::not_registered(&id))?;
@@ -150,7 +133,7 @@ pub async fn create(
     caller.require(Role::Admin)?;
     let NewAgent { id, labels } = body.0;
     ids::validate_agent_id(&id).map_err(|e| ApiError::field("id", "id", e.to_string()))?;
-    outfitter_contract::labels::check_labels(&labels).map_err(|e| label_error(&e))?;
+    outfitter_contract::labels::check_labels(&labels).map_err(agents::Error::from)?;
     let mut conn = state.redis.clone();
     if !agents::register(&mut conn, &id, &labels, &caller.name, now_ms()).await? {
         return Err(ApiError::new(
