@@ -76,11 +76,15 @@ pub enum Code {
     VersionNotFound,
     /// No backup with that id for this installation.
     BackupNotFound,
+    /// No webhook with that id.
+    WebhookNotFound,
+    /// No delivery with that id for this webhook.
+    DeliveryNotFound,
 }
 
 impl Code {
     /// Every code, for the documentation test.
-    pub const ALL: [Code; 32] = [
+    pub const ALL: [Code; 34] = [
         Code::InvalidJson,
         Code::JsonTooDeep,
         Code::InvalidParameter,
@@ -113,6 +117,8 @@ impl Code {
         Code::InstallationChanged,
         Code::VersionNotFound,
         Code::BackupNotFound,
+        Code::WebhookNotFound,
+        Code::DeliveryNotFound,
     ];
 
     /// The table: stable name and HTTP status of each code.
@@ -150,6 +156,8 @@ impl Code {
             Code::InstallationChanged => ("installation_changed", 409),
             Code::VersionNotFound => ("version_not_found", 409),
             Code::BackupNotFound => ("backup_not_found", 404),
+            Code::WebhookNotFound => ("webhook_not_found", 404),
+            Code::DeliveryNotFound => ("delivery_not_found", 404),
         }
     }
 
@@ -336,6 +344,33 @@ impl From<crate::agents::Error> for ApiError {
             E::NotRegistered(_) => Code::AgentNotFound,
             E::Busy(_) => Code::AgentBusy,
             E::KeysExhausted(_) | E::Contended(_) => Code::Internal,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// The boundary between the webhook domain and the API.
+impl From<crate::webhooks::Error> for ApiError {
+    fn from(e: crate::webhooks::Error) -> Self {
+        use crate::webhooks::Error as E;
+        let code = match e {
+            E::Store(e) => return e.into(),
+            E::Invalid(fields) => {
+                return ApiError::fields(
+                    fields
+                        .into_iter()
+                        .map(|f| FieldProblem {
+                            field: f.field.to_owned(),
+                            rule: f.rule.to_owned(),
+                            message: f.message,
+                        })
+                        .collect(),
+                );
+            }
+            E::InvalidParameter(_) => Code::InvalidParameter,
+            E::WebhookNotFound(_) => Code::WebhookNotFound,
+            E::DeliveryNotFound(_) => Code::DeliveryNotFound,
+            E::Internal(_) => Code::Internal,
         };
         ApiError::new(code, e.to_string())
     }

@@ -97,9 +97,7 @@ impl AppState {
         tokio::spawn(crate::installations::settle::run_settler(
             self.redis.clone(),
         ));
-        tokio::spawn(crate::webhooks::watch::run_job_watcher(
-            self.redis.clone(),
-        ));
+        tokio::spawn(crate::webhooks::watch::run_job_watcher(self.redis.clone()));
         tokio::spawn(crate::webhooks::deliver::run_worker(
             self.redis.clone(),
             self.secret.webhook_key(),

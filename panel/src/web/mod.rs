@@ -8,6 +8,7 @@ mod installation_page;
 mod job_page;
 mod lists;
 mod login;
+mod webhooks_page;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
@@ -49,7 +50,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(installation_page::act),
         )
         .route("/agents", web::get().to(lists::agents))
-        .route("/audit", web::get().to(lists::audit));
+        .route("/audit", web::get().to(lists::audit))
+        .service(
+            web::resource("/webhooks")
+                .route(web::get().to(webhooks_page::page))
+                .route(web::post().to(webhooks_page::create)),
+        )
+        .route(
+            "/webhooks/{id}/delete",
+            web::post().to(webhooks_page::delete),
+        )
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/redeliver",
+            web::post().to(webhooks_page::redeliver),
+        );
 }
 
 async fn css() -> HttpResponse {
@@ -109,6 +123,12 @@ impl From<crate::agents::Error> for WebError {
 
 impl From<crate::installations::Error> for WebError {
     fn from(e: crate::installations::Error) -> Self {
+        WebError::Api(e.into())
+    }
+}
+
+impl From<crate::webhooks::Error> for WebError {
+    fn from(e: crate::webhooks::Error) -> Self {
         WebError::Api(e.into())
     }
 }

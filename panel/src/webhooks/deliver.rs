@@ -199,9 +199,14 @@ async fn attempt_one(
     match res {
         Ok(1) => tracing::info!(delivery = id, attempt, status = status.as_str(),
             code = ?outcome.code, error = outcome.error.as_deref().unwrap_or(""), "webhook attempt"),
-        Ok(_) => tracing::info!(delivery = id, "webhook attempt ended after its lease; the newer claim wins"),
+        Ok(_) => tracing::info!(
+            delivery = id,
+            "webhook attempt ended after its lease; the newer claim wins"
+        ),
         // The lease runs out and the delivery is attempted again: at least once, not lost.
-        Err(e) => tracing::warn!(delivery = id, error = %e, "webhook attempt could not be recorded"),
+        Err(e) => {
+            tracing::warn!(delivery = id, error = %e, "webhook attempt could not be recorded")
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! Deliveries are keyed by (webhook id, event key), so announcing the same occurrence twice
 //! (two panels, a retry after a crash) queues one delivery.
 
+pub mod actions;
 pub mod deliver;
 pub mod emit;
 pub mod error;

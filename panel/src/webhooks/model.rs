@@ -265,7 +265,11 @@ mod tests {
         assert!(!p.matches(EventKind::JobFailed));
         let p: EventPattern = "job.failed".parse().unwrap();
         assert!(p.matches(EventKind::JobFailed) && !p.matches(EventKind::JobSucceeded));
-        assert!("*".parse::<EventPattern>().unwrap().matches(EventKind::RolloutHalted));
+        assert!(
+            "*".parse::<EventPattern>()
+                .unwrap()
+                .matches(EventKind::RolloutHalted)
+        );
         for bad in ["job.exploded", "server.*", "job.*.*", "", "job", "*.failed"] {
             assert!(bad.parse::<EventPattern>().is_err(), "{bad}");
         }

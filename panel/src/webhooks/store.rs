@@ -42,7 +42,9 @@ pub struct Created {
 pub fn check_webhook_id(id: &str) -> Result<()> {
     let ok = id.len() == 19
         && id.starts_with("wh_")
-        && id[3..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        && id[3..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
     if ok {
         Ok(())
     } else {
@@ -56,7 +58,9 @@ pub fn check_webhook_id(id: &str) -> Result<()> {
 pub fn check_delivery_id(id: &str) -> Result<()> {
     let ok = id.len() == 35
         && id.starts_with("dl_")
-        && id[3..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        && id[3..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
     if ok {
         Ok(())
     } else {

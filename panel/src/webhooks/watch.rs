@@ -122,15 +122,24 @@ pub async fn sweep(conn: &mut ConnectionManager) -> redis::RedisResult<()> {
                 pipe.hgetall(AgentRedisKeys::new(a).job(id));
             }
         }
-        let mut found: std::vec::IntoIter<HashMap<String, String>> = if agents.iter().any(Option::is_some) {
-            pipe.query_async::<Vec<HashMap<String, String>>>(conn).await?.into_iter()
-        } else {
-            Vec::new().into_iter()
-        };
+        let mut found: std::vec::IntoIter<HashMap<String, String>> =
+            if agents.iter().any(Option::is_some) {
+                pipe.query_async::<Vec<HashMap<String, String>>>(conn)
+                    .await?
+                    .into_iter()
+            } else {
+                Vec::new().into_iter()
+            };
         // A job nobody indexed reads as missing.
         let records: Vec<HashMap<String, String>> = agents
             .iter()
-            .map(|a| if a.is_some() { found.next().unwrap_or_default() } else { HashMap::new() })
+            .map(|a| {
+                if a.is_some() {
+                    found.next().unwrap_or_default()
+                } else {
+                    HashMap::new()
+                }
+            })
             .collect();
         let now = now_ms();
         let mut done = Vec::new();
