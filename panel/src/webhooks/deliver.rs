@@ -65,6 +65,9 @@ pub struct Payload<'a> {
 /// The HTTP client of deliveries: no redirects followed (a receiver cannot send the panel
 /// elsewhere), the attempt's timeout, and the private-address policy in its resolver.
 pub fn client(cfg: &Config) -> reqwest::Client {
+    // reqwest is built without a TLS provider of its own (no aws-lc): ring, once per process.
+    // An error means one is installed already, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(cfg.timeout)
@@ -302,6 +305,20 @@ mod tests {
         assert_eq!(backoff_ms(base, 7, 0.0), 3_600_000);
         assert_eq!(backoff_ms(base, 30, 0.0), 3_600_000);
         assert!(backoff_ms(base, 1, 0.999) < 75_000);
+    }
+
+    #[tokio::test]
+    async fn https_is_compiled_in() {
+        let cfg = Config {
+            timeout: Duration::from_secs(5),
+            retry_base_ms: 1,
+            deny_private: false,
+            concurrency: 1,
+        };
+        // Port 1 refuses: an https URL gets as far as connecting (a build without TLS would
+        // refuse the scheme before that).
+        let e = client(&cfg).post("https://127.0.0.1:1/").send().await.unwrap_err();
+        assert!(e.is_connect(), "{e:?}");
     }
 
     #[test]
