@@ -317,7 +317,11 @@ mod tests {
         };
         // Port 1 refuses: an https URL gets as far as connecting (a build without TLS would
         // refuse the scheme before that).
-        let e = client(&cfg).post("https://127.0.0.1:1/").send().await.unwrap_err();
+        let e = client(&cfg)
+            .post("https://127.0.0.1:1/")
+            .send()
+            .await
+            .unwrap_err();
         assert!(e.is_connect(), "{e:?}");
     }
 
