@@ -10,7 +10,7 @@ use outfitter_contract::keys::Key;
 use outfitter_contract::redis_keys;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use super::emit::QUEUED;
 use super::model::{Delivery, Status};
@@ -84,13 +84,16 @@ pub fn client(cfg: &Config) -> reqwest::Client {
 pub async fn run_worker(conn: ConnectionManager, key: Key, cfg: Config) {
     let http = client(&cfg);
     let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    // An attempt that ends frees a slot: look for more work at once, not at the next poll.
+    let freed = Arc::new(Notify::new());
     let mut conn = conn;
     loop {
         tokio::select! {
             () = QUEUED.notified() => {}
+            () = freed.notified() => {}
             () = tokio::time::sleep(POLL) => {}
         }
-        if let Err(e) = claim_due(&mut conn, &http, &key, &cfg, &slots).await {
+        if let Err(e) = claim_due(&mut conn, &http, &key, &cfg, &slots, &freed).await {
             tracing::warn!(error = %e, "webhook deliveries could not be claimed");
         }
     }
@@ -103,6 +106,7 @@ async fn claim_due(
     key: &Key,
     cfg: &Config,
     slots: &Arc<Semaphore>,
+    freed: &Arc<Notify>,
 ) -> redis::RedisResult<()> {
     loop {
         let free = slots.available_permits();
@@ -141,9 +145,11 @@ async fn claim_due(
             };
             started += 1;
             let (mut conn, http, key, cfg) = (conn.clone(), http.clone(), key.clone(), cfg.clone());
+            let freed = freed.clone();
             tokio::spawn(async move {
                 attempt_one(&mut conn, &http, &key, &cfg, &id, claim, attempt).await;
                 drop(permit);
+                freed.notify_one();
             });
         }
         if started == 0 {
