@@ -41,9 +41,9 @@ struct Args {
     /// The one-minute version (fewer jobs, shorter load runs).
     #[arg(long)]
     quick: bool,
-    /// Only these figures (comma-separated numbers 1-6); the document is then not written
+    /// Only these figures (comma-separated numbers 1-7); the document is then not written
     /// unless --out names a file.
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=6))]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=7))]
     only: Vec<u8>,
     /// Where to write the report (default: docs/benchmarks.md of this workspace).
     #[arg(long)]
@@ -177,6 +177,9 @@ async fn run(args: &Args) -> Result<bool> {
     if wanted(5) {
         record("5. Scale", figures::scale::measure(&mut ctx).await);
     }
+    if wanted(7) {
+        record("7. Webhooks", figures::webhooks::measure(&mut ctx).await);
+    }
     if wanted(6) {
         readings.panel_after_load = ctx.inst.panel_memory().ok();
         record("6. Footprint", Ok(footprint::figure(&readings)));
@@ -252,6 +255,7 @@ mod tests {
     #[test]
     fn only_accepts_figure_numbers() {
         assert!(Args::try_parse_from(["b", "--only", "1,3"]).is_ok());
-        assert!(Args::try_parse_from(["b", "--only", "7"]).is_err());
+        assert!(Args::try_parse_from(["b", "--only", "7"]).is_ok());
+        assert!(Args::try_parse_from(["b", "--only", "8"]).is_err());
     }
 }

@@ -168,6 +168,12 @@ impl PanelSecret {
         derive(&self.0, "outfitter installation secrets v1")
     }
 
+    /// The panel's own sealing key for webhook secrets (HKDF info `outfitter webhook secrets
+    /// v1`); the sealed secret is bound to the webhook id. No runner can open them.
+    pub fn webhook_key(&self) -> Key {
+        derive(&self.0, "outfitter webhook secrets v1")
+    }
+
     /// The key of one agent at a key generation (0 until its key is first rotated).
     pub fn agent_key_gen(&self, agent_id: &str, generation: u32) -> Key {
         derive(&self.0, &agent_key_info(agent_id, generation))

@@ -152,6 +152,27 @@ pub fn session(session_id: &str) -> String {
     format!("{PREFIX}session:{session_id}")
 }
 
+// Webhooks. Every key carries the hash tag `{webhooks}`, so each delivery script touches one
+// cluster slot.
+
+/// Hash: webhook id → webhook JSON (URL, events, sealed secret).
+pub const WEBHOOKS: &str = "outfitter:webhooks:{webhooks}:hooks";
+/// Sorted set: delivery id scored by due time (unix ms). A claimed delivery is re-scored to
+/// its lease's end, so a panel that dies mid-POST leaves it due again.
+pub const WEBHOOK_DUE: &str = "outfitter:webhooks:{webhooks}:due";
+/// Sorted set: job ids whose end is yet to be announced, scored by when they were watched.
+pub const WEBHOOK_WATCHED_JOBS: &str = "outfitter:webhooks:{webhooks}:watched-jobs";
+
+/// Hash: one delivery (webhook id, event, data, status, attempts, last response).
+pub fn webhook_delivery(delivery_id: &str) -> String {
+    format!("{PREFIX}webhooks:{{webhooks}}:delivery:{delivery_id}")
+}
+
+/// Sorted set: one webhook's delivery ids scored by creation time (the delivery log).
+pub fn webhook_deliveries(webhook_id: &str) -> String {
+    format!("{PREFIX}webhooks:{{webhooks}}:log:{webhook_id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,11 +81,15 @@ pub enum Code {
     /// The rollout's state does not allow the request (pause a finished one, retry one
     /// with no failed server), or servers it picked cannot take it.
     RolloutRefused,
+    /// No webhook with that id.
+    WebhookNotFound,
+    /// No delivery with that id for this webhook.
+    DeliveryNotFound,
 }
 
 impl Code {
     /// Every code, for the documentation test.
-    pub const ALL: [Code; 34] = [
+    pub const ALL: [Code; 36] = [
         Code::InvalidJson,
         Code::JsonTooDeep,
         Code::InvalidParameter,
@@ -120,6 +124,8 @@ impl Code {
         Code::BackupNotFound,
         Code::RolloutNotFound,
         Code::RolloutRefused,
+        Code::WebhookNotFound,
+        Code::DeliveryNotFound,
     ];
 
     /// The table: stable name and HTTP status of each code.
@@ -159,6 +165,8 @@ impl Code {
             Code::BackupNotFound => ("backup_not_found", 404),
             Code::RolloutNotFound => ("rollout_not_found", 404),
             Code::RolloutRefused => ("rollout_refused", 409),
+            Code::WebhookNotFound => ("webhook_not_found", 404),
+            Code::DeliveryNotFound => ("delivery_not_found", 404),
         }
     }
 
@@ -391,6 +399,33 @@ impl From<crate::agents::Error> for ApiError {
             E::NotRegistered(_) => Code::AgentNotFound,
             E::Busy(_) => Code::AgentBusy,
             E::KeysExhausted(_) | E::Contended(_) => Code::Internal,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// The boundary between the webhook domain and the API.
+impl From<crate::webhooks::Error> for ApiError {
+    fn from(e: crate::webhooks::Error) -> Self {
+        use crate::webhooks::Error as E;
+        let code = match e {
+            E::Store(e) => return e.into(),
+            E::Invalid(fields) => {
+                return ApiError::fields(
+                    fields
+                        .into_iter()
+                        .map(|f| FieldProblem {
+                            field: f.field.to_owned(),
+                            rule: f.rule.to_owned(),
+                            message: f.message,
+                        })
+                        .collect(),
+                );
+            }
+            E::InvalidParameter(_) => Code::InvalidParameter,
+            E::WebhookNotFound(_) => Code::WebhookNotFound,
+            E::DeliveryNotFound(_) => Code::DeliveryNotFound,
+            E::Internal(_) => Code::Internal,
         };
         ApiError::new(code, e.to_string())
     }

@@ -25,6 +25,7 @@ pub mod sse;
 pub mod state;
 pub mod templates;
 pub mod web;
+pub mod webhooks;
 
 pub use http::build_app;
 pub use settings::Settings;

@@ -20,6 +20,18 @@ pub static REPLACE_FIELD: LazyLock<Script> =
 /// entry.
 pub static RECORD_WRITE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../lua/record_write.lua")));
+/// Queue one webhook delivery unless it exists (`panel/lua/webhook_emit.lua`).
+pub static WEBHOOK_EMIT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../lua/webhook_emit.lua")));
+/// Claim a due webhook delivery with a lease.
+pub static WEBHOOK_CLAIM: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../lua/webhook_claim.lua")));
+/// Record the end of a webhook delivery's attempt.
+pub static WEBHOOK_FINISH: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../lua/webhook_finish.lua")));
+/// Queue a webhook delivery again now.
+pub static WEBHOOK_REDELIVER: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../lua/webhook_redeliver.lua")));
 /// The contract's event append, for the panel's own events.
 pub static APPEND_EVENT: LazyLock<Script> = LazyLock::new(|| Script::new(contract::APPEND_EVENT));
 

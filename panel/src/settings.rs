@@ -29,6 +29,9 @@ pub mod default {
     pub const AUTH_FAILURE_REFILL_SECS: u64 = 6;
     pub const AUTH_FAILURE_BURST: u32 = 10;
     pub const BODY_READ_TIMEOUT_SECS: u64 = 15;
+    pub const WEBHOOK_TIMEOUT_MS: u64 = 10_000;
+    pub const WEBHOOK_RETRY_BASE_MS: u64 = 60_000;
+    pub const WEBHOOK_CONCURRENCY: usize = 16;
 }
 
 /// Every setting, each optional: one layer (the file, or flags + environment).
@@ -111,6 +114,26 @@ pub struct SettingsLayer {
     #[arg(long, env = "OUTFITTER_WORKERS")]
     pub workers: Option<usize>,
 
+    /// One webhook delivery attempt (connect, send, answer) may take this many milliseconds;
+    /// a receiver that hangs is cut off then and retried [default: 10000].
+    #[arg(long, env = "OUTFITTER_WEBHOOK_TIMEOUT_MS")]
+    pub webhook_timeout_ms: Option<u64>,
+
+    /// The first retry of a failed webhook delivery waits this many milliseconds, each next
+    /// one twice as long up to 60 times it (one minute: about a day of retries) [default: 60000].
+    #[arg(long, env = "OUTFITTER_WEBHOOK_RETRY_BASE_MS")]
+    pub webhook_retry_base_ms: Option<u64>,
+
+    /// Webhook deliveries one panel has in flight at once [default: 16].
+    #[arg(long, env = "OUTFITTER_WEBHOOK_CONCURRENCY")]
+    pub webhook_concurrency: Option<usize>,
+
+    /// Refuse webhook URLs and resolved addresses that are loopback, private, link-local or
+    /// otherwise internal (docs/operations.md) [default: false].
+    #[arg(long, env = "OUTFITTER_WEBHOOK_DENY_PRIVATE", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub webhook_deny_private: Option<bool>,
+
     /// Log lines on stderr: `text`, or `json` for one JSON object per line [default: text].
     #[arg(long, env = "OUTFITTER_LOG_FORMAT", value_name = "text|json")]
     pub log_format: Option<LogFormat>,
@@ -162,6 +185,10 @@ impl SettingsLayer {
             only_tested_apps: self.only_tested_apps.or(lower.only_tested_apps),
             workers: self.workers.or(lower.workers),
             log_format: self.log_format.or(lower.log_format),
+            webhook_timeout_ms: self.webhook_timeout_ms.or(lower.webhook_timeout_ms),
+            webhook_retry_base_ms: self.webhook_retry_base_ms.or(lower.webhook_retry_base_ms),
+            webhook_concurrency: self.webhook_concurrency.or(lower.webhook_concurrency),
+            webhook_deny_private: self.webhook_deny_private.or(lower.webhook_deny_private),
         }
     }
 
@@ -204,6 +231,19 @@ impl SettingsLayer {
             only_tested_apps: self.only_tested_apps.unwrap_or(false),
             workers: self.workers,
             log_format: self.log_format.unwrap_or_default(),
+            webhook_timeout_ms: self
+                .webhook_timeout_ms
+                .unwrap_or(default::WEBHOOK_TIMEOUT_MS)
+                .max(1),
+            webhook_retry_base_ms: self
+                .webhook_retry_base_ms
+                .unwrap_or(default::WEBHOOK_RETRY_BASE_MS)
+                .max(1),
+            webhook_concurrency: self
+                .webhook_concurrency
+                .unwrap_or(default::WEBHOOK_CONCURRENCY)
+                .max(1),
+            webhook_deny_private: self.webhook_deny_private.unwrap_or(false),
         }
     }
 }
@@ -227,6 +267,10 @@ pub struct Settings {
     pub only_tested_apps: bool,
     pub workers: Option<usize>,
     pub log_format: LogFormat,
+    pub webhook_timeout_ms: u64,
+    pub webhook_retry_base_ms: u64,
+    pub webhook_concurrency: usize,
+    pub webhook_deny_private: bool,
 }
 
 impl Settings {

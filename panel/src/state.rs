@@ -80,8 +80,9 @@ impl AppState {
     }
 
     /// Starts the background tasks of one panel process: the pubsub fan-out, the metrics
-    /// observer, the heartbeat recorder, the installation settler, the rollout driver and
-    /// the retention sweep. Call once, on a runtime that outlives the server.
+    /// observer, the heartbeat recorder, the installation settler, the rollout driver, the
+    /// webhook job watcher and delivery worker, and the retention sweep. Call once, on a
+    /// runtime that outlives the server.
     pub fn spawn_background(self: &Arc<Self>) {
         tokio::spawn(live::run(
             self.redis_client.clone(),
@@ -98,10 +99,27 @@ impl AppState {
             self.redis.clone(),
         ));
         tokio::spawn(crate::rollouts::driver::run(Arc::clone(self)));
+        tokio::spawn(crate::webhooks::watch::run_job_watcher(self.redis.clone()));
+        tokio::spawn(crate::webhooks::deliver::run_worker(
+            self.redis.clone(),
+            self.secret.webhook_key(),
+            self.webhook_config(),
+        ));
         tokio::spawn(retention::run(
             self.redis.clone(),
             self.settings.retention_days,
         ));
+    }
+
+    /// How this panel delivers webhooks (from its settings).
+    pub fn webhook_config(&self) -> crate::webhooks::deliver::Config {
+        let s = &self.settings;
+        crate::webhooks::deliver::Config {
+            timeout: Duration::from_millis(s.webhook_timeout_ms),
+            retry_base_ms: s.webhook_retry_base_ms,
+            deny_private: s.webhook_deny_private,
+            concurrency: s.webhook_concurrency,
+        }
     }
 
     /// Rescans the installers directory.

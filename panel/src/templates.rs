@@ -25,6 +25,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/rollouts.html"),
     ),
     ("rollout.html", include_str!("../../templates/rollout.html")),
+    (
+        "webhooks.html",
+        include_str!("../../templates/webhooks.html"),
+    ),
 ];
 
 /// The stylesheet.

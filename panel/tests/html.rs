@@ -743,3 +743,104 @@ async fn a_browser_session_reads_the_api_but_writes_only_with_its_csrf_header() 
     assert_eq!(cancel(Some("wrong".into())).await.unwrap().status(), 403);
     assert_eq!(cancel(Some(csrf)).await.unwrap().status(), 202);
 }
+
+#[actix_web::test]
+async fn webhooks_page_registers_shows_the_secret_once_redelivers_and_deletes() {
+    use outfitter_panel::webhooks::{Event, EventKind, emit};
+    let p = TestPanel::start().await;
+    let mut ops = Browser::new(&p);
+    ops.sign_in(&p.operator).await;
+    assert_eq!(ops.get("/webhooks").await.status, 403);
+    assert!(!ops.get("/").await.has("nav-webhooks"));
+
+    let mut b = Browser::new(&p);
+    let csrf = b.sign_in(&p.admin).await;
+    let page = b.get("/webhooks").await;
+    assert_eq!(page.status, 200);
+    assert!(page.has(r#"id="webhook-form""#) && page.has(r#"id="no-webhooks""#));
+    assert!(b.get("/").await.has(r#"id="nav-webhooks""#));
+
+    let bad = b
+        .post(
+            "/webhooks",
+            &[
+                ("_csrf", &csrf),
+                ("url", "ftp://example.com/"),
+                ("events", "job.failed"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        bad.element("error")
+            .contains("url: the scheme must be http or https")
+    );
+    assert_eq!(
+        bad.input_value("url").as_deref(),
+        Some("ftp://example.com/")
+    );
+
+    let forged = b
+        .post(
+            "/webhooks",
+            &[
+                ("_csrf", "forged"),
+                ("url", "http://127.0.0.1:9/"),
+                ("events", "*"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+
+    let made = b
+        .post(
+            "/webhooks",
+            &[
+                ("_csrf", &csrf),
+                ("url", "http://127.0.0.1:9/hook"),
+                ("events", "job.failed, installation.*"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.html);
+    let secret = made.element("secret");
+    let secret = secret
+        .split('>')
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("</")
+        .to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let again = b.get("/webhooks").await;
+    assert!(!again.has(&secret), "the secret is shown once");
+    assert!(again.has("job.failed, installation.*"));
+
+    let mut conn = p.conn();
+    let event = Event::new(
+        EventKind::JobFailed,
+        "job.failed:page:1:0",
+        serde_json::json!({}),
+    );
+    emit(&mut conn, &event).await.unwrap();
+    let listed = b.get("/webhooks").await;
+    let action =
+        Regex::new(r#"action="(/webhooks/(wh_[0-9a-f]+)/deliveries/dl_[0-9a-f]+/redeliver)""#)
+            .unwrap();
+    let caps = action.captures(&listed.html).expect("a redeliver form");
+    let (redeliver, hook) = (caps[1].to_owned(), caps[2].to_owned());
+    assert!(listed.has(r#"class="status pending""#) || listed.has(r#"class="status failed""#));
+    assert_eq!(b.post(&redeliver, &[("_csrf", "forged")]).await.status, 403);
+    let done = b.post(&redeliver, &[("_csrf", &csrf)]).await;
+    assert_eq!(done.status, 303);
+    assert_eq!(done.location, format!("/webhooks#{hook}"));
+
+    let gone = b
+        .post(&format!("/webhooks/{hook}/delete"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(gone.status, 303);
+    assert!(b.get("/webhooks").await.has(r#"id="no-webhooks""#));
+    let audit = b.get("/audit").await;
+    for a in ["webhook.create", "webhook.redeliver", "webhook.delete"] {
+        assert!(audit.has(a), "{a} in the audit log");
+    }
+}

@@ -177,6 +177,7 @@ fn body_for(path: &str, unique: &str) -> Value {
         "/api/v1/jobs" => demo_body("web-1"),
         "/api/v1/agents" => json!({ "id": unique }),
         "/api/v1/tokens" => json!({ "name": unique, "role": "viewer" }),
+        "/api/v1/webhooks" => json!({ "url": "http://127.0.0.1:9/hook", "events": ["job.failed"] }),
         "/api/v1/installations/{id}/restore" => json!({ "backup_id": "01a233ea-0000.1" }),
         _ => json!({}),
     }

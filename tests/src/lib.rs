@@ -8,6 +8,7 @@ pub mod browser;
 pub mod panel;
 pub mod ports;
 pub mod process;
+pub mod receiver;
 pub mod redis;
 pub mod runner;
 pub mod sse;

@@ -20,6 +20,8 @@ pub struct PanelSettings {
     pub redis_url: String,
     pub secret_file: PathBuf,
     pub installers: PathBuf,
+    /// More `OUTFITTER_*` settings for every command (e.g. short webhook timeouts).
+    pub env: Vec<(String, String)>,
 }
 
 impl PanelSettings {
@@ -32,6 +34,9 @@ impl PanelSettings {
         cmd.env("OUTFITTER_REDIS_URL", &self.redis_url)
             .env("OUTFITTER_SECRET_FILE", &self.secret_file)
             .env("OUTFITTER_INSTALLERS", &self.installers);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         cmd
     }
 

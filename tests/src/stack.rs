@@ -39,6 +39,11 @@ impl Stack {
 
     /// Like [`Stack::start`] with another installers directory.
     pub async fn start_with(installers: &Path) -> Result<Self> {
+        Self::start_configured(installers, &[]).await
+    }
+
+    /// Like [`Stack::start_with`], with more `OUTFITTER_*` settings for every panel.
+    pub async fn start_configured(installers: &Path, env: &[(&str, &str)]) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("outfitter-e2e-")
             .tempdir()?;
@@ -47,6 +52,10 @@ impl Stack {
             redis_url: redis.url(),
             secret_file: dir.path().join("panel.secret"),
             installers: installers.to_owned(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         let token = settings.add_token("e2e-admin", "admin")?;
         let mut stack = Self {
@@ -140,7 +149,15 @@ impl Stack {
     /// Runs one test against a fresh installation. On error, prints every log's tail and
     /// panics, so the cause is in the test output rather than lost with the temp directory.
     pub async fn scenario(test: impl AsyncFnOnce(&mut Stack) -> Result<()>) {
-        let mut stack = match Self::start().await {
+        Self::scenario_with(&[], test).await;
+    }
+
+    /// [`Stack::scenario`] with more `OUTFITTER_*` settings for every panel.
+    pub async fn scenario_with(
+        env: &[(&str, &str)],
+        test: impl AsyncFnOnce(&mut Stack) -> Result<()>,
+    ) {
+        let mut stack = match Self::start_configured(&test_bundles(), env).await {
             Ok(s) => s,
             Err(e) => panic!("starting the installation: {e:#}"),
         };

@@ -1,7 +1,8 @@
 //! Rollouts with real Redis, panels and three runner processes: servers picked by labels,
 //! batch by batch; a failing server halts the rollout and the servers after it are never
-//! started; a retry runs them; and a panel SIGKILLed in the middle of a rollout leaves it to
-//! another panel, which finishes it with every server run exactly once.
+//! started, and a real webhook receiver (answering 500 first) gets `job.failed` and
+//! `rollout.halted`, signed; a retry runs the rest; and a panel SIGKILLed in the middle of a
+//! rollout leaves it to another panel, which finishes it with every server run exactly once.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use outfitter_tests::Stack;
 use outfitter_tests::api::Api;
+use outfitter_tests::receiver::{Receiver, Reply};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -16,6 +18,12 @@ use serde_json::{Value, json};
 const LIMIT: Duration = Duration::from_secs(90);
 const APP: &str = "fleet-app";
 const PROD: [&str; 3] = ["fleet-a", "fleet-b", "fleet-c"];
+const HOOK_SECRET: &str = "rollout-hook-secret-0123456789";
+/// Short webhook attempts and retries, so a retried delivery arrives within the test.
+const SETTINGS: &[(&str, &str)] = &[
+    ("OUTFITTER_WEBHOOK_TIMEOUT_MS", "1500"),
+    ("OUTFITTER_WEBHOOK_RETRY_BASE_MS", "300"),
+];
 
 /// A bundle that fails on a server while `<marks>/fail-<agent>` exists, and waits while
 /// `<marks>/hold-<agent>` exists; it records each run in `<marks>/ran-<agent>`.
@@ -144,7 +152,9 @@ async fn run(test: impl AsyncFnOnce(&mut Stack, &Path) -> Result<()>) {
     write_bundle(&installers).expect("bundle");
     let marks = work.path().join("marks");
     std::fs::create_dir_all(&marks).expect("marks dir");
-    let mut stack = Stack::start_with(&installers).await.expect("stack");
+    let mut stack = Stack::start_configured(&installers, SETTINGS)
+        .await
+        .expect("stack");
     if let Err(e) = test(&mut stack, &marks).await {
         panic!("{e:#}\n{}", stack.diagnostics());
     }
@@ -154,6 +164,17 @@ async fn run(test: impl AsyncFnOnce(&mut Stack, &Path) -> Result<()>) {
 async fn a_failing_server_halts_the_rollout_and_a_retry_finishes_it() {
     run(async |s, marks| {
         let api = fleet(s).await?;
+        let receiver = Receiver::start(vec![Reply::Status(500)]).await?;
+        api.post(
+            "/webhooks",
+            &json!({
+                "url": receiver.url("/hook"),
+                "events": ["job.failed", "rollout.halted"],
+                "secret": HOOK_SECRET,
+            }),
+        )
+        .await?
+        .expect(StatusCode::CREATED)?;
         std::fs::write(marks.join("fail-fleet-b"), "")?;
         let created = api
             .post("/rollouts", &rollout_body(marks))
@@ -192,6 +213,38 @@ async fn a_failing_server_halts_the_rollout_and_a_retry_finishes_it() {
         ensure!(jobs_on(&api, "fleet-c").await?.is_empty());
         ensure!(jobs_on(&api, "fleet-dev").await?.is_empty());
         ensure!(runs(marks, "fleet-c") == 0);
+
+        // The receiver got both events, signed; the one it answered 500 came again with the
+        // same delivery id.
+        let got = receiver.wait_for(3, LIMIT).await?;
+        let bodies: Vec<Value> = got
+            .iter()
+            .map(|r| r.verify(HOOK_SECRET))
+            .collect::<Result<_>>()?;
+        let ids: Vec<&str> = bodies.iter().filter_map(|b| b["id"].as_str()).collect();
+        let retried = ids
+            .iter()
+            .filter(|id| ids.iter().filter(|x| x == id).count() == 2)
+            .count();
+        ensure!(retried == 2, "the 500'd delivery came again: {ids:?}");
+        let failed_job = bodies
+            .iter()
+            .find(|b| b["event"] == "job.failed")
+            .context("job.failed delivered")?;
+        ensure!(
+            failed_job["data"]["job_id"] == b["job_id"]
+                && failed_job["data"]["agent_id"] == "fleet-b",
+            "{failed_job}"
+        );
+        let halt = bodies
+            .iter()
+            .find(|b| b["event"] == "rollout.halted")
+            .context("rollout.halted delivered")?;
+        ensure!(
+            halt["data"]["rollout_id"] == id.as_str()
+                && halt["data"]["failed_agents"] == json!(["fleet-b"]),
+            "{halt}"
+        );
 
         // A halted rollout cannot be paused or aborted; it can be retried.
         let refused = api

@@ -1,4 +1,4 @@
-//! The six figures. Each takes the running installation, measures, and returns a
+//! The seven figures. Each takes the running installation, measures, and returns a
 //! [`Figure`](crate::report::Figure) with its baselines.
 
 pub(crate) mod dispatch;
@@ -7,6 +7,7 @@ pub(crate) mod panel_load;
 pub(crate) mod progress;
 pub(crate) mod scale;
 pub(crate) mod throughput;
+pub(crate) mod webhooks;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -41,6 +42,8 @@ pub(crate) struct Plan {
     /// Simulated agents, and queued jobs per agent.
     pub agents: usize,
     pub jobs_per_agent: usize,
+    /// Webhook deliveries queued at once.
+    pub webhook_deliveries: usize,
     /// Profile the runner with `perf` (when it works here).
     pub profile: bool,
 }
@@ -59,6 +62,7 @@ impl Plan {
                 apps: 1000,
                 agents: 1000,
                 jobs_per_agent: 1,
+                webhook_deliveries: 2_000,
                 profile: false,
             }
         } else {
@@ -73,6 +77,7 @@ impl Plan {
                 apps: 1000,
                 agents: 1000,
                 jobs_per_agent: 5,
+                webhook_deliveries: 10_000,
                 profile: crate::profile::available(),
             }
         }

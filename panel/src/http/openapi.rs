@@ -17,7 +17,7 @@ use super::api;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Outfitter panel API", description = "Catalog, jobs, installations, live progress, agents. See docs/api.md."),
+    info(title = "Outfitter panel API", description = "Catalog, jobs, installations, live progress, agents, webhooks. See docs/api.md."),
     paths(
         api::apps::list, api::apps::get, api::apps::schema,
         api::jobs::create, api::jobs::list, api::jobs::get, api::jobs::stream, api::jobs::log,
@@ -31,6 +31,8 @@ use super::api;
         api::agents::rotate, api::agents::remove, api::agents::set_labels,
         api::admin::me, api::admin::list_tokens, api::admin::create_token, api::admin::delete_token,
         api::admin::audit_log, api::admin::catalog, api::admin::reload_catalog,
+        api::webhooks::create, api::webhooks::list, api::webhooks::get, api::webhooks::delete,
+        api::webhooks::deliveries, api::webhooks::redeliver,
         api::system::healthz, api::system::metrics, api::system::openapi,
     ),
     components(
@@ -49,6 +51,7 @@ use super::api;
             responses::ValidationFailed, responses::StoreUnavailable, responses::TooManyRequests,
             responses::InstallationNotFound, responses::ActionRefused,
             responses::RolloutNotFound, responses::RolloutRefused,
+            responses::WebhookNotFound, responses::DeliveryNotFound,
         ),
     ),
     modifiers(&BearerAuth, &CallerErrors, &Links),
@@ -190,6 +193,30 @@ const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
         "remove_agent",
         "id",
         "$response.body#/agent/id",
+    ),
+    (
+        "create_webhook",
+        "201",
+        "GetWebhook",
+        "get_webhook",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_webhook",
+        "201",
+        "WebhookDeliveries",
+        "list_webhook_deliveries",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_webhook",
+        "201",
+        "DeleteWebhook",
+        "delete_webhook",
+        "id",
+        "$response.body#/id",
     ),
     (
         "create_token",

@@ -99,6 +99,14 @@ pub async fn settle(conn: &mut ConnectionManager, mut inst: Installation) -> Res
             Some(rev) => {
                 inst.rev = rev;
                 store::unmark_pending(conn, &inst.id).await?;
+                crate::webhooks::watch::installation_settled(
+                    conn,
+                    &inst,
+                    pending.action,
+                    &end,
+                    &pending.job_id,
+                )
+                .await;
                 tracing::info!(installation = %inst.id, state = %inst.state, job = %pending.job_id, "installation settled");
                 return Ok(inst);
             }

@@ -241,6 +241,10 @@ async fn retry_as(state: &AppState, job_id: &str, by: &str) -> Result<JobRecord>
             .map_err(|e| Error::Internal(format!("job {job_id}: {e}")))?;
         envelope.sealed_inputs = Some(values);
     }
+    // The end being retried is announced first (idempotent): the retry resets the record
+    // the webhook watcher would read it from. Then the new attempt is watched.
+    crate::webhooks::watch::announce_job(&mut conn, &job).await;
+    crate::webhooks::watch::watch_job(&mut conn, job_id).await?;
     let keys = current.working;
     let now = now_ms();
     // The record counts the attempts that ran; the stored envelope may lag behind it.

@@ -101,8 +101,15 @@ pub async fn drive(state: &AppState, id: &str) -> Result<()> {
             return Ok(());
         };
         r.rev = rev;
-        if let Some(s) = became {
-            events::state_reached(state, &r, s).await;
+    }
+    if r.state.is_final() && r.announced != Some(r.state) {
+        // Announced from the record, not from the change: a panel killed in between
+        // announces again next round, into the same delivery (the event key is the end's).
+        events::announce(state, &r).await?;
+        r.announced = Some(r.state);
+        match store::write(&mut conn, &r, None).await? {
+            Some(rev) => r.rev = rev,
+            None => return Ok(()),
         }
     }
     if r.state.is_final() && !r.targets.iter().any(|t| t.state.is_active()) {

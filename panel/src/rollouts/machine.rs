@@ -205,6 +205,7 @@ pub fn retry(r: &mut Rollout) -> Result<usize, Refused> {
     r.state = RolloutState::Running;
     r.finished_at = None;
     r.next_batch_at = None;
+    r.announced = None;
     Ok(again)
 }
 
@@ -249,6 +250,7 @@ mod tests {
             created_by: "t".into(),
             updated_at: 0,
             finished_at: None,
+            announced: None,
             rev: 1,
         }
     }

@@ -60,6 +60,7 @@ pub async fn create(state: &AppState, req: NewRollout, caller: &Caller) -> Resul
         created_by: caller.name.clone(),
         updated_at: now,
         finished_at: None,
+        announced: None,
         rev: 0,
     };
     let what = format!(
@@ -158,9 +159,6 @@ pub async fn control(
             store::set_active(&mut conn, id, true).await?;
         }
         cancel_queued(state, &r, &to_cancel, caller).await;
-        if what == Control::Abort {
-            events::state_reached(state, &r, RolloutState::Aborted).await;
-        }
         let action = format!("rollout.{}", what.as_str());
         audit::record(&mut conn, &caller.name, &action, id, &caller.from, &detail).await;
         return Ok(r);

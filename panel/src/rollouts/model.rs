@@ -206,6 +206,9 @@ pub struct Rollout {
     pub created_by: String,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// The final state whose webhook event is out (the driver announces each end once).
+    #[serde(default)]
+    pub announced: Option<RolloutState>,
     /// Bumped by every write: counts state changes for webhooks and stale writes.
     #[serde(skip)]
     pub rev: u64,

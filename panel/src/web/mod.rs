@@ -9,6 +9,7 @@ mod job_page;
 mod lists;
 mod login;
 mod rollout_pages;
+mod webhooks_page;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
@@ -61,7 +62,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/agents", web::get().to(lists::agents))
         .route("/agents/{id}/labels", web::post().to(lists::set_labels))
-        .route("/audit", web::get().to(lists::audit));
+        .route("/audit", web::get().to(lists::audit))
+        .service(
+            web::resource("/webhooks")
+                .route(web::get().to(webhooks_page::page))
+                .route(web::post().to(webhooks_page::create)),
+        )
+        .route(
+            "/webhooks/{id}/delete",
+            web::post().to(webhooks_page::delete),
+        )
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/redeliver",
+            web::post().to(webhooks_page::redeliver),
+        );
 }
 
 async fn css() -> HttpResponse {
@@ -127,6 +141,12 @@ impl From<crate::installations::Error> for WebError {
 
 impl From<crate::rollouts::Error> for WebError {
     fn from(e: crate::rollouts::Error) -> Self {
+        WebError::Api(e.into())
+    }
+}
+
+impl From<crate::webhooks::Error> for WebError {
+    fn from(e: crate::webhooks::Error) -> Self {
         WebError::Api(e.into())
     }
 }

@@ -8,6 +8,7 @@ pub mod job_view;
 pub mod jobs;
 pub mod rollouts;
 pub mod system;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -101,5 +102,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/tokens/{name}").route(web::delete().to(admin::delete_token)))
         .service(resource("/audit").route(web::get().to(admin::audit_log)))
         .service(resource("/catalog").route(web::get().to(admin::catalog)))
-        .service(resource("/catalog/reload").route(web::post().to(admin::reload_catalog)));
+        .service(resource("/catalog/reload").route(web::post().to(admin::reload_catalog)))
+        .service(
+            resource("/webhooks")
+                .route(web::get().to(webhooks::list))
+                .route(web::post().to(webhooks::create)),
+        )
+        .service(
+            resource("/webhooks/{id}")
+                .route(web::get().to(webhooks::get))
+                .route(web::delete().to(webhooks::delete)),
+        )
+        .service(resource("/webhooks/{id}/deliveries").route(web::get().to(webhooks::deliveries)))
+        .service(
+            resource("/webhooks/{id}/deliveries/{delivery_id}/redeliver")
+                .route(web::post().to(webhooks::redeliver)),
+        );
 }

@@ -114,6 +114,16 @@ error_response!(
     [RolloutRefused]
 );
 error_response!(
+    WebhookNotFound,
+    "No webhook with that id",
+    [WebhookNotFound]
+);
+error_response!(
+    DeliveryNotFound,
+    "No webhook with that id, or no delivery with that id of this webhook",
+    [WebhookNotFound, DeliveryNotFound]
+);
+error_response!(
     PayloadTooLarge,
     "The body is larger than max_body_bytes",
     [PayloadTooLarge]

@@ -47,6 +47,8 @@ pub async fn write(
     let _: () = redis::pipe()
         .zadd(redis_keys::JOBS_INDEX, job_id, now_ms)
         .hset(redis_keys::JOB_AGENT, job_id, agent_id)
+        // Watched until its end is announced to webhooks (`webhooks::watch`).
+        .zadd(redis_keys::WEBHOOK_WATCHED_JOBS, job_id, now_ms)
         .query_async(&mut conn)
         .await?;
 
@@ -59,6 +61,7 @@ pub async fn write(
             let _: Result<(), _> = redis::pipe()
                 .zrem(redis_keys::JOBS_INDEX, job_id)
                 .hdel(redis_keys::JOB_AGENT, job_id)
+                .zrem(redis_keys::WEBHOOK_WATCHED_JOBS, job_id)
                 .query_async(&mut conn)
                 .await;
             return Err(e.into());
