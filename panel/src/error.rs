@@ -76,11 +76,13 @@ pub enum Code {
     VersionNotFound,
     /// No backup with that id for this installation.
     BackupNotFound,
+    /// No schedule with that id.
+    ScheduleNotFound,
 }
 
 impl Code {
     /// Every code, for the documentation test.
-    pub const ALL: [Code; 32] = [
+    pub const ALL: [Code; 33] = [
         Code::InvalidJson,
         Code::JsonTooDeep,
         Code::InvalidParameter,
@@ -113,6 +115,7 @@ impl Code {
         Code::InstallationChanged,
         Code::VersionNotFound,
         Code::BackupNotFound,
+        Code::ScheduleNotFound,
     ];
 
     /// The table: stable name and HTTP status of each code.
@@ -150,6 +153,7 @@ impl Code {
             Code::InstallationChanged => ("installation_changed", 409),
             Code::VersionNotFound => ("version_not_found", 409),
             Code::BackupNotFound => ("backup_not_found", 404),
+            Code::ScheduleNotFound => ("schedule_not_found", 404),
         }
     }
 
@@ -336,6 +340,25 @@ impl From<crate::agents::Error> for ApiError {
             E::NotRegistered(_) => Code::AgentNotFound,
             E::Busy(_) => Code::AgentBusy,
             E::KeysExhausted(_) | E::Contended(_) => Code::Internal,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// The boundary between the schedule domain and the API.
+impl From<crate::schedules::Error> for ApiError {
+    fn from(e: crate::schedules::Error) -> Self {
+        use crate::schedules::Error as E;
+        let code = match e {
+            E::Store(e) => return e.into(),
+            E::Job(e) => return (*e).into(),
+            E::Installation(e) => return (*e).into(),
+            E::InvalidFields(fields) => {
+                return ApiError::fields(fields.into_iter().map(Into::into).collect());
+            }
+            E::InvalidParameter(_) => Code::InvalidParameter,
+            E::NotFound(_) => Code::ScheduleNotFound,
+            E::Internal(_) => Code::Internal,
         };
         ApiError::new(code, e.to_string())
     }

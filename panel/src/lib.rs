@@ -17,6 +17,7 @@ pub mod lint;
 pub mod live;
 pub mod metrics;
 pub mod retention;
+pub mod schedules;
 pub mod scripts;
 pub mod settings;
 pub mod sse;

@@ -19,6 +19,12 @@ pub static REPLACE_FIELD: LazyLock<Script> =
 /// Compare-and-swap of an installation's record, with its history entry.
 pub static INSTALLATION_WRITE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../lua/installation_write.lua")));
+/// Compare-and-swap of a schedule's next due time, with the run it records.
+pub static SCHEDULE_ADVANCE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../lua/schedule_advance.lua")));
+/// Pause or resume of a schedule that exists.
+pub static SCHEDULE_STATE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../lua/schedule_state.lua")));
 /// The contract's event append, for the panel's own events.
 pub static APPEND_EVENT: LazyLock<Script> = LazyLock::new(|| Script::new(contract::APPEND_EVENT));
 

@@ -79,9 +79,11 @@ impl AppState {
     }
 
     /// Starts the background tasks of one panel process: the pubsub fan-out, the metrics
-    /// observer, the heartbeat recorder and the retention sweep. Call once, on a runtime
-    /// that outlives the server.
-    pub fn spawn_background(&self) {
+    /// observer, the heartbeat recorder, the installation settler, the retention sweep and
+    /// the schedule tick (which queues jobs, so it holds the whole state). Call once, on a
+    /// runtime that outlives the server.
+    pub fn spawn_background(self: &std::sync::Arc<Self>) {
+        tokio::spawn(crate::schedules::tick::run(self.clone()));
         tokio::spawn(live::run(
             self.redis_client.clone(),
             self.live.clone(),
