@@ -17,7 +17,7 @@ use super::api;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Outfitter panel API", description = "Catalog, jobs, installations, live progress, agents. See docs/api.md."),
+    info(title = "Outfitter panel API", description = "Catalog, jobs, installations, schedules, live progress, agents. See docs/api.md."),
     paths(
         api::apps::list, api::apps::get, api::apps::schema,
         api::jobs::create, api::jobs::list, api::jobs::get, api::jobs::stream, api::jobs::log,
@@ -25,6 +25,8 @@ use super::api;
         api::installations::list, api::installations::get, api::installations::reconfigure,
         api::installations::upgrade, api::installations::uninstall, api::installations::backup,
         api::installations::restore,
+        api::schedules::create, api::schedules::list, api::schedules::get,
+        api::schedules::pause, api::schedules::resume, api::schedules::delete,
         api::agents::list, api::agents::get, api::agents::create,
         api::agents::rotate, api::agents::remove,
         api::admin::me, api::admin::list_tokens, api::admin::create_token, api::admin::delete_token,
@@ -46,6 +48,7 @@ use super::api;
             responses::AgentBusy, responses::PayloadTooLarge, responses::UnsupportedMediaType,
             responses::ValidationFailed, responses::StoreUnavailable, responses::TooManyRequests,
             responses::InstallationNotFound, responses::ActionRefused,
+            responses::ScheduleNotFound, responses::ScheduleTargetNotFound,
         ),
     ),
     modifiers(&BearerAuth, &CallerErrors, &Links),
@@ -187,6 +190,30 @@ const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
         "remove_agent",
         "id",
         "$response.body#/agent/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "GetSchedule",
+        "get_schedule",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "PauseSchedule",
+        "pause_schedule",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "DeleteSchedule",
+        "delete_schedule",
+        "id",
+        "$response.body#/id",
     ),
     (
         "create_token",

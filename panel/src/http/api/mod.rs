@@ -6,6 +6,7 @@ pub mod apps;
 pub mod installations;
 pub mod job_view;
 pub mod jobs;
+pub mod schedules;
 pub mod system;
 
 use actix_web::web;
@@ -70,6 +71,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/installations/{id}/restore").route(web::post().to(installations::restore)),
         )
+        .service(
+            resource("/schedules")
+                .route(web::post().to(schedules::create))
+                .route(web::get().to(schedules::list)),
+        )
+        .service(
+            resource("/schedules/{id}")
+                .route(web::get().to(schedules::get))
+                .route(web::delete().to(schedules::delete)),
+        )
+        .service(resource("/schedules/{id}/pause").route(web::post().to(schedules::pause)))
+        .service(resource("/schedules/{id}/resume").route(web::post().to(schedules::resume)))
         .service(
             resource("/agents")
                 .route(web::get().to(agents::list))
