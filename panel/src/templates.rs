@@ -20,6 +20,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("jobs.html", include_str!("../../templates/jobs.html")),
     ("agents.html", include_str!("../../templates/agents.html")),
     ("audit.html", include_str!("../../templates/audit.html")),
+    (
+        "schedules.html",
+        include_str!("../../templates/schedules.html"),
+    ),
 ];
 
 /// The stylesheet.

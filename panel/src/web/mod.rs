@@ -8,6 +8,7 @@ mod installation_page;
 mod job_page;
 mod lists;
 mod login;
+mod schedules_page;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
@@ -47,6 +48,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/installations/{id}/{action}",
             web::post().to(installation_page::act),
+        )
+        .service(
+            web::resource("/schedules")
+                .route(web::get().to(schedules_page::page))
+                .route(web::post().to(schedules_page::create)),
+        )
+        .route(
+            "/schedules/{id}/{action}",
+            web::post().to(schedules_page::act),
         )
         .route("/agents", web::get().to(lists::agents))
         .route("/audit", web::get().to(lists::audit));
@@ -109,6 +119,12 @@ impl From<crate::agents::Error> for WebError {
 
 impl From<crate::installations::Error> for WebError {
     fn from(e: crate::installations::Error) -> Self {
+        WebError::Api(e.into())
+    }
+}
+
+impl From<crate::schedules::Error> for WebError {
+    fn from(e: crate::schedules::Error) -> Self {
         WebError::Api(e.into())
     }
 }
