@@ -84,10 +84,12 @@ async fn page_for(
         .into_iter()
         .map(|a| a.id)
         .collect();
-    // A refused form comes back with what was typed.
+    // A refused form comes back with what was typed, except inputs refused for holding a
+    // secret: a secret is never echoed.
+    let secret = error.is_some_and(|e| e.fields.iter().any(|f| f.rule == "secret"));
     let typed: Map<String, Value> = form
         .iter()
-        .filter(|(k, _)| !k.starts_with('_'))
+        .filter(|(k, _)| !k.starts_with('_') && !(secret && k == "inputs"))
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     let mut ctx = base_context(Some(caller));
