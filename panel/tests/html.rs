@@ -774,12 +774,20 @@ async fn schedules_page_creates_pauses_resumes_and_deletes_and_shows_refusals_be
     assert_eq!(refused.status, 422, "{}", refused.html);
     assert!(refused.element("schedule-error").contains("secret"));
     assert_eq!(refused.input_value("name").as_deref(), Some("nightly"));
-    assert!(!refused.has("correct horse battery"), "a secret is never echoed");
+    assert!(
+        !refused.has("correct horse battery"),
+        "a secret is never echoed"
+    );
 
     let bad_cron = b
         .post(
             "/schedules",
-            &[("_csrf", &csrf), ("name", "x"), ("cron", "nope"), ("kind", "job")],
+            &[
+                ("_csrf", &csrf),
+                ("name", "x"),
+                ("cron", "nope"),
+                ("kind", "job"),
+            ],
         )
         .await;
     assert_eq!(bad_cron.status, 422);
@@ -811,7 +819,10 @@ async fn schedules_page_creates_pauses_resumes_and_deletes_and_shows_refusals_be
         .captures(&list.html)
         .expect("a schedule row")[1]
         .to_owned();
-    assert!(list.element(&format!("schedule-{id}")).contains("weekly upgrade"));
+    assert!(
+        list.element(&format!("schedule-{id}"))
+            .contains("weekly upgrade")
+    );
     assert!(list.has(r#"class="pause""#));
 
     let paused = b

@@ -423,7 +423,7 @@ async fn a_run_that_cannot_queue_is_recorded_and_the_schedule_moves_on() {
 async fn the_panels_own_tick_runs_a_seconds_schedule_once_per_due_time() {
     let p = TestPanel::start().await;
     add_plain_bundle(&p);
-    let s = create(&p, &job_schedule("* * * * * *", "skip")).await;
+    let s = create(&p, &job_schedule("* * * * * *", "run_once")).await;
     let id = s["id"].as_str().unwrap().to_owned();
     tokio::time::sleep(std::time::Duration::from_millis(3_600)).await;
     let r = p
@@ -434,9 +434,15 @@ async fn the_panels_own_tick_runs_a_seconds_schedule_once_per_due_time() {
     assert!(runs.len() >= 2, "{runs:?}");
     let mut dues: Vec<i64> = runs.iter().map(|r| r["due"].as_i64().unwrap()).collect();
     dues.sort_unstable();
+    // Distinct whole seconds (a tick stalled past a period on a busy machine collapses the
+    // due times it missed into one catch-up run, so a gap of several seconds may appear).
     for w in dues.windows(2) {
-        assert_eq!(w[1] - w[0], 1_000, "{dues:?}");
+        assert!(w[1] > w[0] && (w[1] - w[0]) % 1_000 == 0, "{dues:?}");
     }
     let jobs = jobs_of(&p, &id).await;
     assert_eq!(jobs.len(), runs.len(), "{jobs:?} vs {runs:?}");
+    let mut ran: Vec<&str> = runs.iter().map(|r| r["job_id"].as_str().unwrap()).collect();
+    ran.sort_unstable();
+    ran.dedup();
+    assert_eq!(ran.len(), runs.len());
 }

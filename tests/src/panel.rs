@@ -122,6 +122,11 @@ impl Panel {
         self.daemon.output_tail(n)
     }
 
+    /// SIGKILL (`kill -9`): the panel dies mid-whatever, as in a crash.
+    pub fn kill(&mut self) {
+        self.daemon.kill();
+    }
+
     async fn wait_ready(&mut self) -> Result<()> {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + READY_LIMIT;

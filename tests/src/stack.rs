@@ -68,6 +68,11 @@ impl Stack {
         Ok(self.panels.len() - 1)
     }
 
+    /// SIGKILLs panel `i` (its index stays taken; [`Stack::start_panel`] adds a new one).
+    pub fn kill_panel(&mut self, i: usize) {
+        self.panels[i].kill();
+    }
+
     /// The first panel.
     pub fn panel(&self) -> &Panel {
         &self.panels[0]

@@ -15,9 +15,12 @@ use crate::state::AppState;
 
 /// How often a panel looks for due schedules.
 pub const TICK: Duration = Duration::from_millis(500);
-/// A due time seen later than this was missed (no panel ran at the time): the schedule's
-/// catch-up policy applies. Within it, a late tick (a slow Redis, a busy panel) still runs
-/// the due time as usual.
+/// A due time seen later than this, or later than the schedule's period (whichever is
+/// shorter), was missed: no panel ran at the time, and the schedule's catch-up policy
+/// applies. Within it, a late tick (a slow Redis, a busy panel) still runs the due time as
+/// usual. Capping it at the period means a panel back after several due times never runs
+/// them one after another: a tick that finds the following due time passed too collapses
+/// them.
 pub const GRACE_MS: i64 = 60_000;
 
 /// Ticks forever; errors are logged and the next tick tries again.
@@ -48,15 +51,20 @@ pub async fn tick(state: &AppState, now: i64) -> Result<usize> {
     Ok(recorded)
 }
 
-/// What to do about a due time seen at `now`: how it is met and the due time after it.
+/// What to do about a due time seen at `now`: how it is met and the due time after it. A
+/// function of the stored due time, `now` and the schedule only, so every panel that looks
+/// at the same moment decides alike; the run's idempotency key is the stored due time's in
+/// every case.
 pub fn plan(
     due: i64,
     now: i64,
     catch_up: CatchUp,
     cadence: &cron::Cadence,
 ) -> (RunKind, Option<i64>) {
-    if now - due <= GRACE_MS {
-        return (RunKind::OnTime, cadence.next_after(due));
+    let following = cadence.next_after(due);
+    let grace = following.map_or(GRACE_MS, |f| (f - due).min(GRACE_MS));
+    if now - due <= grace {
+        return (RunKind::OnTime, following);
     }
     // Missed: one run (or none) stands for every due time up to now.
     let kind = match catch_up {
@@ -120,9 +128,32 @@ mod tests {
     #[test]
     fn late_within_grace_runs_on_time_and_keeps_cadence() {
         let every2 = cron::parse("*/2 * * * * *", "UTC", T0).unwrap();
-        let (kind, next) = plan(T0, T0 + 5_000, CatchUp::Skip, &every2);
+        let (kind, next) = plan(T0, T0 + 1_500, CatchUp::Skip, &every2);
         assert_eq!(kind, RunKind::OnTime);
         assert_eq!(next, Some(T0 + 2_000));
+    }
+
+    #[test]
+    fn a_tick_later_than_one_period_collapses_the_missed_due_times() {
+        let every2 = cron::parse("*/2 * * * * *", "UTC", T0).unwrap();
+        assert_eq!(
+            plan(T0, T0 + 1_900, CatchUp::Skip, &every2).0,
+            RunKind::OnTime
+        );
+        let (kind, next) = plan(T0, T0 + 7_000, CatchUp::RunOnce, &every2);
+        assert_eq!(kind, RunKind::CatchUp);
+        assert_eq!(next, Some(T0 + 8_000));
+        // A daily schedule's grace is the cap.
+        let daily = cron::parse("0 3 * * *", "UTC", T0).unwrap();
+        let due = daily.next_after(T0).unwrap();
+        assert_eq!(
+            plan(due, due + 59_000, CatchUp::Skip, &daily).0,
+            RunKind::OnTime
+        );
+        assert_eq!(
+            plan(due, due + 61_000, CatchUp::Skip, &daily).0,
+            RunKind::Skipped
+        );
     }
 
     #[test]
