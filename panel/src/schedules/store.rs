@@ -58,7 +58,7 @@ pub async fn create(
     Ok(())
 }
 
-fn parse(id: &str, fields: HashMap<String, String>) -> Result<Schedule> {
+fn parse(id: &str, fields: &HashMap<String, String>) -> Result<Schedule> {
     let data = fields
         .get("data")
         .ok_or_else(|| Error::NotFound(id.to_owned()))?;
@@ -78,7 +78,7 @@ fn parse(id: &str, fields: HashMap<String, String>) -> Result<Schedule> {
 pub async fn load(conn: &mut ConnectionManager, id: &str) -> Result<Schedule> {
     check_id(id)?;
     let fields: HashMap<String, String> = conn.hgetall(redis_keys::schedule(id)).await?;
-    parse(id, fields)
+    parse(id, &fields)
 }
 
 /// Schedules, newest first (at most [`MAX_LISTED`]).

@@ -89,7 +89,7 @@ async fn page_for(
     let secret = error.is_some_and(|e| e.fields.iter().any(|f| f.rule == "secret"));
     let typed: Map<String, Value> = form
         .iter()
-        .filter(|(k, _)| !k.starts_with('_') && !(secret && k == "inputs"))
+        .filter(|(k, _)| !(k.starts_with('_') || (secret && k == "inputs")))
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     let mut ctx = base_context(Some(caller));
