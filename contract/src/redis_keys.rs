@@ -173,6 +173,27 @@ pub fn webhook_deliveries(webhook_id: &str) -> String {
     format!("{PREFIX}webhooks:{{webhooks}}:log:{webhook_id}")
 }
 
+// Schedules: panel-wide, every key under the one hash tag `{schedules}`, so the script that
+// advances a schedule (record, run history and the due index at once) stays in one cluster
+// slot.
+
+/// Sorted set: schedule id scored by creation time (unix ms), for listing.
+pub const SCHEDULES_INDEX: &str = "outfitter:{schedules}:index";
+/// Sorted set: schedule id scored by its next due time (unix ms); paused ones are absent.
+/// Every panel's tick reads the due ones from here.
+pub const SCHEDULES_DUE: &str = "outfitter:{schedules}:due";
+
+/// Hash of one schedule: `data` (its definition, JSON), `paused` (`0`/`1`), `next_due`
+/// (unix ms, empty while paused) and `last` (the last run, JSON).
+pub fn schedule(schedule_id: &str) -> String {
+    format!("{PREFIX}{{schedules}}:schedule:{schedule_id}")
+}
+
+/// List of one schedule's runs (JSON), oldest first, trimmed to the newest few.
+pub fn schedule_runs(schedule_id: &str) -> String {
+    format!("{PREFIX}{{schedules}}:schedule:{schedule_id}:runs")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

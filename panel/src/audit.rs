@@ -23,7 +23,8 @@ pub struct AuditEntry {
     /// The token name (`cli:<user>` for the command line).
     pub who: String,
     /// e.g. `job.create`, `job.cancel`, `job.retry`, `agent.add`, `agent.config`,
-    /// `agent.rotate`, `agent.remove`, `token.add`, `token.delete`, `session.login`,
+    /// `agent.rotate`, `agent.remove`, `token.add`, `token.delete`, `schedule.create`,
+    /// `schedule.pause`, `schedule.resume`, `schedule.delete`, `session.login`,
     /// `session.login_failed` (who: `anonymous`), `session.logout`.
     pub action: String,
     /// What it acted on (job id, agent id, token name).

@@ -85,11 +85,13 @@ pub enum Code {
     WebhookNotFound,
     /// No delivery with that id for this webhook.
     DeliveryNotFound,
+    /// No schedule with that id.
+    ScheduleNotFound,
 }
 
 impl Code {
     /// Every code, for the documentation test.
-    pub const ALL: [Code; 36] = [
+    pub const ALL: [Code; 37] = [
         Code::InvalidJson,
         Code::JsonTooDeep,
         Code::InvalidParameter,
@@ -126,6 +128,7 @@ impl Code {
         Code::RolloutRefused,
         Code::WebhookNotFound,
         Code::DeliveryNotFound,
+        Code::ScheduleNotFound,
     ];
 
     /// The table: stable name and HTTP status of each code.
@@ -167,6 +170,7 @@ impl Code {
             Code::RolloutRefused => ("rollout_refused", 409),
             Code::WebhookNotFound => ("webhook_not_found", 404),
             Code::DeliveryNotFound => ("delivery_not_found", 404),
+            Code::ScheduleNotFound => ("schedule_not_found", 404),
         }
     }
 
@@ -425,6 +429,25 @@ impl From<crate::webhooks::Error> for ApiError {
             E::InvalidParameter(_) => Code::InvalidParameter,
             E::WebhookNotFound(_) => Code::WebhookNotFound,
             E::DeliveryNotFound(_) => Code::DeliveryNotFound,
+            E::Internal(_) => Code::Internal,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// The boundary between the schedule domain and the API.
+impl From<crate::schedules::Error> for ApiError {
+    fn from(e: crate::schedules::Error) -> Self {
+        use crate::schedules::Error as E;
+        let code = match e {
+            E::Store(e) => return e.into(),
+            E::Job(e) => return (*e).into(),
+            E::Installation(e) => return (*e).into(),
+            E::InvalidFields(fields) => {
+                return ApiError::fields(fields.into_iter().map(Into::into).collect());
+            }
+            E::InvalidParameter(_) => Code::InvalidParameter,
+            E::NotFound(_) => Code::ScheduleNotFound,
             E::Internal(_) => Code::Internal,
         };
         ApiError::new(code, e.to_string())

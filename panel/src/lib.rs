@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod record;
 pub mod retention;
 pub mod rollouts;
+pub mod schedules;
 pub mod scripts;
 pub mod settings;
 pub mod sse;

@@ -32,6 +32,12 @@ pub static WEBHOOK_FINISH: LazyLock<Script> =
 /// Queue a webhook delivery again now.
 pub static WEBHOOK_REDELIVER: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../lua/webhook_redeliver.lua")));
+/// Compare-and-swap of a schedule's next due time, with the run it records.
+pub static SCHEDULE_ADVANCE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../lua/schedule_advance.lua")));
+/// Pause or resume of a schedule that exists.
+pub static SCHEDULE_STATE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../lua/schedule_state.lua")));
 /// The contract's event append, for the panel's own events.
 pub static APPEND_EVENT: LazyLock<Script> = LazyLock::new(|| Script::new(contract::APPEND_EVENT));
 

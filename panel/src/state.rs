@@ -80,10 +80,12 @@ impl AppState {
     }
 
     /// Starts the background tasks of one panel process: the pubsub fan-out, the metrics
-    /// observer, the heartbeat recorder, the installation settler, the rollout driver, the
-    /// webhook job watcher and delivery worker, and the retention sweep. Call once, on a
-    /// runtime that outlives the server.
+    /// observer, the heartbeat recorder, the installation settler, the rollout driver and
+    /// the schedule tick (both queue jobs, so they hold the whole state), the webhook job
+    /// watcher and delivery worker, and the retention sweep. Call once, on a runtime that
+    /// outlives the server.
     pub fn spawn_background(self: &Arc<Self>) {
+        tokio::spawn(crate::schedules::tick::run(Arc::clone(self)));
         tokio::spawn(live::run(
             self.redis_client.clone(),
             self.live.clone(),

@@ -29,6 +29,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "webhooks.html",
         include_str!("../../templates/webhooks.html"),
     ),
+    (
+        "schedules.html",
+        include_str!("../../templates/schedules.html"),
+    ),
 ];
 
 /// The stylesheet.

@@ -844,3 +844,110 @@ async fn webhooks_page_registers_shows_the_secret_once_redelivers_and_deletes() 
         assert!(audit.has(a), "{a} in the audit log");
     }
 }
+
+#[actix_web::test]
+async fn schedules_page_creates_pauses_resumes_and_deletes_and_shows_refusals_beside_the_form() {
+    let p = TestPanel::start().await;
+    let mut b = Browser::new(&p);
+    let csrf = b.sign_in(&p.operator).await;
+    let page = b.get("/schedules").await;
+    assert_eq!(page.status, 200);
+    assert!(page.has(r#"id="nav-schedules""#));
+    assert!(page.has(r#"id="no-schedules""#));
+    assert!(page.has(r#"id="schedule-form""#));
+
+    // The test bundles all ask for a secret: refused, with the reason and the typed values.
+    let refused = b
+        .post(
+            "/schedules",
+            &[
+                ("_csrf", &csrf),
+                ("name", "nightly"),
+                ("cron", "0 3 * * *"),
+                ("timezone", "Europe/Berlin"),
+                ("kind", "job"),
+                ("app_id", "demo-form"),
+                ("agent_id", "web-1"),
+                ("inputs", r#"{"db_password": "correct horse battery"}"#),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(refused.element("schedule-error").contains("secret"));
+    assert_eq!(refused.input_value("name").as_deref(), Some("nightly"));
+    assert!(
+        !refused.has("correct horse battery"),
+        "a secret is never echoed"
+    );
+
+    let bad_cron = b
+        .post(
+            "/schedules",
+            &[
+                ("_csrf", &csrf),
+                ("name", "x"),
+                ("cron", "nope"),
+                ("kind", "job"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_cron.status, 422);
+    assert!(bad_cron.element("schedule-error").contains("cron"));
+
+    // An installation's backup: demo-form has no backup script, so that is refused too; an
+    // upgrade is a fine thing to schedule.
+    let demo = p.demo_job().await;
+    let inst = demo["installation_id"].as_str().unwrap();
+    let made = b
+        .post(
+            "/schedules",
+            &[
+                ("_csrf", &csrf),
+                ("name", "weekly upgrade"),
+                ("cron", "0 4 * * MON"),
+                ("timezone", "UTC"),
+                ("kind", "installation"),
+                ("installation_id", inst),
+                ("action", "upgrade"),
+                ("catch_up", "skip"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.html);
+    let list = b.get("/schedules").await;
+    let id = Regex::new(r#"id="schedule-([0-9a-f-]{36})""#)
+        .unwrap()
+        .captures(&list.html)
+        .expect("a schedule row")[1]
+        .to_owned();
+    assert!(
+        list.element(&format!("schedule-{id}"))
+            .contains("weekly upgrade")
+    );
+    assert!(list.has(r#"class="pause""#));
+
+    let paused = b
+        .post(&format!("/schedules/{id}/pause"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(paused.status, 303);
+    assert!(b.get("/schedules").await.has(r#"class="resume""#));
+    let forged = b
+        .post(&format!("/schedules/{id}/resume"), &[("_csrf", "forged")])
+        .await;
+    assert_eq!(forged.status, 403);
+    let resumed = b
+        .post(&format!("/schedules/{id}/resume"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(resumed.status, 303);
+    let deleted = b
+        .post(&format!("/schedules/{id}/delete"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(deleted.status, 303);
+    assert!(b.get("/schedules").await.has(r#"id="no-schedules""#));
+
+    let mut viewer = Browser::new(&p);
+    viewer.sign_in(&p.viewer).await;
+    let seen = viewer.get("/schedules").await;
+    assert_eq!(seen.status, 200);
+    assert!(!seen.has(r#"id="schedule-form""#));
+}

@@ -179,6 +179,10 @@ fn body_for(path: &str, unique: &str) -> Value {
         "/api/v1/tokens" => json!({ "name": unique, "role": "viewer" }),
         "/api/v1/webhooks" => json!({ "url": "http://127.0.0.1:9/hook", "events": ["job.failed"] }),
         "/api/v1/installations/{id}/restore" => json!({ "backup_id": "01a233ea-0000.1" }),
+        "/api/v1/schedules" => json!({
+            "name": unique, "cron": "0 3 * * *",
+            "target": {"kind": "installation", "installation_id": "0192f0c4-2f7e-7cc3-9e6c-3d5e4a1b2c3d", "action": "backup"},
+        }),
         _ => json!({}),
     }
 }

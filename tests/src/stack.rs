@@ -77,7 +77,7 @@ impl Stack {
         Ok(self.panels.len() - 1)
     }
 
-    /// SIGKILLs panel `i`; it stays in the list (dead) so the others keep their indexes.
+    /// SIGKILLs panel `i` (its index stays taken; [`Stack::start_panel`] adds a new one).
     pub fn kill_panel(&mut self, i: usize) {
         self.panels[i].kill();
     }

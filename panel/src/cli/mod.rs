@@ -31,7 +31,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let bind = settings.bind;
     let workers = settings.workers;
     let state = web::Data::new(AppState::new(settings).await?);
-    state.spawn_background();
+    AppState::spawn_background(&state.clone().into_inner());
     tracing::info!(%bind, "outfitter-panel listening");
     let app_state = state.clone();
     // SSE streams are long-lived: do not wait the default 30 s for them on shutdown.

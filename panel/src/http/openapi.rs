@@ -18,6 +18,7 @@ use super::api;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Outfitter panel API", description = "Catalog, jobs, installations, live progress, agents, webhooks. See docs/api.md."),
+    info(title = "Outfitter panel API", description = "Catalog, jobs, installations, schedules, live progress, agents. See docs/api.md."),
     paths(
         api::apps::list, api::apps::get, api::apps::schema,
         api::jobs::create, api::jobs::list, api::jobs::get, api::jobs::stream, api::jobs::log,
@@ -27,6 +28,8 @@ use super::api;
         api::installations::restore,
         api::rollouts::create, api::rollouts::list, api::rollouts::get, api::rollouts::pause,
         api::rollouts::resume, api::rollouts::abort, api::rollouts::retry,
+        api::schedules::create, api::schedules::list, api::schedules::get,
+        api::schedules::pause, api::schedules::resume, api::schedules::delete,
         api::agents::list, api::agents::get, api::agents::create,
         api::agents::rotate, api::agents::remove, api::agents::set_labels,
         api::admin::me, api::admin::list_tokens, api::admin::create_token, api::admin::delete_token,
@@ -52,6 +55,7 @@ use super::api;
             responses::InstallationNotFound, responses::ActionRefused,
             responses::RolloutNotFound, responses::RolloutRefused,
             responses::WebhookNotFound, responses::DeliveryNotFound,
+            responses::ScheduleNotFound, responses::ScheduleTargetNotFound,
         ),
     ),
     modifiers(&BearerAuth, &CallerErrors, &Links),
@@ -225,6 +229,30 @@ const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
         "delete_token",
         "name",
         "$response.body#/record/name",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "GetSchedule",
+        "get_schedule",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "PauseSchedule",
+        "pause_schedule",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "create_schedule",
+        "201",
+        "DeleteSchedule",
+        "delete_schedule",
+        "id",
+        "$response.body#/id",
     ),
 ];
 

@@ -9,6 +9,7 @@ mod job_page;
 mod lists;
 mod login;
 mod rollout_pages;
+mod schedules_page;
 mod webhooks_page;
 
 use actix_web::http::StatusCode;
@@ -59,6 +60,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/rollouts/{id}/{action}",
             web::post().to(rollout_pages::control),
+        )
+        .service(
+            web::resource("/schedules")
+                .route(web::get().to(schedules_page::page))
+                .route(web::post().to(schedules_page::create)),
+        )
+        .route(
+            "/schedules/{id}/{action}",
+            web::post().to(schedules_page::act),
         )
         .route("/agents", web::get().to(lists::agents))
         .route("/agents/{id}/labels", web::post().to(lists::set_labels))
@@ -147,6 +157,12 @@ impl From<crate::rollouts::Error> for WebError {
 
 impl From<crate::webhooks::Error> for WebError {
     fn from(e: crate::webhooks::Error) -> Self {
+        WebError::Api(e.into())
+    }
+}
+
+impl From<crate::schedules::Error> for WebError {
+    fn from(e: crate::schedules::Error) -> Self {
         WebError::Api(e.into())
     }
 }

@@ -88,7 +88,7 @@ impl TestPanel {
             Settings::for_paths(&redis.url(), &installers, &dir.path().join("secret"));
         tweak(&mut settings);
         let state = web::Data::new(AppState::new(settings).await.unwrap());
-        state.spawn_background();
+        AppState::spawn_background(&state.clone().into_inner());
         let mut conn = state.redis.clone();
         let now = outfitter_panel::clock::now_ms();
         for id in ["web-1", "old-1", "gone-1"] {

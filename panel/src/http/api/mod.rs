@@ -7,6 +7,7 @@ pub mod installations;
 pub mod job_view;
 pub mod jobs;
 pub mod rollouts;
+pub mod schedules;
 pub mod system;
 pub mod webhooks;
 
@@ -82,6 +83,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/rollouts/{id}/resume").route(web::post().to(rollouts::resume)))
         .service(resource("/rollouts/{id}/abort").route(web::post().to(rollouts::abort)))
         .service(resource("/rollouts/{id}/retry").route(web::post().to(rollouts::retry)))
+        .service(
+            resource("/schedules")
+                .route(web::post().to(schedules::create))
+                .route(web::get().to(schedules::list)),
+        )
+        .service(
+            resource("/schedules/{id}")
+                .route(web::get().to(schedules::get))
+                .route(web::delete().to(schedules::delete)),
+        )
+        .service(resource("/schedules/{id}/pause").route(web::post().to(schedules::pause)))
+        .service(resource("/schedules/{id}/resume").route(web::post().to(schedules::resume)))
         .service(
             resource("/agents")
                 .route(web::get().to(agents::list))

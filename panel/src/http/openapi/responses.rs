@@ -124,6 +124,16 @@ error_response!(
     [WebhookNotFound, DeliveryNotFound]
 );
 error_response!(
+    ScheduleNotFound,
+    "No schedule with that id",
+    [ScheduleNotFound]
+);
+error_response!(
+    ScheduleTargetNotFound,
+    "The target's app, agent or installation does not exist",
+    [AppNotFound, AgentNotFound, InstallationNotFound]
+);
+error_response!(
     PayloadTooLarge,
     "The body is larger than max_body_bytes",
     [PayloadTooLarge]
