@@ -100,6 +100,7 @@ impl Installation {
             cmd,
             &self.dir.join(format!("panel-{port}.log")),
         )?;
+        outfitter_test_support::install_tls_provider();
         let http = reqwest::Client::new();
         let deadline = Instant::now() + READY_LIMIT;
         loop {

@@ -119,6 +119,7 @@ async fn run(args: &Args) -> Result<bool> {
         &bundles.runner_catalog,
     )
     .await?;
+    outfitter_test_support::install_tls_provider();
     let mut ctx = Ctx {
         inst,
         bundles,

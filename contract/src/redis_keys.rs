@@ -137,6 +137,11 @@ pub fn rollout_history(id: &str) -> String {
     format!("{PREFIX}rollout:{id}:history")
 }
 
+/// String: the rollout id reserved for one key (a schedule's due time), with a TTL.
+pub fn rollout_key(key: &str) -> String {
+    format!("{PREFIX}rollout-key:{key}")
+}
+
 /// String: which panel drives the rollout now, with a TTL.
 pub fn rollout_lease(id: &str) -> String {
     format!("{PREFIX}rollout:{id}:lease")

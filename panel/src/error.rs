@@ -443,6 +443,14 @@ impl From<crate::schedules::Error> for ApiError {
             E::Store(e) => return e.into(),
             E::Job(e) => return (*e).into(),
             E::Installation(e) => return (*e).into(),
+            E::Rollout(e) => {
+                // Its fields are the schedule's `target.…`.
+                let mut api = ApiError::from(*e);
+                for f in &mut api.fields {
+                    f.field = format!("target.{}", f.field);
+                }
+                return api;
+            }
             E::InvalidFields(fields) => {
                 return ApiError::fields(fields.into_iter().map(Into::into).collect());
             }

@@ -148,6 +148,7 @@ async fn serve_reads_the_config_file_and_environment() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    outfitter_test_support::install_tls_provider();
     let mut healthy = false;
     for _ in 0..200 {
         if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await

@@ -126,6 +126,7 @@ async fn serve(dir: &std::path::Path, redis_url: &str) -> Panel {
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
+    outfitter_test_support::install_tls_provider();
     for _ in 0..400 {
         if let Ok(r) = reqwest::get(format!("{}/healthz", panel.url)).await
             && r.status() == 200

@@ -125,6 +125,7 @@ async fn every_route_answers_each_role_as_documented_and_never_with_a_5xx() {
             let mut req = match method.as_str() {
                 "GET" => client.get(&url),
                 "POST" => client.post(&url).json(&body_for(path, &unique)),
+                "PUT" => client.put(&url).json(&body_for(path, &unique)),
                 "DELETE" => client.delete(&url),
                 other => panic!("no test for method {other}"),
             };
@@ -179,6 +180,11 @@ fn body_for(path: &str, unique: &str) -> Value {
         "/api/v1/tokens" => json!({ "name": unique, "role": "viewer" }),
         "/api/v1/webhooks" => json!({ "url": "http://127.0.0.1:9/hook", "events": ["job.failed"] }),
         "/api/v1/installations/{id}/restore" => json!({ "backup_id": "01a233ea-0000.1" }),
+        "/api/v1/agents/{id}/labels" => json!({ "labels": { "env": "matrix" } }),
+        // Only a plan: nothing starts, whoever may call it.
+        "/api/v1/rollouts" => {
+            json!({ "app_id": "demo-form", "agents": ["web-1"], "dry_run": true })
+        }
         "/api/v1/schedules" => json!({
             "name": unique, "cron": "0 3 * * *",
             "target": {"kind": "installation", "installation_id": "0192f0c4-2f7e-7cc3-9e6c-3d5e4a1b2c3d", "action": "backup"},

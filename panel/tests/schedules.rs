@@ -368,7 +368,7 @@ async fn a_panel_that_died_after_queueing_leaves_the_same_job_to_the_next_tick()
         .unwrap();
     assert_eq!(tick::tick(&p.state, due + 2_000).await.unwrap(), 1);
     let runs = runs(&p, &id).await;
-    assert_eq!(runs[0]["job_id"], json!(queued));
+    assert_eq!(runs[0]["job_id"], json!(queued.job_id().unwrap()));
     assert_eq!(jobs_of(&p, &id).await.len(), 1);
 }
 
@@ -445,4 +445,97 @@ async fn the_panels_own_tick_runs_a_seconds_schedule_once_per_due_time() {
     ran.sort_unstable();
     ran.dedup();
     assert_eq!(ran.len(), runs.len());
+}
+
+fn rollout_schedule(target_extra: &Value) -> Value {
+    let mut target = json!({"kind": "rollout", "app_id": "sched-task",
+                            "inputs": {"greeting": "hello"}, "agents": ["web-1"]});
+    for (k, v) in target_extra.as_object().unwrap() {
+        target[k] = v.clone();
+    }
+    json!({"name": "weekly fleet", "cron": "0 0 1 1 *", "timezone": "UTC", "target": target})
+}
+
+#[actix_web::test]
+async fn bad_rollout_targets_are_refused_naming_the_field_and_the_rule() {
+    let p = TestPanel::start().await;
+    add_plain_bundle(&p);
+    let cases = [
+        (json!({"dry_run": true}), 422, "target.dry_run", "schedule"),
+        (
+            json!({"selector": {"labels": {"env": "prod"}}}),
+            422,
+            "target.selector",
+            "one_of",
+        ),
+        (json!({"agents": []}), 422, "target.agents", "required"),
+        (json!({"batch_size": 0}), 422, "target.batch_size", "range"),
+    ];
+    for (extra, status, field, rule) in cases {
+        let (got, v) = refused(&p, &rollout_schedule(&extra)).await;
+        assert_eq!(
+            (got, field_of(&v)),
+            (status, (field.to_owned(), rule.to_owned())),
+            "{extra}: {v}"
+        );
+    }
+    let mut bad_label = rollout_schedule(&json!({}));
+    bad_label["target"]
+        .as_object_mut()
+        .unwrap()
+        .remove("agents");
+    bad_label["target"]["selector"] = json!({"labels": {"Bad Key": "x"}});
+    let (status, v) = refused(&p, &bad_label).await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(field_of(&v).1, "label", "{v}");
+
+    let mut no_app = rollout_schedule(&json!({}));
+    no_app["target"]["app_id"] = json!("no-such-app");
+    let (status, v) = refused(&p, &no_app).await;
+    assert_eq!(
+        (status, v["code"].clone()),
+        (404, json!("app_not_found")),
+        "{v}"
+    );
+}
+
+#[actix_web::test]
+async fn a_rollout_schedule_starts_one_rollout_per_due_time() {
+    let p = TestPanel::start().await;
+    add_plain_bundle(&p);
+    let s = create(&p, &rollout_schedule(&json!({}))).await;
+    let id = s["id"].as_str().unwrap().to_owned();
+    let due = s["next_due"].as_i64().unwrap();
+    let mut conn = p.conn();
+    let schedule = schedules::store::load(&mut conn, &id).await.unwrap();
+    // A panel that started the rollout and died before advancing, then two ticks at once.
+    let first = schedules::target::fire(&p.state, &id, &schedule.def.target, due)
+        .await
+        .unwrap();
+    let rollout_id = first
+        .rollout_id()
+        .expect("a rollout target starts a rollout");
+    let state = &p.state;
+    let (a, b) = tokio::join!(tick::tick(state, due), tick::tick(state, due + 100));
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    let runs = runs(&p, &id).await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["rollout_id"], json!(rollout_id), "{runs:?}");
+    assert!(runs[0].get("job_id").is_none(), "{runs:?}");
+
+    let list: Value = p
+        .get(&p.viewer, "/rollouts?limit=200")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mine: Vec<&Value> = list["rollouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["created_by"] == json!(format!("schedule:{id}")))
+        .collect();
+    assert_eq!(mine.len(), 1, "{list}");
+    assert_eq!(mine[0]["id"], json!(rollout_id));
+    assert_eq!(mine[0]["app_id"], "sched-task");
 }

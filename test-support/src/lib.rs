@@ -1,12 +1,15 @@
 //! What the test suites and the bench share: a private `redis-server` on a free port (never
-//! the system Redis on 6379), daemons killed with their process group when dropped, and the panel and runner binaries.
+//! the system Redis on 6379), daemons killed with their process group when dropped, the panel and runner binaries, and
+//! the TLS provider their HTTP clients need.
 
 mod binaries;
 mod daemon;
 mod ports;
 mod redis_server;
+mod tls;
 
 pub use binaries::Binaries;
 pub use daemon::Daemon;
 pub use ports::free_port;
 pub use redis_server::{Persistence, RedisServer, StartError};
+pub use tls::install_tls_provider;

@@ -49,6 +49,7 @@ impl Reply {
 impl Api {
     /// `panel_url` without a trailing slash, e.g. `http://127.0.0.1:8080`.
     pub fn new(panel_url: &str, token: &str) -> Self {
+        outfitter_test_support::install_tls_provider();
         Self {
             base: format!("{panel_url}/api/v1"),
             token: token.to_owned(),

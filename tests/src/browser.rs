@@ -162,6 +162,7 @@ async fn fit_viewport(client: &Client) -> Result<()> {
 }
 
 async fn wait_for_driver(driver: &mut Daemon, url: &str) -> Result<()> {
+    outfitter_test_support::install_tls_provider();
     let http = reqwest::Client::new();
     let deadline = Instant::now() + READY_LIMIT;
     loop {

@@ -133,6 +133,7 @@ impl Panel {
     }
 
     async fn wait_ready(&mut self) -> Result<()> {
+        outfitter_test_support::install_tls_provider();
         let client = reqwest::Client::new();
         let deadline = Instant::now() + READY_LIMIT;
         loop {

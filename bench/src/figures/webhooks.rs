@@ -89,6 +89,7 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
 
     // Baseline: the same number of POSTs of the same size, 16 at a time, nothing else.
     count.store(0, Ordering::Relaxed);
+    outfitter_test_support::install_tls_provider();
     let client = reqwest::Client::new();
     let body = Arc::new(vec![b'x'; body_len]);
     let next = Arc::new(AtomicU64::new(0));

@@ -11,6 +11,7 @@ pub mod events;
 pub mod machine;
 pub mod model;
 pub mod plan;
+pub mod request;
 pub mod store;
 
 pub use error::{Error, Result};
@@ -38,8 +39,34 @@ pub async fn preview(state: &AppState, req: &NewRollout) -> Result<Plan> {
 
 /// Plans and stores a rollout; the drivers start its first batch within a round.
 pub async fn create(state: &AppState, req: NewRollout, caller: &Caller) -> Result<Rollout> {
+    create_with_id(state, req, caller, outfitter_contract::ids::new_job_id()).await
+}
+
+/// Like [`create`], once per `key` (a schedule's due time): every caller with the same key
+/// gets the same rollout, also one whose first caller died half-way.
+pub async fn create_once(
+    state: &AppState,
+    req: NewRollout,
+    caller: &Caller,
+    key: &str,
+) -> Result<Rollout> {
+    let mut conn = state.redis.clone();
+    let id = store::reserve_id(&mut conn, key, &outfitter_contract::ids::new_job_id()).await?;
+    match store::load(&mut conn, &id).await {
+        Ok(r) => return Ok(r),
+        Err(Error::NotFound(_)) => {}
+        Err(e) => return Err(e),
+    }
+    create_with_id(state, req, caller, id).await
+}
+
+async fn create_with_id(
+    state: &AppState,
+    req: NewRollout,
+    caller: &Caller,
+    id: String,
+) -> Result<Rollout> {
     let plan = plan::plan(state, &req).await?;
-    let id = outfitter_contract::ids::new_job_id();
     let (inputs, sealed) = seal_inputs(state, &id, &req.app_id, req.inputs)?;
     let now = now_ms();
     let r = Rollout {
@@ -81,7 +108,10 @@ pub async fn create(state: &AppState, req: NewRollout, caller: &Caller) -> Resul
         what,
     };
     let mut conn = state.redis.clone();
-    store::create(&mut conn, &r, &history).await?;
+    if !store::create(&mut conn, &r, &history).await? {
+        // Another panel made it a moment ago under the same key.
+        return store::load(&mut conn, &r.id).await;
+    }
     let detail = format!(
         "{} {} servers={} batch_size={} max_failures={}",
         r.work.as_str(),

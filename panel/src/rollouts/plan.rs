@@ -42,14 +42,38 @@ pub struct Plan {
     pub unfit: Vec<Unfit>,
 }
 
-/// Checks the request and plans it against the servers as they are now.
-pub async fn plan(state: &AppState, req: &NewRollout) -> Result<Plan> {
+/// What can be checked of a request before the servers are looked at (a schedule checks
+/// this when it is made): the strategy, the app, the selector's shape.
+pub fn check_request(state: &AppState, req: &NewRollout) -> Result<()> {
     check_strategy(&req.strategy)?;
     let catalog = state.catalog.current();
-    let bundle = catalog.get(&req.app_id);
-    if bundle.is_none() && matches!(req.work, Work::Install | Work::Upgrade) {
+    if catalog.get(&req.app_id).is_none() && matches!(req.work, Work::Install | Work::Upgrade) {
         return Err(Error::AppNotFound(req.app_id.clone()));
     }
+    match &req.selection {
+        Selection::Agents(ids) if ids.is_empty() => Err(Error::invalid(
+            "agents",
+            "required",
+            "list at least one server",
+        )),
+        Selection::Agents(_) => Ok(()),
+        Selection::Labels(sel) => sel.check().map_err(|e| label_problem(&e)),
+    }
+}
+
+fn label_problem(e: &outfitter_contract::labels::LabelError) -> Error {
+    let field = match e.field.as_str() {
+        "selector" => "selector".to_owned(),
+        key => format!("selector.labels.{key}"),
+    };
+    Error::invalid(field, "label", e.message.clone())
+}
+
+/// Checks the request and plans it against the servers as they are now.
+pub async fn plan(state: &AppState, req: &NewRollout) -> Result<Plan> {
+    check_request(state, req)?;
+    let catalog = state.catalog.current();
+    let bundle = catalog.get(&req.app_id);
     if let (Work::Install, Some(b)) = (req.work, bundle) {
         // The same values go to every server: a wrong one is refused once, now.
         b.validate_inputs(&req.inputs).map_err(|errors| {
@@ -179,13 +203,7 @@ fn select_by_labels<'a>(
     all: &'a [AgentStatus],
     sel: &LabelSelector,
 ) -> Result<Vec<&'a AgentStatus>> {
-    sel.check().map_err(|e| {
-        let field = match e.field.as_str() {
-            "selector" => "selector".to_owned(),
-            key => format!("selector.labels.{key}"),
-        };
-        Error::invalid(field, "label", e.message)
-    })?;
+    sel.check().map_err(|e| label_problem(&e))?;
     if let Some(key) = sel
         .0
         .keys()

@@ -43,21 +43,40 @@ pub async fn write(
     Ok(crate::record::write(conn, &key, &history_key, r.rev, r, history).await?)
 }
 
-/// Stores a new rollout and hands it to the drivers.
+/// Stores a new rollout and hands it to the drivers; false when one with its id exists.
 pub async fn create(
     conn: &mut ConnectionManager,
     r: &Rollout,
     history: &HistoryEntry,
-) -> Result<()> {
+) -> Result<bool> {
     if write(conn, r, Some(history)).await?.is_none() {
-        return Err(Error::Internal(format!("rollout {} exists already", r.id)));
+        return Ok(false);
     }
     let _: () = redis::pipe()
         .zadd(redis_keys::ROLLOUTS_INDEX, &r.id, r.created_at)
         .sadd(redis_keys::ROLLOUTS_ACTIVE, &r.id)
         .query_async(conn)
         .await?;
-    Ok(())
+    Ok(true)
+}
+
+/// The rollout id reserved for `key` (a schedule's due time): the one reserved before, or
+/// `fresh`, for a day.
+pub async fn reserve_id(conn: &mut ConnectionManager, key: &str, fresh: &str) -> Result<String> {
+    let k = redis_keys::rollout_key(key);
+    let set: Option<String> = redis::cmd("SET")
+        .arg(&k)
+        .arg(fresh)
+        .arg("NX")
+        .arg("EX")
+        .arg(crate::jobs::enqueue::idempotency::TTL_SECS)
+        .query_async(conn)
+        .await?;
+    if set.is_some() {
+        return Ok(fresh.to_owned());
+    }
+    let held: Option<String> = conn.get(&k).await?;
+    Ok(held.unwrap_or_else(|| fresh.to_owned()))
 }
 
 /// The rollouts the drivers look after.

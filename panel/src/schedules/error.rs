@@ -21,6 +21,9 @@ pub enum Error {
     /// The target's installation (checked through the installation domain).
     #[error(transparent)]
     Installation(Box<installations::Error>),
+    /// The target's rollout request (checked through the rollout domain).
+    #[error(transparent)]
+    Rollout(Box<crate::rollouts::Error>),
     #[error(transparent)]
     Store(#[from] redis::RedisError),
     #[error("{0}")]
@@ -47,6 +50,12 @@ impl From<jobs::Error> for Error {
 impl From<installations::Error> for Error {
     fn from(e: installations::Error) -> Self {
         Error::Installation(Box::new(e))
+    }
+}
+
+impl From<crate::rollouts::Error> for Error {
+    fn from(e: crate::rollouts::Error) -> Self {
+        Error::Rollout(Box::new(e))
     }
 }
 

@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-/// What a schedule runs at each due time. Tagged by `kind`; a fleet rollout becomes one more
-/// variant here (and one more arm in `target::fire`).
+/// What a schedule runs at each due time. Tagged by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Target {
@@ -39,6 +38,9 @@ pub enum Target {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         purge: bool,
     },
+    /// A rollout over a fleet, as `POST /api/v1/rollouts` takes it (a weekly upgrade of
+    /// every `env=prod` server). It is planned at each due time, against the servers then.
+    Rollout(crate::rollouts::request::NewRolloutBody),
 }
 
 impl Target {
@@ -53,6 +55,11 @@ impl Target {
                 action,
                 ..
             } => format!("{} of installation {installation_id}", action.as_str()),
+            Target::Rollout(r) => format!(
+                "rollout: {} {}",
+                r.action.map_or("install", |w| w.as_str()),
+                r.app_id
+            ),
         }
     }
 }
@@ -145,6 +152,9 @@ pub struct Run {
     /// The job it queued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+    /// The rollout it started (a rollout target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_id: Option<String>,
     /// Why no job was queued (the agent is gone, the installation is busy, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

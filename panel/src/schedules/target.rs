@@ -14,6 +14,7 @@ use crate::auth::{Caller, Role, Via};
 use crate::installations::{self, Request, actions};
 use crate::jobs::enqueue::{self, NewJob};
 use crate::jobs::{self, InvalidField};
+use crate::rollouts;
 use crate::state::AppState;
 use crate::{agents, jobs::store as job_store};
 
@@ -164,20 +165,66 @@ pub async fn check(state: &AppState, target: &Target) -> Result<()> {
             }
             Ok(())
         }
+        Target::Rollout(body) => {
+            if body.dry_run {
+                return Err(Error::field(
+                    "target.dry_run",
+                    "schedule",
+                    "a schedule starts rollouts; leave dry_run out",
+                ));
+            }
+            let (req, _) = body.clone().into_request()?;
+            rollouts::plan::check_request(state, &req)?;
+            if let Some(b) = state.catalog.current().get(&req.app_id) {
+                no_secrets(&b.manifest, &req.inputs)?;
+            }
+            Ok(())
+        }
     }
 }
 
-/// Queues the job of one due time and returns its id (the same job for every call with the
-/// same schedule and due time), or why none could be queued, in words for the run history.
+/// What one due time started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fired {
+    Job(String),
+    Rollout(String),
+}
+
+impl Fired {
+    pub fn job_id(&self) -> Option<String> {
+        match self {
+            Fired::Job(id) => Some(id.clone()),
+            Fired::Rollout(_) => None,
+        }
+    }
+
+    pub fn rollout_id(&self) -> Option<String> {
+        match self {
+            Fired::Rollout(id) => Some(id.clone()),
+            Fired::Job(_) => None,
+        }
+    }
+}
+
+/// Queues the job (or starts the rollout) of one due time and returns it (the same for every
+/// call with the same schedule and due time), or why nothing started, in words for the run
+/// history.
 pub async fn fire(
     state: &AppState,
     schedule_id: &str,
     target: &Target,
     due_ms: i64,
-) -> Result<String, String> {
+) -> Result<Fired, String> {
     let who = caller(schedule_id);
     let key = idempotency_key(schedule_id, due_ms);
     match target {
+        Target::Rollout(body) => {
+            let (req, _) = body.clone().into_request().map_err(|e| e.to_string())?;
+            rollouts::create_once(state, req, &who, &key)
+                .await
+                .map(|r| Fired::Rollout(r.id))
+                .map_err(|e| e.to_string())
+        }
         Target::Job {
             app_id,
             agent_id,
@@ -194,7 +241,7 @@ pub async fn fire(
             };
             enqueue::enqueue(state, &job, &who, Some(&key))
                 .await
-                .map(|done| done.job.id)
+                .map(|done| Fired::Job(done.job.id))
                 .map_err(|e| e.to_string())
         }
         Target::Installation {
@@ -207,7 +254,7 @@ pub async fn fire(
             // idempotency key is looked at: so a panel that finds the due time's job queued
             // already (its panel died before advancing) reads the key itself.
             if let Some(job) = queued_already(state, &who, &key, true).await {
-                return Ok(job);
+                return Ok(Fired::Job(job));
             }
             let req = match action {
                 ScheduledAction::Backup => Request::Backup,
@@ -221,10 +268,10 @@ pub async fn fire(
                 ScheduledAction::Uninstall => Request::Uninstall { purge: *purge },
             };
             match actions::request(state, installation_id, req, None, &who, Some(&key)).await {
-                Ok(done) => Ok(done.job.id),
+                Ok(done) => Ok(Fired::Job(done.job.id)),
                 // Another panel may have taken this very due time a moment ago.
                 Err(e) => match queued_already(state, &who, &key, false).await {
-                    Some(job) => Ok(job),
+                    Some(job) => Ok(Fired::Job(job)),
                     None => Err(e.to_string()),
                 },
             }

@@ -97,18 +97,20 @@ async fn run_due(state: &AppState, id: &str, now: i64) -> Result<bool> {
         RunKind::Skipped => None,
         RunKind::OnTime | RunKind::CatchUp => Some(target::fire(state, id, &def.target, due).await),
     };
+    let fired = outcome.as_ref().and_then(|o| o.as_ref().ok());
     let run = Run {
         due,
         kind,
-        job_id: outcome.as_ref().and_then(|o| o.as_ref().ok().cloned()),
+        job_id: fired.and_then(|f| f.job_id()),
+        rollout_id: fired.and_then(|f| f.rollout_id()),
         error: outcome.and_then(|o| o.err()),
         at: now_ms(),
     };
     let advanced = store::advance(&mut conn, id, due, next, &run).await?;
     if advanced {
-        match (&run.job_id, &run.error) {
+        match (run.job_id.as_ref().or(run.rollout_id.as_ref()), &run.error) {
             (Some(job), _) => {
-                tracing::info!(schedule = %id, due, job = %job, kind = ?run.kind, "schedule ran")
+                tracing::info!(schedule = %id, due, started = %job, kind = ?run.kind, "schedule ran")
             }
             (None, Some(e)) => {
                 tracing::warn!(schedule = %id, due, error = %e, "schedule run queued no job")

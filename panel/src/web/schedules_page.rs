@@ -27,23 +27,29 @@ struct ScheduleRow {
     paused: bool,
     next_run: String,
     last_due: String,
-    last_job: String,
+    /// Where the last run's work is (`/jobs/<id>` or `/rollouts/<id>`) and what it is.
+    last_link: String,
+    last_link_text: &'static str,
     last_note: String,
 }
 
 fn row(s: Schedule) -> ScheduleRow {
-    let (last_due, last_job, last_note) = match &s.last {
+    let (last_due, (last_link, last_link_text), last_note) = match &s.last {
         Some(r) => (
             when(Some(r.due)),
-            r.job_id.clone().unwrap_or_default(),
+            match (&r.job_id, &r.rollout_id) {
+                (Some(job), _) => (format!("/jobs/{job}"), "job"),
+                (None, Some(rollout)) => (format!("/rollouts/{rollout}"), "rollout"),
+                (None, None) => (String::new(), ""),
+            },
             match (r.kind, &r.error) {
-                (_, Some(e)) => format!("no job: {e}"),
+                (_, Some(e)) => format!("nothing started: {e}"),
                 (RunKind::Skipped, None) => "skipped (missed while no panel ran)".into(),
                 (RunKind::CatchUp, None) => "catch-up".into(),
                 (RunKind::OnTime, None) => String::new(),
             },
         ),
-        None => ("—".into(), String::new(), String::new()),
+        None => ("—".into(), (String::new(), ""), String::new()),
     };
     ScheduleRow {
         next_run: if s.paused {
@@ -59,7 +65,8 @@ fn row(s: Schedule) -> ScheduleRow {
         cron: s.def.cron,
         timezone: s.def.timezone,
         last_due,
-        last_job,
+        last_link,
+        last_link_text,
         last_note,
     }
 }

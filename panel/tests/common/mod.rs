@@ -184,6 +184,7 @@ impl TestPanel {
     }
 
     pub(crate) fn client() -> reqwest::Client {
+        outfitter_test_support::install_tls_provider();
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))

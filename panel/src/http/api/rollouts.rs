@@ -2,7 +2,6 @@
 //! batches, follow it, pause, resume, abort, retry. Viewers read, operators act.
 
 use actix_web::{HttpResponse, web};
-use outfitter_contract::labels::LabelSelector;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -13,104 +12,9 @@ use crate::http::body::JsonBody;
 use crate::http::openapi::responses as resp;
 use crate::http::openapi::schemas::JobId;
 use crate::rollouts::model::{HistoryEntry, Selection, Strategy, Target, Unfit};
-use crate::rollouts::{self, Control, NewRollout, Plan, Rollout, RolloutState, TargetState, Work};
+use crate::rollouts::request::NewRolloutBody;
+use crate::rollouts::{self, Control, Plan, Rollout, RolloutState, TargetState, Work};
 use crate::state::AppState;
-
-/// Servers picked by their labels.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SelectorBody {
-    /// Every requirement must hold: `"env": "prod"` (equals) or `"region": ["eu", "us"]`
-    /// (one of).
-    #[schema(value_type = crate::http::openapi::schemas::LabelSelectorMap)]
-    pub labels: LabelSelector,
-}
-
-/// `POST /api/v1/rollouts`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewRolloutBody {
-    #[schema(example = "nginx")]
-    pub app_id: String,
-    /// What to do on each server (default `install`; the others act on the installation
-    /// of `instance` there).
-    #[serde(default)]
-    pub action: Option<Work>,
-    /// The instance, for apps that allow several (default: the app id).
-    #[serde(default)]
-    pub instance: Option<String>,
-    /// Input values, the same for every server (`reconfigure`, `upgrade`: only those to
-    /// change or add).
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub inputs: Map<String, Value>,
-    /// `uninstall`: remove the app's data too.
-    #[serde(default)]
-    pub purge: bool,
-    /// The servers by id; or give `selector`.
-    #[serde(default)]
-    #[schema(value_type = Option<crate::http::openapi::schemas::AgentIdList>)]
-    pub agents: Option<Vec<String>>,
-    #[serde(default)]
-    pub selector: Option<SelectorBody>,
-    /// Servers at once (default 1).
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 1000)]
-    pub batch_size: Option<u32>,
-    /// A first batch of this many servers that goes alone.
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 1000)]
-    pub canary: Option<u32>,
-    /// Failed servers tolerated; one more halts the rollout (default 0).
-    #[serde(default)]
-    #[schema(maximum = 10000)]
-    pub max_failures: Option<u32>,
-    /// Seconds between the end of a batch and the start of the next (default 0).
-    #[serde(default)]
-    #[schema(maximum = 86400)]
-    pub pause_seconds: Option<u32>,
-    /// Leave out the servers that cannot take it (offline, requirements, not installed)
-    /// instead of refusing the rollout; they are listed in `unfit`.
-    #[serde(default)]
-    pub skip_unfit: bool,
-    /// Only plan: answer 200 with the batches and the unfit servers; nothing starts.
-    #[serde(default)]
-    pub dry_run: bool,
-}
-
-impl NewRolloutBody {
-    fn into_request(self) -> ApiResult<(NewRollout, bool)> {
-        let selection = match (self.agents, self.selector) {
-            (Some(a), None) => Selection::Agents(a),
-            (None, Some(s)) => Selection::Labels(s.labels),
-            _ => {
-                return Err(crate::error::ApiError::field(
-                    "selector",
-                    "one_of",
-                    "give either `agents` (ids) or `selector` (labels)",
-                ));
-            }
-        };
-        Ok((
-            NewRollout {
-                app_id: self.app_id,
-                instance: self.instance,
-                work: self.action.unwrap_or(Work::Install),
-                inputs: self.inputs,
-                purge: self.purge,
-                selection,
-                strategy: Strategy {
-                    batch_size: self.batch_size.unwrap_or(1),
-                    canary: self.canary,
-                    max_failures: self.max_failures.unwrap_or(0),
-                    pause_seconds: self.pause_seconds.unwrap_or(0),
-                },
-                skip_unfit: self.skip_unfit,
-            },
-            self.dry_run,
-        ))
-    }
-}
 
 /// One server of a rollout.
 #[derive(Debug, Clone, Serialize, ToSchema)]
