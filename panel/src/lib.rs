@@ -9,6 +9,7 @@ pub mod catalog_view;
 pub mod cli;
 pub mod clock;
 pub mod conformance_view;
+pub mod dashboard;
 pub mod error;
 pub mod http;
 pub mod installations;
@@ -27,6 +28,7 @@ pub mod state;
 pub mod templates;
 pub mod web;
 pub mod webhooks;
+pub mod whole_number;
 
 pub use http::build_app;
 pub use settings::Settings;

@@ -6,6 +6,10 @@ use anyhow::Context as _;
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
+    (
+        "dashboard.html",
+        include_str!("../../templates/dashboard.html"),
+    ),
     ("catalog.html", include_str!("../../templates/catalog.html")),
     (
         "settings_fields.html",

@@ -241,14 +241,15 @@ async fn sign_in_never_redirects_off_this_origin() {
     ];
     for next in hostile {
         let form = login_form(&p, Some(next)).await;
-        assert_eq!(form.next, "/", "the form kept {next:?}");
-        // The form's own value, and the hostile value posted directly: both go to `/`.
+        assert_eq!(form.next, "/dashboard", "the form kept {next:?}");
+        // The form's own value, and the hostile value posted directly: both go to the
+        // landing page.
         for posted in [form.next.as_str(), next] {
             let form = login_form(&p, None).await;
             let (status, location, _, body) =
                 sign_in(&p, &form.cookie, &form.csrf, &p.viewer, posted).await;
             assert_eq!(status, 303, "{next:?}: {body}");
-            assert_eq!(location, "/", "{next:?}");
+            assert_eq!(location, "/dashboard", "{next:?}");
         }
     }
     for next in ["/jobs?state=failed", "/apps/demo-form", "/jobs/x?y=%2F%2F"] {

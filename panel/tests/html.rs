@@ -9,6 +9,7 @@ use common::{TestPanel, conformance_summary};
 use outfitter_contract::conformance::{Outcome, RESULT_FILE};
 use outfitter_contract::job::JobState;
 use regex::Regex;
+use serde_json::Value;
 
 /// A minimal browser: cookies, forms, no automatic redirects.
 struct Browser {
@@ -950,4 +951,103 @@ async fn schedules_page_creates_pauses_resumes_and_deletes_and_shows_refusals_be
     let seen = viewer.get("/schedules").await;
     assert_eq!(seen.status, 200);
     assert!(!seen.has(r#"id="schedule-form""#));
+}
+
+#[actix_web::test]
+async fn the_dashboard_counts_the_fleet_and_each_number_links_to_its_list() {
+    let p = TestPanel::start().await;
+    // web-1: demo-form's install fails, then its script asks for a person, then it goes in;
+    // then the catalog moves on to a newer version of it.
+    let mut installation = String::new();
+    for end in [
+        JobState::Failed,
+        JobState::NeedsAttention,
+        JobState::Succeeded,
+    ] {
+        let job = p.demo_job().await;
+        let id = job["id"].as_str().unwrap().to_owned();
+        installation = job["installation_id"].as_str().unwrap().to_owned();
+        p.take_job("web-1").await;
+        let exit = if end == JobState::Succeeded { 0 } else { 1 };
+        p.run_job("web-1", &id, 1, end, Some(exit)).await;
+    }
+    let manifest = p.dir.path().join("installers/demo-form/manifest.yml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("version: 1.2.0", "version: 1.3.0")).unwrap();
+    p.state.reload_catalog();
+
+    let mut b = Browser::new(&p);
+    // Signed in from the login page itself (no page to go back to): the dashboard.
+    let login = b.get("/login").await;
+    let csrf = login.input_value("_csrf").unwrap();
+    let done = b
+        .post("/login", &[("_csrf", &csrf), ("token", &p.viewer)])
+        .await;
+    assert_eq!((done.status, done.location.as_str()), (303, "/dashboard"));
+    let page = b.get("/dashboard").await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.has(r#"id="nav-dashboard""#));
+    let value = |id: &str| -> u64 {
+        let tile = page.element(&format!("tile-{id}"));
+        let re = Regex::new(r#"class="value">(\d+)<"#).unwrap();
+        re.captures(&tile).unwrap()[1].parse().unwrap()
+    };
+    // web-1 and old-1 beat; gone-1 never did.
+    assert_eq!(value("servers-online"), 2);
+    assert_eq!(value("servers-offline"), 1);
+    assert_eq!(value("servers-attention"), 1);
+    assert_eq!(value("failures"), 2);
+    assert_eq!(value("upgrades"), 1);
+    assert_eq!(value("rollouts"), 0);
+    let servers: Value = p.get(&p.viewer, "/agents").await.json().await.unwrap();
+    let waiting: u64 = servers["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["queue_depth"].as_u64().unwrap())
+        .sum();
+    assert_eq!(value("jobs-queued"), waiting);
+    assert!(
+        page.element("tile-servers-attention")
+            .contains(r#"href="/agents?status=attention""#)
+    );
+    for (state, link) in [
+        ("failed", "/jobs?state=failed&amp;app_id=demo-form"),
+        (
+            "needs_attention",
+            "/jobs?state=needs_attention&amp;app_id=demo-form",
+        ),
+    ] {
+        assert!(
+            page.has(link),
+            "{state}: {}",
+            page.element("failures-by-app")
+        );
+    }
+    assert!(page.has(&format!(r#"href="/installations/{installation}""#)));
+    assert!(
+        page.has("<td>1.2.0</td><td>1.3.0</td>"),
+        "installed and available"
+    );
+    assert!(page.has(r#"id="no-rollouts""#));
+
+    // The links land on lists filtered the same way.
+    let failed = b.get("/jobs?state=failed&app_id=demo-form").await;
+    assert!(failed.has(r#"class="state-failed""#));
+    assert!(!failed.has(r#"class="state-succeeded""#) && !failed.has(r#"class="state-queued""#));
+    let attention = b.get("/agents?status=attention").await;
+    assert!(attention.has(r#"id="agent-web-1""#));
+    assert!(!attention.has(r#"id="agent-old-1""#) && !attention.has(r#"id="agent-gone-1""#));
+    assert!(attention.has(r#"id="showing""#));
+    let offline = b.get("/agents?status=offline").await;
+    assert!(offline.has(r#"id="agent-gone-1""#) && !offline.has(r#"id="agent-web-1""#));
+    let upgradable = b.get("/agents?upgrade=available").await;
+    assert!(upgradable.has(&format!(r#"id="installation-{installation}""#)));
+    let bad = b.get("/agents?status=sideways").await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.has("status must be one of online, offline, attention"),
+        "{}",
+        bad.html
+    );
 }

@@ -2,6 +2,7 @@
 //! methods each path serves (the `Allow` header of a 405), read from that same document.
 
 pub mod responses;
+mod schedule_target;
 pub mod schemas;
 
 use std::collections::BTreeMap;
@@ -14,11 +15,11 @@ use utoipa::openapi::{PathItem, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::api;
+use schedule_target::ScheduleTarget;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Outfitter panel API", description = "Catalog, jobs, installations, live progress, agents, webhooks. See docs/api.md."),
-    info(title = "Outfitter panel API", description = "Catalog, jobs, installations, schedules, live progress, agents. See docs/api.md."),
+    info(title = "Outfitter panel API", description = "Catalog, jobs, installations, rollouts, schedules, live progress, agents, webhooks. See docs/api.md."),
     paths(
         api::apps::list, api::apps::get, api::apps::schema,
         api::jobs::create, api::jobs::list, api::jobs::get, api::jobs::stream, api::jobs::log,
@@ -58,7 +59,7 @@ use super::api;
             responses::ScheduleNotFound, responses::ScheduleTargetNotFound,
         ),
     ),
-    modifiers(&BearerAuth, &CallerErrors, &Links),
+    modifiers(&BearerAuth, &CallerErrors, &Links, &ScheduleTarget),
 )]
 pub struct ApiDoc;
 

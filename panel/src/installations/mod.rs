@@ -14,3 +14,13 @@ pub mod store;
 pub use actions::{OnInstallation, Request};
 pub use error::{Error, Result};
 pub use model::{Backup, HistoryEntry, Installation, Pending};
+
+use outfitter_contract::manifest::Bundle;
+
+/// The catalog's version of the app, when the catalog holds another build of it than the
+/// one installed (`bundle` is the catalog's bundle of the installation's app).
+pub fn upgrade_available(i: &Installation, bundle: Option<&Bundle>) -> Option<String> {
+    bundle
+        .filter(|b| b.digest != i.digest)
+        .map(|b| b.manifest.version.clone())
+}

@@ -157,3 +157,19 @@ pub async fn run_settler(mut conn: ConnectionManager) {
         }
     }
 }
+
+/// The installations `filter` picks, newest first, each settled (its state as of its job's
+/// end).
+pub async fn list(
+    conn: &mut ConnectionManager,
+    filter: &store::Filter,
+) -> Result<Vec<Installation>> {
+    let mut out = Vec::new();
+    for i in store::list(conn, filter).await? {
+        let i = settle(conn, i).await?;
+        if filter.matches(&i) {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}

@@ -27,10 +27,10 @@ pub struct NewRolloutBody {
     pub app_id: String,
     /// What to do on each server (default `install`; the others act on the installation
     /// of `instance` there).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<Work>,
     /// The instance, for apps that allow several (default: the app id).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     /// Input values, the same for every server (`reconfigure`, `upgrade`: only those to
     /// change or add).
@@ -38,36 +38,52 @@ pub struct NewRolloutBody {
     #[schema(value_type = Object)]
     pub inputs: Map<String, Value>,
     /// `uninstall`: remove the app's data too.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub purge: bool,
     /// The servers by id; or give `selector`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<crate::http::openapi::schemas::AgentIdList>)]
     pub agents: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<SelectorBody>,
     /// Servers at once (default 1).
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole_number::optional"
+    )]
     #[schema(minimum = 1, maximum = 1000)]
     pub batch_size: Option<u32>,
     /// A first batch of this many servers that goes alone.
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole_number::optional"
+    )]
     #[schema(minimum = 1, maximum = 1000)]
     pub canary: Option<u32>,
     /// Failed servers tolerated; one more halts the rollout (default 0).
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole_number::optional"
+    )]
     #[schema(maximum = 10000)]
     pub max_failures: Option<u32>,
     /// Seconds between the end of a batch and the start of the next (default 0).
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole_number::optional"
+    )]
     #[schema(maximum = 86400)]
     pub pause_seconds: Option<u32>,
     /// Leave out the servers that cannot take it (offline, requirements, not installed)
     /// instead of refusing the rollout; they are listed in `unfit`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_unfit: bool,
     /// Only plan: answer 200 with the batches and the unfit servers; nothing starts.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
 }
 

@@ -166,7 +166,12 @@ pub struct Run {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSchedule {
-    #[schema(example = "nightly backup")]
+    /// 1 to 100 characters, not only white space, no control characters (`manage::check_name`).
+    #[schema(
+        example = "nightly backup",
+        max_length = 100,
+        pattern = r"^(?!\s*$)[^\u0000-\u001f\u007f-\u009f]{1,100}$"
+    )]
     pub name: String,
     /// Five fields (minute hour day-of-month month day-of-week), or six with seconds first.
     #[schema(example = "0 3 * * *")]

@@ -14,8 +14,8 @@ use super::{
 };
 use crate::auth::Role;
 use crate::error::{ApiError, Code};
-use crate::http::api::installations::{InstallationView, detail, list_settled};
-use crate::installations::{Request, actions, store};
+use crate::http::api::installations::{InstallationView, detail};
+use crate::installations::{Request, actions, settle, store};
 use crate::state::AppState;
 
 /// The form field carrying the revision a form was rendered at.
@@ -33,12 +33,19 @@ pub(super) struct InstallationRow {
     upgrade_available: String,
 }
 
+impl InstallationRow {
+    pub(super) fn has_upgrade(&self) -> bool {
+        !self.upgrade_available.is_empty()
+    }
+}
+
 /// The installations matching `filter`, as rows.
 pub(super) async fn rows(
     state: &AppState,
     filter: &store::Filter,
 ) -> WebResult<Vec<InstallationRow>> {
-    Ok(list_settled(state, filter)
+    let mut conn = state.redis.clone();
+    Ok(settle::list(&mut conn, filter)
         .await?
         .into_iter()
         .map(|i| InstallationView::new(state, i))

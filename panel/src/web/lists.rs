@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use outfitter_contract::job::JobState;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{WebResult, base_context, encode_query, render, signed_in, when};
 use crate::agents;
@@ -112,11 +112,54 @@ struct AgentRow {
     labels: String,
 }
 
+/// `/agents?status=online|offline|attention&upgrade=available`: the dashboard's links.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ServerFilter {
+    status: Option<String>,
+    upgrade: Option<String>,
+}
+
+/// Which servers a [`ServerFilter`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerStatus {
+    Online,
+    Offline,
+    Attention,
+}
+
+impl ServerFilter {
+    fn status(&self) -> Result<Option<ServerStatus>, ApiError> {
+        match self.status.as_deref().filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some("online") => Ok(Some(ServerStatus::Online)),
+            Some("offline") => Ok(Some(ServerStatus::Offline)),
+            Some("attention") => Ok(Some(ServerStatus::Attention)),
+            Some(_) => Err(ApiError::new(
+                Code::InvalidParameter,
+                "status must be one of online, offline, attention",
+            )),
+        }
+    }
+
+    fn only_upgradable(&self) -> Result<bool, ApiError> {
+        match self.upgrade.as_deref().filter(|s| !s.is_empty()) {
+            None => Ok(false),
+            Some("available") => Ok(true),
+            Some(_) => Err(ApiError::new(
+                Code::InvalidParameter,
+                "upgrade must be `available`",
+            )),
+        }
+    }
+}
+
 pub(super) async fn agents(
     req: HttpRequest,
     state: web::Data<AppState>,
+    filter: web::Query<ServerFilter>,
 ) -> WebResult<HttpResponse> {
-    agents_page(&state, &req, None).await
+    agents_page(&state, &req, None, &filter).await
 }
 
 /// The labels form of one server: `key=value, key=value` replaces its labels.
@@ -144,7 +187,13 @@ pub(super) async fn set_labels(
     match set {
         Ok(()) => {}
         Err(e @ agents::Error::Labels(_)) => {
-            return agents_page(&state, &req, Some(&ApiError::from(e))).await;
+            return agents_page(
+                &state,
+                &req,
+                Some(&ApiError::from(e)),
+                &ServerFilter::default(),
+            )
+            .await;
         }
         Err(e) => return Err(e.into()),
     }
@@ -155,12 +204,31 @@ async fn agents_page(
     state: &AppState,
     req: &HttpRequest,
     error: Option<&ApiError>,
+    filter: &ServerFilter,
 ) -> WebResult<HttpResponse> {
     let caller = signed_in(state, req).await?;
+    let status = filter.status()?;
+    let only_upgradable = filter.only_upgradable()?;
+    let attention = match status {
+        Some(ServerStatus::Attention) => {
+            crate::dashboard::summary(state)
+                .await
+                .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?
+                .servers
+                .attention
+        }
+        _ => Default::default(),
+    };
     let mut conn = state.redis.clone();
     let rows: Vec<AgentRow> = agents::list(&mut conn)
         .await?
         .into_iter()
+        .filter(|a| match status {
+            None => true,
+            Some(ServerStatus::Online) => a.online,
+            Some(ServerStatus::Offline) => !a.online,
+            Some(ServerStatus::Attention) => attention.contains(&a.id),
+        })
         .map(|a| {
             let f = a.facts.as_ref();
             let os = f
@@ -191,9 +259,12 @@ async fn agents_page(
             }
         })
         .collect();
-    let installations =
+    let mut installations =
         super::installation_page::rows(state, &crate::installations::store::Filter::default())
             .await?;
+    if only_upgradable {
+        installations.retain(|i| i.has_upgrade());
+    }
     let mut ctx = base_context(Some(&caller));
     ctx.insert("can_label", &(caller.role >= Role::Operator));
     ctx.insert(
@@ -202,6 +273,16 @@ async fn agents_page(
     );
     ctx.insert("agents", &rows);
     ctx.insert("installations", &installations);
+    ctx.insert(
+        "showing",
+        &match (status, only_upgradable) {
+            (None, false) => "",
+            (Some(ServerStatus::Online), _) => "servers online",
+            (Some(ServerStatus::Offline), _) => "servers offline",
+            (Some(ServerStatus::Attention), _) => "servers that need attention",
+            (None, true) => "installations with an upgrade available",
+        },
+    );
     let status = error.map_or(StatusCode::OK, |e| e.code.status());
     render(state, "agents.html", &ctx, status)
 }

@@ -29,11 +29,14 @@ fn is_local_path(n: &str) -> bool {
         && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
 }
 
+/// Where a sign-in lands when it was not sent from a page: how the fleet is doing.
+pub(super) const LANDING: &str = "/dashboard";
+
 /// Only local paths are followed after sign-in (no open redirect).
 fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if is_local_path(n) => n.to_owned(),
-        _ => "/".to_owned(),
+        _ => LANDING.to_owned(),
     }
 }
 
@@ -195,10 +198,10 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed() {
         assert_eq!(safe_next(Some("/jobs?state=failed")), "/jobs?state=failed");
-        assert_eq!(safe_next(Some("//evil.example")), "/");
-        assert_eq!(safe_next(Some("https://evil.example")), "/");
-        assert_eq!(safe_next(Some("/\\evil")), "/");
-        assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("//evil.example")), LANDING);
+        assert_eq!(safe_next(Some("https://evil.example")), LANDING);
+        assert_eq!(safe_next(Some("/\\evil")), LANDING);
+        assert_eq!(safe_next(None), LANDING);
         for hostile in [
             "/\t/evil.example",
             "/\n/evil.example",
@@ -211,7 +214,7 @@ mod tests {
             "evil.example",
             "",
         ] {
-            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+            assert_eq!(safe_next(Some(hostile)), LANDING, "{hostile:?}");
         }
         assert_eq!(safe_next(Some("/jobs/abc?x=%2F%2F")), "/jobs/abc?x=%2F%2F");
     }

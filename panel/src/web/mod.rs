@@ -4,6 +4,7 @@
 pub mod app_form;
 mod app_page;
 mod catalog;
+mod dashboard_page;
 mod installation_page;
 mod job_page;
 mod lists;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/logout", web::post().to(login::logout))
         .route("/", web::get().to(catalog::page))
+        .route("/dashboard", web::get().to(dashboard_page::page))
         .service(
             web::resource("/apps/{id}")
                 .route(web::get().to(app_page::page))

@@ -80,9 +80,7 @@ impl InstallationView {
             .into_iter()
             .map(|a| a.as_str().to_owned())
             .collect();
-        let upgrade_available = bundle
-            .filter(|b| b.digest != i.digest)
-            .map(|b| b.manifest.version.clone());
+        let upgrade_available = installations::upgrade_available(&i, bundle);
         InstallationView {
             pending_job_id: i.pending.as_ref().map(|p| p.job_id.clone()),
             backups: i
@@ -154,22 +152,6 @@ pub struct InstallationList {
     pub installations: Vec<InstallationView>,
 }
 
-/// Installations, newest first, each settled (its state as of its job's end).
-pub async fn list_settled(
-    state: &AppState,
-    filter: &store::Filter,
-) -> ApiResult<Vec<Installation>> {
-    let mut conn = state.redis.clone();
-    let mut out = Vec::new();
-    for i in store::list(&mut conn, filter).await? {
-        let i = settle::settle(&mut conn, i).await?;
-        if filter.matches(&i) {
-            out.push(i);
-        }
-    }
-    Ok(out)
-}
-
 /// Installations, newest first (at most 1,000 looked at).
 #[utoipa::path(get, path = "/api/v1/installations", tag = "installations", operation_id = "list_installations",
     params(InstallationQuery),
@@ -183,7 +165,8 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     caller.require(Role::Viewer)?;
     let filter = query.filter()?;
-    let installations = list_settled(&state, &filter)
+    let mut conn = state.redis.clone();
+    let installations = settle::list(&mut conn, &filter)
         .await?
         .into_iter()
         .map(|i| InstallationView::new(&state, i))
@@ -238,24 +221,6 @@ pub struct ActionAccepted {
     pub job_id: String,
 }
 
-/// A revision: a whole number, also when JSON spells it `154.0` (JSON Schema's `integer`
-/// admits that spelling, so the API does too).
-fn revision<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let n: Option<serde_json::Number> = Option::deserialize(d)?;
-    let Some(n) = n else { return Ok(None) };
-    if let Some(v) = n.as_u64() {
-        return Ok(Some(v));
-    }
-    match n.as_f64() {
-        Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0 => {
-            Ok(Some(f as u64))
-        }
-        _ => Err(serde::de::Error::custom(format!(
-            "rev must be a whole number of at least 0, not {n}"
-        ))),
-    }
-}
-
 /// `POST …/reconfigure`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -266,7 +231,7 @@ pub struct ReconfigureBody {
     #[schema(value_type = Object)]
     pub inputs: Map<String, Value>,
     /// The `rev` the caller read: refused with `installation_changed` if it moved on.
-    #[serde(default, deserialize_with = "revision")]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
     pub rev: Option<u64>,
 }
 
@@ -281,7 +246,7 @@ pub struct UpgradeBody {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub inputs: Map<String, Value>,
-    #[serde(default, deserialize_with = "revision")]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
     pub rev: Option<u64>,
 }
 
@@ -292,7 +257,7 @@ pub struct UninstallBody {
     /// Remove the app's data too (`PURGE=true`); default false keeps it.
     #[serde(default)]
     pub purge: bool,
-    #[serde(default, deserialize_with = "revision")]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
     pub rev: Option<u64>,
 }
 
@@ -300,7 +265,7 @@ pub struct UninstallBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackupBody {
-    #[serde(default, deserialize_with = "revision")]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
     pub rev: Option<u64>,
 }
 
@@ -310,7 +275,7 @@ pub struct BackupBody {
 pub struct RestoreBody {
     /// One of the installation's `backups`.
     pub backup_id: String,
-    #[serde(default, deserialize_with = "revision")]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
     pub rev: Option<u64>,
 }
 

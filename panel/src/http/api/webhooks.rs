@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Caller, Role};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, Code};
 use crate::http::body::JsonBody;
 use crate::http::openapi::responses as resp;
 use crate::state::AppState;
@@ -19,14 +19,19 @@ use crate::webhooks::store::{self, NewWebhook};
 #[serde(deny_unknown_fields)]
 pub struct NewWebhookBody {
     /// `http` or `https` URL the deliveries are POSTed to.
-    #[schema(example = "https://hooks.example.com/outfitter", max_length = 2048)]
+    #[schema(
+        example = "https://hooks.example.com/outfitter",
+        max_length = 2048,
+        pattern = r"^https?://[A-Za-z0-9][A-Za-z0-9.-]{0,62}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"
+    )]
     pub url: String,
     /// HMAC key of the signatures (16 to 256 printable ASCII characters); left out, the
     /// panel makes one and answers it this once.
-    #[schema(min_length = 16, max_length = 256)]
+    #[schema(min_length = 16, max_length = 256, pattern = "^[!-~]{16,256}$")]
     pub secret: Option<String>,
     /// Events (`job.failed`), families (`installation.*`) or `*`.
-    #[schema(example = json!(["job.failed", "installation.*"]))]
+    #[schema(example = json!(["job.failed", "installation.*"]), min_items = 1,
+        max_items = 32 /* store::MAX_EVENTS */, value_type = Vec<crate::http::openapi::schemas::EventPatternName>)]
     pub events: Vec<String>,
 }
 
@@ -123,7 +128,7 @@ pub struct DeliveryList {
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct DeliveryQuery {
-    /// 1 to 1000 (default 100), newest first; other counts are clamped into that range.
+    /// 1 to 1000 (default 100), newest first.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
@@ -231,8 +236,15 @@ pub async fn deliveries(
     q: web::Query<DeliveryQuery>,
 ) -> ApiResult<HttpResponse> {
     caller.require(Role::Admin)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=store::MAX_LOG).contains(&limit) {
+        return Err(ApiError::new(
+            Code::InvalidParameter,
+            format!("limit is 1 to {}", store::MAX_LOG),
+        ));
+    }
     let mut conn = state.redis.clone();
-    let list = store::deliveries(&mut conn, &id, q.limit.unwrap_or(100)).await?;
+    let list = store::deliveries(&mut conn, &id, limit).await?;
     Ok(HttpResponse::Ok().json(DeliveryList {
         deliveries: list.into_iter().map(DeliveryView::from).collect(),
     }))

@@ -105,6 +105,26 @@ named_schema!(
         .into()
 );
 
+named_schema!(
+    /// What a webhook subscribes to, as `EventPattern` parses it: an event, a family
+    /// (`installation.*`) or `*`.
+    EventPatternName => {
+        use crate::webhooks::model::EventKind;
+        let mut names: Vec<String> = vec!["*".to_owned()];
+        for k in EventKind::ALL {
+            let family = format!("{}.*", k.family());
+            if !names.contains(&family) {
+                names.push(family);
+            }
+        }
+        names.extend(EventKind::ALL.iter().map(|k| k.as_str().to_owned()));
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(names))
+            .into()
+    }
+);
+
 fn label_value() -> ObjectBuilder {
     pattern(labels::VALUE_PATTERN, "A label value")
 }
