@@ -6,19 +6,20 @@ use std::path::{Path, PathBuf};
 use outfitter_conformance::base::{self, Mirrors};
 
 /// The harness's cache: the base system, the containers' work directories.
-pub const CACHE: &str = "/var/cache/outfitter-conformance";
+pub(crate) const CACHE: &str = "/var/cache/outfitter-conformance";
 
 /// Set to `1` to skip these tests on a machine that cannot boot containers.
-pub const SKIP_VAR: &str = "OUTFITTER_SKIP_CONTAINER_TESTS";
+pub(crate) const SKIP_VAR: &str = "OUTFITTER_SKIP_CONTAINER_TESTS";
 
 /// Whether `tool` is a file on PATH.
-pub fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+pub(crate) fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
 /// Whether to run: true when this machine can boot containers and has `extra_tools`; a
 /// missing capability fails the test unless the skip is asked for.
-pub fn can_boot(extra_tools: &[&str]) -> bool {
+pub(crate) fn can_boot(extra_tools: &[&str]) -> bool {
     let mut missing: Vec<&str> = ["systemd-nspawn", "debootstrap", "nsenter", "ip"]
         .iter()
         .chain(extra_tools)
@@ -43,7 +44,7 @@ pub fn can_boot(extra_tools: &[&str]) -> bool {
 }
 
 /// The base system, built on first use and cached.
-pub fn base() -> PathBuf {
+pub(crate) fn base() -> PathBuf {
     base::ensure(Path::new(CACHE), &Mirrors::from_host(), &mut |m| {
         eprintln!("{m}")
     })
