@@ -388,12 +388,31 @@ async fn packages_install_run_and_remove_cleanly() {
         "remove keeps conffiles"
     );
 
+    // Reinstalled over the settings it kept, the configured runner starts by itself.
+    let runner_deb = debs[1].file_name().unwrap().to_string_lossy().into_owned();
+    must(
+        &container,
+        &format!("apt-get install -y -q /root/{runner_deb}"),
+    )
+    .await;
+    let state = sh(&container, "systemctl is-active outfitter-runner").await;
+    assert_eq!(
+        state.output.trim(),
+        "active",
+        "reinstalled configured runner"
+    );
+
     // Purge: settings and state go; the system user stays (docs/operations.md).
     must(
         &container,
         "apt-get purge -y -q outfitter-panel outfitter-runner",
     )
     .await;
+    let running = processes(&container).await;
+    assert!(
+        !running.lines().any(|p| p.starts_with("outfitter-")),
+        "no outfitter process after purge:\n{running}"
+    );
     for gone in [
         "etc/outfitter/panel.toml",
         "etc/outfitter/runner.toml",
