@@ -9,42 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use outfitter_conformance::base::{self, Mirrors};
 use outfitter_conformance::container::Container;
 
-const CACHE: &str = "/var/cache/outfitter-conformance";
-
-/// Set to `1` to skip these tests on a machine that cannot boot containers.
-const SKIP_VAR: &str = "OUTFITTER_SKIP_CONTAINER_TESTS";
+mod common;
+use common::{CACHE, base, can_boot};
 /// How long the harness may take from its boot step to the install under way.
 const INSTALL_START_LIMIT: Duration = Duration::from_secs(60);
-
-/// Whether to run: true when this machine can boot containers; a missing capability fails
-/// the test unless the skip is asked for.
-fn can_boot() -> bool {
-    let mut missing: Vec<&str> = ["systemd-nspawn", "debootstrap", "nsenter", "ip"]
-        .into_iter()
-        .filter(|t| {
-            !std::env::var_os("PATH")
-                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()))
-        })
-        .collect();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root");
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var(SKIP_VAR).is_ok_and(|v| v == "1") {
-        eprintln!("skipped ({SKIP_VAR}=1): missing {}", missing.join(", "));
-        return false;
-    }
-    panic!(
-        "cannot boot containers: missing {} (scripts/test installs the tools; run it as root), \
-         or set {SKIP_VAR}=1 to skip these tests knowingly",
-        missing.join(", ")
-    );
-}
 
 /// Waits until a process of the bundle's install runs (the harness gives it
 /// `JOB_ID=conformance-<bundle>`), so a signal sent next lands mid-install.
@@ -105,16 +75,9 @@ fn traces_of(name: &str, root: &Path) -> Vec<String> {
     found
 }
 
-fn base() -> PathBuf {
-    base::ensure(Path::new(CACHE), &Mirrors::from_host(), &mut |m| {
-        eprintln!("{m}")
-    })
-    .expect("base system")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn dropped_container_leaves_nothing_behind() {
-    if !can_boot() {
+    if !can_boot(&[]) {
         return;
     }
     let base = base();
@@ -153,7 +116,7 @@ async fn dropped_container_leaves_nothing_behind() {
 
 #[test]
 fn interrupted_run_tears_its_system_down() {
-    if !can_boot() {
+    if !can_boot(&[]) {
         return;
     }
     base();
