@@ -64,20 +64,38 @@ pub struct Payload<'a> {
 
 /// The HTTP client of deliveries: no redirects followed (a receiver cannot send the panel
 /// elsewhere), the attempt's timeout, and the private-address policy in its resolver.
+///
+/// A system without CA certificates (a minimal Debian without `ca-certificates`) cannot
+/// verify any https receiver: the panel says so once and still delivers to http ones, where
+/// https attempts fail (and are retried, and listed) with the TLS error.
 pub fn client(cfg: &Config) -> reqwest::Client {
     // reqwest is built without a TLS provider of its own (no aws-lc): ring, once per process.
     // An error means one is installed already, which is as good.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(cfg.timeout)
-        .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-        .dns_resolver(target::Resolver {
-            deny_private: cfg.deny_private,
-        })
-        .user_agent(concat!("Outfitter-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("the webhook HTTP client builds")
+    let builder = || {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .dns_resolver(target::Resolver {
+                deny_private: cfg.deny_private,
+            })
+            .user_agent(concat!("Outfitter-Webhooks/", env!("CARGO_PKG_VERSION")))
+    };
+    match builder().build() {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                "webhook deliveries to https URLs will fail: the system's CA certificates \
+                 could not be loaded (install ca-certificates)"
+            );
+            builder()
+                .tls_certs_only([])
+                .build()
+                .expect("a client that trusts no certificate builds")
+        }
+    }
 }
 
 /// Runs the worker forever.
