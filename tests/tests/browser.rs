@@ -109,10 +109,12 @@ async fn walk_through_the_panel(s: &mut Stack, browser: &Browser) -> Result<()> 
     c.find(Locator::Css("#sign-in")).await?.click().await?;
     until(
         c,
-        "the catalog after sign-in",
-        "document.querySelector('#apps')",
+        "the dashboard after sign-in",
+        "document.querySelector('#tiles')",
     )
     .await?;
+    c.find(Locator::Css("#nav-catalog")).await?.click().await?;
+    until(c, "the catalog", "document.querySelector('#apps')").await?;
     until(
         c,
         "the demo app card",
@@ -330,6 +332,23 @@ async fn watch_a_rollout(s: &mut Stack, c: &Client, browser: &Browser, base: &st
     browser
         .screenshot(&screenshots().join("rollout.png"))
         .await?;
+    // The dashboard shows it in progress, and links back to it.
+    let rollout_page = c.current_url().await?;
+    c.find(Locator::Css("#nav-dashboard"))
+        .await?
+        .click()
+        .await?;
+    until(
+        c,
+        "the rollout in progress on the dashboard",
+        "document.querySelector('#rollouts-in-progress tr[id^=\"rollout-\"]') && \
+         document.querySelector('#tile-rollouts .value').textContent === '1'",
+    )
+    .await?;
+    browser
+        .screenshot(&screenshots().join("dashboard.png"))
+        .await?;
+    c.goto(rollout_page.as_str()).await?;
     until(
         c,
         "the rollout to succeed, live",
