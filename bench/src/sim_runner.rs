@@ -69,9 +69,15 @@ impl SimRunner {
                 else {
                     continue;
                 };
-                let is_queued = serde_json::from_slice::<Event>(msg.get_payload_bytes())
-                    .is_ok_and(|e| {
-                        matches!(e.body, EventBody::State { state: JobState::Queued, .. })
+                let is_queued =
+                    serde_json::from_slice::<Event>(msg.get_payload_bytes()).is_ok_and(|e| {
+                        matches!(
+                            e.body,
+                            EventBody::State {
+                                state: JobState::Queued,
+                                ..
+                            }
+                        )
                     });
                 if !is_queued {
                     continue; // its own running/log/succeeded events come back here too

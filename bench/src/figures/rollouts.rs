@@ -123,7 +123,7 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     let addr = ctx.panel_addr();
     let healthz = http1::request("GET", "/healthz", &ctx.inst.token, None);
 
-    let mut health_idle = Probe::start(addr, healthz.clone())
+    let health_idle = Probe::start(addr, healthz.clone())
         .await?
         .after(IDLE_PROBE)
         .await?;
@@ -131,7 +131,7 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     // Baseline 1: the bench as a driver with no delay of its own.
     let health = Probe::start(addr, healthz.clone()).await?;
     let direct = direct_batches(ctx, &mut sim, &batched, size).await?;
-    let mut health_direct = health.stop().await?;
+    let health_direct = health.stop().await?;
 
     // Baseline 2: every job at once, 8 API clients.
     let requests: Vec<Vec<u8>> = burst
@@ -185,9 +185,9 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     let view = Probe::start(addr, http1::request("GET", &path, &ctx.inst.token, None)).await?;
     let done = sim.collect(n, JOB_LIMIT).await?;
     let (record, seen_final) = wait_for_end(ctx, &path).await?;
-    let mut view_busy = view.stop().await?;
-    let mut health_busy = health.stop().await?;
-    let mut view_idle = Probe::start(addr, http1::request("GET", &path, &ctx.inst.token, None))
+    let view_busy = view.stop().await?;
+    let health_busy = health.stop().await?;
+    let view_idle = Probe::start(addr, http1::request("GET", &path, &ctx.inst.token, None))
         .await?
         .after(IDLE_PROBE)
         .await?;
@@ -203,6 +203,8 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
         .arg(redis_keys::rollout(&id))
         .arg("data")
         .query(&mut ctx.inst.redis.connection()?)?;
+    let bare = bare_reads(ctx, &id, view_idle.0.len().max(20))?;
+    let writes = record["rev"].as_u64().unwrap_or(0);
     let rounds = round_starts(&record);
     let finished_at = record["finished_at"]
         .as_f64()
@@ -217,23 +219,28 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
         burst_rate,
         burst_posted_s: (burst_posted - burst_start) / 1e6,
         post_ms: (wall_micros(returned) - wall_micros(sent)) / 1000.0,
+        first_after_post: rollout
+            .batches
+            .first()
+            .map_or(f64::NAN, |b| b.first_queued - wall_micros(returned)),
         total_s: (finished_at - wall_micros(sent)) / 1e6,
         end_to_record_ms: (finished_at - rollout.last_ended) / 1000.0,
         seen_final_s: (wall_micros(seen_final) - wall_micros(sent)) / 1e6,
         record_bytes,
         view_bytes: view_idle.1,
         history: record["history"].as_array().map_or(0, Vec::len),
+        writes,
     };
     let table = batch_table(&rollout, &rounds, wall_micros(returned));
-    let figure = rows.figure(
-        &mut view_busy.0,
-        &mut health_busy.0,
-        &mut view_idle.0,
-        &mut health_idle.0,
-        &mut health_direct.0,
-        table,
-    );
-    Ok(figure)
+    let mut latencies = Latencies {
+        view_busy: view_busy.0,
+        health_busy: health_busy.0,
+        view_idle: view_idle.0,
+        health_idle: health_idle.0,
+        health_direct: health_direct.0,
+        bare,
+    };
+    Ok(rows.figure(&mut latencies, table))
 }
 
 /// Registers agents through the API (labelled for the rollout when `labelled`) and gives
@@ -344,6 +351,27 @@ fn round_starts(record: &Value) -> Vec<Option<f64>> {
     out
 }
 
+/// `n` times what `GET /api/v1/rollouts/{id}` reads from Redis, from one client.
+fn bare_reads(ctx: &Ctx, id: &str, n: usize) -> Result<Samples> {
+    let mut conn = ctx.inst.redis.connection()?;
+    let mut samples = Samples::new();
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let _: (Vec<Option<String>>, Vec<String>) = redis::pipe()
+            .cmd("HMGET")
+            .arg(redis_keys::rollout(id))
+            .arg("data")
+            .arg("rev")
+            .cmd("LRANGE")
+            .arg(redis_keys::rollout_history(id))
+            .arg(-100)
+            .arg(-1)
+            .query(&mut conn)?;
+        samples.push(t0.elapsed());
+    }
+    Ok(samples)
+}
+
 /// Polls the rollout (every probe pause) until it is no longer running: the record and when
 /// that was seen.
 async fn wait_for_end(ctx: &Ctx, path: &str) -> Result<(Value, SystemTime)> {
@@ -411,6 +439,20 @@ impl Probe {
     }
 }
 
+/// The latency probes' samples.
+struct Latencies {
+    /// `GET /api/v1/rollouts/{id}` while the rollout runs, and `GET /healthz` beside it.
+    view_busy: Samples,
+    health_busy: Samples,
+    /// The same GET after it ended, and `GET /healthz` before anything ran.
+    view_idle: Samples,
+    health_idle: Samples,
+    /// `GET /healthz` during the batched `POST /api/v1/jobs` baseline.
+    health_direct: Samples,
+    /// The bare Redis reads behind the rollout GET.
+    bare: Samples,
+}
+
 /// What the figure reports, measured.
 struct Rows<'a> {
     n: usize,
@@ -420,6 +462,8 @@ struct Rows<'a> {
     burst_rate: f64,
     burst_posted_s: f64,
     post_ms: f64,
+    /// `POST` returned → the first batch's first job queued (µs).
+    first_after_post: f64,
     /// POST sent → the record's `finished_at`.
     total_s: f64,
     /// Last job ended → the record's `finished_at`.
@@ -429,18 +473,12 @@ struct Rows<'a> {
     record_bytes: usize,
     view_bytes: usize,
     history: usize,
+    /// The record's revision at the end: how many times it was written.
+    writes: u64,
 }
 
 impl Rows<'_> {
-    fn figure(
-        &self,
-        view_busy: &mut Samples,
-        health_busy: &mut Samples,
-        view_idle: &mut Samples,
-        health_idle: &mut Samples,
-        health_direct: &mut Samples,
-        table: Table,
-    ) -> Figure {
+    fn figure(&self, l: &mut Latencies, table: Table) -> Figure {
         let (n, size) = (self.n, self.size);
         let batches = self.rollout.batches.len();
         let rate = per_second(n as u64, Duration::from_secs_f64(self.total_s));
@@ -455,15 +493,15 @@ impl Rows<'_> {
         let dgmax = direct_gaps.percentile(100.0).unwrap_or(f64::NAN);
         let q = queueing.summary();
         let dq = direct_queueing.summary();
-        let (vb, hb, vi, hi, hd) = (
-            view_busy.summary(),
-            health_busy.summary(),
-            view_idle.summary(),
-            health_idle.summary(),
-            health_direct.summary(),
+        let (vb, hb, vi, hi, hd, br) = (
+            l.view_busy.summary(),
+            l.health_busy.summary(),
+            l.view_idle.summary(),
+            l.health_idle.summary(),
+            l.health_direct.summary(),
+            l.bare.summary(),
         );
         let pair = |a: f64, b: f64| format!("{} / {}", Micros(a), Micros(b));
-        let first_gap = self.rollout.batches.first().map_or(f64::NAN, |b| b.gap);
         let rows = vec![
             Row::new(
                 format!(
@@ -520,7 +558,11 @@ impl Rows<'_> {
             ),
             Row::new(
                 "POST /api/v1/rollouts returned (plan and store) → first batch's first job queued",
-                format!("{} (POST itself {:.1} ms)", Micros(first_gap), self.post_ms),
+                format!(
+                    "{} (the POST itself took {:.1} ms)",
+                    Micros(self.first_after_post),
+                    self.post_ms
+                ),
             ),
             Row::new(
                 "last job ended → record `succeeded` (the record's `finished_at`)",
@@ -552,6 +594,18 @@ impl Rows<'_> {
                 format!("{} / {}", factor(vi.p50, hi.p50), factor(vi.p99, hi.p99)),
             ),
             Row::new(
+                "`GET /api/v1/rollouts/{id}` after it ended (p50 / p99)",
+                pair(vi.p50, vi.p99),
+            )
+            .against(
+                format!(
+                    "bare Redis reads of what it loads (`HMGET` of the record, `LRANGE` of the \
+                     history), one client: {}",
+                    pair(br.p50, br.p99)
+                ),
+                format!("{} / {}", factor(vi.p50, br.p50), factor(vi.p99, br.p99)),
+            ),
+            Row::new(
                 "`GET /healthz` during the rollout (p50 / p99)",
                 pair(hb.p50, hb.p99),
             )
@@ -564,13 +618,15 @@ impl Rows<'_> {
                 format!("{} (p99 vs idle)", factor(hb.p99, hi.p99)),
             ),
             Row::new(
-                "rollout record: stored `data` / API body / history entries",
+                "rollout record: stored `data` / API body / history entries / writes (its `rev`)",
                 format!(
-                    "{} bytes ({:.0} per server) / {} bytes / {}",
+                    "{} bytes ({:.0} per server) / {} bytes / {} / {} ({} written)",
                     thousands(self.record_bytes as u64),
                     self.record_bytes as f64 / n as f64,
                     thousands(self.view_bytes as u64),
-                    self.history
+                    self.history,
+                    self.writes,
+                    crate::process::mib(self.writes * self.record_bytes as u64 / 1024)
                 ),
             ),
         ];
