@@ -14,6 +14,7 @@ mod process;
 mod profile;
 mod redis_server;
 mod report;
+mod sim_runner;
 mod sse;
 mod stats;
 mod watch;
@@ -41,9 +42,9 @@ struct Args {
     /// The one-minute version (fewer jobs, shorter load runs).
     #[arg(long)]
     quick: bool,
-    /// Only these figures (comma-separated numbers 1-7); the document is then not written
+    /// Only these figures (comma-separated numbers 1-8); the document is then not written
     /// unless --out names a file.
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=7))]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=8))]
     only: Vec<u8>,
     /// Where to write the report (default: docs/benchmarks.md of this workspace).
     #[arg(long)]
@@ -185,6 +186,10 @@ async fn run(args: &Args) -> Result<bool> {
         readings.panel_after_load = ctx.inst.panel_memory().ok();
         record("6. Footprint", Ok(footprint::figure(&readings)));
     }
+    // After the footprint's readings, which stay those of figures 4 and 5.
+    if wanted(8) {
+        record("8. Rollouts", figures::rollouts::measure(&mut ctx).await);
+    }
     if !wanted(3) {
         figures.retain(|f| f.number != 3);
     }
@@ -256,7 +261,7 @@ mod tests {
     #[test]
     fn only_accepts_figure_numbers() {
         assert!(Args::try_parse_from(["b", "--only", "1,3"]).is_ok());
-        assert!(Args::try_parse_from(["b", "--only", "7"]).is_ok());
-        assert!(Args::try_parse_from(["b", "--only", "8"]).is_err());
+        assert!(Args::try_parse_from(["b", "--only", "8"]).is_ok());
+        assert!(Args::try_parse_from(["b", "--only", "9"]).is_err());
     }
 }

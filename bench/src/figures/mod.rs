@@ -1,10 +1,11 @@
-//! The seven figures. Each takes the running installation, measures, and returns a
+//! The eight figures. Each takes the running installation, measures, and returns a
 //! [`Figure`](crate::report::Figure) with its baselines.
 
 pub(crate) mod dispatch;
 pub(crate) mod footprint;
 pub(crate) mod panel_load;
 pub(crate) mod progress;
+pub(crate) mod rollouts;
 pub(crate) mod scale;
 pub(crate) mod throughput;
 pub(crate) mod webhooks;
@@ -44,6 +45,9 @@ pub(crate) struct Plan {
     pub jobs_per_agent: usize,
     /// Webhook deliveries queued at once.
     pub webhook_deliveries: usize,
+    /// Servers of the rollout (and of each of its two baselines), and its batch size.
+    pub rollout_agents: usize,
+    pub rollout_batch: usize,
     /// Profile the runner with `perf` (when it works here).
     pub profile: bool,
 }
@@ -63,6 +67,8 @@ impl Plan {
                 agents: 1000,
                 jobs_per_agent: 1,
                 webhook_deliveries: 2_000,
+                rollout_agents: 200,
+                rollout_batch: 20,
                 profile: false,
             }
         } else {
@@ -78,6 +84,8 @@ impl Plan {
                 agents: 1000,
                 jobs_per_agent: 5,
                 webhook_deliveries: 10_000,
+                rollout_agents: 1000,
+                rollout_batch: 100,
                 profile: crate::profile::available(),
             }
         }

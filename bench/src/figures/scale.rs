@@ -150,7 +150,7 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
 }
 
 /// Sends every request, spread over [`CLIENTS`] connections; each must answer `status`.
-async fn in_parallel(ctx: &Ctx, requests: Vec<Vec<u8>>, status: u16) -> Result<()> {
+pub(crate) async fn in_parallel(ctx: &Ctx, requests: Vec<Vec<u8>>, status: u16) -> Result<()> {
     let requests = Arc::new(requests);
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {
