@@ -64,10 +64,11 @@ pub enum DaemonError {
     },
     #[error("cannot watch signals: {0}")]
     Signals(std::io::Error),
-    #[error("metrics_bind {addr}: {source}")]
+    // `error`, not `source`: the message says it already (not twice in an `{:#}` chain).
+    #[error("metrics_bind {addr}: {error}")]
     MetricsBind {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -239,7 +240,7 @@ pub async fn run(cfg: DaemonConfig, sys: &'static dyn Sys) -> Result<(), DaemonE
         Some(addr) => Some(
             metrics_listener::bind(addr)
                 .await
-                .map_err(|source| DaemonError::MetricsBind { addr, source })?,
+                .map_err(|error| DaemonError::MetricsBind { addr, error })?,
         ),
         None => None,
     };
