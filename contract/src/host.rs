@@ -40,6 +40,34 @@ pub struct HostFacts {
     /// The job running now, if any.
     #[serde(default)]
     pub running_jobs: Vec<String>,
+    /// The runner's own counters since it started; `None` from runners older than them.
+    #[serde(default)]
+    pub runner: Option<RunnerStats>,
+}
+
+/// What a runner process has done since it started, carried in its heartbeat (the same
+/// counts as its `/metrics`, for a panel that scrapes nothing). Counts are attempts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerStats {
+    /// Unix milliseconds when this runner process started; the counts are since then.
+    pub started_at: i64,
+    /// Attempts that ended `succeeded`.
+    pub jobs_succeeded: u64,
+    /// Attempts that ended `failed`, `timed_out` or `needs_attention`.
+    pub jobs_failed: u64,
+    /// Attempts that ended in `retrying` (exit 2 with attempts left).
+    pub jobs_retried: u64,
+    /// Jobs refused before anything ran (`rejected`, `expired`).
+    pub jobs_rejected: u64,
+    /// Jobs running now.
+    pub jobs_running: u64,
+    /// Jobs whose events or result wait in the outbox for Redis.
+    pub outbox_depth: u64,
+    /// Redis calls that failed (each retried or left to the outbox).
+    pub redis_errors: u64,
+    /// How long the last finished attempt ran, in milliseconds.
+    #[serde(default)]
+    pub last_job_ms: Option<u64>,
 }
 
 /// Compares dotted versions numerically (`22.04` ≥ `20.10`, `12` ≥ `11`); a part that is not

@@ -89,6 +89,7 @@ mod tests {
             runner_version: "0.1.0".into(),
             ts: 0,
             running_jobs: vec![],
+            runner: None,
         }
     }
 

@@ -674,6 +674,58 @@ async fn lists_filter_jobs_show_servers_and_audit_is_for_admins() {
     assert!(audit.has("job.create") && audit.has("session.login"));
 }
 
+/// The whole cell `id` (to its `</td>`), tags and all.
+fn cell(page: &Page, id: &str) -> String {
+    let start = page
+        .html
+        .find(&format!(r#"id="{id}""#))
+        .unwrap_or_else(|| panic!("no #{id} in page"));
+    let len = page.html[start..].find("</td>").expect("the cell ends");
+    page.html[start..start + len].to_owned()
+}
+
+#[actix_web::test]
+async fn servers_page_shows_the_runner_counts_of_each_heartbeat() {
+    let p = TestPanel::start().await;
+    let mut f = common::facts("web-1", "debian", "12", 4096);
+    f.runner = Some(outfitter_contract::host::RunnerStats {
+        started_at: 1_767_225_600_000,
+        jobs_succeeded: 41,
+        jobs_failed: 3,
+        jobs_retried: 2,
+        jobs_rejected: 1,
+        jobs_running: 0,
+        outbox_depth: 5,
+        redis_errors: 7,
+        last_job_ms: Some(2_400),
+    });
+    p.heartbeat(&f).await;
+    let mut b = Browser::new(&p);
+    b.sign_in(&p.viewer).await;
+    let servers = b.get("/agents").await;
+    assert_eq!(servers.status, 200);
+    let web1 = cell(&servers, "runner-stats-web-1");
+    for shown in [
+        "41 succeeded",
+        "3 failed",
+        "2 retried",
+        "1 rejected",
+        "outbox 5",
+        "Redis errors 7",
+        "last job 2.4 s",
+        "Runner since 2026-01-01",
+    ] {
+        assert!(web1.contains(shown), "{shown} missing in {web1}");
+    }
+    // Failures, a waiting outbox and Redis errors stand out.
+    assert!(web1.contains(r#"class="stat-failed bad""#), "{web1}");
+    assert!(web1.contains(r#"class="stat-outbox bad""#), "{web1}");
+    assert!(web1.contains(r#"class="stat-redis-errors bad""#), "{web1}");
+    // A heartbeat without counts (a runner older than them) shows none, and no error.
+    assert!(servers.has(r#"id="agent-old-1""#));
+    assert!(!servers.has(r#"id="runner-stats-old-1""#));
+}
+
 #[actix_web::test]
 async fn static_files_and_security_headers() {
     let p = TestPanel::start().await;

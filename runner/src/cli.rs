@@ -80,6 +80,7 @@ fn defaults() -> Vec<(&'static str, String)> {
         ("line_max_bytes", default::LINE_MAX_BYTES.to_string()),
         ("cgroups", "true".to_owned()),
         ("log_format", "text".to_owned()),
+        ("metrics_bind", "off".to_owned()),
     ]
 }
 

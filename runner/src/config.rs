@@ -3,6 +3,7 @@
 //! environment variable) and from the TOML file named by `--config`; layered
 //! defaults < file < environment < flags; then checked into [`DaemonConfig`] or [`Limits`].
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -77,6 +78,9 @@ pub struct SettingsLayer {
     /// Log lines on stderr: `text`, or `json` for one JSON object per line.
     #[arg(long, env = "OUTFITTER_LOG_FORMAT", value_name = "text|json")]
     pub log_format: Option<LogFormat>,
+    /// Serve Prometheus metrics on GET /metrics at this address, e.g. 127.0.0.1:9465 (unset: no listener).
+    #[arg(long, env = "OUTFITTER_METRICS_BIND", value_name = "ADDRESS:PORT")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// Defaults that work on a server installed by the shipped unit file.
@@ -159,6 +163,7 @@ impl SettingsLayer {
             line_max_bytes: self.line_max_bytes.or(lower.line_max_bytes),
             cgroups: self.cgroups.or(lower.cgroups),
             log_format: self.log_format.or(lower.log_format),
+            metrics_bind: self.metrics_bind.or(lower.metrics_bind),
         }
     }
 
@@ -266,6 +271,7 @@ impl SettingsLayer {
                 self.stop_grace_seconds
                     .unwrap_or(default::STOP_GRACE_SECONDS),
             ),
+            metrics_bind: self.metrics_bind,
             limits: self.limits()?,
         })
     }
@@ -304,6 +310,8 @@ pub struct DaemonConfig {
     pub state_dir: PathBuf,
     pub concurrency: usize,
     pub stop_grace: Duration,
+    /// Where `/metrics` is served; `None`: nowhere.
+    pub metrics_bind: Option<SocketAddr>,
     pub limits: Limits,
 }
 
@@ -382,6 +390,27 @@ mod tests {
         let cfg = settings.daemon().unwrap();
         assert_eq!(cfg.agent_id, "web-1");
         assert_eq!(cfg.concurrency, 1);
+    }
+
+    #[test]
+    fn metrics_listener_is_off_unless_an_address_is_set() {
+        let base = SettingsLayer {
+            agent_id: Some("web-1".into()),
+            agent_key: Some(key_hex()),
+            ..SettingsLayer::default()
+        };
+        assert_eq!(base.daemon().unwrap().metrics_bind, None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runner.toml");
+        std::fs::write(&path, "metrics_bind = \"127.0.0.1:9465\"\n").unwrap();
+        let on = SettingsLayer {
+            config: Some(path),
+            ..base
+        };
+        assert_eq!(
+            on.layered().unwrap().daemon().unwrap().metrics_bind,
+            Some("127.0.0.1:9465".parse().unwrap())
+        );
     }
 
     #[test]

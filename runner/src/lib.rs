@@ -9,5 +9,6 @@ pub mod exec;
 pub mod joblog;
 pub mod lifecycle;
 pub mod mask;
+pub mod metrics;
 pub mod output;
 pub mod sandbox;

@@ -2,7 +2,7 @@
 //! idempotent, else `interrupted`); a Redis outage mid-job delays the result, it does not lose
 //! it, even when the runner is killed before it could deliver it; a job claimed but never
 //! started goes back to the queue; SIGTERM lets the running job finish within the grace
-//! period.
+//! period, and stops a runner still waiting for Redis at start.
 
 mod support;
 
@@ -195,6 +195,28 @@ fn sigterm_lets_the_running_job_finish_within_the_grace_period() {
         JobState::Queued,
         "no new job was taken"
     );
+}
+
+#[test]
+fn sigterm_stops_a_runner_still_waiting_for_an_unreachable_redis() {
+    let redis = RedisServer::start();
+    let panel = Panel::new(&redis.url());
+    // Nothing listens there: the runner keeps retrying to settle the last run.
+    let unreachable = format!("redis://127.0.0.1:{}/", outfitter_test_support::free_port());
+    let mut runner = RunnerProcess::start(&panel, &unreachable, RunnerOptions::default());
+    wait_for(LONG, "the runner waiting for redis", || {
+        runner
+            .stderr()
+            .contains("waiting for redis to recover the processing list")
+            .then_some(())
+    });
+    let (took, status) = runner.terminate(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "clean exit on SIGTERM: {status:?} after {took:?}\n{}",
+        runner.stderr()
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
 #[test]

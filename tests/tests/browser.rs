@@ -1,6 +1,7 @@
 //! The panel in a real headless chromium: sign in, search the catalog, fill a form whose
 //! `visible_if` field appears on a toggle, see server-side errors beside the fields, fix
-//! them, and watch the job's progress bar and live log reach success. Its screenshots go to
+//! them, and watch the job's progress bar and live log reach success; the servers page shows
+//! the runners' own counts. Its screenshots go to
 //! `target/screenshots/`; `UPDATE_SCREENSHOTS=1` refreshes the committed ones in
 //! docs/screenshots/ (the README shows them) — see `browser::screenshot_dir`.
 
@@ -263,7 +264,34 @@ async fn walk_through_the_panel(s: &mut Stack, browser: &Browser) -> Result<()> 
         .screenshot(&screenshots().join("job-succeeded.png"))
         .await?;
     change_settings_and_uninstall(c, browser).await?;
-    watch_a_rollout(s, c, browser, &base).await
+    watch_a_rollout(s, c, browser, &base).await?;
+    servers_show_the_runners_counts(c, browser, &base).await
+}
+
+/// The servers page shows what each real runner counted, from its heartbeat: once the
+/// jobs of this walk are in it (a heartbeat every 5 s), both servers show succeeded jobs.
+async fn servers_show_the_runners_counts(c: &Client, browser: &Browser, base: &str) -> Result<()> {
+    let counted = "['local', 'edge-2'].every(a => { \
+         const s = document.querySelector('#runner-stats-' + a + ' .stat-succeeded'); \
+         return s && parseInt(s.textContent, 10) > 0; })";
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        c.goto(&format!("{base}/agents")).await?;
+        until(c, "the servers page", "document.querySelector('#agents')").await?;
+        if c.execute(&format!("return !!({counted});"), vec![]).await? == true {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("no runner counts on the servers page after {LIMIT:?}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let local = text(c, "#runner-stats-local").await?;
+    ensure!(
+        local.contains("Redis errors") && local.contains("last job"),
+        "the counts of local: {local}"
+    );
+    browser.screenshot(&screenshots().join("servers.png")).await
 }
 
 /// Labels two servers on the servers page, starts a rollout over them from the rollouts

@@ -151,6 +151,7 @@ pub(crate) fn simulated_facts(agent_id: &str) -> HostFacts {
         runner_version: "simulated".into(),
         ts: outfitter_contract::clock::now_ms(),
         running_jobs: vec![],
+        runner: None,
     }
 }
 

@@ -2,6 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use outfitter_contract::host::RunnerStats;
 use outfitter_contract::job::JobState;
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +111,39 @@ struct AgentRow {
     queue_depth: u64,
     processing: u64,
     labels: String,
+    /// What the runner counted since it started (`None`: a runner older than the counts).
+    runner: Option<RunnerRow>,
+}
+
+/// A heartbeat's [`RunnerStats`], as shown.
+#[derive(Serialize)]
+struct RunnerRow {
+    succeeded: u64,
+    failed: u64,
+    retried: u64,
+    rejected: u64,
+    outbox: u64,
+    redis_errors: u64,
+    last_job: String,
+    since: String,
+}
+
+impl RunnerRow {
+    fn of(s: &RunnerStats) -> Self {
+        RunnerRow {
+            succeeded: s.jobs_succeeded,
+            failed: s.jobs_failed,
+            retried: s.jobs_retried,
+            rejected: s.jobs_rejected,
+            outbox: s.outbox_depth,
+            redis_errors: s.redis_errors,
+            last_job: s
+                .last_job_ms
+                .map(|ms| format_duration(ms.min(i64::MAX as u64) as i64))
+                .unwrap_or_else(|| "—".into()),
+            since: when(Some(s.started_at)),
+        }
+    }
 }
 
 /// `/agents?status=online|offline|attention&upgrade=available`: the dashboard's links.
@@ -256,6 +290,7 @@ async fn agents_page(
                 online: a.online,
                 queue_depth: a.queue_depth,
                 processing: a.processing,
+                runner: f.and_then(|f| f.runner.as_ref()).map(RunnerRow::of),
             }
         })
         .collect();

@@ -57,6 +57,7 @@ pub(crate) fn facts(agent: &str, family: &str, version: &str, ram_mb: u64) -> Ho
         runner_version: "0.1.0".into(),
         ts: outfitter_panel::clock::now_ms(),
         running_jobs: vec![],
+        runner: None,
     }
 }
 

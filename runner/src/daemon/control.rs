@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use outfitter_contract::control::ControlMessage;
 
 use super::Shared;
+use crate::metrics::RedisOp;
 
 pub async fn listen_forever(shared: Arc<Shared>) {
     let channel = shared.names.control_channel();
@@ -16,6 +17,7 @@ pub async fn listen_forever(shared: Arc<Shared>) {
             Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                 Ok(()) => {
                     let mut messages = pubsub.on_message();
+                    // Ends only when the connection drops.
                     while let Some(msg) = messages.next().await {
                         match serde_json::from_slice::<ControlMessage>(msg.get_payload_bytes()) {
                             Ok(ControlMessage::Cancel { job_id }) => {
@@ -26,10 +28,17 @@ pub async fn listen_forever(shared: Arc<Shared>) {
                             Err(e) => tracing::warn!(error = %e, "unreadable control message"),
                         }
                     }
+                    shared.metrics.redis_error(RedisOp::Control);
                 }
-                Err(e) => tracing::debug!(error = %e, "cannot subscribe to the control channel"),
+                Err(e) => {
+                    shared.metrics.redis_error(RedisOp::Control);
+                    tracing::debug!(error = %e, "cannot subscribe to the control channel")
+                }
             },
-            Err(e) => tracing::debug!(error = %e, "no pubsub connection"),
+            Err(e) => {
+                shared.metrics.redis_error(RedisOp::Control);
+                tracing::debug!(error = %e, "no pubsub connection")
+            }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

@@ -8,6 +8,7 @@ use tokio::task::JoinHandle;
 
 use super::Shared;
 use super::store::{self, Outgoing};
+use crate::metrics::RedisOp;
 
 /// Events per round trip.
 pub const BATCH: usize = 512;
@@ -81,6 +82,7 @@ async fn deliver(
                 return;
             }
             Err(e) => {
+                shared.metrics.redis_error(RedisOp::Events);
                 tracing::warn!(job = job_id, error = %e, "redis unavailable; events go to the outbox")
             }
         }

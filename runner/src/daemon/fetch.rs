@@ -2,6 +2,7 @@
 //! `concurrency` at a time) and the tick (outbox flush, retry promotion, replay-guard pruning).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use deadpool_redis::redis::{self, AsyncConnectionConfig};
 use tokio::sync::Semaphore;
@@ -10,6 +11,7 @@ use tokio::task::JoinSet;
 use super::{
     FETCH_BLOCK_SECS, PRUNE_EVERY, REDIS_RETRY, Shared, TICK, job, now_ms, now_secs, store,
 };
+use crate::metrics::RedisOp;
 
 /// A connection for BLMOVE alone, without response timeout (it blocks by design).
 async fn blocking_connection(
@@ -41,6 +43,7 @@ pub(super) async fn fetch_loop(shared: Arc<Shared>) -> JoinSet<()> {
             match blocking_connection(&shared.client).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
+                    shared.metrics.redis_error(RedisOp::Fetch);
                     tracing::warn!(error = %e, "redis unavailable");
                     tokio::time::sleep(REDIS_RETRY).await;
                     continue;
@@ -58,14 +61,16 @@ pub(super) async fn fetch_loop(shared: Arc<Shared>) -> JoinSet<()> {
             .await;
         match taken {
             Ok(Some(wire)) => {
+                let taken_at = Instant::now();
                 let s = shared.clone();
                 jobs.spawn(async move {
-                    job::handle(s, wire).await;
+                    job::handle(s, wire, taken_at).await;
                     drop(permit);
                 });
             }
             Ok(None) => {}
             Err(e) => {
+                shared.metrics.redis_error(RedisOp::Fetch);
                 tracing::warn!(error = %e, "BLMOVE failed; reconnecting");
                 conn = None;
                 tokio::time::sleep(REDIS_RETRY).await;
@@ -74,7 +79,8 @@ pub(super) async fn fetch_loop(shared: Arc<Shared>) -> JoinSet<()> {
     }
 }
 
-/// Promotes due retries, flushes the outbox, prunes the replay guard.
+/// Promotes due retries, flushes the outbox (and counts what is left in it), prunes the
+/// replay guard.
 pub(super) async fn tick_forever(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(TICK);
     let mut last_prune = tokio::time::Instant::now();
@@ -86,12 +92,20 @@ pub(super) async fn tick_forever(shared: Arc<Shared>) {
             .flush_finished(&shared.pool, &shared.names, &running)
             .await
         {
+            if e.is_redis() {
+                shared.metrics.redis_error(RedisOp::Tick);
+            }
             tracing::debug!(error = %e, "outbox flush pending");
         }
+        shared
+            .metrics
+            .set_outbox_depth(shared.outbox.pending_jobs().len());
         let Ok(mut conn) = shared.redis().await else {
+            shared.metrics.redis_error(RedisOp::Tick);
             continue;
         };
         if let Err(e) = store::promote_due(&mut conn, &shared.names, now_ms()).await {
+            shared.metrics.redis_error(RedisOp::Tick);
             tracing::debug!(error = %e, "retry promotion pending");
         }
         if last_prune.elapsed() >= PRUNE_EVERY {

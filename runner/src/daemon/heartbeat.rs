@@ -6,6 +6,7 @@ use std::time::Duration;
 use outfitter_contract::host::{HEARTBEAT_INTERVAL_SECS, HEARTBEAT_TTL_SECS, HostFacts};
 
 use super::{Shared, now_ms, store};
+use crate::metrics::RedisOp;
 
 /// Reads `KEY=value` lines of /etc/os-release (values may be quoted).
 pub fn parse_os_release(text: &str) -> Vec<(String, String)> {
@@ -40,7 +41,7 @@ fn disk_free_mb(path: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// What this server looks like right now.
+/// What this server looks like right now (the daemon adds its own counts, `runner`).
 pub fn host_facts(agent_id: &str, running_jobs: Vec<String>) -> HostFacts {
     let os = std::fs::read_to_string("/etc/os-release")
         .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
@@ -76,6 +77,7 @@ pub fn host_facts(agent_id: &str, running_jobs: Vec<String>) -> HostFacts {
         runner_version: env!("CARGO_PKG_VERSION").to_owned(),
         ts: now_ms(),
         running_jobs,
+        runner: None,
     }
 }
 
@@ -84,7 +86,8 @@ pub async fn beat_forever(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_secs(HEARTBEAT_INTERVAL_SECS));
     loop {
         tick.tick().await;
-        let facts = host_facts(&shared.cfg.agent_id, shared.running_jobs());
+        let mut facts = host_facts(&shared.cfg.agent_id, shared.running_jobs());
+        facts.runner = Some(shared.metrics.stats());
         let json = serde_json::to_string(&facts).expect("host facts serialize");
         let sent = match shared.redis().await {
             Ok(mut conn) => store::heartbeat(&mut conn, &shared.names, &json, HEARTBEAT_TTL_SECS)
@@ -93,6 +96,7 @@ pub async fn beat_forever(shared: Arc<Shared>) {
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = sent {
+            shared.metrics.redis_error(RedisOp::Heartbeat);
             tracing::debug!(error = %e, "heartbeat not written");
         }
     }

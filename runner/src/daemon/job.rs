@@ -2,7 +2,7 @@
 //! (`lifecycle`), apply the exit-code policy, and hand the result to the outbox.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use outfitter_contract::event::Event;
 use outfitter_contract::job::{JobState, write};
@@ -18,6 +18,7 @@ use crate::attempt;
 use crate::joblog::JobLog;
 use crate::lifecycle::steps::StepRunner;
 use crate::lifecycle::{self, Driven};
+use crate::metrics::RedisOp;
 use crate::sandbox::Abort;
 
 /// Lines kept in the record's `last_lines`.
@@ -40,13 +41,14 @@ pub fn outgoing(event: &Event, fields: &[(&str, String)]) -> Outgoing {
     }
 }
 
-/// Checks and then refuses, cancels or runs a job just taken from the queue.
-pub async fn handle(shared: Arc<Shared>, wire: String) {
+/// Checks and then refuses, cancels or runs a job just taken from the queue at `taken_at`.
+pub async fn handle(shared: Arc<Shared>, wire: String, taken_at: Instant) {
     let mut claimed = false;
     let verdict = loop {
         match checks::check(&shared, &wire, &mut claimed).await {
             Ok(v) => break v,
             Err(e) => {
+                shared.metrics.redis_error(RedisOp::Checks);
                 tracing::warn!(error = %e, "redis failed during the checks; retrying");
                 if !shared.pause_unless_stopping().await {
                     return; // left in processing: recovered at the next start
@@ -78,6 +80,7 @@ pub async fn handle(shared: Arc<Shared>, wire: String) {
                 },
             )
             .await;
+            shared.metrics.job_finished(JobState::Canceled, None);
         }
         Verdict::Run(acc) => {
             // Every line logged while the job runs carries these (under `span` in JSON logs).
@@ -87,7 +90,7 @@ pub async fn handle(shared: Arc<Shared>, wire: String) {
                 agent_id = %shared.cfg.agent_id,
                 app_id = %acc.envelope.app_id,
             );
-            run(shared, wire, *acc).instrument(span).await
+            run(shared, wire, *acc, taken_at).instrument(span).await
         }
     }
 }
@@ -114,8 +117,12 @@ async fn refuse(shared: &Arc<Shared>, wire: &str, r: &Refusal) {
             Err(e) => Err(e.to_string()),
         };
         match done {
-            Ok(()) => return,
+            Ok(()) => {
+                shared.metrics.job_finished(r.state, None);
+                return;
+            }
             Err(e) => {
+                shared.metrics.redis_error(RedisOp::Checks);
                 tracing::warn!(error = %e, "cannot record the refusal; retrying");
                 if !shared.pause_unless_stopping().await {
                     return;
@@ -137,6 +144,9 @@ async fn deliver_result(shared: &Arc<Shared>, result: JobResult) {
         .flush_job(&shared.pool, &shared.names, &job, true)
         .await
     {
+        if e.is_redis() {
+            shared.metrics.redis_error(RedisOp::Result);
+        }
         tracing::warn!(job, error = %e, "result kept in the outbox until redis is back");
         if let Err(e) = shared.outbox.make_durable(&job).await {
             tracing::error!(job, error = %e, "cannot sync the outbox");
@@ -144,7 +154,7 @@ async fn deliver_result(shared: &Arc<Shared>, result: JobResult) {
     }
 }
 
-async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
+async fn run(shared: Arc<Shared>, wire: String, acc: Accepted, taken_at: Instant) {
     let Accepted {
         envelope: env,
         bundle,
@@ -185,6 +195,7 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
         &bundle,
         &values,
     );
+    steps.taken_at = Some(taken_at);
     let driven = lifecycle::Job {
         runner: &mut steps,
         stores: &shared.stores,
@@ -230,18 +241,34 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted) {
         l.close();
     }
     writer.close().await;
+    let state = result.state();
     deliver_result(&shared, result).await;
     shared.unregister(&job);
+    if let Some(state) = state {
+        let ran = Duration::from_millis((finished_at - started_at).max(0) as u64);
+        shared.metrics.job_finished(state, Some(ran));
+    }
 }
 
 /// Reads the record's cancel flag now and then; a missed control message still cancels.
 async fn poll_cancel(shared: Arc<Shared>, job: String, abort: Arc<watch::Sender<Option<Abort>>>) {
     loop {
-        if let Ok(mut conn) = shared.redis().await
-            && let Ok(true) = store::cancel_requested(&mut conn, &shared.names, &job).await
-        {
-            let _ = abort.send(Some(Abort::Cancel));
-            return;
+        let requested = match shared.redis().await {
+            Ok(mut conn) => store::cancel_requested(&mut conn, &shared.names, &job)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match requested {
+            Ok(true) => {
+                let _ = abort.send(Some(Abort::Cancel));
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                shared.metrics.redis_error(RedisOp::Control);
+                tracing::debug!(job, error = %e, "cannot read the cancel flag");
+            }
         }
         tokio::time::sleep(CANCEL_POLL).await;
     }

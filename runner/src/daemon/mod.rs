@@ -8,6 +8,7 @@ pub mod events;
 mod fetch;
 pub mod heartbeat;
 pub mod job;
+pub mod metrics_listener;
 pub mod outbox;
 pub mod recovery;
 pub mod result;
@@ -29,6 +30,7 @@ use tokio::task::JoinSet;
 use self::outbox::Outbox;
 use crate::config::DaemonConfig;
 use crate::lifecycle::Stores;
+use crate::metrics::{Metrics, RedisOp};
 use crate::sandbox::cgroup::CgroupLayout;
 use crate::sandbox::sys::Sys;
 use crate::sandbox::{Abort, Sandbox, reaper};
@@ -62,6 +64,12 @@ pub enum DaemonError {
     },
     #[error("cannot watch signals: {0}")]
     Signals(std::io::Error),
+    // `error`, not `source`: the message says it already (not twice in an `{:#}` chain).
+    #[error("metrics_bind {addr}: {error}")]
+    MetricsBind {
+        addr: std::net::SocketAddr,
+        error: std::io::Error,
+    },
 }
 
 /// What every task of the daemon shares.
@@ -74,6 +82,7 @@ pub struct Shared {
     pub sandbox: Sandbox,
     pub outbox: Outbox,
     pub stores: Stores,
+    pub metrics: Metrics,
     catalog: RwLock<Arc<Catalog>>,
     running: Mutex<HashMap<String, Arc<watch::Sender<Option<Abort>>>>>,
     stopping: watch::Receiver<bool>,
@@ -164,14 +173,15 @@ impl Shared {
     }
 
     fn register(&self, job: &str, abort: Arc<watch::Sender<Option<Abort>>>) {
-        self.running
-            .lock()
-            .expect("running lock")
-            .insert(job.to_owned(), abort);
+        let mut running = self.running.lock().expect("running lock");
+        running.insert(job.to_owned(), abort);
+        self.metrics.set_running(running.len());
     }
 
     fn unregister(&self, job: &str) {
-        self.running.lock().expect("running lock").remove(job);
+        let mut running = self.running.lock().expect("running lock");
+        running.remove(job);
+        self.metrics.set_running(running.len());
     }
 
     /// Asks a running job to stop because of a cancel; false when it does not run here.
@@ -226,7 +236,21 @@ fn pool_for(url: &str) -> Result<Pool, DaemonError> {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(cfg: DaemonConfig, sys: &'static dyn Sys) -> Result<(), DaemonError> {
+    let listener = match cfg.metrics_bind {
+        Some(addr) => Some(
+            metrics_listener::bind(addr)
+                .await
+                .map_err(|error| DaemonError::MetricsBind { addr, error })?,
+        ),
+        None => None,
+    };
     let (shared, stop) = start(cfg, sys)?;
+    if let Some(l) = listener {
+        if let Ok(addr) = l.local_addr() {
+            tracing::info!(%addr, "serving /metrics");
+        }
+        tokio::spawn(metrics_listener::serve(l, shared.metrics.clone()));
+    }
     serve(Arc::new(shared), stop).await
 }
 
@@ -279,6 +303,7 @@ fn start(
         },
         outbox,
         stores: Stores::new(&cfg.state_dir),
+        metrics: Metrics::new(&cfg.agent_id, now_ms()),
         catalog: RwLock::new(Arc::new(catalog)),
         running: Mutex::new(HashMap::new()),
         stopping: stop_rx,
@@ -291,23 +316,38 @@ async fn serve(shared: Arc<Shared>, stop: watch::Sender<bool>) -> Result<(), Dae
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    // Signals are watched from the start: a runner still waiting for Redis to settle the
+    // last run stops on SIGTERM too.
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: no new jobs; waiting for the running ones"),
+            _ = int.recv() => tracing::info!("SIGINT: no new jobs; waiting for the running ones"),
+        }
+        let _ = stop.send(true);
+    });
+    let mut stopping = shared.stopping.clone();
     let sys = shared.sandbox.sys;
     let mut background = JoinSet::new();
     background.spawn(reaper::reap_forever(sys));
 
-    // Nothing is taken before what the last run left behind is settled.
-    settle_previous_run(&shared).await;
+    // Nothing is taken before what the last run left behind is settled. A stop meanwhile
+    // leaves the rest to the next start, as a crash would.
+    tokio::select! {
+        () = settle_previous_run(&shared) => {}
+        _ = stopping.wait_for(|s| *s) => {}
+    }
+    if *shared.stopping.borrow() {
+        background.abort_all();
+        tracing::info!("stopped before taking jobs");
+        return Ok(());
+    }
     background.spawn(heartbeat::beat_forever(shared.clone()));
     background.spawn(control::listen_forever(shared.clone()));
     background.spawn(fetch::tick_forever(shared.clone()));
 
     // The fetch loop notices the stop between two BLMOVEs, so no taken job is dropped.
     let fetch = tokio::spawn(fetch::fetch_loop(shared.clone()));
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: no new jobs; waiting for the running ones"),
-        _ = int.recv() => tracing::info!("SIGINT: no new jobs; waiting for the running ones"),
-    }
-    let _ = stop.send(true);
+    let _ = stopping.wait_for(|s| *s).await;
     let mut jobs = fetch.await.unwrap_or_default();
     let grace = shared.cfg.stop_grace;
     if tokio::time::timeout(grace, drain(&mut jobs)).await.is_err() {
@@ -344,7 +384,12 @@ async fn settle_previous_run(shared: &Arc<Shared>) {
             .await
         {
             Ok(_) => break,
-            Err(e) => tracing::warn!(error = %e, "waiting for redis to flush the outbox"),
+            Err(e) => {
+                if e.is_redis() {
+                    shared.metrics.redis_error(RedisOp::Recovery);
+                }
+                tracing::warn!(error = %e, "waiting for redis to flush the outbox")
+            }
         }
         if !shared.pause_unless_stopping().await {
             return;
@@ -354,11 +399,17 @@ async fn settle_previous_run(shared: &Arc<Shared>) {
         match recovery::recover(shared).await {
             Ok(done) => {
                 for r in done {
+                    if let recovery::Recovered::Interrupted { .. } = r {
+                        shared
+                            .metrics
+                            .job_finished(outfitter_contract::job::JobState::Interrupted, None);
+                    }
                     tracing::info!(?r, "recovered");
                 }
                 return;
             }
             Err(e) => {
+                shared.metrics.redis_error(RedisOp::Recovery);
                 tracing::warn!(error = %e, "waiting for redis to recover the processing list")
             }
         }

@@ -36,6 +36,13 @@ pub enum OutboxError {
     Pool(#[from] deadpool_redis::PoolError),
 }
 
+impl OutboxError {
+    /// Whether Redis failed (rather than the disk).
+    pub fn is_redis(&self) -> bool {
+        !matches!(self, OutboxError::Io { .. })
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> OutboxError + '_ {
     move |source| OutboxError::Io {
         path: path.display().to_string(),

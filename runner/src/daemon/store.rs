@@ -124,6 +124,17 @@ pub struct JobResult {
     pub finished_at: i64,
 }
 
+impl JobResult {
+    /// The state the record gets (the result's own `state` field).
+    pub fn state(&self) -> Option<JobState> {
+        self.event
+            .f
+            .iter()
+            .find(|(k, _)| k == field::STATE)
+            .and_then(|(_, v)| v.parse().ok())
+    }
+}
+
 /// Applies a result in one step: event + fields, the retry, LREM from processing.
 /// Applying it twice (a crash between apply and deleting the outbox file) changes nothing.
 pub async fn apply_result<C: redis::aio::ConnectionLike + Send + Sync>(

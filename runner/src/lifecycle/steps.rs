@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use outfitter_contract::envelope::Envelope;
 use outfitter_contract::event::{Event, EventBody, OutputStream, parse_progress};
@@ -78,6 +79,9 @@ pub struct StepRunner<'a> {
     /// Whether the notes name each step: not for a plain install of one script, whose
     /// output stays what it always was.
     pub narrate: bool,
+    /// When the job was taken off the queue: the first script's spawn is measured from it
+    /// (`outfitter_runner_spawn_latency_seconds`), once.
+    pub taken_at: Option<Instant>,
     steps: u32,
 }
 
@@ -108,6 +112,7 @@ impl<'a> StepRunner<'a> {
             survivors: Vec::new(),
             track_phase: env.lifecycle.is_some(),
             narrate: env.lifecycle.is_some() || bundle.manifest.health_check.is_some(),
+            taken_at: None,
             steps: 0,
         }
     }
@@ -183,8 +188,17 @@ impl<'a> StepRunner<'a> {
         let attempt_no = self.who.attempt;
         let mut log = self.log.take();
         let mut tail = std::mem::take(&mut self.tail);
+        let taken_at = self.taken_at.take();
+        let metrics = &self.shared.metrics;
+        let spawned = move || {
+            if let Some(t) = taken_at {
+                metrics.spawned(t.elapsed());
+            }
+        };
         let (result, ()) = tokio::join!(
-            self.shared.sandbox.run(&prepared, tx, abort),
+            self.shared
+                .sandbox
+                .run_notifying(&prepared, tx, abort, spawned),
             consume(rx, writer, &mut log, &mut tail, attempt_no)
         );
         self.log = log;

@@ -148,7 +148,19 @@ impl Sandbox {
         &self,
         attempt: &Attempt,
         lines: mpsc::Sender<OutputLine>,
+        abort: watch::Receiver<Option<Abort>>,
+    ) -> Result<Outcome, SandboxError> {
+        self.run_notifying(attempt, lines, abort, || {}).await
+    }
+
+    /// [`Sandbox::run`], calling `on_spawn` once the script's process exists (the daemon's
+    /// spawn latency).
+    pub async fn run_notifying(
+        &self,
+        attempt: &Attempt,
+        lines: mpsc::Sender<OutputLine>,
         mut abort: watch::Receiver<Option<Abort>>,
+        on_spawn: impl FnOnce(),
     ) -> Result<Outcome, SandboxError> {
         let mut notes = Vec::new();
         let cgroup = if self.limits.cgroups {
@@ -187,6 +199,7 @@ impl Sandbox {
                 return Err(SandboxError::Spawn { source });
             }
         };
+        on_spawn();
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
         let scope = JobScope {
             env_marker: format!("JOB_ID={}", attempt.job_id).into_bytes(),

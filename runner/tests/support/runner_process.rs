@@ -23,6 +23,8 @@ pub(crate) struct RunnerOptions {
     pub output_max_bytes: Option<u64>,
     pub memory_max_mb: Option<u64>,
     pub pids_max: Option<u64>,
+    /// `metrics_bind` (off when `None`, the default).
+    pub metrics_bind: Option<std::net::SocketAddr>,
     /// Extra environment for the runner process (never to reach a script).
     pub env: Vec<(String, String)>,
     /// Leave this fd open (not close-on-exec) in the runner, pointing at /dev/null.
@@ -41,6 +43,7 @@ impl Default for RunnerOptions {
             output_max_bytes: None,
             memory_max_mb: None,
             pids_max: None,
+            metrics_bind: None,
             env: Vec::new(),
             leak_fd: None,
         }
@@ -80,6 +83,9 @@ impl RunnerProcess {
         }
         if let Some(max) = options.pids_max {
             toml.push_str(&format!("pids_max = {max}\n"));
+        }
+        if let Some(addr) = options.metrics_bind {
+            toml.push_str(&format!("metrics_bind = \"{addr}\"\n"));
         }
         fs::write(&config, toml).unwrap();
         let mut p = RunnerProcess {
