@@ -14,6 +14,29 @@ use crate::installations::{self, store::Filter};
 use crate::rollouts;
 use crate::state::AppState;
 
+/// What can keep the dashboard from being read: the store, or a record it cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] redis::RedisError),
+    #[error(transparent)]
+    Installations(Box<installations::Error>),
+    #[error(transparent)]
+    Rollouts(Box<rollouts::Error>),
+}
+
+impl From<installations::Error> for Error {
+    fn from(e: installations::Error) -> Self {
+        Error::Installations(Box::new(e))
+    }
+}
+
+impl From<rollouts::Error> for Error {
+    fn from(e: rollouts::Error) -> Self {
+        Error::Rollouts(Box::new(e))
+    }
+}
+
 /// The window of "recent" failures.
 pub const WINDOW_MS: i64 = 24 * 3_600_000;
 /// Jobs read for the window at most; a busier day shows its newest jobs and says so.
@@ -99,7 +122,7 @@ pub fn needs_attention(a: &agents::AgentStatus, asked_for_a_person: &BTreeSet<St
     (!a.online && a.queue_depth + a.processing > 0) || asked_for_a_person.contains(&a.id)
 }
 
-pub async fn summary(state: &AppState) -> anyhow::Result<Summary> {
+pub async fn summary(state: &AppState) -> Result<Summary, Error> {
     let mut conn = state.redis.clone();
     let now = now_ms();
     let servers = agents::list(&mut conn).await?;
@@ -193,7 +216,7 @@ struct Window {
 }
 
 /// The jobs created since `since`, newest first, three fields each, a page of ids at a time.
-async fn recent_jobs(conn: &mut ConnectionManager, since: i64) -> anyhow::Result<Window> {
+async fn recent_jobs(conn: &mut ConnectionManager, since: i64) -> redis::RedisResult<Window> {
     const PAGE: usize = 500;
     let mut out = Window {
         jobs: Vec::new(),

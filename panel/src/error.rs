@@ -462,6 +462,18 @@ impl From<crate::schedules::Error> for ApiError {
     }
 }
 
+/// The boundary between the dashboard and the pages.
+impl From<crate::dashboard::Error> for ApiError {
+    fn from(e: crate::dashboard::Error) -> Self {
+        use crate::dashboard::Error as E;
+        match e {
+            E::Store(e) => e.into(),
+            E::Installations(e) => (*e).into(),
+            E::Rollouts(e) => (*e).into(),
+        }
+    }
+}
+
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
 

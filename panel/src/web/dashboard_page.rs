@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{WebResult, base_context, encode_query, render, signed_in};
 use crate::dashboard::{self, Summary};
-use crate::error::{ApiError, Code};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// A number and the list it counts.
@@ -113,9 +113,7 @@ fn tiles(s: &Summary) -> Vec<Tile> {
 
 pub(super) async fn page(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
     let caller = signed_in(&state, &req).await?;
-    let s = dashboard::summary(&state)
-        .await
-        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
+    let s = dashboard::summary(&state).await.map_err(ApiError::from)?;
     let failures: Vec<FailureRow> = s
         .failures
         .iter()

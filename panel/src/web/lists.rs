@@ -247,7 +247,7 @@ async fn agents_page(
         Some(ServerStatus::Attention) => {
             crate::dashboard::summary(state)
                 .await
-                .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?
+                .map_err(ApiError::from)?
                 .servers
                 .attention
         }
