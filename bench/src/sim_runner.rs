@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use outfitter_contract::clock::now_ms;
 use outfitter_contract::envelope::{Envelope, SignedJob};
 use outfitter_contract::event::{Event, EventBody, OutputStream};
-use outfitter_contract::job::{JobState, field, write};
+use outfitter_contract::job::{JobState, write};
 use outfitter_contract::redis_keys::{AgentRedisKeys, parse_job_channel};
 use outfitter_contract::scripts;
 use redis::Script;
@@ -181,20 +181,23 @@ async fn finish(conn: &mut MultiplexedConnection, agent: &str) -> Result<SystemT
         },
     );
     let result = Event::state(finished_at, env.attempt, JobState::Succeeded, Some(0), None);
+    let call = scripts::finish_attempt(
+        &names,
+        job,
+        &scripts::AttemptEnd {
+            event_json: &result.to_unsequenced_json(),
+            processing_wire: &wire,
+            finished_at,
+            retry: None,
+        },
+        &fields,
+    );
     let mut inv = FINISH_ATTEMPT.prepare_invoke();
-    inv.key(names.job(job))
-        .key(names.job_events(job))
-        .key(names.processing())
-        .key(names.scheduled())
-        .arg(names.job_channel(job))
-        .arg(result.to_unsequenced_json())
-        .arg(&wire)
-        .arg(field::FINISHED_AT)
-        .arg(finished_at)
-        .arg("")
-        .arg(0);
-    for (k, v) in &fields {
-        inv.arg(*k).arg(v);
+    for k in &call.keys {
+        inv.key(k);
+    }
+    for a in &call.args {
+        inv.arg(a);
     }
     let applied: i64 = inv.invoke_async(conn).await?;
     ensure!(applied == 1, "its result had been applied before");

@@ -72,10 +72,98 @@ pub fn enqueue(env: &Envelope, wire: &str, record: &Fields, now_ms: i64) -> Call
     }
 }
 
+/// What a [`FINISH_ATTEMPT`] call applies: one attempt's end.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptEnd<'a> {
+    /// The job's final (or retrying) state event, without `seq`.
+    pub event_json: &'a str,
+    /// The wire the runner took, to come off the processing list.
+    pub processing_wire: &'a str,
+    /// The result's finished-at: a record already holding it was applied before.
+    pub finished_at: i64,
+    /// The next attempt's wire and due time (unix ms), when a retry is scheduled.
+    pub retry: Option<(&'a str, i64)>,
+}
+
+/// The [`FINISH_ATTEMPT`] call of one attempt's end of job `job`, with the record fields
+/// `record` (from [`crate::job::write::finished`]).
+pub fn finish_attempt<K: AsRef<str>, V: AsRef<str>>(
+    names: &AgentRedisKeys,
+    job: &str,
+    end: &AttemptEnd<'_>,
+    record: &[(K, V)],
+) -> Call {
+    let (wire, due) = end.retry.unwrap_or(("", 0));
+    let mut args = vec![
+        names.job_channel(job),
+        end.event_json.to_owned(),
+        end.processing_wire.to_owned(),
+        crate::job::field::FINISHED_AT.to_owned(),
+        end.finished_at.to_string(),
+        wire.to_owned(),
+        due.to_string(),
+    ];
+    for (k, v) in record {
+        args.push(k.as_ref().to_owned());
+        args.push(v.as_ref().to_owned());
+    }
+    Call {
+        keys: vec![
+            names.job(job),
+            names.job_events(job),
+            names.processing(),
+            names.scheduled(),
+        ],
+        args,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::job::field;
+
+    #[test]
+    fn a_finish_attempt_call_follows_the_scripts_header() {
+        let names = AgentRedisKeys::new("web-1");
+        let end = AttemptEnd {
+            event_json: "{}",
+            processing_wire: "wire",
+            finished_at: 7,
+            retry: Some(("next", 9)),
+        };
+        let call = finish_attempt(&names, "j1", &end, &[("state", "retrying")]);
+        assert_eq!(
+            call.keys,
+            [
+                names.job("j1"),
+                names.job_events("j1"),
+                names.processing(),
+                names.scheduled()
+            ]
+        );
+        assert_eq!(
+            call.args,
+            [
+                names.job_channel("j1"),
+                "{}".into(),
+                "wire".into(),
+                field::FINISHED_AT.to_owned(),
+                "7".into(),
+                "next".into(),
+                "9".into(),
+                "state".into(),
+                "retrying".into()
+            ]
+        );
+        for line in [
+            "KEYS[4] agent scheduled",
+            "ARGV[5] this result's finished-at",
+            "ARGV[8..] field/value",
+        ] {
+            assert!(FINISH_ATTEMPT.contains(line), "{line}");
+        }
+    }
 
     const FRAGMENT: &str = include_str!("../lua/event_fragment.lua");
     const WITH_EVENTS: [(&str, &str); 8] = [

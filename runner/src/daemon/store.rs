@@ -142,25 +142,26 @@ pub async fn apply_result<C: redis::aio::ConnectionLike + Send + Sync>(
     names: &AgentRedisKeys,
     result: &JobResult,
 ) -> RedisResult<()> {
-    let job = &result.job_id;
-    let (wire, due) = match &result.schedule {
-        Some(s) => (s.wire.as_str(), s.due_ms),
-        None => ("", 0),
-    };
+    let call = scripts::finish_attempt(
+        names,
+        &result.job_id,
+        &scripts::AttemptEnd {
+            event_json: &result.event.e,
+            processing_wire: &result.processing_wire,
+            finished_at: result.finished_at,
+            retry: result
+                .schedule
+                .as_ref()
+                .map(|s| (s.wire.as_str(), s.due_ms)),
+        },
+        &result.event.f,
+    );
     let mut inv = FINISH_ATTEMPT.prepare_invoke();
-    inv.key(names.job(job))
-        .key(names.job_events(job))
-        .key(names.processing())
-        .key(names.scheduled())
-        .arg(names.job_channel(job))
-        .arg(&result.event.e)
-        .arg(&result.processing_wire)
-        .arg(field::FINISHED_AT)
-        .arg(result.finished_at)
-        .arg(wire)
-        .arg(due);
-    for (k, v) in &result.event.f {
-        inv.arg(k).arg(v);
+    for k in &call.keys {
+        inv.key(k);
+    }
+    for a in &call.args {
+        inv.arg(a);
     }
     inv.invoke_async::<i64>(conn).await.map(drop)
 }
