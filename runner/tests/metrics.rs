@@ -57,6 +57,20 @@ fn metrics_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
+/// A runner with its metrics listener on a free port, and that port.
+fn runner_with_metrics(panel: &Panel, redis: &RedisServer) -> (SocketAddr, RunnerProcess) {
+    let addr = metrics_addr();
+    let runner = RunnerProcess::start(
+        panel,
+        &redis.url(),
+        RunnerOptions {
+            metrics_bind: Some(addr),
+            ..RunnerOptions::default()
+        },
+    );
+    (addr, runner)
+}
+
 fn heartbeat_stats(panel: &Panel) -> Option<RunnerStats> {
     let facts: HostFacts = serde_json::from_value(panel.wait_heartbeat(LONG)).ok()?;
     facts.runner
@@ -97,15 +111,7 @@ fn listening_sockets(pid: u32) -> Vec<String> {
 fn scrape_counts_one_success_and_one_failure_and_the_heartbeat_carries_them() {
     let redis = RedisServer::start();
     let panel = Panel::new(&redis.url());
-    let addr = metrics_addr();
-    let runner = RunnerProcess::start(
-        &panel,
-        &redis.url(),
-        RunnerOptions {
-            metrics_bind: Some(addr),
-            ..RunnerOptions::default()
-        },
-    );
+    let (addr, runner) = runner_with_metrics(&panel, &redis);
     let before = wait_for(LONG, "the first scrape", || scrape(addr));
     assert_eq!(
         sample(
@@ -198,15 +204,7 @@ fn without_metrics_bind_nothing_listens() {
 fn the_listener_is_the_runners_only_listening_socket() {
     let redis = RedisServer::start();
     let panel = Panel::new(&redis.url());
-    let addr = metrics_addr();
-    let runner = RunnerProcess::start(
-        &panel,
-        &redis.url(),
-        RunnerOptions {
-            metrics_bind: Some(addr),
-            ..RunnerOptions::default()
-        },
-    );
+    let (addr, runner) = runner_with_metrics(&panel, &redis);
     wait_for(LONG, "the first scrape", || scrape(addr));
     assert_eq!(listening_sockets(runner.pid()).len(), 1);
 }
@@ -215,15 +213,7 @@ fn the_listener_is_the_runners_only_listening_socket() {
 fn redis_errors_are_counted_while_redis_is_away() {
     let mut redis = RedisServer::start();
     let panel = Panel::new(&redis.url());
-    let addr = metrics_addr();
-    let _runner = RunnerProcess::start(
-        &panel,
-        &redis.url(),
-        RunnerOptions {
-            metrics_bind: Some(addr),
-            ..RunnerOptions::default()
-        },
-    );
+    let (addr, _runner) = runner_with_metrics(&panel, &redis);
     panel.wait_heartbeat(LONG);
     redis.stop();
     // Taking jobs and the tick (retry promotion) both notice, each under its own `op`.
