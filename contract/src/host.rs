@@ -43,6 +43,10 @@ pub struct HostFacts {
     /// The runner's own counters since it started; `None` from runners older than them.
     #[serde(default)]
     pub runner: Option<RunnerStats>,
+    /// What the runner measured this time; `None` from runners older than it, and when the
+    /// reader refused it (see `outfitter_contract::host_metrics`).
+    #[serde(default)]
+    pub metrics: Option<crate::host_metrics::HostMetrics>,
 }
 
 /// What a runner process has done since it started, carried in its heartbeat (the same

@@ -23,6 +23,7 @@ pub mod envelope;
 pub mod event;
 pub mod exit_policy;
 pub mod host;
+pub mod host_metrics;
 pub mod ids;
 pub mod installation;
 pub mod job;

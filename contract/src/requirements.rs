@@ -90,6 +90,7 @@ mod tests {
             ts: 0,
             running_jobs: vec![],
             runner: None,
+            metrics: None,
         }
     }
 

@@ -152,6 +152,7 @@ pub(crate) fn simulated_facts(agent_id: &str) -> HostFacts {
         ts: outfitter_contract::clock::now_ms(),
         running_jobs: vec![],
         runner: None,
+        metrics: None,
     }
 }
 

@@ -58,6 +58,7 @@ pub(crate) fn facts(agent: &str, family: &str, version: &str, ram_mb: u64) -> Ho
         ts: outfitter_panel::clock::now_ms(),
         running_jobs: vec![],
         runner: None,
+        metrics: None,
     }
 }
 

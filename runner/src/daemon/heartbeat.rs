@@ -78,6 +78,7 @@ pub fn host_facts(agent_id: &str, running_jobs: Vec<String>) -> HostFacts {
         ts: now_ms(),
         running_jobs,
         runner: None,
+        metrics: None,
     }
 }
 
