@@ -31,6 +31,7 @@ pub mod keys;
 pub mod labels;
 pub mod lifecycle;
 pub mod logs;
+pub mod metrics_history;
 pub mod process_stats;
 pub mod redis_keys;
 pub mod requirements;

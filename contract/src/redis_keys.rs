@@ -65,6 +65,26 @@ impl AgentRedisKeys {
         format!("{}heartbeat", self.base)
     }
 
+    /// Stream of the server's raw metric samples (see [`crate::metrics_history`]).
+    pub fn metrics_raw(&self) -> String {
+        format!("{}metrics:raw", self.base)
+    }
+
+    /// Stream of the server's one-minute metric averages.
+    pub fn metrics_minutes(&self) -> String {
+        format!("{}metrics:minutes", self.base)
+    }
+
+    /// Stream of the server's fifteen-minute metric averages.
+    pub fn metrics_quarters(&self) -> String {
+        format!("{}metrics:quarters", self.base)
+    }
+
+    /// Hash of the averages being summed (bucket start, count, sums per tier).
+    pub fn metrics_accumulator(&self) -> String {
+        format!("{}metrics:accumulator", self.base)
+    }
+
     /// Pubsub channel for control messages to the runner (cancel).
     pub fn control_channel(&self) -> String {
         format!("{}control", self.base)

@@ -89,9 +89,8 @@ pub async fn beat_forever(shared: Arc<Shared>) {
         tick.tick().await;
         let mut facts = host_facts(&shared.cfg.agent_id, shared.running_jobs());
         facts.runner = Some(shared.metrics.stats());
-        let json = serde_json::to_string(&facts).expect("host facts serialize");
         let sent = match shared.redis().await {
-            Ok(mut conn) => store::heartbeat(&mut conn, &shared.names, &json, HEARTBEAT_TTL_SECS)
+            Ok(mut conn) => store::heartbeat(&mut conn, &shared.names, &facts, HEARTBEAT_TTL_SECS)
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

@@ -6,6 +6,7 @@
 use std::sync::LazyLock;
 
 use deadpool_redis::redis::{self, AsyncCommands, RedisResult, Script, ScriptInvocation};
+use outfitter_contract::host::HostFacts;
 use outfitter_contract::job::{JobState, field};
 use outfitter_contract::redis_keys::AgentRedisKeys;
 use outfitter_contract::scripts;
@@ -18,6 +19,8 @@ static APPEND_EVENTS: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::A
 static FINISH_ATTEMPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::FINISH_ATTEMPT));
 static REQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::REQUEUE));
 static REJECT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::REJECT));
+static HEARTBEAT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(outfitter_contract::metrics_history::HEARTBEAT));
 
 /// Most retries moved per scheduler tick.
 pub const PROMOTE_BATCH: usize = 100;
@@ -270,15 +273,30 @@ pub async fn prune_seen<C: redis::aio::ConnectionLike + Send + Sync>(
         .await
 }
 
-/// Writes the heartbeat with its TTL.
+/// Writes the heartbeat with its TTL and, when `facts` carry metrics, adds their sample to the
+/// server's history, in one step.
 pub async fn heartbeat<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
     names: &AgentRedisKeys,
-    facts_json: &str,
+    facts: &HostFacts,
     ttl_secs: u64,
 ) -> RedisResult<()> {
-    conn.set_ex::<_, _, ()>(names.heartbeat(), facts_json, ttl_secs)
-        .await
+    let json = serde_json::to_string(facts).expect("host facts serialize");
+    let sample = facts.metrics.as_ref().map(|m| m.sample());
+    let call = outfitter_contract::metrics_history::heartbeat(
+        names,
+        &json,
+        ttl_secs,
+        sample.as_ref().map(|s| (facts.ts, s)),
+    );
+    let mut inv = HEARTBEAT.prepare_invoke();
+    for k in &call.keys {
+        inv.key(k);
+    }
+    for a in &call.args {
+        inv.arg(a);
+    }
+    inv.invoke_async::<i64>(conn).await.map(drop)
 }
 
 /// Puts a job back on the consuming end of the queue: off the processing list, `new_wire` onto
