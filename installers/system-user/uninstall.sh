@@ -79,7 +79,9 @@ rm -f "$state/$user"
 others=$(find "$state" -mindepth 1 -maxdepth 1 ! -name sudo-installed 2>/dev/null || true)
 if [ -z "$others" ] && [ -f "$state/sudo-installed" ]; then
   progress 80 "Removing sudo, which this app installed"
-  apt_purge sudo
+  # sudo's prerm refuses while root has no password; this app installed it, and root had
+  # its way in before that.
+  SUDO_FORCE_REMOVE=yes apt_purge sudo
   rm -f "$state/sudo-installed"
 fi
 [ -z "$others" ] && rm -rf "$state" && { rmdir /var/lib/outfitter 2>/dev/null || true; }
