@@ -108,10 +108,16 @@ if write_file /etc/haproxy/haproxy.cfg 0644 "$config"; then changed=1; fi
 
 progress 70 "Applying the configuration"
 systemctl enable haproxy >/dev/null 2>&1 || true
+start_failed() {
+  journalctl -u haproxy -n 20 --no-pager 2>&1 || true
+  die 3 "HAProxy did not start with the new configuration; see journalctl -u haproxy"
+}
 if ! systemctl is-active --quiet haproxy; then
-  systemctl restart haproxy || die 3 "HAProxy did not start; see journalctl -u haproxy"
+  systemctl restart haproxy || start_failed
 elif [ "$changed" -eq 1 ]; then
-  systemctl reload haproxy || die 3 "HAProxy did not reload; see journalctl -u haproxy"
+  # A reload keeps established connections; when it fails (the package's own start may
+  # still be settling on a first install), a restart is the fallback.
+  systemctl reload haproxy 2>/dev/null || systemctl restart haproxy || start_failed
 fi
 
 progress 90 "Waiting for the frontend"
