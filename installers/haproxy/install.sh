@@ -115,9 +115,10 @@ start_failed() {
 if ! systemctl is-active --quiet haproxy; then
   systemctl restart haproxy || start_failed
 elif [ "$changed" -eq 1 ]; then
-  # A reload keeps established connections; when it fails (the package's own start may
-  # still be settling on a first install), a restart is the fallback.
-  systemctl reload haproxy 2>/dev/null || systemctl restart haproxy || start_failed
+  # The unit's reload is `haproxy -c` (done above) and SIGUSR2 to the master, sent with
+  # /bin/kill, which minimal systems lack (procps): systemd sends the signal itself here.
+  # The master re-reads the configuration and keeps established connections.
+  systemctl kill --kill-whom=main --signal=USR2 haproxy || systemctl restart haproxy || start_failed
 fi
 
 progress 90 "Waiting for the frontend"

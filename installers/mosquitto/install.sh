@@ -75,8 +75,8 @@ allow_anonymous false
 password_file /etc/mosquitto/outfitter.passwd
 listener $port $address"; then changed=1; fi
 passwd_file=/etc/mosquitto/outfitter.passwd
-# Hashes are salted, so the file differs on every run: written whole, then a reload (SIGHUP)
-# makes the broker read it without dropping clients.
+# Hashes are salted, so the file differs on every run: written whole, then SIGHUP makes the
+# broker read it again without dropping clients.
 tmp=$(mktemp /etc/mosquitto/outfitter.passwd.XXXXXX)
 printf '%s:%s\n' "$user" "$password" >"$tmp"
 mosquitto_passwd -U "$tmp" >/dev/null 2>&1 || {
@@ -92,7 +92,9 @@ systemctl enable mosquitto >/dev/null 2>&1 || true
 if [ "$changed" -eq 1 ] || ! systemctl is-active --quiet mosquitto; then
   systemctl restart mosquitto || die 3 "Mosquitto did not start with the new configuration; see journalctl -u mosquitto"
 else
-  systemctl reload mosquitto || die 3 "Mosquitto did not reload; see journalctl -u mosquitto"
+  # The unit's reload is SIGHUP sent with /bin/kill, which minimal systems lack (procps):
+  # systemd sends the signal itself.
+  systemctl kill --kill-whom=main --signal=HUP mosquitto || die 3 "Mosquitto did not take the new password file"
 fi
 
 progress 90 "Waiting for the broker"
