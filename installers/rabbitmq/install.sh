@@ -93,7 +93,9 @@ vhosts=$(rabbitmqctl -q list_vhosts name) || die 3 "rabbitmqctl list_vhosts fail
 grep -qxF -- "$vhost" <<<"$vhosts" || rabbitmqctl -q add_vhost "$vhost" >/dev/null || die 3 "could not add the virtual host $vhost"
 
 progress 70 "Creating the user $user"
-users=$(rabbitmqctl -q list_users name) || die 3 "rabbitmqctl list_users failed"
+# list_users takes no column names: the first column of each line is the user.
+users=$(rabbitmqctl -q list_users --no-table-headers) || die 3 "rabbitmqctl list_users failed"
+users=$(cut -f1 <<<"$users")
 if grep -qxF -- "$user" <<<"$users"; then
   printf '%s\n' "$password" | rabbitmqctl -q change_password "$user" >/dev/null || die 3 "could not set the password of $user"
 else
