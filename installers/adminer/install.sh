@@ -64,7 +64,8 @@ esac
 
 progress 5 "Checking for nginx and PHP-FPM"
 is_installed nginx || die 3 "nginx is not installed: install the nginx app first"
-sock=$(find /run/php -maxdepth 1 -name 'php*-fpm.sock' -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)
+# php8.2-fpm.sock and the like; php-fpm.sock is the alternatives link to one of them.
+sock=$(find /run/php -maxdepth 1 -name 'php[0-9]*-fpm.sock' -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)
 [ -n "$sock" ] || die 3 "PHP-FPM is not running: install the php-fpm app first"
 version=${sock#php}
 version=${version%-fpm.sock}

@@ -63,7 +63,7 @@ for mark in "$state"/php-*; do [ -e "$mark" ] && drivers+=("${mark##*/}"); done
 apt_purge adminer "${drivers[@]}"
 rm -rf /etc/adminer /etc/apache2/conf-available/adminer.conf "$state"
 rmdir /etc/apache2/conf-available /etc/apache2 /var/lib/outfitter 2>/dev/null || true
-sock=$(find /run/php -maxdepth 1 -name 'php*-fpm.sock' -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)
+sock=$(find /run/php -maxdepth 1 -name 'php[0-9]*-fpm.sock' -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)
 if [ -n "$sock" ] && [ "${#drivers[@]}" -gt 0 ]; then
   version=${sock#php}
   systemctl reload "php${version%-fpm.sock}-fpm" || true
