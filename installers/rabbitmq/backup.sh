@@ -53,6 +53,8 @@ write_file() {
 progress 20 "Exporting the definitions"
 touch "$BACKUP_DIR/definitions.json"
 chmod 0600 "$BACKUP_DIR/definitions.json"
-rabbitmqctl -q export_definitions "$BACKUP_DIR/definitions.json" >/dev/null 2>&1 || die 3 "rabbitmqctl export_definitions failed"
+# To stdout (-), written by this root script: a file path would be written by the node,
+# which runs as rabbitmq and cannot enter BACKUP_DIR (0700, root).
+rabbitmqctl -q export_definitions - >"$BACKUP_DIR/definitions.json" || die 3 "rabbitmqctl export_definitions failed"
 [ -s "$BACKUP_DIR/definitions.json" ] || die 3 "the exported definitions are empty"
 progress 100 "RabbitMQ definitions saved"

@@ -53,5 +53,6 @@ definitions="${BACKUP_DIR:-}/definitions.json"
 progress 20 "Waiting for RabbitMQ"
 rabbitmqctl -q --timeout 120 await_startup >/dev/null 2>&1 || die 3 "RabbitMQ is not running"
 progress 50 "Importing the definitions"
-rabbitmqctl -q import_definitions "$definitions" >/dev/null 2>&1 || die 3 "rabbitmqctl import_definitions failed"
+# On stdin (-), read by this root script: the node (user rabbitmq) cannot enter BACKUP_DIR.
+rabbitmqctl -q import_definitions - <"$definitions" >/dev/null || die 3 "rabbitmqctl import_definitions failed"
 progress 100 "RabbitMQ definitions restored"
