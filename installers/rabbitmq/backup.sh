@@ -53,8 +53,8 @@ write_file() {
 progress 20 "Exporting the definitions"
 touch "$BACKUP_DIR/definitions.json"
 chmod 0600 "$BACKUP_DIR/definitions.json"
-# To stdout (-), written by this root script: a file path would be written by the node,
-# which runs as rabbitmq and cannot enter BACKUP_DIR (0700, root).
+# To stdout (-), written by this root script: rabbitmqctl runs as the rabbitmq user
+# (Debian's wrapper switches to it), which cannot enter BACKUP_DIR (0700, root).
 rabbitmqctl -q export_definitions - >"$BACKUP_DIR/definitions.json" || die 3 "rabbitmqctl export_definitions failed"
-[ -s "$BACKUP_DIR/definitions.json" ] || die 3 "the exported definitions are empty"
+[[ $(head -c 1 "$BACKUP_DIR/definitions.json") == "{" ]] || die 3 "the exported definitions are not JSON"
 progress 100 "RabbitMQ definitions saved"

@@ -53,6 +53,14 @@ definitions="${BACKUP_DIR:-}/definitions.json"
 progress 20 "Waiting for RabbitMQ"
 rabbitmqctl -q --timeout 120 await_startup >/dev/null 2>&1 || die 3 "RabbitMQ is not running"
 progress 50 "Importing the definitions"
-# On stdin (-), read by this root script: the node (user rabbitmq) cannot enter BACKUP_DIR.
-rabbitmqctl -q import_definitions - <"$definitions" >/dev/null || die 3 "rabbitmqctl import_definitions failed"
+# rabbitmqctl runs as the rabbitmq user (Debian's wrapper switches to it), which cannot
+# enter BACKUP_DIR (0700, root), and 3.10 refuses "-" (stdin) as the file: the definitions
+# are staged in the node's own directory, private to it, for the import.
+staged=/var/lib/rabbitmq/outfitter-restore.json
+install -o rabbitmq -g rabbitmq -m 0600 "$definitions" "$staged"
+if ! rabbitmqctl -q import_definitions "$staged" >/dev/null; then
+  rm -f "$staged"
+  die 3 "rabbitmqctl import_definitions failed"
+fi
+rm -f "$staged"
 progress 100 "RabbitMQ definitions restored"
