@@ -117,7 +117,12 @@ pub fn render_catalog(entries: &[CatalogEntry], command: &str) -> String {
     if !unproven.is_empty() {
         let _ = writeln!(md, "## What these runs cannot prove\n");
         for e in unproven {
-            let _ = writeln!(md, "- `{}`: {}", e.id, e.not_proven.as_deref().unwrap_or_default());
+            let _ = writeln!(
+                md,
+                "- `{}`: {}",
+                e.id,
+                e.not_proven.as_deref().unwrap_or_default()
+            );
         }
         let _ = writeln!(md);
     }
@@ -284,7 +289,10 @@ mod tests {
         };
         let md = render_catalog(std::slice::from_ref(&nginx), "x");
         assert!(md.contains("## What these runs cannot prove\n\n- `nginx`: the clock: a container has the host's\n"), "{md}");
-        assert!(md.contains("Not proven here: the clock: a container has the host's\n"), "{md}");
+        assert!(
+            md.contains("Not proven here: the clock: a container has the host's\n"),
+            "{md}"
+        );
         nginx.not_proven = None;
         let md = render_catalog(&[nginx], "x");
         assert!(!md.contains("cannot prove"), "{md}");
