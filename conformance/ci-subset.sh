@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI's conformance subset: a web server (nginx), a database (postgresql-database, on the
-# postgresql bundle) and the deploy flow (laravel-site), each installed for real twice in a
+# postgresql bundle), the deploy flow (laravel-site) and the lockout guard of ssh-hardening
+# (about 40 s: it must refuse a key that is not authorized), each installed for real twice in a
 # throwaway systemd container through `outfitter-runner exec`, with its smoke checks after
 # each install, then its lifecycle: health check, change of settings, backup and restore,
 # uninstall, leftovers check, install again, purge (docs/authoring.md, "Lifecycle in
@@ -25,6 +26,6 @@ fi
 
 cargo build -p outfitter-panel -p outfitter-runner -p outfitter-conformance
 started=$(date +%s)
-target/debug/outfitter-conformance run nginx postgresql-database laravel-site \
+target/debug/outfitter-conformance run nginx postgresql-database laravel-site ssh-hardening \
   --via runner --jobs 2 --no-record --logs-dir target/conformance/ci
 echo "conformance subset passed in $(($(date +%s) - started)) s"

@@ -15,6 +15,7 @@ use outfitter_conformance::bundle::{BundleFacts, discover};
 use outfitter_conformance::harness::{HarnessConfig, InstallVia, run_bundle};
 use outfitter_conformance::proxy::ProxyConfig;
 use outfitter_conformance::report::{BundleResult, CatalogEntry, Status, render_catalog, seconds};
+use outfitter_conformance::spec::TestSpec;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -348,6 +349,7 @@ fn write_catalog(common: &CommonArgs) -> anyhow::Result<()> {
                 result: BundleResult::read(dir)
                     .with_context(|| format!("read the result of {}", dir.display()))?,
                 current_digest: BundleFacts::load(dir).ok().map(|f| f.digest),
+                not_proven: TestSpec::load(dir).ok().and_then(|s| s.not_proven),
             })
         })
         .collect::<anyhow::Result<Vec<CatalogEntry>>>()?;

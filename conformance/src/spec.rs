@@ -73,6 +73,10 @@ pub struct TestSpec {
     /// Users and groups the uninstall keeps by design because kept data belongs to them.
     #[serde(default)]
     pub kept_users: Vec<String>,
+    /// What the test systems cannot prove about this bundle, and why (a container cannot
+    /// swap or set the clock); the catalog shows it beside the result.
+    #[serde(default)]
+    pub not_proven: Option<String>,
 }
 
 /// Another bundle of the same installers root, installed before this one.

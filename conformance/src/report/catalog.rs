@@ -21,6 +21,8 @@ pub struct CatalogEntry {
     pub result: Option<BundleResult>,
     /// The bundle's digest now; a result recorded under another digest is stale.
     pub current_digest: Option<String>,
+    /// `not_proven` of its `tests.yml`: what the test systems cannot prove, and why.
+    pub not_proven: Option<String>,
 }
 
 impl CatalogEntry {
@@ -111,8 +113,24 @@ pub fn render_catalog(entries: &[CatalogEntry], command: &str) -> String {
         md,
         "re-running an idempotent bundle on a system that already has it.\n"
     );
+    let unproven: Vec<&CatalogEntry> = entries.iter().filter(|e| e.not_proven.is_some()).collect();
+    if !unproven.is_empty() {
+        let _ = writeln!(md, "## What these runs cannot prove\n");
+        for e in unproven {
+            let _ = writeln!(
+                md,
+                "- `{}`: {}",
+                e.id,
+                e.not_proven.as_deref().unwrap_or_default()
+            );
+        }
+        let _ = writeln!(md);
+    }
     let _ = writeln!(md, "## Steps per bundle\n");
-    for r in entries.iter().filter_map(|e| e.result.as_ref()) {
+    for (r, not_proven) in entries
+        .iter()
+        .filter_map(|e| e.result.as_ref().map(|r| (r, e.not_proven.as_deref())))
+    {
         let _ = writeln!(
             md,
             "### `{}` — {} ({}, via {})\n",
@@ -127,6 +145,9 @@ pub fn render_catalog(entries: &[CatalogEntry], command: &str) -> String {
                 "Expected to refuse with exit code {} (see its `tests.yml`).\n",
                 r.expected_exit
             );
+        }
+        if let Some(note) = not_proven {
+            let _ = writeln!(md, "Not proven here: {note}\n");
         }
         for step in &r.steps {
             let code = step
@@ -240,11 +261,13 @@ mod tests {
                 id: "nginx".into(),
                 result: Some(sample(Status::Passed)),
                 current_digest: Some("ab".repeat(32)),
+                not_proven: None,
             },
             CatalogEntry {
                 id: "redis".into(),
                 result: None,
                 current_digest: None,
+                not_proven: Some("swap in a container".into()),
             },
         ];
         let md = render_catalog(&entries, "outfitter-conformance run --all");
@@ -254,6 +277,25 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| `redis` | | untested |"), "{md}");
+    }
+
+    #[test]
+    fn what_a_bundle_cannot_prove_is_listed_with_its_reason() {
+        let mut nginx = CatalogEntry {
+            id: "nginx".into(),
+            result: Some(sample(Status::Passed)),
+            current_digest: Some("ab".repeat(32)),
+            not_proven: Some("the clock: a container has the host's".into()),
+        };
+        let md = render_catalog(std::slice::from_ref(&nginx), "x");
+        assert!(md.contains("## What these runs cannot prove\n\n- `nginx`: the clock: a container has the host's\n"), "{md}");
+        assert!(
+            md.contains("Not proven here: the clock: a container has the host's\n"),
+            "{md}"
+        );
+        nginx.not_proven = None;
+        let md = render_catalog(&[nginx], "x");
+        assert!(!md.contains("cannot prove"), "{md}");
     }
 
     #[test]
@@ -275,6 +317,7 @@ mod tests {
             id: "nginx".into(),
             result: Some(r),
             current_digest: Some("ab".repeat(32)),
+            not_proven: None,
         }];
         let md = render_catalog(&entries, "x");
         assert!(
@@ -290,6 +333,7 @@ mod tests {
             id: "nginx".into(),
             result: Some(sample(Status::Passed)),
             current_digest: Some("cd".repeat(32)),
+            not_proven: None,
         }];
         let md = render_catalog(&entries, "x");
         assert!(

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Removes Adminer: its nginx site, the adminer package (with /etc/adminer) and the PHP
+# drivers this app installed (those already there stay). nginx and PHP-FPM belong to their
+# own apps and stay. It holds no data.
+set -euo pipefail
+
+# --- Outfitter bundle helpers (identical in every bundle; conformance/bundle-helpers.sh) ---
+# Exit codes: 1 bad input (no retry), 2 retryable install error, 3 configuration error.
+progress() { printf '::progress %s %s\n' "$1" "$2"; }
+die() {
+  local code=$1
+  shift
+  printf 'error: %s\n' "$*" >&2
+  exit "$code"
+}
+# Tests capture output instead of piping into `grep -q`: under pipefail, grep -q quits at the
+# first match and the writer dies of SIGPIPE (141), which fails the pipeline at random.
+is_installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == *"ok installed" ]]; }
+apt_quiet() { apt-get -q -o DPkg::Lock::Timeout=120 -o Acquire::Retries=3 "$@"; }
+# apt_install PKG...: installs what is missing. Any apt failure (mirror unreachable,
+# dpkg lock held past the timeout) is worth a retry, so it exits 2.
+apt_install() {
+  local missing=() pkg
+  for pkg in "$@"; do is_installed "$pkg" || missing+=("$pkg"); done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  apt_quiet update || die 2 "apt-get update failed"
+  apt_quiet -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    install --no-install-recommends "${missing[@]}" || die 2 "apt-get install ${missing[*]} failed"
+}
+# apt_purge PKG...: purges those installed, with the automatically installed packages
+# nothing depends on any more (uninstall scripts). Bundles install without recommends, so a
+# package that another one only recommends or suggests goes too. An apt failure is worth a
+# retry, so it exits 2.
+apt_purge() {
+  local present=() pkg
+  for pkg in "$@"; do is_installed "$pkg" && present+=("$pkg"); done
+  [ "${#present[@]}" -eq 0 ] && return 0
+  apt_quiet -y -o APT::AutoRemove::RecommendsImportant=false -o APT::AutoRemove::SuggestsImportant=false \
+    purge --autoremove "${present[@]}" || die 2 "apt-get purge ${present[*]} failed"
+}
+# write_file PATH MODE CONTENT: replaces PATH only when CONTENT differs; true when it changed.
+write_file() {
+  local dest=$1 mode=$2 content=$3 tmp
+  if [ -f "$dest" ] && [ "$(cat "$dest")" == "$content" ]; then return 1; fi
+  tmp=$(mktemp "$dest.XXXXXX")
+  printf '%s\n' "$content" >"$tmp"
+  chmod "$mode" "$tmp"
+  mv -f "$tmp" "$dest"
+}
+# --- end of Outfitter bundle helpers ---
+
+state=/var/lib/outfitter/adminer
+progress 10 "Removing the nginx site"
+rm -f /etc/nginx/sites-enabled/outfitter-adminer.conf /etc/nginx/sites-available/outfitter-adminer.conf
+if systemctl is-active --quiet nginx; then
+  nginx -t 2>&1 || die 3 "nginx -t rejects the remaining configuration"
+  systemctl reload nginx || die 3 "nginx failed to reload"
+fi
+
+progress 40 "Purging Adminer and its drivers"
+drivers=()
+for mark in "$state"/php-*; do [ -e "$mark" ] && drivers+=("${mark##*/}"); done
+apt_purge adminer "${drivers[@]}"
+rm -rf /etc/adminer /etc/apache2/conf-available/adminer.conf "$state"
+rmdir /etc/apache2/conf-available /etc/apache2 /var/lib/outfitter 2>/dev/null || true
+sock=$(find /run/php -maxdepth 1 -name 'php[0-9]*-fpm.sock' -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)
+if [ -n "$sock" ] && [ "${#drivers[@]}" -gt 0 ]; then
+  version=${sock#php}
+  systemctl reload "php${version%-fpm.sock}-fpm" || true
+fi
+progress 100 "Adminer is removed"
