@@ -70,7 +70,7 @@ async fn deliver(
         }
     }
     if !shared.outbox.is_spooling(job_id).await {
-        let sent = match shared.pool.get().await {
+        let sent = match shared.redis().await {
             Ok(mut conn) => store::append_events(&mut conn, &shared.names, job_id, batch)
                 .await
                 .map_err(|e| e.to_string()),

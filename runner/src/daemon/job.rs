@@ -141,7 +141,7 @@ async fn deliver_result(shared: &Arc<Shared>, result: JobResult) {
     }
     if let Err(e) = shared
         .outbox
-        .flush_job(&shared.pool, &shared.names, &job, true)
+        .flush_job(&shared.link, &shared.names, &job, true)
         .await
     {
         if e.is_redis() {

@@ -13,10 +13,10 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use deadpool_redis::Pool;
 use outfitter_contract::redis_keys::AgentRedisKeys;
 use tokio::sync::Mutex;
 
+use super::link::Connections;
 use super::store::{self, JobResult, Outgoing};
 
 /// Events delivered per round trip when flushing.
@@ -32,8 +32,6 @@ pub enum OutboxError {
     },
     #[error("redis: {0}")]
     Redis(#[from] deadpool_redis::redis::RedisError),
-    #[error("redis pool: {0}")]
-    Pool(#[from] deadpool_redis::PoolError),
 }
 
 impl OutboxError {
@@ -165,7 +163,7 @@ impl Outbox {
     /// Delivers the job's spooled events, then (if `with_result`) its result.
     pub async fn flush_job(
         &self,
-        pool: &Pool,
+        redis: &impl Connections,
         names: &AgentRedisKeys,
         job: &str,
         with_result: bool,
@@ -195,7 +193,7 @@ impl Outbox {
                 if batch.is_empty() {
                     break;
                 }
-                let mut conn = pool.get().await?;
+                let mut conn = redis.connection().await?;
                 let count = batch.len();
                 let there = store::already_appended(&mut conn, names, job, &batch).await?;
                 let missing: Vec<Outgoing> = batch
@@ -218,7 +216,7 @@ impl Outbox {
             let text = std::fs::read(&result_path).map_err(io_err(&result_path))?;
             match serde_json::from_slice::<JobResult>(&text) {
                 Ok(result) => {
-                    let mut conn = pool.get().await?;
+                    let mut conn = redis.connection().await?;
                     store::apply_result(&mut conn, names, &result).await?;
                 }
                 Err(e) => tracing::error!(job, error = %e, "unreadable outbox result dropped"),
@@ -231,7 +229,7 @@ impl Outbox {
     /// Flushes every pending job whose result is complete (jobs still running keep spooling).
     pub async fn flush_finished(
         &self,
-        pool: &Pool,
+        redis: &impl Connections,
         names: &AgentRedisKeys,
         running: &[String],
     ) -> Result<usize, OutboxError> {
@@ -239,9 +237,9 @@ impl Outbox {
         for job in self.pending_jobs() {
             if running.contains(&job) {
                 // Catch up on the spool; the writer keeps appending under the lock.
-                self.flush_job(pool, names, &job, false).await?;
+                self.flush_job(redis, names, &job, false).await?;
             } else {
-                self.flush_job(pool, names, &job, true).await?;
+                self.flush_job(redis, names, &job, true).await?;
                 flushed += 1;
             }
         }
