@@ -23,11 +23,12 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
-    pub fn start(shared: Arc<Shared>, job_id: String) -> Self {
+    /// A writer for `job_id`, whose next event gets sequence number `next_seq` when known.
+    pub fn start(shared: Arc<Shared>, job_id: String, next_seq: Option<u64>) -> Self {
         let (tx, mut rx) = mpsc::channel::<Outgoing>(QUEUE);
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
-            let mut next_seq = None;
+            let mut next_seq = next_seq;
             while let Some(first) = rx.recv().await {
                 batch.push(first);
                 while batch.len() < BATCH {
