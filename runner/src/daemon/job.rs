@@ -153,12 +153,29 @@ async fn refuse(shared: &Arc<Shared>, wire: &str, r: &Refusal) {
     }
 }
 
-/// Writes a result to the outbox, then tries to apply it (the flusher retries on failure). The
-/// file is synced to disk only when it must wait for Redis.
+/// Applies a result to Redis; only when that fails does it go to the outbox (synced to disk),
+/// where the flusher retries it. A job whose events wait in the outbox sends its result after
+/// them, through the outbox.
 async fn deliver_result(shared: &Arc<Shared>, result: JobResult) {
     let job = result.job_id.clone();
+    if !shared.outbox.is_spooling(&job).await {
+        let applied = match shared.redis().await {
+            Ok(mut conn) => store::apply_result(&mut conn, &shared.names, &result).await,
+            Err(e) => Err(e),
+        };
+        match applied {
+            Ok(()) => return,
+            Err(e) => {
+                shared.metrics.redis_error(RedisOp::Result);
+                tracing::warn!(job, error = %e, "result kept in the outbox until redis is back");
+            }
+        }
+    }
     if let Err(e) = shared.outbox.put_result(&result).await {
         tracing::error!(job, error = %e, "cannot write the outbox");
+    }
+    if let Err(e) = shared.outbox.make_durable(&job).await {
+        tracing::error!(job, error = %e, "cannot sync the outbox");
     }
     if let Err(e) = shared
         .outbox
@@ -168,10 +185,7 @@ async fn deliver_result(shared: &Arc<Shared>, result: JobResult) {
         if e.is_redis() {
             shared.metrics.redis_error(RedisOp::Result);
         }
-        tracing::warn!(job, error = %e, "result kept in the outbox until redis is back");
-        if let Err(e) = shared.outbox.make_durable(&job).await {
-            tracing::error!(job, error = %e, "cannot sync the outbox");
-        }
+        tracing::debug!(job, error = %e, "outbox flush pending");
     }
 }
 

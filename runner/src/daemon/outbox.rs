@@ -1,6 +1,6 @@
 //! The local outbox: what Redis has not acknowledged yet, on disk, so that a Redis outage (or
-//! a runner crash) loses nothing. A result is synced to disk only when it has to wait for
-//! Redis; spooled events always are.
+//! a runner crash) loses nothing. A result comes here only when applying it to Redis failed
+//! (or its job's events are spooled), and is then synced to disk; spooled events always are.
 //!
 //! Per job, `<job>.events.jsonl` holds events that could not be appended (in order; once the
 //! file exists every later event of the job goes there too, to keep the order), with
@@ -101,10 +101,9 @@ impl Outbox {
             .map_err(io_err(&path))
     }
 
-    /// Writes the job's result atomically (temp file, rename), without `fsync`: the file is in
-    /// the page cache, which survives a crash of the runner, and Redis normally takes the
-    /// result at once. When it does not, [`Outbox::make_durable`] syncs it (see docs/runner.md,
-    /// "Nothing lost", for what a host crash can lose).
+    /// Writes the job's result atomically (temp file, rename), for a result Redis did not take
+    /// (or that must follow spooled events); [`Outbox::make_durable`] then syncs it (see
+    /// docs/runner.md, "Nothing lost").
     pub async fn put_result(&self, result: &JobResult) -> Result<(), OutboxError> {
         let _g = self.lock.lock().await;
         let path = self.result_path(&result.job_id);
