@@ -213,6 +213,12 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted, start: Start) {
     let log = JobLog::open(&shared.cfg.log_dir, &job, &header)
         .map_err(|e| tracing::warn!(job, error = %e, "no job log file"))
         .ok();
+    let dir = shared.cfg.log_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = JobLog::prepare_spare(&dir) {
+            tracing::debug!(error = %e, "no spare job log file");
+        }
+    });
     // Kept before anything runs: a later upgrade rolls back to this copy.
     if let Err(e) = shared.stores.bundles.keep(&bundle) {
         tracing::warn!(job, error = %e, "bundle not kept in the bundle store");
