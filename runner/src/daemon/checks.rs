@@ -127,13 +127,7 @@ pub async fn check(shared: &Arc<Shared>, wire: &str) -> Result<Accepted, Refusal
         match seal::open(&shared.keys.sealing, &env.job_id, sealed) {
             Ok(secret) => submitted.extend(secret),
             Err(e) => {
-                return refuse(
-                    hint,
-                    true,
-                    JobState::Rejected,
-                    env.attempt,
-                    e.to_string(),
-                );
+                return refuse(hint, true, JobState::Rejected, env.attempt, e.to_string());
             }
         }
     }
@@ -191,8 +185,7 @@ pub async fn claim(
 ) -> Result<Claim, deadpool_redis::redis::RedisError> {
     let env = &acc.envelope;
     let mut conn = shared.redis().await?;
-    let claimed =
-        store::claim_attempt(&mut conn, &shared.names, env, started_at, repeated).await?;
+    let claimed = store::claim_attempt(&mut conn, &shared.names, env, started_at, repeated).await?;
     Ok(match claimed {
         store::Claimed::Before => Claim::Replay,
         store::Claimed::CancelAsked => Claim::Canceled,
