@@ -34,6 +34,8 @@ pub const ENQUEUE: &str = with_event_fragment!("enqueue.lua");
 pub const RETRY: &str = with_event_fragment!("retry.lua");
 /// A person's cancel: ended here if still waiting, else asked of the runner (the panel).
 pub const CANCEL: &str = with_event_fragment!("cancel.lua");
+/// The start of an attempt: replay guard, cancel flag, `running` record and event (the runner).
+pub const CLAIM_ATTEMPT: &str = with_event_fragment!("claim_attempt.lua");
 /// The result of an attempt: event + record, retry scheduled, off processing (the runner).
 pub const FINISH_ATTEMPT: &str = with_event_fragment!("finish_attempt.lua");
 /// A taken job back on its queue, with an optional event (the runner's recovery).
@@ -68,6 +70,57 @@ pub fn enqueue(env: &Envelope, wire: &str, record: &Fields, now_ms: i64) -> Call
     }
     Call {
         keys: vec![names.job(job), names.job_events(job), names.queue()],
+        args,
+    }
+}
+
+/// The replay guard's member for one attempt of a job: each (job, attempt) starts once.
+pub fn seen_member(job_id: &str, attempt: u32) -> String {
+    format!("{job_id}:{attempt}")
+}
+
+/// What a [`CLAIM_ATTEMPT`] call starts: one attempt of a job.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptStart<'a> {
+    /// The attempt number (1-based), as the envelope names it.
+    pub attempt: u32,
+    /// The envelope's expiry (unix s): the replay guard's entry is pruned after it.
+    pub expires_at: i64,
+    /// The attempt's started-at (unix ms), also in the record fields.
+    pub started_at: i64,
+    /// The `running` state event, without `seq`.
+    pub event_json: &'a str,
+    /// Whether this call repeats one whose reply was lost (same `started_at`).
+    pub repeated: bool,
+}
+
+/// The [`CLAIM_ATTEMPT`] call of one attempt's start of job `job`, with the record fields
+/// `record` (from [`crate::job::write::running`]).
+pub fn claim_attempt<K: AsRef<str>, V: AsRef<str>>(
+    names: &AgentRedisKeys,
+    job: &str,
+    start: &AttemptStart<'_>,
+    record: &[(K, V)],
+) -> Call {
+    use crate::job::field;
+    let mut args = vec![
+        names.job_channel(job),
+        seen_member(job, start.attempt),
+        start.expires_at.to_string(),
+        field::CANCEL_REQUESTED.to_owned(),
+        if start.repeated { "1" } else { "0" }.to_owned(),
+        start.event_json.to_owned(),
+        field::ATTEMPTS.to_owned(),
+        start.attempt.to_string(),
+        field::STARTED_AT.to_owned(),
+        start.started_at.to_string(),
+    ];
+    for (k, v) in record {
+        args.push(k.as_ref().to_owned());
+        args.push(v.as_ref().to_owned());
+    }
+    Call {
+        keys: vec![names.job(job), names.job_events(job), names.seen()],
         args,
     }
 }
@@ -165,13 +218,56 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_claim_attempt_call_follows_the_scripts_header() {
+        let names = AgentRedisKeys::new("web-1");
+        let start = AttemptStart {
+            attempt: 2,
+            expires_at: 70,
+            started_at: 9,
+            event_json: "{}",
+            repeated: true,
+        };
+        let call = claim_attempt(&names, "j1", &start, &[("state", "running")]);
+        assert_eq!(
+            call.keys,
+            [names.job("j1"), names.job_events("j1"), names.seen()]
+        );
+        assert_eq!(
+            call.args,
+            [
+                names.job_channel("j1"),
+                "j1:2".into(),
+                "70".into(),
+                field::CANCEL_REQUESTED.to_owned(),
+                "1".into(),
+                "{}".into(),
+                field::ATTEMPTS.to_owned(),
+                "2".into(),
+                field::STARTED_AT.to_owned(),
+                "9".into(),
+                "state".into(),
+                "running".into()
+            ]
+        );
+        for line in [
+            "KEYS[3] agent replay guard",
+            "ARGV[5] '1' when this call repeats",
+            "ARGV[10] this start's started-at",
+            "ARGV[11..] field/value",
+        ] {
+            assert!(CLAIM_ATTEMPT.contains(line), "{line}");
+        }
+    }
+
     const FRAGMENT: &str = include_str!("../lua/event_fragment.lua");
-    const WITH_EVENTS: [(&str, &str); 8] = [
+    const WITH_EVENTS: [(&str, &str); 9] = [
         ("append_event", APPEND_EVENT),
         ("append_events", APPEND_EVENTS),
         ("enqueue", ENQUEUE),
         ("retry", RETRY),
         ("cancel", CANCEL),
+        ("claim_attempt", CLAIM_ATTEMPT),
         ("finish_attempt", FINISH_ATTEMPT),
         ("requeue", REQUEUE),
         ("reject", REJECT),

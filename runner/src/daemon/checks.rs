@@ -1,9 +1,9 @@
 //! The checks a taken job passes before anything runs, in the order of docs/protocol.md:
-//! size and shape → signature → agent → expiry → replay → catalog and digest → sealed
-//! inputs → inputs → lifecycle order → cancel flag.
+//! size and shape → signature → agent → expiry → catalog and digest → sealed inputs →
+//! inputs → lifecycle order, all without Redis; then one Redis step (`CLAIM_ATTEMPT`):
+//! replay guard → cancel flag → `running`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use outfitter_contract::envelope::{Envelope, SignedJob};
 use outfitter_contract::ids::validate_job_id;
@@ -14,10 +14,6 @@ use outfitter_contract::seal;
 use serde_json::{Map, Value};
 
 use super::{Shared, now_secs, store};
-
-/// How old the cancel flag read with the replay guard may be when the checks end; older, it
-/// is read again (the checks between are in-memory unless the catalog had to be rescanned).
-const CANCEL_READ_FRESH: Duration = Duration::from_millis(50);
 
 /// A job that passed every check.
 #[derive(Debug, Clone)]
@@ -41,23 +37,14 @@ pub struct Refusal {
     pub attempt: u32,
 }
 
-/// What to do with a taken job.
-#[derive(Debug, Clone)]
-pub enum Verdict {
-    Run(Box<Accepted>),
-    Refuse(Refusal),
-    /// The record says `cancel_requested=1`: end `canceled` without running.
-    Canceled(Box<Envelope>),
-}
-
 fn refuse(
     job_hint: Option<String>,
     verified: bool,
     state: JobState,
     attempt: u32,
     reason: impl Into<String>,
-) -> Verdict {
-    Verdict::Refuse(Refusal {
+) -> Result<Accepted, Refusal> {
+    Err(Refusal {
         job_hint,
         verified,
         state,
@@ -66,18 +53,12 @@ fn refuse(
     })
 }
 
-/// Runs every check. `Err` is a Redis failure: nothing was decided; the caller retries once
-/// Redis is back (with `claimed` telling the replay guard that this runner claimed the entry
-/// itself before the failure).
-pub async fn check(
-    shared: &Arc<Shared>,
-    wire: &str,
-    claimed: &mut bool,
-) -> Result<Verdict, deadpool_redis::redis::RedisError> {
+/// Runs every check that needs no Redis, in order; the first that fails refuses the job.
+pub async fn check(shared: &Arc<Shared>, wire: &str) -> Result<Accepted, Refusal> {
     // Size and shape.
     let signed = match SignedJob::from_wire(wire) {
         Ok(s) => s,
-        Err(e) => return Ok(refuse(None, false, JobState::Rejected, 0, e.to_string())),
+        Err(e) => return refuse(None, false, JobState::Rejected, 0, e.to_string()),
     };
     // Signature (constant time, before the payload is parsed).
     let env = match signed.verify(&shared.keys.signing) {
@@ -87,22 +68,22 @@ pub async fn check(
                 .unverified_ids()
                 .map(|(job, _)| job)
                 .filter(|j| validate_job_id(j).is_ok());
-            return Ok(refuse(hint, false, JobState::Rejected, 0, e.to_string()));
+            return refuse(hint, false, JobState::Rejected, 0, e.to_string());
         }
     };
     if validate_job_id(&env.job_id).is_err() {
-        return Ok(refuse(
+        return refuse(
             None,
             true,
             JobState::Rejected,
             env.attempt,
             "job id is not a canonical UUID",
-        ));
+        );
     }
     let hint = Some(env.job_id.clone());
     // The job is this agent's.
     if env.agent_id != shared.cfg.agent_id {
-        return Ok(refuse(
+        return refuse(
             hint,
             false,
             JobState::Rejected,
@@ -111,12 +92,12 @@ pub async fn check(
                 "job is addressed to agent {:?}, this is agent {:?}",
                 env.agent_id, shared.cfg.agent_id
             ),
-        ));
+        );
     }
     // Not expired.
     let now = now_secs();
     if env.expires_at < now {
-        return Ok(refuse(
+        return refuse(
             hint,
             true,
             JobState::Expired,
@@ -125,35 +106,7 @@ pub async fn check(
                 "the job expired {}s before this server took it",
                 now - env.expires_at
             ),
-        ));
-    }
-    // Replay guard: each attempt starts once. The record's cancel flag is read in the same
-    // round trip and used below when the checks in between were quick.
-    let mut cancel_read: Option<(bool, Instant)> = None;
-    if !*claimed {
-        let mut conn = shared.redis().await?;
-        let (fresh, cancel) = store::claim_seen_reading_cancel(
-            &mut conn,
-            &shared.names,
-            &env.job_id,
-            env.attempt,
-            env.expires_at,
-        )
-        .await?;
-        cancel_read = Some((cancel, Instant::now()));
-        if !fresh {
-            return Ok(refuse(
-                hint,
-                true,
-                JobState::Rejected,
-                env.attempt,
-                format!(
-                    "replay: attempt {} of this job was already started",
-                    env.attempt
-                ),
-            ));
-        }
-        *claimed = true;
+        );
     }
     // The app is in the local catalog with the same digest (reloaded once if not); an
     // installation's later actions may also run this runner's own copy of its version.
@@ -166,7 +119,7 @@ pub async fn check(
         .await
     {
         Ok(b) => b,
-        Err(reason) => return Ok(refuse(hint, true, JobState::Rejected, env.attempt, reason)),
+        Err(reason) => return refuse(hint, true, JobState::Rejected, env.attempt, reason),
     };
     // Sealed inputs open with this agent's key, for this job.
     let mut submitted: Map<String, Value> = env.inputs.clone().into_iter().collect();
@@ -174,13 +127,7 @@ pub async fn check(
         match seal::open(&shared.keys.sealing, &env.job_id, sealed) {
             Ok(secret) => submitted.extend(secret),
             Err(e) => {
-                return Ok(refuse(
-                    hint,
-                    true,
-                    JobState::Rejected,
-                    env.attempt,
-                    e.to_string(),
-                ));
+                return refuse(hint, true, JobState::Rejected, env.attempt, e.to_string());
             }
         }
     }
@@ -192,7 +139,7 @@ pub async fn check(
                 .iter()
                 .map(|e| format!("{}: {} ({})", e.field, e.message, e.rule))
                 .collect();
-            return Ok(refuse(
+            return refuse(
                 hint,
                 true,
                 JobState::Rejected,
@@ -201,30 +148,65 @@ pub async fn check(
                     "inputs do not validate against this server's manifest: {}",
                     list.join("; ")
                 ),
-            ));
+            );
         }
     };
     // A lifecycle order this bundle and this server's state can carry out.
     if let Some(reason) = crate::lifecycle::refusal(&shared.stores, &env, &bundle) {
-        return Ok(refuse(hint, true, JobState::Rejected, env.attempt, reason));
+        return refuse(hint, true, JobState::Rejected, env.attempt, reason);
     }
-    // A cancel that arrived while the job waited (read again when the read above is stale,
-    // e.g. after a catalog rescan).
-    let cancel = match cancel_read {
-        Some((cancel, at)) if at.elapsed() < CANCEL_READ_FRESH => cancel,
-        _ => {
-            let mut conn = shared.redis().await?;
-            store::cancel_requested(&mut conn, &shared.names, &env.job_id).await?
-        }
-    };
-    if cancel {
-        return Ok(Verdict::Canceled(Box::new(env)));
-    }
-    Ok(Verdict::Run(Box::new(Accepted {
+    Ok(Accepted {
         envelope: env,
         bundle,
         values,
-    })))
+    })
+}
+
+/// What the one Redis step of the checks found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This attempt was started before: refused as a replay.
+    Replay,
+    /// Claimed, but the record says `cancel_requested=1`: end `canceled` without running.
+    Canceled,
+    /// Claimed and `running`; the sequence number the job's next event gets, when known.
+    Running { next_seq: Option<u64> },
+}
+
+/// The replay guard, the cancel flag and the `running` write of an accepted job, in one
+/// round trip (`CLAIM_ATTEMPT`), at unix ms `started_at`. `repeated`: an earlier call with
+/// the same `started_at` failed without an answer (its claim is then recognised as this
+/// runner's own). `Err` is a Redis failure: the caller retries once Redis is back.
+pub async fn claim(
+    shared: &Shared,
+    acc: &Accepted,
+    started_at: i64,
+    repeated: bool,
+) -> Result<Claim, deadpool_redis::redis::RedisError> {
+    let env = &acc.envelope;
+    let mut conn = shared.redis().await?;
+    let claimed = store::claim_attempt(&mut conn, &shared.names, env, started_at, repeated).await?;
+    Ok(match claimed {
+        store::Claimed::Before => Claim::Replay,
+        store::Claimed::CancelAsked => Claim::Canceled,
+        store::Claimed::Running(seq) => Claim::Running {
+            next_seq: seq.map(|s| s + 1),
+        },
+    })
+}
+
+/// The refusal of an attempt that was started before.
+pub fn replay(env: &Envelope) -> Refusal {
+    Refusal {
+        job_hint: Some(env.job_id.clone()),
+        verified: true,
+        state: JobState::Rejected,
+        reason: format!(
+            "replay: attempt {} of this job was already started",
+            env.attempt
+        ),
+        attempt: env.attempt,
+    }
 }
 
 /// Whether a refusal may update the job record: only while the job waits to run (`queued` or

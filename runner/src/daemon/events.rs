@@ -23,11 +23,12 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
-    pub fn start(shared: Arc<Shared>, job_id: String) -> Self {
+    /// A writer for `job_id`, whose next event gets sequence number `next_seq` when known.
+    pub fn start(shared: Arc<Shared>, job_id: String, next_seq: Option<u64>) -> Self {
         let (tx, mut rx) = mpsc::channel::<Outgoing>(QUEUE);
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
-            let mut next_seq = None;
+            let mut next_seq = next_seq;
             while let Some(first) = rx.recv().await {
                 batch.push(first);
                 while batch.len() < BATCH {
@@ -70,7 +71,7 @@ async fn deliver(
         }
     }
     if !shared.outbox.is_spooling(job_id).await {
-        let sent = match shared.pool.get().await {
+        let sent = match shared.redis().await {
             Ok(mut conn) => store::append_events(&mut conn, &shared.names, job_id, batch)
                 .await
                 .map_err(|e| e.to_string()),

@@ -89,7 +89,7 @@ pub(super) async fn tick_forever(shared: Arc<Shared>) {
         let running = shared.running_jobs();
         if let Err(e) = shared
             .outbox
-            .flush_finished(&shared.pool, &shared.names, &running)
+            .flush_finished(&shared.link, &shared.names, &running)
             .await
         {
             if e.is_redis() {

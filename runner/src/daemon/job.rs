@@ -9,7 +9,7 @@ use outfitter_contract::job::{JobState, write};
 use tokio::sync::watch;
 use tracing::Instrument as _;
 
-use super::checks::{self, Accepted, Refusal, Verdict};
+use super::checks::{self, Accepted, Claim, Refusal};
 use super::events::EventWriter;
 use super::result::conclude;
 use super::store::{self, JobResult, Outgoing};
@@ -43,22 +43,30 @@ pub fn outgoing(event: &Event, fields: &[(&str, String)]) -> Outgoing {
 
 /// Checks and then refuses, cancels or runs a job just taken from the queue at `taken_at`.
 pub async fn handle(shared: Arc<Shared>, wire: String, taken_at: Instant) {
-    let mut claimed = false;
-    let verdict = loop {
-        match checks::check(&shared, &wire, &mut claimed).await {
-            Ok(v) => break v,
+    let acc = match checks::check(&shared, &wire).await {
+        Ok(acc) => acc,
+        Err(r) => return refuse(&shared, &wire, &r).await,
+    };
+    // Fixed before the first try: a repeated claim recognises its own by it.
+    let started_at = now_ms();
+    let mut repeated = false;
+    let claim = loop {
+        match checks::claim(&shared, &acc, started_at, repeated).await {
+            Ok(c) => break c,
             Err(e) => {
                 shared.metrics.redis_error(RedisOp::Checks);
                 tracing::warn!(error = %e, "redis failed during the checks; retrying");
+                repeated = true;
                 if !shared.pause_unless_stopping().await {
                     return; // left in processing: recovered at the next start
                 }
             }
         }
     };
-    match verdict {
-        Verdict::Refuse(r) => refuse(&shared, &wire, &r).await,
-        Verdict::Canceled(env) => {
+    let env = &acc.envelope;
+    match claim {
+        Claim::Replay => refuse(&shared, &wire, &checks::replay(env)).await,
+        Claim::Canceled => {
             let at = now_ms();
             let reason = "canceled before it started".to_owned();
             let event = Event::state(
@@ -82,17 +90,30 @@ pub async fn handle(shared: Arc<Shared>, wire: String, taken_at: Instant) {
             .await;
             shared.metrics.job_finished(JobState::Canceled, None);
         }
-        Verdict::Run(acc) => {
+        Claim::Running { next_seq } => {
             // Every line logged while the job runs carries these (under `span` in JSON logs).
             let span = tracing::info_span!(
                 "job",
-                job_id = %acc.envelope.job_id,
+                job_id = %env.job_id,
                 agent_id = %shared.cfg.agent_id,
-                app_id = %acc.envelope.app_id,
+                app_id = %env.app_id,
             );
-            run(shared, wire, *acc, taken_at).instrument(span).await
+            let start = Start {
+                taken_at,
+                started_at,
+                next_seq,
+            };
+            run(shared, wire, acc, start).instrument(span).await
         }
     }
+}
+
+/// When an accepted attempt started, and the sequence number of its next event.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    taken_at: Instant,
+    started_at: i64,
+    next_seq: Option<u64>,
 }
 
 async fn refuse(shared: &Arc<Shared>, wire: &str, r: &Refusal) {
@@ -132,29 +153,43 @@ async fn refuse(shared: &Arc<Shared>, wire: &str, r: &Refusal) {
     }
 }
 
-/// Writes a result to the outbox, then tries to apply it (the flusher retries on failure). The
-/// file is synced to disk only when it must wait for Redis.
+/// Applies a result to Redis; only when that fails does it go to the outbox (synced to disk),
+/// where the flusher retries it. A job whose events wait in the outbox sends its result after
+/// them, through the outbox.
 async fn deliver_result(shared: &Arc<Shared>, result: JobResult) {
     let job = result.job_id.clone();
+    if !shared.outbox.is_spooling(&job).await {
+        let applied = match shared.redis().await {
+            Ok(mut conn) => store::apply_result(&mut conn, &shared.names, &result).await,
+            Err(e) => Err(e),
+        };
+        match applied {
+            Ok(()) => return,
+            Err(e) => {
+                shared.metrics.redis_error(RedisOp::Result);
+                tracing::warn!(job, error = %e, "result kept in the outbox until redis is back");
+            }
+        }
+    }
     if let Err(e) = shared.outbox.put_result(&result).await {
         tracing::error!(job, error = %e, "cannot write the outbox");
     }
+    if let Err(e) = shared.outbox.make_durable(&job).await {
+        tracing::error!(job, error = %e, "cannot sync the outbox");
+    }
     if let Err(e) = shared
         .outbox
-        .flush_job(&shared.pool, &shared.names, &job, true)
+        .flush_job(&shared.link, &shared.names, &job, true)
         .await
     {
         if e.is_redis() {
             shared.metrics.redis_error(RedisOp::Result);
         }
-        tracing::warn!(job, error = %e, "result kept in the outbox until redis is back");
-        if let Err(e) = shared.outbox.make_durable(&job).await {
-            tracing::error!(job, error = %e, "cannot sync the outbox");
-        }
+        tracing::debug!(job, error = %e, "outbox flush pending");
     }
 }
 
-async fn run(shared: Arc<Shared>, wire: String, acc: Accepted, taken_at: Instant) {
+async fn run(shared: Arc<Shared>, wire: String, acc: Accepted, start: Start) {
     let Accepted {
         envelope: env,
         bundle,
@@ -164,8 +199,9 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted, taken_at: Instant
     let (abort_tx, abort_rx) = watch::channel(None);
     let abort_tx = Arc::new(abort_tx);
     shared.register(&job, abort_tx.clone());
-    let writer = EventWriter::start(shared.clone(), job.clone());
-    let started_at = now_ms();
+    // The `running` event is in Redis already (the claim wrote it).
+    let writer = EventWriter::start(shared.clone(), job.clone(), start.next_seq);
+    let started_at = start.started_at;
     let action = env.lifecycle.as_ref().map(|o| o.action);
     let header = format!(
         "attempt {} of {} {} ({}) started at {started_at}",
@@ -177,10 +213,12 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted, taken_at: Instant
     let log = JobLog::open(&shared.cfg.log_dir, &job, &header)
         .map_err(|e| tracing::warn!(job, error = %e, "no job log file"))
         .ok();
-    let running = Event::state(started_at, env.attempt, JobState::Running, None, None);
-    writer
-        .send(outgoing(&running, &write::running(env.attempt, started_at)))
-        .await;
+    let dir = shared.cfg.log_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = JobLog::prepare_spare(&dir) {
+            tracing::debug!(error = %e, "no spare job log file");
+        }
+    });
     // Kept before anything runs: a later upgrade rolls back to this copy.
     if let Err(e) = shared.stores.bundles.keep(&bundle) {
         tracing::warn!(job, error = %e, "bundle not kept in the bundle store");
@@ -195,7 +233,7 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted, taken_at: Instant
         &bundle,
         &values,
     );
-    steps.taken_at = Some(taken_at);
+    steps.taken_at = Some(start.taken_at);
     let driven = lifecycle::Job {
         runner: &mut steps,
         stores: &shared.stores,
@@ -250,9 +288,11 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted, taken_at: Instant
     }
 }
 
-/// Reads the record's cancel flag now and then; a missed control message still cancels.
+/// Reads the record's cancel flag now and then; a missed control message still cancels. The
+/// first read is one period after the claim, which read the flag in the same step as `running`.
 async fn poll_cancel(shared: Arc<Shared>, job: String, abort: Arc<watch::Sender<Option<Abort>>>) {
     loop {
+        tokio::time::sleep(CANCEL_POLL).await;
         let requested = match shared.redis().await {
             Ok(mut conn) => store::cancel_requested(&mut conn, &shared.names, &job)
                 .await
@@ -270,6 +310,5 @@ async fn poll_cancel(shared: Arc<Shared>, job: String, abort: Arc<watch::Sender<
                 tracing::debug!(job, error = %e, "cannot read the cancel flag");
             }
         }
-        tokio::time::sleep(CANCEL_POLL).await;
     }
 }

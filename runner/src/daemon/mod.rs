@@ -8,6 +8,7 @@ pub mod events;
 mod fetch;
 pub mod heartbeat;
 pub mod job;
+pub mod link;
 pub mod metrics_listener;
 pub mod outbox;
 pub mod recovery;
@@ -19,7 +20,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use deadpool_redis::redis;
-use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
 use outfitter_contract::catalog::Catalog;
 use outfitter_contract::keys::AgentCrypto;
 use outfitter_contract::manifest::Bundle;
@@ -27,6 +27,7 @@ use outfitter_contract::redis_keys::AgentRedisKeys;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use self::link::RedisLink;
 use self::outbox::Outbox;
 use crate::config::DaemonConfig;
 use crate::lifecycle::Stores;
@@ -43,8 +44,9 @@ pub const REDIS_RETRY: Duration = Duration::from_secs(1);
 pub const TICK: Duration = Duration::from_millis(500);
 /// How often expired replay-guard entries are pruned.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
-/// Redis calls of the pool time out after this (the blocking connection has no timeout).
-pub const POOL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Redis calls of the shared connection time out after this (the blocking connection has
+/// no timeout).
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub use outfitter_contract::clock::now_ms;
 
@@ -78,7 +80,8 @@ pub struct Shared {
     pub keys: AgentCrypto,
     pub names: AgentRedisKeys,
     pub client: redis::Client,
-    pub pool: Pool,
+    /// The one connection every task but the fetch loop and the control channel sends on.
+    pub link: Arc<RedisLink>,
     pub sandbox: Sandbox,
     pub outbox: Outbox,
     pub stores: Stores,
@@ -97,14 +100,9 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// A pooled connection.
-    pub async fn redis(&self) -> Result<deadpool_redis::Connection, redis::RedisError> {
-        self.pool.get().await.map_err(|e| match e {
-            deadpool_redis::PoolError::Backend(e) => e,
-            other => {
-                redis::RedisError::from((redis::ErrorKind::Io, "redis pool", other.to_string()))
-            }
-        })
+    /// A handle on the shared connection (connected on first use and after a failure).
+    pub async fn redis(&self) -> Result<link::Conn, redis::RedisError> {
+        self.link.get().await
     }
 
     /// Waits before retrying a Redis call; false when the runner is stopping instead.
@@ -208,32 +206,6 @@ impl Shared {
     }
 }
 
-fn pool_for(url: &str) -> Result<Pool, DaemonError> {
-    let bad = |message: String| DaemonError::RedisUrl {
-        url: url.to_owned(),
-        message,
-    };
-    // A batch of events is one pipeline: give it time under load rather than retry it blind.
-    let conn_cfg = redis::AsyncConnectionConfig::new()
-        .set_response_timeout(Some(POOL_TIMEOUT))
-        .set_connection_timeout(Some(POOL_TIMEOUT));
-    let manager =
-        deadpool_redis::Manager::new_with_config(url, conn_cfg).map_err(|e| bad(e.to_string()))?;
-    Pool::builder(manager)
-        .config(PoolConfig {
-            max_size: 16,
-            timeouts: Timeouts {
-                wait: Some(POOL_TIMEOUT),
-                create: Some(POOL_TIMEOUT),
-                recycle: Some(POOL_TIMEOUT),
-            },
-            ..PoolConfig::default()
-        })
-        .runtime(Runtime::Tokio1)
-        .build()
-        .map_err(|e| bad(e.to_string()))
-}
-
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(cfg: DaemonConfig, sys: &'static dyn Sys) -> Result<(), DaemonError> {
     let listener = match cfg.metrics_bind {
@@ -264,7 +236,7 @@ fn start(
             url: cfg.redis_url.clone(),
             message: e.to_string(),
         })?;
-    let pool = pool_for(&cfg.redis_url)?;
+    let link = RedisLink::new(client.clone(), REDIS_TIMEOUT);
     let outbox =
         Outbox::open(cfg.state_dir.join("outbox")).map_err(|source| DaemonError::StateDir {
             path: cfg.state_dir.display().to_string(),
@@ -295,7 +267,7 @@ fn start(
         keys: AgentCrypto::from_agent_key(&cfg.agent_key),
         names: AgentRedisKeys::new(&cfg.agent_id),
         client,
-        pool,
+        link,
         sandbox: Sandbox {
             limits: cfg.limits.clone(),
             layout,
@@ -361,7 +333,7 @@ async fn serve(shared: Arc<Shared>, stop: watch::Sender<bool>) -> Result<(), Dae
     let running = shared.running_jobs();
     if let Err(e) = shared
         .outbox
-        .flush_finished(&shared.pool, &shared.names, &running)
+        .flush_finished(&shared.link, &shared.names, &running)
         .await
     {
         tracing::warn!(error = %e, "outbox not empty at exit; flushed at the next start");
@@ -380,7 +352,7 @@ async fn settle_previous_run(shared: &Arc<Shared>) {
     loop {
         match shared
             .outbox
-            .flush_finished(&shared.pool, &shared.names, &[])
+            .flush_finished(&shared.link, &shared.names, &[])
             .await
         {
             Ok(_) => break,

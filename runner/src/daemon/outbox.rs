@@ -1,6 +1,6 @@
 //! The local outbox: what Redis has not acknowledged yet, on disk, so that a Redis outage (or
-//! a runner crash) loses nothing. A result is synced to disk only when it has to wait for
-//! Redis; spooled events always are.
+//! a runner crash) loses nothing. A result comes here only when applying it to Redis failed
+//! (or its job's events are spooled), and is then synced to disk; spooled events always are.
 //!
 //! Per job, `<job>.events.jsonl` holds events that could not be appended (in order; once the
 //! file exists every later event of the job goes there too, to keep the order), with
@@ -13,10 +13,10 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use deadpool_redis::Pool;
 use outfitter_contract::redis_keys::AgentRedisKeys;
 use tokio::sync::Mutex;
 
+use super::link::Connections;
 use super::store::{self, JobResult, Outgoing};
 
 /// Events delivered per round trip when flushing.
@@ -32,8 +32,6 @@ pub enum OutboxError {
     },
     #[error("redis: {0}")]
     Redis(#[from] deadpool_redis::redis::RedisError),
-    #[error("redis pool: {0}")]
-    Pool(#[from] deadpool_redis::PoolError),
 }
 
 impl OutboxError {
@@ -103,10 +101,9 @@ impl Outbox {
             .map_err(io_err(&path))
     }
 
-    /// Writes the job's result atomically (temp file, rename), without `fsync`: the file is in
-    /// the page cache, which survives a crash of the runner, and Redis normally takes the
-    /// result at once. When it does not, [`Outbox::make_durable`] syncs it (see docs/runner.md,
-    /// "Nothing lost", for what a host crash can lose).
+    /// Writes the job's result atomically (temp file, rename), for a result Redis did not take
+    /// (or that must follow spooled events); [`Outbox::make_durable`] then syncs it (see
+    /// docs/runner.md, "Nothing lost").
     pub async fn put_result(&self, result: &JobResult) -> Result<(), OutboxError> {
         let _g = self.lock.lock().await;
         let path = self.result_path(&result.job_id);
@@ -165,7 +162,7 @@ impl Outbox {
     /// Delivers the job's spooled events, then (if `with_result`) its result.
     pub async fn flush_job(
         &self,
-        pool: &Pool,
+        redis: &impl Connections,
         names: &AgentRedisKeys,
         job: &str,
         with_result: bool,
@@ -195,7 +192,7 @@ impl Outbox {
                 if batch.is_empty() {
                     break;
                 }
-                let mut conn = pool.get().await?;
+                let mut conn = redis.connection().await?;
                 let count = batch.len();
                 let there = store::already_appended(&mut conn, names, job, &batch).await?;
                 let missing: Vec<Outgoing> = batch
@@ -218,7 +215,7 @@ impl Outbox {
             let text = std::fs::read(&result_path).map_err(io_err(&result_path))?;
             match serde_json::from_slice::<JobResult>(&text) {
                 Ok(result) => {
-                    let mut conn = pool.get().await?;
+                    let mut conn = redis.connection().await?;
                     store::apply_result(&mut conn, names, &result).await?;
                 }
                 Err(e) => tracing::error!(job, error = %e, "unreadable outbox result dropped"),
@@ -231,7 +228,7 @@ impl Outbox {
     /// Flushes every pending job whose result is complete (jobs still running keep spooling).
     pub async fn flush_finished(
         &self,
-        pool: &Pool,
+        redis: &impl Connections,
         names: &AgentRedisKeys,
         running: &[String],
     ) -> Result<usize, OutboxError> {
@@ -239,9 +236,9 @@ impl Outbox {
         for job in self.pending_jobs() {
             if running.contains(&job) {
                 // Catch up on the spool; the writer keeps appending under the lock.
-                self.flush_job(pool, names, &job, false).await?;
+                self.flush_job(redis, names, &job, false).await?;
             } else {
-                self.flush_job(pool, names, &job, true).await?;
+                self.flush_job(redis, names, &job, true).await?;
                 flushed += 1;
             }
         }

@@ -89,7 +89,7 @@ async fn kill_leftovers(shared: &Shared, env: &Envelope) {
 
 async fn recover_one(
     shared: &Arc<Shared>,
-    conn: &mut deadpool_redis::Connection,
+    conn: &mut super::link::Conn,
     wire: &str,
     env: Envelope,
 ) -> RedisResult<Recovered> {

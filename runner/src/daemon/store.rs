@@ -7,7 +7,9 @@ use std::sync::LazyLock;
 
 use deadpool_redis::redis::{self, AsyncCommands, RedisResult, Script, ScriptInvocation};
 use outfitter_contract::host::HostFacts;
-use outfitter_contract::job::{JobState, field};
+use outfitter_contract::envelope::Envelope;
+use outfitter_contract::event::Event;
+use outfitter_contract::job::{JobState, field, write};
 use outfitter_contract::redis_keys::AgentRedisKeys;
 use outfitter_contract::scripts;
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 static PROMOTE_DUE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("../../lua/promote_due.lua")));
 static APPEND_EVENTS: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::APPEND_EVENTS));
+static CLAIM_ATTEMPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::CLAIM_ATTEMPT));
 static FINISH_ATTEMPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::FINISH_ATTEMPT));
 static REQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::REQUEUE));
 static REJECT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::REJECT));
@@ -210,30 +213,66 @@ pub async fn reject<C: redis::aio::ConnectionLike + Send + Sync>(
     inv.invoke_async::<i64>(conn).await.map(drop)
 }
 
-/// Claims `<job>:<attempt>` in the replay guard and reads the record's cancel flag, in one
-/// round trip: (claimed now — false when it was claimed before, cancel asked).
-pub async fn claim_seen_reading_cancel<C: redis::aio::ConnectionLike + Send + Sync>(
+/// What [`claim_attempt`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// The attempt was claimed before (a replay).
+    Before,
+    /// Claimed now, but a cancel was asked: the record is not `running`.
+    CancelAsked,
+    /// Claimed and `running`, with the sequence number of its `running` event (`None` when a
+    /// repeated call found its own earlier claim).
+    Running(Option<u64>),
+}
+
+/// Starts one attempt of `env`'s job at unix ms `started_at` in one step (`CLAIM_ATTEMPT`):
+/// the replay guard, the cancel flag, and the `running` record with its event.
+pub async fn claim_attempt<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
     names: &AgentRedisKeys,
-    job_id: &str,
-    attempt: u32,
-    expires_at_secs: i64,
-) -> RedisResult<(bool, bool)> {
-    let (added, cancel): (i64, Option<String>) = redis::pipe()
-        .cmd("ZADD")
-        .arg(names.seen())
-        .arg("NX")
-        .arg(expires_at_secs)
-        .arg(seen_member(job_id, attempt))
-        .hget(names.job(job_id), field::CANCEL_REQUESTED)
-        .query_async(conn)
-        .await?;
-    Ok((added == 1, cancel.as_deref() == Some("1")))
+    env: &Envelope,
+    started_at: i64,
+    repeated: bool,
+) -> RedisResult<Claimed> {
+    let event = Event::state(started_at, env.attempt, JobState::Running, None, None);
+    let call = scripts::claim_attempt(
+        names,
+        &env.job_id,
+        &scripts::AttemptStart {
+            attempt: env.attempt,
+            expires_at: env.expires_at,
+            started_at,
+            event_json: &event.to_unsequenced_json(),
+            repeated,
+        },
+        &write::running(env.attempt, started_at),
+    );
+    let mut inv = CLAIM_ATTEMPT.prepare_invoke();
+    for k in &call.keys {
+        inv.key(k);
+    }
+    for a in &call.args {
+        inv.arg(a);
+    }
+    let reply: Vec<i64> = inv.invoke_async(conn).await?;
+    Ok(match reply.as_slice() {
+        [0] => Claimed::Before,
+        [1] => Claimed::CancelAsked,
+        [2, 0] => Claimed::Running(None),
+        [2, seq] => Claimed::Running(u64::try_from(*seq).ok()),
+        other => {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "CLAIM_ATTEMPT",
+                format!("{other:?}"),
+            )));
+        }
+    })
 }
 
 /// The replay guard's member for one attempt.
 pub fn seen_member(job_id: &str, attempt: u32) -> String {
-    format!("{job_id}:{attempt}")
+    scripts::seen_member(job_id, attempt)
 }
 
 /// Whether a person asked to cancel the job.
