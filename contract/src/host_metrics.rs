@@ -230,8 +230,10 @@ impl Clamps {
 
     fn list<T>(&mut self, field: &str, list: &mut Vec<T>, max: usize) {
         if list.len() > max {
-            self.0
-                .push(format!("{field} has {} entries, more than {max}", list.len()));
+            self.0.push(format!(
+                "{field} has {} entries, more than {max}",
+                list.len()
+            ));
             list.truncate(max);
         }
     }
@@ -271,16 +273,40 @@ impl HostMetrics {
             c.quantity("disks.total_mb", &mut d.total_mb);
             c.quantity("disks.used_mb", &mut d.used_mb);
             c.quantity("disks.free_mb", &mut d.free_mb);
-            c.rate("disks.read_bytes_per_s", &mut d.read_bytes_per_s, MAX_QUANTITY);
-            c.rate("disks.write_bytes_per_s", &mut d.write_bytes_per_s, MAX_QUANTITY);
+            c.rate(
+                "disks.read_bytes_per_s",
+                &mut d.read_bytes_per_s,
+                MAX_QUANTITY,
+            );
+            c.rate(
+                "disks.write_bytes_per_s",
+                &mut d.write_bytes_per_s,
+                MAX_QUANTITY,
+            );
         }
         c.list("networks", &mut self.networks, MAX_INTERFACES);
         for n in &mut self.networks {
             c.name("networks.name", &mut n.name);
-            c.rate("networks.rx_bytes_per_s", &mut n.rx_bytes_per_s, MAX_QUANTITY);
-            c.rate("networks.tx_bytes_per_s", &mut n.tx_bytes_per_s, MAX_QUANTITY);
-            c.rate("networks.rx_packets_per_s", &mut n.rx_packets_per_s, MAX_QUANTITY);
-            c.rate("networks.tx_packets_per_s", &mut n.tx_packets_per_s, MAX_QUANTITY);
+            c.rate(
+                "networks.rx_bytes_per_s",
+                &mut n.rx_bytes_per_s,
+                MAX_QUANTITY,
+            );
+            c.rate(
+                "networks.tx_bytes_per_s",
+                &mut n.tx_bytes_per_s,
+                MAX_QUANTITY,
+            );
+            c.rate(
+                "networks.rx_packets_per_s",
+                &mut n.rx_packets_per_s,
+                MAX_QUANTITY,
+            );
+            c.rate(
+                "networks.tx_packets_per_s",
+                &mut n.tx_packets_per_s,
+                MAX_QUANTITY,
+            );
         }
         c.quantity("processes", &mut self.processes);
         c.list("top_cpu", &mut self.top_cpu, TOP_PROCESSES);
@@ -294,15 +320,26 @@ impl HostMetrics {
         let s = &mut self.services;
         if let Some(pg) = &mut s.postgres {
             c.quantity("services.postgres.connections", &mut pg.connections);
-            c.list("services.postgres.databases", &mut pg.databases, MAX_DATABASES);
+            c.list(
+                "services.postgres.databases",
+                &mut pg.databases,
+                MAX_DATABASES,
+            );
             for d in &mut pg.databases {
                 c.name("services.postgres.databases.name", &mut d.name);
                 c.quantity("services.postgres.databases.size_mb", &mut d.size_mb);
             }
         }
         if let Some(n) = &mut s.nginx {
-            c.quantity("services.nginx.active_connections", &mut n.active_connections);
-            c.rate("services.nginx.requests_per_s", &mut n.requests_per_s, MAX_QUANTITY);
+            c.quantity(
+                "services.nginx.active_connections",
+                &mut n.active_connections,
+            );
+            c.rate(
+                "services.nginx.requests_per_s",
+                &mut n.requests_per_s,
+                MAX_QUANTITY,
+            );
         }
         if let Some(r) = &mut s.redis {
             c.quantity("services.redis.used_memory_mb", &mut r.used_memory_mb);
@@ -585,6 +622,9 @@ mod tests {
         assert_eq!(s.memory_pct, 25.0);
         assert_eq!(s.disk_pct, 90.0);
         assert_eq!(s.disk_read_bps, 15.0);
-        assert_eq!(m.fullest_disk().map(|(d, _)| d.mount.as_str()), Some("/var"));
+        assert_eq!(
+            m.fullest_disk().map(|(d, _)| d.mount.as_str()),
+            Some("/var")
+        );
     }
 }
