@@ -254,22 +254,22 @@ impl SettingsLayer {
     /// Which services the host metrics ask (all have defaults that look for the service).
     pub fn service_metrics(&self) -> Result<ServiceSettings, ConfigError> {
         let nginx = Target::from_setting(self.metrics_nginx_status_url.as_deref());
-        if let Target::At(url) = &nginx {
-            if !url.starts_with("http://") {
-                return Err(ConfigError::Invalid {
-                    field: "metrics_nginx_status_url",
-                    rule: format!("must be an http:// URL or `off`, not {url}"),
-                });
-            }
+        if let Target::At(url) = &nginx
+            && !url.starts_with("http://")
+        {
+            return Err(ConfigError::Invalid {
+                field: "metrics_nginx_status_url",
+                rule: format!("must be an http:// URL or `off`, not {url}"),
+            });
         }
         let redis = Target::from_setting(self.metrics_redis_url.as_deref());
-        if let Target::At(url) = &redis {
-            if let Err(e) = redis::Client::open(url.as_str()) {
-                return Err(ConfigError::Invalid {
-                    field: "metrics_redis_url",
-                    rule: format!("must be a Redis URL or `off`: {e}"),
-                });
-            }
+        if let Target::At(url) = &redis
+            && let Err(e) = redis::Client::open(url.as_str())
+        {
+            return Err(ConfigError::Invalid {
+                field: "metrics_redis_url",
+                rule: format!("must be a Redis URL or `off`: {e}"),
+            });
         }
         Ok(ServiceSettings {
             enabled: self.metrics_services.unwrap_or(true),

@@ -116,7 +116,7 @@ impl Prober {
         if !self.settings.enabled {
             return Services::default();
         }
-        let due = self.collections % PROBE_EVERY == 0;
+        let due = self.collections.is_multiple_of(PROBE_EVERY);
         self.collections += 1;
         if due {
             self.last = self.probe(table);
