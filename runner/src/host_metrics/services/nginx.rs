@@ -80,7 +80,7 @@ pub(crate) fn metrics(prev: Option<(Instant, Status)>, now: (Instant, Status)) -
     let requests_per_s = match prev {
         Some((then, before)) => {
             let s = now.0.duration_since(then).as_secs_f64();
-            super::super::per_second(before.requests, now.1.requests, s)
+            crate::host_metrics::per_second(before.requests, now.1.requests, s)
         }
         None => 0.0,
     };
