@@ -163,7 +163,12 @@ impl Installation {
         let dir = self.runner_dir(agent_id);
         std::fs::create_dir_all(dir.join("log"))?;
         std::fs::create_dir_all(dir.join("state"))?;
-        std::fs::write(dir.join("runner.toml"), config)?;
+        // Host metrics as on any server, but no probes of this machine's own services (its
+        // Redis on 6379, its PostgreSQL): they are not the bench's. Figure 9 measures them.
+        std::fs::write(
+            dir.join("runner.toml"),
+            format!("{config}\nmetrics_services = false\n"),
+        )?;
         Ok(())
     }
 

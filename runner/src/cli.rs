@@ -81,6 +81,11 @@ fn defaults() -> Vec<(&'static str, String)> {
         ("cgroups", "true".to_owned()),
         ("log_format", "text".to_owned()),
         ("metrics_bind", "off".to_owned()),
+        ("metrics_services", "true".to_owned()),
+        ("metrics_postgres", "true".to_owned()),
+        ("metrics_nginx_status_url", "auto".to_owned()),
+        ("metrics_redis_url", "auto".to_owned()),
+        ("metrics_docker_socket", "auto".to_owned()),
     ]
 }
 

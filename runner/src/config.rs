@@ -13,6 +13,8 @@ use outfitter_contract::logs::LogFormat;
 use outfitter_contract::settings_file::{SettingsFileError, read_layer};
 use serde::Deserialize;
 
+use crate::host_metrics::{ServiceSettings, Target};
+
 /// Every setting, each optional: one layer (file, or flags + environment).
 ///
 /// The names `agent_id`, `agent_key` and `redis_url` are the ones `outfitter-panel agent add`
@@ -81,6 +83,30 @@ pub struct SettingsLayer {
     /// Serve Prometheus metrics on GET /metrics at this address, e.g. 127.0.0.1:9465 (unset: no listener).
     #[arg(long, env = "OUTFITTER_METRICS_BIND", value_name = "ADDRESS:PORT")]
     pub metrics_bind: Option<SocketAddr>,
+    /// Measure well-known services (PostgreSQL, nginx, Redis, Docker) for the heartbeat's host metrics (false: none).
+    #[arg(long, env = "OUTFITTER_METRICS_SERVICES", action = clap::ArgAction::Set)]
+    pub metrics_services: Option<bool>,
+    /// Ask a local PostgreSQL (through `runuser -u postgres -- psql`) when one runs.
+    #[arg(long, env = "OUTFITTER_METRICS_POSTGRES", action = clap::ArgAction::Set)]
+    pub metrics_postgres: Option<bool>,
+    /// nginx stub_status URL (unset: http://127.0.0.1/nginx_status when nginx runs; `off`: never).
+    #[arg(
+        long,
+        env = "OUTFITTER_METRICS_NGINX_STATUS_URL",
+        value_name = "URL|off"
+    )]
+    pub metrics_nginx_status_url: Option<String>,
+    /// Redis whose INFO is reported (unset: redis://127.0.0.1:6379/ when redis-server runs; `off`: never).
+    #[arg(
+        long,
+        env = "OUTFITTER_METRICS_REDIS_URL",
+        value_name = "URL|off",
+        hide_env_values = true
+    )]
+    pub metrics_redis_url: Option<String>,
+    /// Docker engine socket (unset: /var/run/docker.sock when it exists; `off`: never).
+    #[arg(long, env = "OUTFITTER_METRICS_DOCKER_SOCKET", value_name = "PATH|off")]
+    pub metrics_docker_socket: Option<String>,
 }
 
 /// Defaults that work on a server installed by the shipped unit file.
@@ -164,6 +190,13 @@ impl SettingsLayer {
             cgroups: self.cgroups.or(lower.cgroups),
             log_format: self.log_format.or(lower.log_format),
             metrics_bind: self.metrics_bind.or(lower.metrics_bind),
+            metrics_services: self.metrics_services.or(lower.metrics_services),
+            metrics_postgres: self.metrics_postgres.or(lower.metrics_postgres),
+            metrics_nginx_status_url: self
+                .metrics_nginx_status_url
+                .or(lower.metrics_nginx_status_url),
+            metrics_redis_url: self.metrics_redis_url.or(lower.metrics_redis_url),
+            metrics_docker_socket: self.metrics_docker_socket.or(lower.metrics_docker_socket),
         }
     }
 
@@ -215,6 +248,35 @@ impl SettingsLayer {
             output_max_bytes: output_max,
             line_max_bytes: line_max,
             cgroups: self.cgroups.unwrap_or(true),
+        })
+    }
+
+    /// Which services the host metrics ask (all have defaults that look for the service).
+    pub fn service_metrics(&self) -> Result<ServiceSettings, ConfigError> {
+        let nginx = Target::from_setting(self.metrics_nginx_status_url.as_deref());
+        if let Target::At(url) = &nginx
+            && !url.starts_with("http://")
+        {
+            return Err(ConfigError::Invalid {
+                field: "metrics_nginx_status_url",
+                rule: format!("must be an http:// URL or `off`, not {url}"),
+            });
+        }
+        let redis = Target::from_setting(self.metrics_redis_url.as_deref());
+        if let Target::At(url) = &redis
+            && let Err(e) = redis::Client::open(url.as_str())
+        {
+            return Err(ConfigError::Invalid {
+                field: "metrics_redis_url",
+                rule: format!("must be a Redis URL or `off`: {e}"),
+            });
+        }
+        Ok(ServiceSettings {
+            enabled: self.metrics_services.unwrap_or(true),
+            postgres: self.metrics_postgres.unwrap_or(true),
+            nginx,
+            redis,
+            docker: Target::from_setting(self.metrics_docker_socket.as_deref()),
         })
     }
 
@@ -272,6 +334,7 @@ impl SettingsLayer {
                     .unwrap_or(default::STOP_GRACE_SECONDS),
             ),
             metrics_bind: self.metrics_bind,
+            service_metrics: self.service_metrics()?,
             limits: self.limits()?,
         })
     }
@@ -312,6 +375,8 @@ pub struct DaemonConfig {
     pub stop_grace: Duration,
     /// Where `/metrics` is served; `None`: nowhere.
     pub metrics_bind: Option<SocketAddr>,
+    /// Which services the heartbeat's host metrics ask.
+    pub service_metrics: ServiceSettings,
     pub limits: Limits,
 }
 
@@ -411,6 +476,40 @@ mod tests {
             on.layered().unwrap().daemon().unwrap().metrics_bind,
             Some("127.0.0.1:9465".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn service_metrics_look_for_services_unless_told_otherwise() {
+        let s = SettingsLayer::default().service_metrics().unwrap();
+        assert_eq!(s, ServiceSettings::default());
+        assert!(s.enabled && s.postgres && s.redis == Target::Auto);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runner.toml");
+        std::fs::write(
+            &path,
+            "metrics_postgres = false\nmetrics_redis_url = \"redis://127.0.0.1:7001/\"\nmetrics_nginx_status_url = \"off\"\n",
+        )
+        .unwrap();
+        let flags = SettingsLayer {
+            config: Some(path),
+            metrics_redis_url: Some("redis://127.0.0.1:7002/".into()),
+            ..SettingsLayer::default()
+        };
+        let s = flags.layered().unwrap().service_metrics().unwrap();
+        assert!(!s.postgres);
+        assert_eq!(s.nginx, Target::Off);
+        assert_eq!(
+            s.redis,
+            Target::At("redis://127.0.0.1:7002/".into()),
+            "the flag wins"
+        );
+        assert_eq!(s.docker, Target::Auto);
+        let bad = SettingsLayer {
+            metrics_nginx_status_url: Some("https://x/status".into()),
+            ..SettingsLayer::default()
+        };
+        let err = bad.service_metrics().unwrap_err().to_string();
+        assert!(err.contains("metrics_nginx_status_url"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod exec;
+pub mod host_metrics;
 pub mod joblog;
 pub mod lifecycle;
 pub mod mask;

@@ -251,6 +251,25 @@ fn heartbeat_reports_host_facts() {
         .query(&mut panel.conn())
         .unwrap();
     assert!(ttl > 0 && ttl <= 20, "ttl {ttl}");
+    let m = &facts["metrics"];
+    assert!(m["memory"]["total_mb"].as_u64().unwrap() > 0, "{m}");
+    assert!(m["processes"].as_u64().unwrap() > 1, "{m}");
+    assert!(
+        m["disks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["mount"] == "/"),
+        "{m}"
+    );
+    assert!(
+        m["services"]["redis"]["clients"].as_u64().unwrap() >= 1,
+        "the test's Redis, asked at metrics_redis_url: {m}"
+    );
+    assert!(
+        m["services"]["postgres"].is_null(),
+        "metrics_postgres = false"
+    );
 }
 
 /// (start, end) of each job's run, from its records.

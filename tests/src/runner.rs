@@ -33,7 +33,9 @@ impl Runner {
         std::fs::create_dir_all(dir.join("log"))?;
         std::fs::create_dir_all(dir.join("state"))?;
         let path = dir.join("runner.toml");
-        std::fs::write(&path, config)?;
+        // The host's own services (its Redis on 6379, its PostgreSQL) are not the suite's:
+        // host metrics yes, service probes no.
+        std::fs::write(&path, format!("{config}\nmetrics_services = false\n"))?;
         Ok(Self {
             agent_id: agent_id.to_owned(),
             dir: dir.to_owned(),

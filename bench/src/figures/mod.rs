@@ -1,6 +1,7 @@
-//! The eight figures. Each takes the running installation, measures, and returns a
+//! The nine figures. Each takes the running installation, measures, and returns a
 //! [`Figure`](crate::report::Figure) with its baselines.
 
+pub(crate) mod collector;
 pub(crate) mod dispatch;
 pub(crate) mod footprint;
 pub(crate) mod panel_load;

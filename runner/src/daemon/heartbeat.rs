@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use outfitter_contract::host::{HEARTBEAT_INTERVAL_SECS, HEARTBEAT_TTL_SECS, HostFacts};
+use outfitter_contract::host_metrics::HostMetrics;
 
 use super::{Shared, now_ms, store};
+use crate::host_metrics::Collector;
 use crate::metrics::RedisOp;
 
 /// Reads `KEY=value` lines of /etc/os-release (values may be quoted).
@@ -82,13 +84,37 @@ pub fn host_facts(agent_id: &str, running_jobs: Vec<String>) -> HostFacts {
     }
 }
 
+/// Measures the host on a blocking thread (file reads, and every sixth beat a service probe
+/// that may wait on a socket or on `psql`), handing the collector back with its counters.
+/// A collector lost to a panic is replaced: the next beat has no rates, like the first.
+async fn collect(shared: &Shared, collector: Collector) -> (Collector, Option<HostMetrics>) {
+    let settings = shared.cfg.service_metrics.clone();
+    match tokio::task::spawn_blocking(move || {
+        let mut collector = collector;
+        let metrics = collector.collect();
+        (collector, metrics)
+    })
+    .await
+    {
+        Ok((collector, metrics)) => (collector, Some(metrics)),
+        Err(e) => {
+            tracing::warn!(error = %e, "host metrics collection failed");
+            (Collector::new(settings), None)
+        }
+    }
+}
+
 /// Beats until the process ends.
 pub async fn beat_forever(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_secs(HEARTBEAT_INTERVAL_SECS));
+    let mut collector = Collector::new(shared.cfg.service_metrics.clone());
     loop {
         tick.tick().await;
         let mut facts = host_facts(&shared.cfg.agent_id, shared.running_jobs());
         facts.runner = Some(shared.metrics.stats());
+        let (kept, metrics) = collect(&shared, collector).await;
+        collector = kept;
+        facts.metrics = metrics;
         let sent = match shared.redis().await {
             Ok(mut conn) => store::heartbeat(&mut conn, &shared.names, &facts, HEARTBEAT_TTL_SECS)
                 .await

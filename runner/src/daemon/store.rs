@@ -6,9 +6,9 @@
 use std::sync::LazyLock;
 
 use deadpool_redis::redis::{self, AsyncCommands, RedisResult, Script, ScriptInvocation};
-use outfitter_contract::host::HostFacts;
 use outfitter_contract::envelope::Envelope;
 use outfitter_contract::event::Event;
+use outfitter_contract::host::HostFacts;
 use outfitter_contract::job::{JobState, field, write};
 use outfitter_contract::redis_keys::AgentRedisKeys;
 use outfitter_contract::scripts;

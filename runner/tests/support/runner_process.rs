@@ -84,6 +84,11 @@ impl RunnerProcess {
         if let Some(max) = options.pids_max {
             toml.push_str(&format!("pids_max = {max}\n"));
         }
+        // Services of the host metrics: only the test's own Redis, never this machine's
+        // (its Redis on 6379, its PostgreSQL).
+        toml.push_str(&format!(
+            "metrics_redis_url = \"{redis_url}\"\nmetrics_postgres = false\nmetrics_nginx_status_url = \"off\"\nmetrics_docker_socket = \"off\"\n"
+        ));
         if let Some(addr) = options.metrics_bind {
             toml.push_str(&format!("metrics_bind = \"{addr}\"\n"));
         }
