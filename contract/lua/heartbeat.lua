@@ -29,13 +29,13 @@ if #ARGV < 13 then
 end
 local ts = tonumber(ARGV[3])
 if not ts or ts ~= ts or ts < 0 or ts % 1 ~= 0 then
-  return redis.error_reply('sample time ' .. ARGV[3] .. ' must be unix milliseconds')
+  return redis.error_reply('ERR sample time ' .. ARGV[3] .. ' must be unix milliseconds')
 end
 local names, values = {}, {}
 for i = 12, #ARGV - 1, 2 do
   local v = tonumber(ARGV[i + 1])
   if not v or v ~= v or v < 0 or v % 1 ~= 0 or v > 9007199254740992 then
-    return redis.error_reply('sample value ' .. ARGV[i] .. ' must be a non-negative integer')
+    return redis.error_reply('ERR sample value ' .. ARGV[i] .. ' must be a non-negative integer')
   end
   names[#names + 1] = ARGV[i]
   values[#values + 1] = v

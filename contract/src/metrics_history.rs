@@ -8,7 +8,7 @@
 //! |---|---|---|---|
 //! | raw | one heartbeat (5 s) | 1 hour | 1,440 (twice the 720 that 5 s gives) |
 //! | minutes | average of 1 minute | 24 hours | 1,440 |
-//! | quarters | average of 15 minutes | 30 days | 2,880 |
+//! | hours | average of 1 hour | 30 days | 720 |
 //!
 //! Redis trims each stream itself in the same script (by age, then by count), so a runner
 //! that beats too often or sends a time far ahead cannot grow its history past the caps.
@@ -47,11 +47,11 @@ pub const MINUTES: Tier = Tier {
     keep_ms: DAY_MS,
     cap: 1440,
 };
-/// Fifteen-minute averages.
-pub const QUARTERS: Tier = Tier {
-    width_ms: 15 * MINUTE_MS,
+/// Hourly averages.
+pub const HOURS: Tier = Tier {
+    width_ms: HOUR_MS,
     keep_ms: 30 * DAY_MS,
-    cap: 2880,
+    cap: 720,
 };
 
 /// A span of history a chart shows, and the tier it reads.
@@ -61,7 +61,7 @@ pub enum Range {
     Hour,
     /// The last 24 hours, from one-minute averages.
     Day,
-    /// The last 30 days, from fifteen-minute averages.
+    /// The last 30 days, from hourly averages.
     Month,
 }
 
@@ -88,7 +88,7 @@ impl Range {
         match self {
             Range::Hour => RAW,
             Range::Day => MINUTES,
-            Range::Month => QUARTERS,
+            Range::Month => HOURS,
         }
     }
 
@@ -97,7 +97,7 @@ impl Range {
         match self {
             Range::Hour => names.metrics_raw(),
             Range::Day => names.metrics_minutes(),
-            Range::Month => names.metrics_quarters(),
+            Range::Month => names.metrics_hours(),
         }
     }
 }
@@ -107,7 +107,7 @@ pub fn keys(names: &AgentRedisKeys) -> [String; 4] {
     [
         names.metrics_raw(),
         names.metrics_minutes(),
-        names.metrics_quarters(),
+        names.metrics_hours(),
         names.metrics_accumulator(),
     ]
 }
@@ -123,7 +123,7 @@ pub fn heartbeat(
     let mut args = vec![facts_json.to_owned(), ttl_secs.to_string()];
     if let Some((ts, sample)) = sample {
         args.push(ts.to_string());
-        for tier in [RAW, MINUTES, QUARTERS] {
+        for tier in [RAW, MINUTES, HOURS] {
             if tier != RAW {
                 args.push(tier.width_ms.to_string());
             }
@@ -140,7 +140,7 @@ pub fn heartbeat(
             names.heartbeat(),
             names.metrics_raw(),
             names.metrics_minutes(),
-            names.metrics_quarters(),
+            names.metrics_hours(),
             names.metrics_accumulator(),
         ],
         args,
@@ -161,7 +161,7 @@ mod tests {
         let call = heartbeat(&names, "{}", 20, Some((1_000, &sample)));
         assert_eq!(call.keys.len(), 5);
         assert!(call.keys.iter().all(|k| k.contains("{web-1}")));
-        // facts, ttl, ts, raw keep+cap, minutes width+keep+cap, quarters width+keep+cap, pairs
+        // facts, ttl, ts, raw keep+cap, minutes width+keep+cap, hours width+keep+cap, pairs
         assert_eq!(call.args.len(), 11 + 2 * SAMPLE_FIELDS.len());
         assert_eq!(call.args[2], "1000");
         assert_eq!(call.args[5], MINUTES.width_ms.to_string());
@@ -173,7 +173,7 @@ mod tests {
     fn each_range_reads_its_own_tier() {
         assert_eq!(Range::parse("day"), Some(Range::Day));
         assert_eq!(Range::parse("week"), None);
-        assert_eq!(Range::Month.tier().width_ms, 900_000);
+        assert_eq!(Range::Month.tier().width_ms, 3_600_000);
         assert!(Range::Hour.tier().keep_ms / Range::Hour.tier().width_ms <= RAW.cap as i64);
     }
 }

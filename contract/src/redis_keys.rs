@@ -75,9 +75,9 @@ impl AgentRedisKeys {
         format!("{}metrics:minutes", self.base)
     }
 
-    /// Stream of the server's fifteen-minute metric averages.
-    pub fn metrics_quarters(&self) -> String {
-        format!("{}metrics:quarters", self.base)
+    /// Stream of the server's hourly metric averages.
+    pub fn metrics_hours(&self) -> String {
+        format!("{}metrics:hours", self.base)
     }
 
     /// Hash of the averages being summed (bucket start, count, sums per tier).

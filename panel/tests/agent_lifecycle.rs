@@ -337,6 +337,8 @@ async fn remove_refuses_with_queued_jobs_and_force_cancels_them() {
         (403, "forbidden".into())
     );
     assert_eq!(p.job_hash("web-1", &job).await[field::STATE], "queued");
+    let history = AgentRedisKeys::new("web-1").metrics_raw();
+    let _: String = p.conn().xadd(&history, "*", &[("c", "1")]).await.unwrap();
 
     let out = stdout_ok(&agent_cli(&p, &["remove", "web-1", "--force"]));
     assert!(
@@ -356,6 +358,8 @@ async fn remove_refuses_with_queued_jobs_and_force_cancels_them() {
         .await
         .unwrap();
     assert_eq!(depth, 0);
+    let history_left: bool = p.conn().exists(&history).await.unwrap();
+    assert!(!history_left, "the metrics history goes with the agent");
     assert_eq!(
         code(p.get(&p.viewer, "/agents/web-1").await).await,
         (404, "agent_not_found".into())

@@ -284,6 +284,9 @@ pub async fn remove(
         }
     }
     let (key_generation, waiting) = removed.ok_or_else(|| contended(agent_id))?;
+    // Its metrics history goes with it (a runner still beating would write a bounded new one).
+    let history = outfitter_contract::metrics_history::keys(&AgentRedisKeys::new(agent_id));
+    let _: i64 = conn.del(&history).await?;
     let reason = format!(
         "canceled before it started: agent {agent_id} was removed by {}",
         actor.who
