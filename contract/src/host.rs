@@ -8,7 +8,7 @@ pub const HEARTBEAT_INTERVAL_SECS: u64 = 5;
 pub const HEARTBEAT_TTL_SECS: u64 = 20;
 
 /// What a runner says about its server, every [`HEARTBEAT_INTERVAL_SECS`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostFacts {
     /// The agent whose runner wrote this heartbeat (an id of [`crate::ids::ID_PATTERN`]).
     pub agent_id: String,

@@ -127,6 +127,9 @@ pub const AGENTS: &str = "outfitter:agents";
 /// Hash: removed agent id → JSON with the key generation it had when removed, so that
 /// registering the id again continues past it (a removed agent's key never comes back).
 pub const RETIRED_AGENTS: &str = "outfitter:retired-agents";
+/// Hash: agent id → JSON of the attention conditions raised for its server (disk low,
+/// offline, …) and the webhook events decided for them and not yet queued.
+pub const ATTENTION: &str = "outfitter:attention";
 /// Sorted set: job id scored by creation time (unix ms), for listing.
 pub const JOBS_INDEX: &str = "outfitter:jobs";
 /// Hash: job id → agent id, to find a job's keys from its id.

@@ -116,10 +116,14 @@ pub fn is_failure(s: JobState) -> bool {
     )
 }
 
-/// A server needs attention when it is offline with jobs waiting for it, or when one of its
-/// jobs in the window ended in `needs_attention` (its script asked for a person).
+/// A server needs attention when one of the attention conditions is raised for it (disk,
+/// memory, load, offline: [`agents::attention`]), when it is offline with jobs waiting for
+/// it, or when one of its jobs in the window ended in `needs_attention` (its script asked
+/// for a person).
 pub fn needs_attention(a: &agents::AgentStatus, asked_for_a_person: &BTreeSet<String>) -> bool {
-    (!a.online && a.queue_depth + a.processing > 0) || asked_for_a_person.contains(&a.id)
+    !a.attention.is_empty()
+        || (!a.online && a.queue_depth + a.processing > 0)
+        || asked_for_a_person.contains(&a.id)
 }
 
 pub async fn summary(state: &AppState) -> Result<Summary, Error> {

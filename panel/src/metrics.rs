@@ -5,8 +5,10 @@
 //! - `outfitter_jobs_created_total{app}`: jobs this process enqueued.
 //! - `outfitter_job_duration_seconds{app}`: duration of finished attempts.
 //! - `outfitter_queue_depth{agent}`, `outfitter_agent_processing{agent}`,
-//!   `outfitter_agent_scheduled{agent}`, `outfitter_agents_online`, `outfitter_agents_registered`:
-//!   read from Redis at scrape time.
+//!   `outfitter_agent_scheduled{agent}`, `outfitter_agents_online`, `outfitter_agents_registered`,
+//!   `outfitter_agent_attention{agent,condition}` (1 while a condition of
+//!   [`crate::agents::attention`] is raised; absent otherwise) and
+//!   `outfitter_agents_needing_attention`: read from Redis at scrape time.
 //!
 //! - `outfitter_http_requests_total{method,route,status}` and
 //!   `outfitter_http_request_duration_seconds{method,route,status}`: every request, by route
@@ -69,6 +71,12 @@ struct AgentLabel {
     agent: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AgentCondition {
+    agent: String,
+    condition: &'static str,
+}
+
 fn duration_histogram() -> Histogram {
     // 0.25 s … about 2.3 h.
     Histogram::new(exponential_buckets(0.25, 2.0, 16))
@@ -94,6 +102,8 @@ struct Inner {
     queue_depth: Family<AgentLabel, Gauge>,
     processing: Family<AgentLabel, Gauge>,
     scheduled: Family<AgentLabel, Gauge>,
+    attention: Family<AgentCondition, Gauge>,
+    needing_attention: Gauge,
     online: Gauge,
     registered: Gauge,
     http_requests: Family<HttpLabels, Counter>,
@@ -118,6 +128,8 @@ impl Metrics {
         let queue_depth = Family::<AgentLabel, Gauge>::default();
         let processing = Family::<AgentLabel, Gauge>::default();
         let scheduled = Family::<AgentLabel, Gauge>::default();
+        let attention = Family::<AgentCondition, Gauge>::default();
+        let needing_attention = Gauge::default();
         let online = Gauge::default();
         let registered = Gauge::default();
         registry.register("jobs", "Jobs that entered each state, by app", jobs.clone());
@@ -145,6 +157,16 @@ impl Metrics {
             "agent_scheduled",
             "Retries waiting for their time, per agent",
             scheduled.clone(),
+        );
+        registry.register(
+            "agent_attention",
+            "1 for each condition that makes a server need attention (disk_low, offline, …)",
+            attention.clone(),
+        );
+        registry.register(
+            "agents_needing_attention",
+            "Servers with at least one attention condition raised",
+            needing_attention.clone(),
         );
         registry.register(
             "agents_online",
@@ -186,6 +208,8 @@ impl Metrics {
                 queue_depth,
                 processing,
                 scheduled,
+                attention,
+                needing_attention,
                 online,
                 registered,
                 http_requests,
@@ -241,7 +265,15 @@ impl Metrics {
         self.inner.queue_depth.clear();
         self.inner.processing.clear();
         self.inner.scheduled.clear();
+        self.inner.attention.clear();
         for a in agents {
+            for r in &a.attention {
+                let l = AgentCondition {
+                    agent: a.id.clone(),
+                    condition: r.condition.as_str(),
+                };
+                self.inner.attention.get_or_create(&l).set(1);
+            }
             let l = AgentLabel {
                 agent: a.id.clone(),
             };
@@ -262,6 +294,9 @@ impl Metrics {
             .online
             .set(agents.iter().filter(|a| a.online).count() as i64);
         self.inner.registered.set(agents.len() as i64);
+        self.inner
+            .needing_attention
+            .set(agents.iter().filter(|a| !a.attention.is_empty()).count() as i64);
     }
 
     /// The text exposition format.

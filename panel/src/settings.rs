@@ -13,6 +13,8 @@ use outfitter_contract::logs::LogFormat;
 use outfitter_contract::settings_file::{SettingsFileError, read_layer};
 use serde::Deserialize;
 
+use crate::agents::attention::Thresholds;
+
 /// Defaults that work on a laptop.
 pub mod default {
     use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -32,6 +34,11 @@ pub mod default {
     pub const WEBHOOK_TIMEOUT_MS: u64 = 10_000;
     pub const WEBHOOK_RETRY_BASE_MS: u64 = 60_000;
     pub const WEBHOOK_CONCURRENCY: usize = 16;
+    pub const ATTENTION_DISK_PCT: f64 = 90.0;
+    pub const ATTENTION_MEMORY_PCT: f64 = 95.0;
+    pub const ATTENTION_OFFLINE_SECS: u64 = 120;
+    pub const ATTENTION_LOAD_PER_CPU: f64 = 2.0;
+    pub const ATTENTION_LOAD_SECS: u64 = 600;
 }
 
 /// Every setting, each optional: one layer (the file, or flags + environment).
@@ -134,6 +141,27 @@ pub struct SettingsLayer {
           default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub webhook_deny_private: Option<bool>,
 
+    /// A server needs attention when its fullest mount is more than this percent used
+    /// [default: 90].
+    #[arg(long, env = "OUTFITTER_ATTENTION_DISK_PCT")]
+    pub attention_disk_pct: Option<f64>,
+
+    /// … or more than this percent of its memory is in use [default: 95].
+    #[arg(long, env = "OUTFITTER_ATTENTION_MEMORY_PCT")]
+    pub attention_memory_pct: Option<f64>,
+
+    /// … or it sent no heartbeat for this many seconds [default: 120].
+    #[arg(long, env = "OUTFITTER_ATTENTION_OFFLINE_SECS")]
+    pub attention_offline_secs: Option<u64>,
+
+    /// … or its one-minute load stayed above its CPU count times this [default: 2] …
+    #[arg(long, env = "OUTFITTER_ATTENTION_LOAD_PER_CPU")]
+    pub attention_load_per_cpu: Option<f64>,
+
+    /// … for this many seconds [default: 600].
+    #[arg(long, env = "OUTFITTER_ATTENTION_LOAD_SECS")]
+    pub attention_load_secs: Option<u64>,
+
     /// Log lines on stderr: `text`, or `json` for one JSON object per line [default: text].
     #[arg(long, env = "OUTFITTER_LOG_FORMAT", value_name = "text|json")]
     pub log_format: Option<LogFormat>,
@@ -189,6 +217,11 @@ impl SettingsLayer {
             webhook_retry_base_ms: self.webhook_retry_base_ms.or(lower.webhook_retry_base_ms),
             webhook_concurrency: self.webhook_concurrency.or(lower.webhook_concurrency),
             webhook_deny_private: self.webhook_deny_private.or(lower.webhook_deny_private),
+            attention_disk_pct: self.attention_disk_pct.or(lower.attention_disk_pct),
+            attention_memory_pct: self.attention_memory_pct.or(lower.attention_memory_pct),
+            attention_offline_secs: self.attention_offline_secs.or(lower.attention_offline_secs),
+            attention_load_per_cpu: self.attention_load_per_cpu.or(lower.attention_load_per_cpu),
+            attention_load_secs: self.attention_load_secs.or(lower.attention_load_secs),
         }
     }
 
@@ -202,6 +235,7 @@ impl SettingsLayer {
 
     /// The defaults fill what no layer set.
     pub fn settings(self) -> Settings {
+        let attention = self.thresholds();
         Settings {
             bind: self.bind.unwrap_or(default::BIND),
             redis_url: self
@@ -244,6 +278,24 @@ impl SettingsLayer {
                 .unwrap_or(default::WEBHOOK_CONCURRENCY)
                 .max(1),
             webhook_deny_private: self.webhook_deny_private.unwrap_or(false),
+            attention,
+        }
+    }
+
+    /// The attention thresholds; a percentage is kept within 0–100 and a factor above 0 (a
+    /// NaN is the default), so no setting can mark every server or none by accident of sign.
+    fn thresholds(&self) -> Thresholds {
+        let pct = |v: Option<f64>, d: f64| v.filter(|v| !v.is_nan()).unwrap_or(d).clamp(0.0, 100.0);
+        let secs_ms = |v: Option<u64>, d: u64| (v.unwrap_or(d).min(u64::MAX / 1000) * 1000) as i64;
+        Thresholds {
+            disk_pct: pct(self.attention_disk_pct, default::ATTENTION_DISK_PCT),
+            memory_pct: pct(self.attention_memory_pct, default::ATTENTION_MEMORY_PCT),
+            offline_ms: secs_ms(self.attention_offline_secs, default::ATTENTION_OFFLINE_SECS),
+            load_per_cpu: self
+                .attention_load_per_cpu
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .unwrap_or(default::ATTENTION_LOAD_PER_CPU),
+            load_ms: secs_ms(self.attention_load_secs, default::ATTENTION_LOAD_SECS),
         }
     }
 }
@@ -271,6 +323,8 @@ pub struct Settings {
     pub webhook_retry_base_ms: u64,
     pub webhook_concurrency: usize,
     pub webhook_deny_private: bool,
+    /// When a server needs attention (`attention_*`).
+    pub attention: Thresholds,
 }
 
 impl Settings {

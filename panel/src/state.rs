@@ -7,8 +7,10 @@ use anyhow::Context as _;
 use outfitter_contract::keys::PanelSecret;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::agents::attention::{self, Thresholds};
 use crate::auth::throttle::Throttle;
 use crate::catalog_view::{CatalogHandle, Offered};
+use crate::clock::now_ms;
 use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
@@ -96,7 +98,11 @@ impl AppState {
             self.live.subscribe_all(),
             self.redis.clone(),
         ));
-        tokio::spawn(record_heartbeats(self.redis.clone(), self.metrics.clone()));
+        tokio::spawn(record_heartbeats(
+            self.redis.clone(),
+            self.metrics.clone(),
+            self.settings.attention,
+        ));
         tokio::spawn(crate::installations::settle::run_settler(
             self.redis.clone(),
         ));
@@ -133,14 +139,23 @@ impl AppState {
     }
 }
 
-async fn record_heartbeats(mut conn: ConnectionManager, metrics: Metrics) {
+/// Every heartbeat interval: copies fresh heartbeats, decides which servers need attention
+/// (and emits their webhook events), and sets the gauges from what it read.
+async fn record_heartbeats(mut conn: ConnectionManager, metrics: Metrics, thresholds: Thresholds) {
     let every = Duration::from_secs(outfitter_contract::host::HEARTBEAT_INTERVAL_SECS);
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        match agents::record_heartbeats(&mut conn).await {
-            Ok(statuses) => metrics.set_agents(&statuses),
-            Err(e) => tracing::debug!(error = %e, "reading heartbeats failed"),
+        let statuses = match agents::record_heartbeats(&mut conn).await {
+            Ok(statuses) => statuses,
+            Err(e) => {
+                tracing::debug!(error = %e, "reading heartbeats failed");
+                continue;
+            }
+        };
+        metrics.set_agents(&statuses);
+        if let Err(e) = attention::check(&mut conn, &statuses, &thresholds, now_ms()).await {
+            tracing::warn!(error = %e, "checking which servers need attention failed");
         }
     }
 }

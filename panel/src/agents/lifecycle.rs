@@ -287,6 +287,8 @@ pub async fn remove(
     // Its metrics history goes with it (a runner still beating would write a bounded new one).
     let history = outfitter_contract::metrics_history::keys(&AgentRedisKeys::new(agent_id));
     let _: i64 = conn.del(&history).await?;
+    // So do its attention conditions: a removed server needs nobody.
+    let _: i64 = conn.hdel(redis_keys::ATTENTION, agent_id).await?;
     let reason = format!(
         "canceled before it started: agent {agent_id} was removed by {}",
         actor.who

@@ -6,8 +6,10 @@
 //! last known facts and when it was last seen.
 //!
 //! Submodules: [`keys`] turns an agent id into its keys (the registered key generation),
-//! [`lifecycle`] rotates an agent's key and removes agents.
+//! [`lifecycle`] rotates an agent's key and removes agents, [`attention`] decides when a
+//! server needs a person.
 
+pub mod attention;
 pub mod error;
 pub mod keys;
 pub mod lifecycle;
@@ -82,6 +84,8 @@ pub struct AgentStatus {
     pub processing: u64,
     /// Retries waiting for their time.
     pub scheduled: u64,
+    /// What about the server needs a person now (disk low, offline, …); empty when nothing.
+    pub attention: Vec<attention::Raised>,
 }
 
 /// Registers an agent with `labels` (checked by the caller); returns false if it was
@@ -165,7 +169,27 @@ pub async fn heartbeat(
     id: &str,
 ) -> redis::RedisResult<Option<HostFacts>> {
     let json: Option<String> = conn.get(AgentRedisKeys::new(id).heartbeat()).await?;
-    Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    Ok(json.and_then(|j| read_heartbeat(id, &j).ok().map(|(facts, _)| facts)))
+}
+
+/// A heartbeat as the panel uses it: parsed, its metrics clamped to what can be shown (NaN,
+/// negative and huge values, thousands of interfaces, over-long names), with a line for
+/// each change made. Every reader goes through here, so no page sees an unclamped value.
+pub fn read_heartbeat(id: &str, json: &str) -> Result<(HostFacts, Vec<String>), String> {
+    let mut facts: HostFacts = serde_json::from_str(json)
+        .map_err(|e| format!("heartbeat of agent {id:?} is not valid host facts: {e}"))?;
+    let changes = facts
+        .metrics
+        .as_mut()
+        .map(|m| m.clamp())
+        .unwrap_or_default();
+    Ok((facts, changes))
+}
+
+/// A status as read, with the problems of its heartbeat (unreadable, or values clamped).
+struct Read {
+    status: AgentStatus,
+    problems: Vec<String>,
 }
 
 /// Status of the given registrations, in one round trip.
@@ -173,25 +197,39 @@ async fn statuses(
     conn: &mut ConnectionManager,
     regs: Vec<Registration>,
 ) -> redis::RedisResult<Vec<AgentStatus>> {
+    Ok(read_statuses(conn, regs)
+        .await?
+        .into_iter()
+        .map(|r| r.status)
+        .collect())
+}
+
+async fn read_statuses(
+    conn: &mut ConnectionManager,
+    regs: Vec<Registration>,
+) -> redis::RedisResult<Vec<Read>> {
     let mut pipe = redis::pipe();
     for r in &regs {
         let k = AgentRedisKeys::new(&r.id);
         pipe.get(k.heartbeat())
             .llen(k.queue())
             .llen(k.processing())
-            .zcard(k.scheduled());
+            .zcard(k.scheduled())
+            .hget(redis_keys::ATTENTION, &r.id);
     }
-    let raw: Vec<(Option<String>, u64, u64, u64)> = if regs.is_empty() {
+    type Row = (Option<String>, u64, u64, u64, Option<String>);
+    let raw: Vec<Row> = if regs.is_empty() {
         Vec::new()
     } else {
         let flat: Vec<redis::Value> = pipe.query_async(conn).await?;
-        flat.chunks(4)
+        flat.chunks(5)
             .map(|c| {
                 (
                     redis::from_redis_value(c[0].clone()).unwrap_or(None),
                     redis::from_redis_value(c[1].clone()).unwrap_or(0),
                     redis::from_redis_value(c[2].clone()).unwrap_or(0),
                     redis::from_redis_value(c[3].clone()).unwrap_or(0),
+                    redis::from_redis_value(c[4].clone()).unwrap_or(None),
                 )
             })
             .collect()
@@ -199,11 +237,25 @@ async fn statuses(
     Ok(regs
         .into_iter()
         .zip(raw)
-        .map(|(r, (hb, queue_depth, processing, scheduled))| {
-            let live: Option<HostFacts> = hb.and_then(|j| serde_json::from_str(&j).ok());
+        .map(|(r, (hb, queue_depth, processing, scheduled, attention))| {
+            let mut problems = Vec::new();
+            let live = hb.and_then(|j| match read_heartbeat(&r.id, &j) {
+                Ok((facts, changes)) => {
+                    problems = changes;
+                    Some(facts)
+                }
+                Err(e) => {
+                    problems.push(e);
+                    None
+                }
+            });
+            let attention = attention
+                .and_then(|j| serde_json::from_str::<attention::Record>(&j).ok())
+                .map(|rec| rec.conditions())
+                .unwrap_or_default();
             let online = live.is_some();
             let last_seen = live.as_ref().map(|f| f.ts).or(r.last_seen);
-            AgentStatus {
+            let status = AgentStatus {
                 id: r.id,
                 online,
                 registered_at: r.registered_at,
@@ -215,7 +267,9 @@ async fn statuses(
                 queue_depth,
                 processing,
                 scheduled,
-            }
+                attention,
+            };
+            Read { status, problems }
         })
         .collect())
 }
@@ -242,9 +296,10 @@ pub async fn status(
     }
 }
 
-/// Copies fresh heartbeats into the registrations (so offline agents keep a "last seen").
-/// Returns the statuses it read. A registration rotated or removed meanwhile is left as it
-/// is now (compare-and-swap); the next round copies the heartbeat.
+/// Copies fresh heartbeats into the registrations (so offline agents keep a "last seen"),
+/// and logs what was wrong with each new one. Returns the statuses it read. A registration
+/// rotated or removed meanwhile is left as it is now (compare-and-swap); the next round
+/// copies the heartbeat.
 pub async fn record_heartbeats(
     conn: &mut ConnectionManager,
 ) -> redis::RedisResult<Vec<AgentStatus>> {
@@ -257,12 +312,23 @@ pub async fn record_heartbeats(
         })
         .collect();
     let regs: Vec<Registration> = read.values().map(|(_, r)| r.clone()).collect();
-    let statuses = statuses(conn, regs).await?;
-    for s in statuses.iter().filter(|s| s.online) {
+    let fresh = read_statuses(conn, regs).await?;
+    for Read {
+        status: s,
+        problems,
+    } in &fresh
+    {
         let Some((json, reg)) = read.get(&s.id) else {
             continue;
         };
-        if reg.last_seen >= s.last_seen {
+        let new = s.online && reg.last_seen < s.last_seen;
+        // Logged once per new heartbeat (an unreadable one: every round, as it stays).
+        if new || !s.online {
+            for p in problems {
+                tracing::warn!(agent = %s.id, "heartbeat refused or clamped: {p}");
+            }
+        }
+        if !new {
             continue;
         }
         let updated = Registration {
@@ -272,7 +338,7 @@ pub async fn record_heartbeats(
         };
         replace_registration(conn, &s.id, json, Some(&updated)).await?;
     }
-    Ok(statuses)
+    Ok(fresh.into_iter().map(|r| r.status).collect())
 }
 
 /// Replaces an agent's labels, by compare-and-swap against the heartbeat recorder and other

@@ -111,6 +111,8 @@ struct AgentRow {
     queue_depth: u64,
     processing: u64,
     labels: String,
+    /// The attention conditions raised, for people (`disk_low: /var 95.0% used`).
+    attention: Vec<String>,
     /// What the runner counted since it started (`None`: a runner older than the counts).
     runner: Option<RunnerRow>,
 }
@@ -286,6 +288,11 @@ async fn agents_page(
                 load: f.map(|f| format!("{:.2}", f.load1)).unwrap_or_default(),
                 runner_version: f.map(|f| f.runner_version.clone()).unwrap_or_default(),
                 last_seen: when(a.last_seen),
+                attention: a
+                    .attention
+                    .iter()
+                    .map(|r| format!("{}: {}", r.condition.as_str(), r.detail))
+                    .collect(),
                 id: a.id,
                 online: a.online,
                 queue_depth: a.queue_depth,

@@ -31,10 +31,20 @@ pub enum EventKind {
     RolloutHalted,
     RolloutSucceeded,
     RolloutAborted,
+    /// A server sent no heartbeat for the offline threshold.
+    ServerOffline,
+    /// A server's fullest mount went above the disk threshold.
+    ServerDiskLow,
+    /// A server's memory in use went above the memory threshold.
+    ServerMemoryLow,
+    /// A server's load stayed above cores × the load factor for the load duration.
+    ServerLoadHigh,
+    /// A condition raised by one of the four above cleared (`data.condition` says which).
+    ServerRecovered,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::JobSucceeded,
         EventKind::JobFailed,
         EventKind::JobNeedsAttention,
@@ -51,6 +61,11 @@ impl EventKind {
         EventKind::RolloutHalted,
         EventKind::RolloutSucceeded,
         EventKind::RolloutAborted,
+        EventKind::ServerOffline,
+        EventKind::ServerDiskLow,
+        EventKind::ServerMemoryLow,
+        EventKind::ServerLoadHigh,
+        EventKind::ServerRecovered,
     ];
 
     /// The name in `X-Outfitter-Event`, the payload and a webhook's `events`.
@@ -72,10 +87,15 @@ impl EventKind {
             Self::RolloutHalted => "rollout.halted",
             Self::RolloutSucceeded => "rollout.succeeded",
             Self::RolloutAborted => "rollout.aborted",
+            Self::ServerOffline => "server.offline",
+            Self::ServerDiskLow => "server.disk_low",
+            Self::ServerMemoryLow => "server.memory_low",
+            Self::ServerLoadHigh => "server.load_high",
+            Self::ServerRecovered => "server.recovered",
         }
     }
 
-    /// `job`, `installation` or `rollout`.
+    /// `job`, `installation`, `rollout` or `server`.
     pub fn family(self) -> &'static str {
         self.as_str().split('.').next().unwrap_or("")
     }
