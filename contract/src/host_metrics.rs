@@ -214,6 +214,15 @@ impl Clamps {
         }
     }
 
+    /// A part of a whole (used of total) is at most the whole.
+    fn part(&mut self, field: &str, v: &mut u64, whole: u64, whole_field: &str) {
+        if *v > whole {
+            self.0
+                .push(format!("{field} {v} is above {whole_field} {whole}"));
+            *v = whole;
+        }
+    }
+
     fn name(&mut self, field: &str, name: &mut String) {
         let clean: String = name
             .chars()
@@ -267,12 +276,38 @@ impl HostMetrics {
         ] {
             c.quantity(field, v);
         }
+        for (field, v) in [
+            ("memory.used_mb", &mut m.used_mb),
+            ("memory.free_mb", &mut m.free_mb),
+            ("memory.available_mb", &mut m.available_mb),
+            ("memory.cached_mb", &mut m.cached_mb),
+        ] {
+            c.part(field, v, m.total_mb, "memory.total_mb");
+        }
+        c.part(
+            "memory.swap_used_mb",
+            &mut m.swap_used_mb,
+            m.swap_total_mb,
+            "memory.swap_total_mb",
+        );
         c.list("disks", &mut self.disks, MAX_DISKS);
         for d in &mut self.disks {
             c.name("disks.mount", &mut d.mount);
             c.quantity("disks.total_mb", &mut d.total_mb);
             c.quantity("disks.used_mb", &mut d.used_mb);
             c.quantity("disks.free_mb", &mut d.free_mb);
+            c.part(
+                "disks.used_mb",
+                &mut d.used_mb,
+                d.total_mb,
+                "disks.total_mb",
+            );
+            c.part(
+                "disks.free_mb",
+                &mut d.free_mb,
+                d.total_mb,
+                "disks.total_mb",
+            );
             c.rate(
                 "disks.read_bytes_per_s",
                 &mut d.read_bytes_per_s,
@@ -348,6 +383,12 @@ impl HostMetrics {
         if let Some(d) = &mut s.docker {
             c.quantity("services.docker.running", &mut d.running);
             c.quantity("services.docker.total", &mut d.total);
+            c.part(
+                "services.docker.running",
+                &mut d.running,
+                d.total,
+                "services.docker.total",
+            );
         }
         c.quantity("collect_cpu_us", &mut self.collect_cpu_us);
         c.0

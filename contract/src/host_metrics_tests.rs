@@ -130,3 +130,35 @@ fn a_sample_takes_the_fullest_disk_and_sums_the_rates() {
         Some("/var")
     );
 }
+
+#[test]
+fn parts_larger_than_their_whole_are_cut_to_it() {
+    let mut m = HostMetrics {
+        memory: Memory {
+            total_mb: 1000,
+            used_mb: 5000,
+            swap_total_mb: 0,
+            swap_used_mb: 7,
+            ..Memory::default()
+        },
+        disks: vec![Disk {
+            mount: "/".into(),
+            total_mb: 100,
+            used_mb: 101,
+            free_mb: 900,
+            ..Disk::default()
+        }],
+        ..HostMetrics::default()
+    };
+    let changes = m.clamp();
+    assert_eq!(m.memory.used_mb, 1000);
+    assert_eq!(m.memory.swap_used_mb, 0);
+    assert_eq!((m.disks[0].used_mb, m.disks[0].free_mb), (100, 100));
+    assert!(
+        changes
+            .iter()
+            .any(|c| c == "memory.used_mb 5000 is above memory.total_mb 1000"),
+        "{changes:?}"
+    );
+    assert!(m.memory_used_pct() <= 100.0);
+}

@@ -1,9 +1,17 @@
-//! Hostile input gets a clear 4xx in the error table's shape, never a 5xx or a panic.
+//! Hostile input gets a clear 4xx in the error table's shape, never a 5xx or a panic. So
+//! do hostile heartbeats, the one input a server writes straight into Redis: numbers out of
+//! range, ten thousand disks and interfaces and names with markup are clamped on every read
+//! (the API shows bounded values, the pages stay escaped); wrong types count as no heartbeat.
 
 mod common;
 
 use actix_web::test::{TestRequest, call_service, init_service, read_body};
 use common::{TestPanel, demo_body};
+use std::time::Duration;
+
+use outfitter_contract::host_metrics::{MAX_DISKS, MAX_INTERFACES, MAX_NAME_CHARS};
+use outfitter_contract::redis_keys::AgentRedisKeys;
+use redis::AsyncCommands;
 use serde_json::{Value, json};
 
 async fn expect(r: reqwest::Response, status: u16, code: &str) -> Value {
@@ -263,4 +271,127 @@ async fn garbage_credentials_are_401() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+}
+
+async fn write_raw(p: &TestPanel, agent: &str, facts: &Value) {
+    let _: () = p
+        .conn()
+        .set_ex(
+            AgentRedisKeys::new(agent).heartbeat(),
+            facts.to_string(),
+            600,
+        )
+        .await
+        .unwrap();
+}
+
+fn hostile(agent: &str) -> Value {
+    let markup = "<script>alert(1)</script>";
+    let disks: Vec<Value> = (0..10_000)
+        .map(|i| {
+            json!({"mount": format!("/{markup}{i}{}", "x".repeat(200)), "total_mb": 100,
+                   "used_mb": 99, "free_mb": 1, "read_bytes_per_s": -5.0,
+                   "write_bytes_per_s": 1e308})
+        })
+        .collect();
+    let networks: Vec<Value> = (0..10_000)
+        .map(|i| {
+            json!({"name": format!("{markup}{i}"), "rx_bytes_per_s": 1e300,
+                   "tx_bytes_per_s": -1.0, "rx_packets_per_s": 0.0, "tx_packets_per_s": 0.0})
+        })
+        .collect();
+    json!({
+        "agent_id": agent, "os_family": "debian", "os_like": [], "os_version": "12",
+        "os_pretty": markup, "arch": "x86_64", "cpus": 2, "ram_mb": 4096,
+        "disk_free_mb": 1, "load1": 0.5, "runner_version": "0.1.0",
+        "ts": outfitter_panel::clock::now_ms(), "running_jobs": [],
+        "metrics": {
+            "cpu_pct": 1e308, "load": {"one": -3.0, "five": 1e300, "fifteen": 0.0},
+            "memory": {"total_mb": 1000, "used_mb": 5000, "free_mb": 0, "available_mb": 0,
+                       "cached_mb": 0, "swap_total_mb": 0, "swap_used_mb": 0},
+            "disks": disks, "networks": networks, "processes": 3,
+        }
+    })
+}
+
+#[actix_web::test]
+async fn hostile_metrics_are_clamped_in_the_api_and_escaped_on_the_pages() {
+    let p = TestPanel::start().await;
+    write_raw(&p, "web-1", &hostile("web-1")).await;
+
+    let a: Value = p.get(&p.admin, "/agents/web-1").await.json().await.unwrap();
+    assert_eq!(a["online"], true, "{}", a["facts"]["os_pretty"]);
+    let m = &a["facts"]["metrics"];
+    assert!(m["cpu_pct"].as_f64().unwrap() <= 100.0, "{}", m["cpu_pct"]);
+    assert!(m["load"]["one"].as_f64().unwrap() >= 0.0, "{}", m["load"]);
+    assert!(m["disks"].as_array().unwrap().len() <= MAX_DISKS);
+    assert!(m["networks"].as_array().unwrap().len() <= MAX_INTERFACES);
+    for d in m["disks"].as_array().unwrap() {
+        assert!(
+            d["mount"].as_str().unwrap().chars().count() <= MAX_NAME_CHARS,
+            "{d}"
+        );
+        assert!(d["read_bytes_per_s"].as_f64().unwrap() >= 0.0, "{d}");
+    }
+    let used = m["memory"]["used_mb"].as_u64().unwrap();
+    assert!(
+        used <= m["memory"]["total_mb"].as_u64().unwrap(),
+        "{}",
+        m["memory"]
+    );
+
+    // The recorder's next round raises disk_low with the (clamped, markup-laden) mount name;
+    // the servers page shows it escaped.
+    let mut marked = Value::Null;
+    for _ in 0..150 {
+        marked = p.get(&p.admin, "/agents/web-1").await.json().await.unwrap();
+        if !marked["attention"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(marked["attention"][0]["condition"], "disk_low", "{marked}");
+    let (session, _) = sign_in(&p, &p.viewer).await;
+    let page = TestPanel::client()
+        .get(format!("{}/agents", p.url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("disk_low: /&lt;script&gt;"),
+        "attention detail escaped"
+    );
+    assert!(
+        !page.contains("<script>alert"),
+        "no raw markup on the servers page"
+    );
+}
+
+#[actix_web::test]
+async fn a_heartbeat_of_wrong_types_counts_as_none() {
+    let p = TestPanel::start().await;
+    let mut bad = hostile("web-1");
+    bad["cpus"] = json!("many");
+    write_raw(&p, "web-1", &bad).await;
+    write_raw(&p, "old-1", &json!("not an object")).await;
+    for id in ["web-1", "old-1"] {
+        let r = p.get(&p.admin, &format!("/agents/{id}")).await;
+        assert_eq!(r.status(), 200);
+        let a: Value = r.json().await.unwrap();
+        assert_eq!(a["online"], false, "{a}");
+    }
+    let list = p.get(&p.admin, "/agents").await;
+    assert_eq!(list.status(), 200);
+    let (session, _) = sign_in(&p, &p.viewer).await;
+    let page = TestPanel::client()
+        .get(format!("{}/agents", p.url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
 }

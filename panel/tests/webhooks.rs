@@ -63,7 +63,7 @@ async fn unknown_events_and_bad_secrets_are_refused_naming_the_field() {
     let url = "http://127.0.0.1:9/hook";
     for events in [
         json!(["job.exploded"]),
-        json!(["server.*"]),
+        json!(["host.*"]),
         json!(["job.failed", "JOB.FAILED"]),
         json!(["job.failed\u{7}"]),
     ] {

@@ -290,7 +290,10 @@ mod tests {
                 .unwrap()
                 .matches(EventKind::RolloutHalted)
         );
-        for bad in ["job.exploded", "server.*", "job.*.*", "", "job", "*.failed"] {
+        let p: EventPattern = "server.*".parse().unwrap();
+        assert!(p.matches(EventKind::ServerDiskLow) && p.matches(EventKind::ServerRecovered));
+        assert!(!p.matches(EventKind::JobFailed));
+        for bad in ["job.exploded", "host.*", "job.*.*", "", "job", "*.failed"] {
             assert!(bad.parse::<EventPattern>().is_err(), "{bad}");
         }
     }
