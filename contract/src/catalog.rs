@@ -68,8 +68,34 @@ impl Catalog {
                 }),
             }
         }
+        catalog.drop_unavailable();
         catalog.invalid.sort_by(|a, b| a.dir.cmp(&b.dir));
         catalog
+    }
+
+    /// Rule M049: a bundle whose requirements can never be met is not offered.
+    fn drop_unavailable(&mut self) {
+        let requires = self
+            .apps
+            .iter()
+            .map(|(id, b)| (id.clone(), b.manifest.requires.clone()))
+            .collect();
+        for (id, why) in crate::dependencies::unavailable(&requires) {
+            let Some(bundle) = self.apps.remove(&id) else {
+                continue;
+            };
+            let mut diagnostics = vec![Diagnostic::new(
+                &rules::M049_REQUIRES_UNAVAILABLE,
+                "requires",
+                why,
+            )];
+            diagnostics.extend(bundle.warnings);
+            self.invalid.push(InvalidBundle {
+                dir: bundle.dir,
+                id_hint: Some(id),
+                diagnostics,
+            });
+        }
     }
 
     /// The directory that was scanned.

@@ -19,6 +19,7 @@ pub mod manifest;
 // The job protocol between panel and runner.
 pub mod clock;
 pub mod control;
+pub mod dependencies;
 pub mod envelope;
 pub mod event;
 pub mod exit_policy;

@@ -135,6 +135,7 @@ prop_compose! {
         retry in proptest::option::of((1u32..=10, 0u64..=3600)),
         inputs in inputs(),
         tags in proptest::collection::vec("[a-z][a-z0-9-]{0,10}", 0..3),
+        requires in proptest::collection::btree_set("req-[a-z0-9]{1,10}", 0..3),
         homepage in proptest::option::of("https://[a-z]{1,10}\\.example/[a-z]{0,5}"),
         post_install_message in proptest::option::of(text()),
     ) -> Manifest {
@@ -147,7 +148,7 @@ prop_compose! {
             health_check: None, multiple_instances: false,
             timeout_seconds, idempotent,
             retry: retry.map(|(max_attempts, backoff_seconds)| RetryPolicy { max_attempts, backoff_seconds }),
-            inputs, tags, homepage, post_install_message,
+            inputs, requires: requires.into_iter().collect(), tags, homepage, post_install_message,
         }
     }
 }

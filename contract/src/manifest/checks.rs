@@ -48,6 +48,16 @@ pub(super) fn check_top_level(manifest: &Manifest, dir: &Path) -> Vec<Diagnostic
             );
         }
     }
+    if manifest.requires.iter().any(|r| *r == manifest.id) {
+        out.push(Diagnostic::new(
+            &rules::M048_REQUIRES,
+            "requires",
+            format!(
+                "'{}' requires itself; list only the other bundles it needs",
+                manifest.id
+            ),
+        ));
+    }
     if !manifest.idempotent {
         out.push(Diagnostic::new(
             &rules::M025_NOT_IDEMPOTENT,

@@ -59,6 +59,11 @@ pub struct Manifest {
     /// The inputs the user fills in; they reach the script as UPPERCASE environment variables.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<InputSpec>,
+    /// Apps (bundle ids) that must be installed on the same server before this one, such as
+    /// `mariadb` for a database on it. The panel refuses an install without them and asks
+    /// before uninstalling one that another installation stands on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
     /// Free search keywords.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,

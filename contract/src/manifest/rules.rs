@@ -222,6 +222,19 @@ pub const M047_REQUIRED_BOOLEAN: Rule = warning(
     "M047",
     "required has no effect on a boolean (an unchecked box is false)",
 );
+/// `requires` lists bundle ids ([`crate::ids::ID_PATTERN`]), each once, at most 16, never the
+/// bundle's own id.
+pub const M048_REQUIRES: Rule = error(
+    "M048",
+    "requires lists other bundles' ids, each once (at most 16)",
+);
+/// Checked by the catalog scan, which sees every bundle: a bundle that requires an app the
+/// catalog does not offer (absent, invalid, or itself unavailable for this reason), or that
+/// stands in a cycle of requirements, can never be installed and is not offered.
+pub const M049_REQUIRES_UNAVAILABLE: Rule = error(
+    "M049",
+    "every required app is in the catalog, with no cycle of requirements",
+);
 
 // Script checks (the linter runs them; the catalog does not read scripts beyond the digest).
 /// Run by the panel's linter (`panel/src/lint/`), like every `S…` rule.
@@ -308,6 +321,8 @@ pub const ALL: &[Rule] = &[
     M045_LENGTH_CAP,
     M046_SECRET_DEFAULT,
     M047_REQUIRED_BOOLEAN,
+    M048_REQUIRES,
+    M049_REQUIRES_UNAVAILABLE,
     S001_SHEBANG,
     S002_STRICT_MODE,
     S003_READS_STDIN,

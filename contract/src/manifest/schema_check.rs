@@ -124,6 +124,7 @@ fn specific_rule(pointer: &[String], kind: &ValidationErrorKind) -> &'static Rul
         ["os_requirements", ..] => &rules::M022_OS_REQUIREMENTS,
         ["resource_requirements", ..] => &rules::M023_RESOURCES,
         ["homepage"] => &rules::M024_HOMEPAGE,
+        ["requires", ..] => &rules::M048_REQUIRES,
         ["inputs"] => &rules::M033_TOO_MANY_INPUTS,
         ["inputs", "name"] => &rules::M030_INPUT_NAME,
         ["inputs", "validation", "pattern"] => &rules::M037_PATTERN,
