@@ -41,6 +41,8 @@ pub struct BundleFacts {
     pub restore_script: Option<String>,
     /// `health_check.command` and its `timeout_seconds`.
     pub health_check: Option<(String, u64)>,
+    /// The apps the manifest `requires`; tests.yml must install each as a prerequisite.
+    pub requires: Vec<String>,
 }
 
 impl BundleFacts {
@@ -71,7 +73,18 @@ impl BundleFacts {
                 .health_check
                 .as_ref()
                 .map(|h| (h.command.clone(), h.timeout_seconds)),
+            requires: m.requires.clone(),
         })
+    }
+
+    /// The apps the manifest requires that `prerequisites` (tests.yml) does not install: a
+    /// conformance run proves the bundle on the ground the panel will demand.
+    pub fn unmet<'a>(&'a self, prerequisites: &[String]) -> Vec<&'a str> {
+        self.requires
+            .iter()
+            .filter(|r| !prerequisites.contains(r))
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -92,6 +105,25 @@ mod tests {
 
     fn installers() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../installers")
+    }
+
+    #[test]
+    fn every_shipped_bundle_installs_what_it_requires_as_a_prerequisite() {
+        for dir in discover(&installers()).unwrap() {
+            let facts = BundleFacts::load(&dir).unwrap();
+            let spec = crate::spec::TestSpec::load(&dir).unwrap();
+            let prerequisites: Vec<String> =
+                spec.prerequisites.iter().map(|p| p.bundle.clone()).collect();
+            assert!(
+                facts.unmet(&prerequisites).is_empty(),
+                "{}: tests.yml does not install {:?}",
+                facts.id,
+                facts.unmet(&prerequisites)
+            );
+        }
+        let db = BundleFacts::load(&installers().join("mariadb-database")).unwrap();
+        assert_eq!(db.requires, ["mariadb"]);
+        assert_eq!(db.unmet(&[]), ["mariadb"]);
     }
 
     #[test]

@@ -175,3 +175,43 @@ fn large_catalog_is_scanned_in_parallel_with_the_same_result() {
     sorted.sort_unstable();
     assert_eq!(listed, sorted);
 }
+
+/// A bundle that `requires` the given ids.
+fn write_requiring(root: &Path, id: &str, requires: &[&str]) {
+    write_bundle(root, id, "web", "Stands on others.", &[]);
+    let mut manifest = base();
+    manifest["id"] = json!(id);
+    manifest["name"] = json!(format!("App {id}"));
+    manifest["requires"] = json!(requires);
+    fs::write(root.join(id).join("manifest.yml"), yaml(&manifest)).expect("manifest");
+}
+
+#[test]
+fn bundles_whose_requirements_cannot_be_met_are_not_offered_and_say_why() {
+    let root = sample_root();
+    write_requiring(root.path(), "nginx-site", &["nginx"]);
+    write_requiring(root.path(), "orphan", &["no-such-app"]);
+    write_requiring(root.path(), "ping", &["pong"]);
+    write_requiring(root.path(), "pong", &["ping"]);
+    write_requiring(root.path(), "selfish", &["selfish"]);
+    write_requiring(root.path(), "twice", &["nginx", "nginx"]);
+    let c = Catalog::scan(root.path());
+    assert!(c.get("nginx-site").is_some(), "met requirements load");
+    let why = |id: &str| -> (String, String) {
+        let bad = c
+            .invalid()
+            .iter()
+            .find(|b| b.id_hint.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("{id} is reported invalid"));
+        let d = &bad.diagnostics[0];
+        (d.rule.to_owned(), d.message.clone())
+    };
+    let (rule, message) = why("orphan");
+    assert_eq!(rule, "M049");
+    assert!(message.contains("'no-such-app'"), "{message}");
+    let (rule, message) = why("ping");
+    assert_eq!(rule, "M049");
+    assert!(message.contains("ping → pong → ping"), "{message}");
+    assert_eq!(why("selfish").0, "M048");
+    assert_eq!(why("twice").0, "M048");
+}

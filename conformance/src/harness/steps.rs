@@ -69,6 +69,16 @@ pub(super) async fn steps(run: &mut Run<'_>, bundle_dir: &Path) -> Option<Bundle
             return BundleFacts::load(bundle_dir).ok();
         }
     };
+    let prerequisites: Vec<String> = spec.prerequisites.iter().map(|p| p.bundle.clone()).collect();
+    let unmet = facts.unmet(&prerequisites);
+    if !unmet.is_empty() {
+        let e = format!(
+            "prerequisites must install every app the manifest requires; missing: {}",
+            unmet.join(", ")
+        );
+        run.record("tests.yml", t, false, &e, None, "");
+        return Some(facts);
+    }
     run.id.clone_from(&facts.id);
     let changed = spec.reconfigure_inputs.clone().unwrap_or_default();
     run.secrets = facts
