@@ -68,6 +68,26 @@ impl InstallationState {
         }
     }
 
+    /// Whether another app may be installed on top of it: it is installed and works as far
+    /// as the panel knows (an action on it may be running). A failed one does not count: mend
+    /// it first.
+    pub fn stands(self) -> bool {
+        match self {
+            Self::Installed
+            | Self::Reconfiguring
+            | Self::Upgrading
+            | Self::RollingBack
+            | Self::BackingUp
+            | Self::Restoring => true,
+            Self::Installing | Self::Failed | Self::Uninstalling | Self::Uninstalled => false,
+        }
+    }
+
+    /// Whether it is still (partly) on the server: anything but uninstalled.
+    pub fn is_present(self) -> bool {
+        self != Self::Uninstalled
+    }
+
     /// The state while a job of `action` runs.
     pub fn during(action: Action) -> Self {
         match action {

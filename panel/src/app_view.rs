@@ -44,6 +44,8 @@ pub struct AppDetail {
     #[schema(value_type = Vec<Object>)]
     pub inputs: serde_json::Value,
     pub post_install_message: Option<String>,
+    /// Apps that must stand on a server before this one can be installed there.
+    pub requires: Vec<String>,
     /// Which registered agents can run it now.
     pub agents: Vec<AgentFit>,
 }
@@ -78,6 +80,7 @@ pub fn detail(bundle: &Bundle, conformance: Conformance, agents: Vec<AgentFit>) 
         digest: bundle.digest.clone(),
         inputs: serde_json::to_value(&m.inputs).unwrap_or_default(),
         post_install_message: m.post_install_message.clone(),
+        requires: m.requires.clone(),
         agents,
     }
 }

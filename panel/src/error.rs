@@ -87,11 +87,15 @@ pub enum Code {
     DeliveryNotFound,
     /// No schedule with that id.
     ScheduleNotFound,
+    /// An app the installed app requires does not stand on the server yet.
+    DependencyMissing,
+    /// Other installations on the server stand on this one; uninstall with `force`.
+    DependencyInUse,
 }
 
 impl Code {
     /// Every code, for the documentation test.
-    pub const ALL: [Code; 37] = [
+    pub const ALL: [Code; 39] = [
         Code::InvalidJson,
         Code::JsonTooDeep,
         Code::InvalidParameter,
@@ -129,6 +133,8 @@ impl Code {
         Code::WebhookNotFound,
         Code::DeliveryNotFound,
         Code::ScheduleNotFound,
+        Code::DependencyMissing,
+        Code::DependencyInUse,
     ];
 
     /// The table: stable name and HTTP status of each code.
@@ -171,6 +177,8 @@ impl Code {
             Code::WebhookNotFound => ("webhook_not_found", 404),
             Code::DeliveryNotFound => ("delivery_not_found", 404),
             Code::ScheduleNotFound => ("schedule_not_found", 404),
+            Code::DependencyMissing => ("dependency_missing", 409),
+            Code::DependencyInUse => ("dependency_in_use", 409),
         }
     }
 
@@ -341,6 +349,8 @@ impl From<crate::installations::Error> for ApiError {
             E::Stale { .. } => Code::InstallationChanged,
             E::VersionNotFound(_) => Code::VersionNotFound,
             E::BackupNotFound(_) => Code::BackupNotFound,
+            E::RequirementMissing(_) => Code::DependencyMissing,
+            E::RequiredByOthers(_) => Code::DependencyInUse,
             E::Internal(_) => Code::Internal,
         };
         ApiError::new(code, e.to_string())

@@ -378,21 +378,36 @@ pub struct AgentFit {
     pub reason: Option<String>,
 }
 
-/// How each agent fits an app: online ones are checked against the requirements; offline
-/// ones are not offered.
+/// How each agent fits an app: online ones are checked against the requirements of the
+/// host and against the apps the manifest `requires` (`standing`: the apps standing on each
+/// server, from `installations::dependencies::standing_by_agent`); offline ones are not
+/// offered.
 pub fn fits(
     manifest: &outfitter_contract::manifest::Manifest,
     agents: &[AgentStatus],
+    standing: &HashMap<String, std::collections::BTreeSet<String>>,
 ) -> Vec<AgentFit> {
+    let none = std::collections::BTreeSet::new();
     agents
         .iter()
         .map(|a| {
+            let here: std::collections::BTreeSet<&str> = standing
+                .get(&a.id)
+                .unwrap_or(&none)
+                .iter()
+                .map(String::as_str)
+                .collect();
+            let missing = outfitter_contract::dependencies::missing(manifest, &here);
             let reason = match (&a.facts, a.online) {
                 (_, false) => Some("offline".to_owned()),
                 (None, true) => Some("no host facts yet".to_owned()),
                 (Some(facts), true) => outfitter_contract::requirements::check(facts, manifest)
                     .err()
-                    .map(|u| u.to_string()),
+                    .map(|u| u.to_string())
+                    .or_else(|| {
+                        (!missing.is_empty())
+                            .then(|| format!("needs {} installed first", missing.join(" and ")))
+                    }),
             };
             AgentFit {
                 id: a.id.clone(),

@@ -45,8 +45,10 @@ pub enum Request {
         version: Option<String>,
         inputs: Map<String, Value>,
     },
+    /// `force` goes ahead although other installations on the server stand on this one.
     Uninstall {
         purge: bool,
+        force: bool,
     },
     Backup,
     Restore {
@@ -178,11 +180,17 @@ pub async fn request(
             inst.app_id, manifest.version
         )));
     }
+    if let Request::Uninstall { force, .. } = &req {
+        super::dependencies::check_uninstall(&mut conn, &catalog.catalog, &inst, *force).await?;
+    }
+    if action == Action::Upgrade {
+        super::dependencies::check_requirements(&mut conn, manifest, &inst.agent_id).await?;
+    }
     let kept = kept_inputs(state, &inst)?;
     let (inputs, purge, backup_id) = match req {
         Request::Reconfigure { inputs } => (overlay(kept, inputs, manifest), false, None),
         Request::Upgrade { inputs, .. } => (overlay(kept, inputs, manifest), false, None),
-        Request::Uninstall { purge } => (kept, purge, None),
+        Request::Uninstall { purge, .. } => (kept, purge, None),
         Request::Backup => (kept, false, None),
         Request::Restore { backup_id } => {
             check_backup_id(&backup_id)?;
@@ -391,6 +399,9 @@ async fn begin_once(
         (Some(_), None) => Action::Reconfigure,
         (None, None) => Action::Install,
     };
+    if action == Action::Install {
+        super::dependencies::check_requirements(conn, manifest, &req.agent_id).await?;
+    }
     let (plain, secret): (BTreeMap<_, _>, BTreeMap<_, _>) = values
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))

@@ -25,6 +25,12 @@ pub enum Error {
     /// An upgrade to a version the catalog does not hold.
     #[error("{0}")]
     VersionNotFound(String),
+    /// An app the manifest requires does not stand on the server.
+    #[error("{0}")]
+    RequirementMissing(String),
+    /// Other installations on the server stand on this one (uninstall with force).
+    #[error("{0}")]
+    RequiredByOthers(String),
     #[error("no backup {0} of this installation")]
     BackupNotFound(String),
     #[error(transparent)]

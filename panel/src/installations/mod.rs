@@ -5,6 +5,7 @@
 //! about HTTP.
 
 pub mod actions;
+pub mod dependencies;
 pub mod error;
 pub mod model;
 pub mod secrets;

@@ -256,7 +256,10 @@ async fn queue_one(
                     inputs,
                 },
                 Work::Reconfigure => Request::Reconfigure { inputs },
-                _ => Request::Uninstall { purge: r.purge },
+                _ => Request::Uninstall {
+                    purge: r.purge,
+                    force: false,
+                },
             };
             installations::actions::request(state, inst, req, None, who, Some(key)).await
         }

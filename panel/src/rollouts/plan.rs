@@ -238,7 +238,8 @@ async fn fitness(
     let bundle = catalog.get(&req.app_id);
     let Some(action) = req.work.action() else {
         let manifest = &bundle.expect("plan() checked the app").manifest;
-        let fit = agents::fits(manifest, std::slice::from_ref(agent));
+        let standing = installations::dependencies::standing_by_agent(conn, manifest).await?;
+        let fit = agents::fits(manifest, std::slice::from_ref(agent), &standing);
         return Ok(match fit[0].reason.clone() {
             Some(reason) => Err(reason),
             None => Ok(None),

@@ -265,7 +265,10 @@ pub async fn fire(
                 ScheduledAction::Reconfigure => Request::Reconfigure {
                     inputs: inputs.clone(),
                 },
-                ScheduledAction::Uninstall => Request::Uninstall { purge: *purge },
+                ScheduledAction::Uninstall => Request::Uninstall {
+                    purge: *purge,
+                    force: false,
+                },
             };
             match actions::request(state, installation_id, req, None, &who, Some(&key)).await {
                 Ok(done) => Ok(Fired::Job(done.job.id)),

@@ -16,6 +16,7 @@ use crate::auth::{Caller, Role};
 use crate::conformance_view::Conformance;
 use crate::error::{ApiError, Code};
 use crate::http::api::apps::find_app;
+use crate::installations::dependencies;
 use crate::installations::store::Filter;
 use crate::jobs::enqueue::{self, NewJob};
 use crate::state::AppState;
@@ -96,7 +97,10 @@ pub(super) async fn page(
     let catalog = state.catalog.current();
     let bundle = find_app(&catalog, &id)?;
     let mut conn = state.redis.clone();
-    let fits = agents::fits(&bundle.manifest, &agents::list(&mut conn).await?);
+    let standing = dependencies::standing_by_agent(&mut conn, &bundle.manifest)
+        .await
+        .map_err(ApiError::from)?;
+    let fits = agents::fits(&bundle.manifest, &agents::list(&mut conn).await?, &standing);
     page_for(
         &state,
         &caller,
@@ -123,7 +127,10 @@ fn sort_problems(bundle: &Bundle, err: ApiError, problems: &mut Problems) {
                 }
             }
         }
-        Code::AgentNotFound | Code::AgentNeverSeen | Code::RequirementsNotMet => {
+        Code::AgentNotFound
+        | Code::AgentNeverSeen
+        | Code::RequirementsNotMet
+        | Code::DependencyMissing => {
             problems.agent = err.message
         }
         Code::InvalidParameter | Code::ActionNotApplicable | Code::InstallationBusy => {
@@ -181,7 +188,10 @@ pub(super) async fn submit(
         }
     }
     let mut conn = state.redis.clone();
-    let fits = agents::fits(&bundle.manifest, &agents::list(&mut conn).await?);
+    let standing = dependencies::standing_by_agent(&mut conn, &bundle.manifest)
+        .await
+        .map_err(ApiError::from)?;
+    let fits = agents::fits(&bundle.manifest, &agents::list(&mut conn).await?, &standing);
     page_for(
         &state,
         &caller,

@@ -15,7 +15,7 @@ use super::{
 use crate::auth::Role;
 use crate::error::{ApiError, Code};
 use crate::http::api::installations::{InstallationView, detail};
-use crate::installations::{Request, actions, settle, store};
+use crate::installations::{Installation, Request, actions, dependencies, settle, store};
 use crate::state::AppState;
 
 /// The form field carrying the revision a form was rendered at.
@@ -67,6 +67,25 @@ struct SettingLine {
     value: String,
 }
 
+/// Another installation this one stands on or is needed by.
+#[derive(Serialize)]
+struct Related {
+    app_id: String,
+    /// Its installation on the same server, when there is one.
+    id: Option<String>,
+    state: String,
+}
+
+impl Related {
+    fn of(app_id: String, inst: Option<&Installation>) -> Self {
+        Related {
+            app_id,
+            id: inst.map(|i| i.id.clone()),
+            state: inst.map(|i| i.state.as_str().to_owned()).unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct HistoryRow {
     when: String,
@@ -89,6 +108,18 @@ async fn page_for(
     let mut conn = state.redis.clone();
     let inst = store::load(&mut conn, id).await.map_err(ApiError::from)?;
     let manifest = actions::installed_manifest(&inst, catalog.get(&view.app_id));
+    let stands_on: Vec<Related> = dependencies::foundations(&mut conn, &catalog.catalog, &inst)
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(|(app, found)| Related::of(app, found.as_ref()))
+        .collect();
+    let needed_by: Vec<Related> = dependencies::dependants(&mut conn, &catalog.catalog, &inst)
+        .await
+        .map_err(ApiError::from)?
+        .iter()
+        .map(|i| Related::of(i.app_id.clone(), Some(i)))
+        .collect();
     let label = |k: &str| {
         manifest
             .and_then(|m| m.input(k))
@@ -134,6 +165,8 @@ async fn page_for(
     ctx.insert("can_uninstall", &can(Action::Uninstall));
     ctx.insert("can_backup", &can(Action::Backup));
     ctx.insert("can_restore", &can(Action::Restore));
+    ctx.insert("stands_on", &stands_on);
+    ctx.insert("needed_by", &needed_by);
     ctx.insert("settings", &settings);
     ctx.insert("fields", &fields);
     ctx.insert("history", &history);
@@ -205,6 +238,7 @@ pub(super) async fn act(
         }
         Action::Uninstall => Request::Uninstall {
             purge: yes("purge"),
+            force: yes("force"),
         },
         Action::Backup => Request::Backup,
         Action::Restore => Request::Restore {

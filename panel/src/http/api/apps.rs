@@ -12,6 +12,7 @@ use crate::error::{ApiError, ApiResult, Code};
 use crate::http::openapi::responses as resp;
 use crate::http::openapi::schemas::AppId;
 use crate::state::AppState;
+use crate::installations::dependencies;
 use crate::{agents, catalog_listing, catalog_view::Offered};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -132,7 +133,8 @@ pub async fn get(
     let bundle = find_app(&catalog, &id)?;
     let mut conn = state.redis.clone();
     let statuses = agents::list(&mut conn).await?;
-    let fits = agents::fits(&bundle.manifest, &statuses);
+    let standing = dependencies::standing_by_agent(&mut conn, &bundle.manifest).await?;
+    let fits = agents::fits(&bundle.manifest, &statuses, &standing);
     Ok(HttpResponse::Ok().json(app_view::detail(
         bundle,
         catalog.conformance(bundle.id()),

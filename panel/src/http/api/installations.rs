@@ -257,6 +257,10 @@ pub struct UninstallBody {
     /// Remove the app's data too (`PURGE=true`); default false keeps it.
     #[serde(default)]
     pub purge: bool,
+    /// Uninstall although other installations on the server stand on this one (their
+    /// manifests `require` its app); without it that is `409 dependency_in_use` naming them.
+    #[serde(default)]
+    pub force: bool,
     #[serde(default, deserialize_with = "crate::whole_number::optional")]
     pub rev: Option<u64>,
 }
@@ -354,7 +358,10 @@ action_handler!(
     "uninstall_installation",
     UninstallBody,
     "Runs the uninstall script; data stays unless `purge`.",
-    |b| Request::Uninstall { purge: b.purge }
+    |b| Request::Uninstall {
+        purge: b.purge,
+        force: b.force
+    }
 );
 action_handler!(
     backup,
