@@ -112,8 +112,11 @@ mod tests {
         for dir in discover(&installers()).unwrap() {
             let facts = BundleFacts::load(&dir).unwrap();
             let spec = crate::spec::TestSpec::load(&dir).unwrap();
-            let prerequisites: Vec<String> =
-                spec.prerequisites.iter().map(|p| p.bundle.clone()).collect();
+            let prerequisites: Vec<String> = spec
+                .prerequisites
+                .iter()
+                .map(|p| p.bundle.clone())
+                .collect();
             assert!(
                 facts.unmet(&prerequisites).is_empty(),
                 "{}: tests.yml does not install {:?}",

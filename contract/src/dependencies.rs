@@ -36,10 +36,7 @@ fn why(apps: &BTreeMap<String, Vec<String>>, installable: &BTreeSet<&str>, id: &
     let mut path = vec![id.to_owned()];
     let mut at = id;
     loop {
-        let Some(next) = apps[at]
-            .iter()
-            .find(|r| !installable.contains(r.as_str()))
-        else {
+        let Some(next) = apps[at].iter().find(|r| !installable.contains(r.as_str())) else {
             // Not reached: an uninstallable app has an uninstallable requirement.
             return format!("'{id}' cannot be installed");
         };

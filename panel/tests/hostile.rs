@@ -147,7 +147,7 @@ async fn bodies_over_the_limit_are_413() {
 
     // A form body too, from a signed-in operator with the right CSRF token: just under the
     // limit the handler answers (the form is re-shown with its errors), just over it is 413.
-    let (cookie, csrf) = sign_in(&p, &p.operator).await;
+    let (cookie, csrf) = p.sign_in(&p.operator).await;
     let limit = p.state.settings.max_body_bytes;
     let form = |size: usize| {
         let head = format!("_csrf={csrf}&_agent=web-1&site_name=");
@@ -172,45 +172,6 @@ async fn bodies_over_the_limit_are_413() {
 }
 
 /// Signs in through the real login form; returns the cookie header and the session's CSRF.
-async fn sign_in(p: &TestPanel, token: &str) -> (String, String) {
-    let csrf_in = |html: &str| {
-        let re = regex::Regex::new(r#"name="_csrf"[^>]*value="([^"]+)""#).unwrap();
-        re.captures(html).expect("a _csrf field")[1].to_owned()
-    };
-    let cookies = |r: &reqwest::Response| -> Vec<String> {
-        r.headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
-            .filter(|c| !c.ends_with('='))
-            .collect()
-    };
-    let login = p.get_site("/login").await;
-    let jar = cookies(&login).join("; ");
-    let csrf = csrf_in(&login.text().await.unwrap());
-    let done = TestPanel::client()
-        .post(format!("{}/login", p.url))
-        .header("cookie", jar)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("_csrf={csrf}&token={token}&next=%2F"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status(), 303);
-    let session = cookies(&done)
-        .into_iter()
-        .find(|c| c.starts_with("outfitter_session="))
-        .expect("a session cookie");
-    let home = TestPanel::client()
-        .get(format!("{}/", p.url))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
-    let csrf = csrf_in(&home.text().await.unwrap());
-    (session, csrf)
-}
-
 #[actix_web::test]
 async fn path_ids_are_checked_before_touching_redis() {
     let p = TestPanel::start().await;
@@ -351,7 +312,7 @@ async fn hostile_metrics_are_clamped_in_the_api_and_escaped_on_the_pages() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(marked["attention"][0]["condition"], "disk_low", "{marked}");
-    let (session, _) = sign_in(&p, &p.viewer).await;
+    let (session, _) = p.sign_in(&p.viewer).await;
     let page = TestPanel::client()
         .get(format!("{}/agents", p.url))
         .header("cookie", &session)
@@ -386,7 +347,7 @@ async fn a_heartbeat_of_wrong_types_counts_as_none() {
     }
     let list = p.get(&p.admin, "/agents").await;
     assert_eq!(list.status(), 200);
-    let (session, _) = sign_in(&p, &p.viewer).await;
+    let (session, _) = p.sign_in(&p.viewer).await;
     let page = TestPanel::client()
         .get(format!("{}/agents", p.url))
         .header("cookie", &session)

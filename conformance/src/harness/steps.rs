@@ -69,7 +69,11 @@ pub(super) async fn steps(run: &mut Run<'_>, bundle_dir: &Path) -> Option<Bundle
             return BundleFacts::load(bundle_dir).ok();
         }
     };
-    let prerequisites: Vec<String> = spec.prerequisites.iter().map(|p| p.bundle.clone()).collect();
+    let prerequisites: Vec<String> = spec
+        .prerequisites
+        .iter()
+        .map(|p| p.bundle.clone())
+        .collect();
     let unmet = facts.unmet(&prerequisites);
     if !unmet.is_empty() {
         let e = format!(

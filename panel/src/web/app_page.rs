@@ -130,9 +130,7 @@ fn sort_problems(bundle: &Bundle, err: ApiError, problems: &mut Problems) {
         Code::AgentNotFound
         | Code::AgentNeverSeen
         | Code::RequirementsNotMet
-        | Code::DependencyMissing => {
-            problems.agent = err.message
-        }
+        | Code::DependencyMissing => problems.agent = err.message,
         Code::InvalidParameter | Code::ActionNotApplicable | Code::InstallationBusy => {
             problems.instance = err.message
         }

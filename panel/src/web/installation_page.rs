@@ -81,7 +81,9 @@ impl Related {
         Related {
             app_id,
             id: inst.map(|i| i.id.clone()),
-            state: inst.map(|i| i.state.as_str().to_owned()).unwrap_or_default(),
+            state: inst
+                .map(|i| i.state.as_str().to_owned())
+                .unwrap_or_default(),
         }
     }
 }

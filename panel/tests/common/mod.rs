@@ -185,6 +185,47 @@ impl TestPanel {
             .unwrap();
     }
 
+    /// Signs in with `token` as a browser would: (the session cookie, its CSRF token).
+    pub(crate) async fn sign_in(&self, token: &str) -> (String, String) {
+        let p = self;
+        let csrf_in = |html: &str| {
+            let re = regex::Regex::new(r#"name="_csrf"[^>]*value="([^"]+)""#).unwrap();
+            re.captures(html).expect("a _csrf field")[1].to_owned()
+        };
+        let cookies = |r: &reqwest::Response| -> Vec<String> {
+            r.headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
+                .filter(|c| !c.ends_with('='))
+                .collect()
+        };
+        let login = p.get_site("/login").await;
+        let jar = cookies(&login).join("; ");
+        let csrf = csrf_in(&login.text().await.unwrap());
+        let done = TestPanel::client()
+            .post(format!("{}/login", p.url))
+            .header("cookie", jar)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("_csrf={csrf}&token={token}&next=%2F"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 303);
+        let session = cookies(&done)
+            .into_iter()
+            .find(|c| c.starts_with("outfitter_session="))
+            .expect("a session cookie");
+        let home = TestPanel::client()
+            .get(format!("{}/", p.url))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        let csrf = csrf_in(&home.text().await.unwrap());
+        (session, csrf)
+    }
+
     pub(crate) fn client() -> reqwest::Client {
         outfitter_test_support::install_tls_provider();
         reqwest::Client::builder()

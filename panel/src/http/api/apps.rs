@@ -11,8 +11,8 @@ use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::http::openapi::responses as resp;
 use crate::http::openapi::schemas::AppId;
-use crate::state::AppState;
 use crate::installations::dependencies;
+use crate::state::AppState;
 use crate::{agents, catalog_listing, catalog_view::Offered};
 
 #[derive(Debug, Deserialize, IntoParams)]
