@@ -202,6 +202,12 @@ impl AgentCrypto {
     }
 }
 
+/// The password of an agent's own Redis user (hex, HKDF info `outfitter redis password v1`):
+/// derived from its key, so it changes with each rotation and the panel never stores it.
+pub fn redis_password(agent_key: &Key) -> String {
+    hex::encode(derive(&agent_key.0, "outfitter redis password v1").0)
+}
+
 /// The HKDF info of an agent key. Generation 0 keeps the original, unsuffixed form.
 fn agent_key_info(agent_id: &str, generation: u32) -> String {
     if generation == 0 {

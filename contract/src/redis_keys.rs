@@ -23,6 +23,39 @@ impl AgentRedisKeys {
         }
     }
 
+    /// The rules of the agent's own Redis user (`ACL SETUSER <user> <rules…>`, after `reset`),
+    /// the one statement of what a runner may do: its own keys and channels only, the
+    /// command families it uses (strings, hashes, lists, sorted sets, streams, pubsub, Lua,
+    /// transactions), nothing dangerous (`FLUSHALL`, `CONFIG`, `ACL`, `KEYS`, `DEBUG`, …) and
+    /// no walking of the keyspace (`SCAN`, `RANDOMKEY`) or emptying of the script cache.
+    pub fn acl_rules(&self, password: &str) -> Vec<String> {
+        [
+            "on".to_owned(),
+            format!(">{password}"),
+            format!("~{}*", self.base),
+            format!("&{}*", self.base),
+        ]
+        .into_iter()
+        .chain(
+            [
+                "-@all",
+                "+@read",
+                "+@write",
+                "+@pubsub",
+                "+@scripting",
+                "+@transaction",
+                "+@connection",
+                "-@dangerous",
+                "-scan",
+                "-randomkey",
+                "-script|flush",
+                "-function",
+            ]
+            .map(str::to_owned),
+        )
+        .collect()
+    }
+
     /// Hash of one installation on this agent: `data` (its JSON) and `rev` (bumped by each
     /// write, so a stale form or a concurrent action is refused).
     pub fn installation(&self, installation_id: &str) -> String {
@@ -120,6 +153,11 @@ pub fn parse_job_channel(channel: &str) -> Option<(&str, &str)> {
     let (agent, rest) = rest.split_once("}:job:")?;
     let job = rest.strip_suffix(":live")?;
     Some((agent, job))
+}
+
+/// The Redis user of one agent's runner, when the panel made one (`agent add --redis-user`).
+pub fn agent_acl_user(agent_id: &str) -> String {
+    format!("agent-{agent_id}")
 }
 
 /// Hash: registered agent id → registration JSON.

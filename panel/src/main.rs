@@ -47,10 +47,17 @@ fn run(cli: Cli, settings: Option<Settings>) -> anyhow::Result<ExitCode> {
             actix_web::rt::System::new().block_on(outfitter_panel::cli::serve(s))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Agent(AgentCommand::Add { id, labels, .. }) => {
+        Command::Agent(AgentCommand::Add {
+            id,
+            labels,
+            redis_user,
+            ..
+        }) => {
             let s = settings()?;
             let labels = labels.into_iter().collect();
-            let config = rt()?.block_on(outfitter_panel::cli::agent_add(&s, &id, &labels))?;
+            let config = rt()?.block_on(outfitter_panel::cli::agent_add(
+                &s, &id, &labels, redis_user,
+            ))?;
             print!("{config}");
             Ok(ExitCode::SUCCESS)
         }

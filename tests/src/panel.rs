@@ -74,7 +74,14 @@ impl PanelSettings {
 
     /// `agent add <id>`: registers the agent and returns the runner configuration it prints.
     pub fn add_agent(&self, agent_id: &str) -> Result<String> {
-        self.run(&["agent", "add", agent_id])
+        self.add_agent_with(agent_id, &[])
+    }
+
+    /// `agent add <id> <flags…>` (`--redis-user`, `--label k=v`).
+    pub fn add_agent_with(&self, agent_id: &str, flags: &[&str]) -> Result<String> {
+        let mut args = vec!["agent", "add", agent_id];
+        args.extend_from_slice(flags);
+        self.run(&args)
     }
 }
 

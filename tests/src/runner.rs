@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use nix::sys::signal::Signal;
 
 use crate::binaries::binaries;
@@ -53,6 +53,16 @@ impl Runner {
     /// Where this runner writes its per-job log files.
     pub fn log_dir(&self) -> PathBuf {
         self.dir.join("log")
+    }
+
+    /// The `redis_url` of its configuration file (what `agent add` printed).
+    pub fn config_redis_url(&self) -> Result<String> {
+        let text = std::fs::read_to_string(&self.config)?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("redis_url = \""))
+            .and_then(|v| v.strip_suffix('"'))
+            .map(str::to_owned)
+            .context("no redis_url in the runner configuration")
     }
 
     /// Sets an environment variable for the next starts (settings override the config file).

@@ -105,7 +105,12 @@ impl Stack {
     /// Registers `agent_id` with `outfitter-panel agent add` and prepares its runner (not
     /// started: [`Stack::runner`] then `.start()`).
     pub fn add_agent(&mut self, agent_id: &str) -> Result<&mut Runner> {
-        let config = self.settings.add_agent(agent_id)?;
+        self.add_agent_with(agent_id, &[])
+    }
+
+    /// Like [`Stack::add_agent`], with more `agent add` flags (`--redis-user`).
+    pub fn add_agent_with(&mut self, agent_id: &str, flags: &[&str]) -> Result<&mut Runner> {
+        let config = self.settings.add_agent_with(agent_id, flags)?;
         let dir = self.dir.path().join("runners").join(agent_id);
         let runner = Runner::prepare(agent_id, &config, &self.settings.installers, &dir)?;
         self.runners.insert(agent_id.to_owned(), runner);

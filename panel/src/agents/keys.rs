@@ -17,6 +17,8 @@ pub struct GenerationKeys {
     pub agent_key: Key,
     /// Signing and sealing keys derived from it.
     pub working: AgentCrypto,
+    /// Whether the agent has its own Redis user (its configuration then carries it).
+    pub redis_user: bool,
 }
 
 impl GenerationKeys {
@@ -28,7 +30,13 @@ impl GenerationKeys {
             generation,
             working: AgentCrypto::from_agent_key(&agent_key),
             agent_key,
+            redis_user: false,
         }
+    }
+
+    /// The same keys, for an agent with (or without) its own Redis user.
+    pub fn with_redis_user(self, redis_user: bool) -> Self {
+        Self { redis_user, ..self }
     }
 
     /// The generations before this one, newest first: only for reading what the panel or the
@@ -39,9 +47,16 @@ impl GenerationKeys {
             .map(|g| Self::derive(secret, &self.agent_id, g))
     }
 
-    /// The runner's configuration file (TOML) with this key.
+    /// The runner's configuration file (TOML) with this key, and the panel's `redis_url`
+    /// with the agent's own Redis user in it when it has one.
     pub fn runner_config(&self, redis_url: &str) -> String {
-        super::runner_config(&self.agent_id, &self.agent_key.to_hex(), redis_url)
+        let url = if self.redis_user {
+            let (user, password) = super::redis_user::credentials(self);
+            super::redis_user::url_with(redis_url, &user, &password)
+        } else {
+            redis_url.to_owned()
+        };
+        super::runner_config(&self.agent_id, &self.agent_key.to_hex(), &url)
     }
 }
 
@@ -59,7 +74,10 @@ pub async fn load(
     let reg = super::registration(conn, agent_id)
         .await?
         .ok_or_else(|| not_registered(agent_id))?;
-    Ok(GenerationKeys::derive(secret, agent_id, reg.key_generation))
+    Ok(
+        GenerationKeys::derive(secret, agent_id, reg.key_generation)
+            .with_redis_user(reg.redis_user),
+    )
 }
 
 #[cfg(test)]

@@ -203,12 +203,18 @@ pub async fn rotate(
             .key_generation
             .checked_add(1)
             .ok_or_else(|| exhausted(agent_id))?;
+        let redis_user = reg.redis_user;
         let updated = Registration {
             key_generation: next,
             ..reg
         };
         if !replace_registration(conn, agent_id, &json, Some(&updated)).await? {
             continue;
+        }
+        let keys = GenerationKeys::derive(secret, agent_id, next).with_redis_user(redis_user);
+        if redis_user {
+            // The old password stops working now: the runner needs its new configuration.
+            super::redis_user::apply(conn, &keys).await?;
         }
         let waiting = waiting_jobs(conn, agent_id).await?;
         let detail = format!("key generation {next}; at rotation: {}", waiting.summary());
@@ -221,10 +227,7 @@ pub async fn rotate(
             &detail,
         )
         .await;
-        return Ok(Rotation {
-            keys: GenerationKeys::derive(secret, agent_id, next),
-            waiting,
-        });
+        return Ok(Rotation { keys, waiting });
     }
     Err(contended(agent_id))
 }
@@ -279,11 +282,15 @@ pub async fn remove(
             .hset(redis_keys::RETIRED_AGENTS, agent_id, retired_json)
             .await?;
         if replace_registration(conn, agent_id, &json, None).await? {
-            removed = Some((reg.key_generation, waiting));
+            removed = Some((reg.key_generation, reg.redis_user, waiting));
             break;
         }
     }
-    let (key_generation, waiting) = removed.ok_or_else(|| contended(agent_id))?;
+    let (key_generation, redis_user, waiting) = removed.ok_or_else(|| contended(agent_id))?;
+    if redis_user {
+        // Its runner's own Redis user goes at once: that server reaches nothing any more.
+        super::redis_user::delete(conn, agent_id).await?;
+    }
     // Its metrics history goes with it (a runner still beating would write a bounded new one).
     let history = outfitter_contract::metrics_history::keys(&AgentRedisKeys::new(agent_id));
     let _: i64 = conn.del(&history).await?;

@@ -7,12 +7,13 @@
 //!
 //! Submodules: [`keys`] turns an agent id into its keys (the registered key generation),
 //! [`lifecycle`] rotates an agent's key and removes agents, [`attention`] decides when a
-//! server needs a person.
+//! server needs a person, [`redis_user`] gives an agent its own Redis user.
 
 pub mod attention;
 pub mod error;
 pub mod keys;
 pub mod lifecycle;
+pub mod redis_user;
 
 pub use error::{Error, Result};
 
@@ -47,6 +48,10 @@ pub struct Registration {
     /// The server's labels (`env=prod`); rollouts pick servers by them.
     #[serde(default)]
     pub labels: Labels,
+    /// Whether the panel made the agent its own Redis user ([`redis_user`]): its runner
+    /// configuration then carries that user, and rotations and removal follow it.
+    #[serde(default)]
+    pub redis_user: bool,
 }
 
 /// What the panel keeps about a removed agent id.
@@ -110,6 +115,7 @@ pub async fn register(
         last_facts: None,
         key_generation,
         labels: labels.clone(),
+        redis_user: false,
     };
     let added: bool = conn.hset_nx(redis_keys::AGENTS, id, to_json(&reg)).await?;
     if added {

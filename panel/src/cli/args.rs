@@ -60,6 +60,10 @@ pub enum AgentCommand {
         /// A label of the server, `key=value` (repeat for more): `--label env=prod`.
         #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
         labels: Vec<(String, String)>,
+        /// Also give the agent its own Redis user, confined by ACL to its keys and channels,
+        /// and put it into the printed `redis_url` (the panel's Redis user needs `ACL`).
+        #[arg(long)]
+        redis_user: bool,
         #[command(flatten)]
         settings: Only<WithSecret>,
     },

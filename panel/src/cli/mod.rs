@@ -48,10 +48,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("HTTP server")
 }
 
-/// `agent add <id> [--label k=v]…`: registers the agent and returns the runner's
-/// configuration. For an id registered already it returns the current configuration, as
-/// `agent config` does (its labels stay; `agent label` changes them).
-pub async fn agent_add(settings: &Settings, id: &str, labels: &Labels) -> anyhow::Result<String> {
+/// `agent add <id> [--label k=v]… [--redis-user]`: registers the agent (with its own Redis
+/// user when asked) and returns the runner's configuration. For an id registered already it
+/// returns the current configuration, as `agent config` does (its labels stay; `agent label`
+/// changes them; `--redis-user` gives it a Redis user it did not have).
+pub async fn agent_add(
+    settings: &Settings,
+    id: &str,
+    labels: &Labels,
+    redis_user: bool,
+) -> anyhow::Result<String> {
     outfitter_contract::ids::validate_agent_id(id)?;
     outfitter_contract::labels::check_labels(labels)?;
     let secret = outfitter_contract::keys::PanelSecret::load_or_create(&settings.secret_file)?;
@@ -75,9 +81,12 @@ pub async fn agent_add(settings: &Settings, id: &str, labels: &Labels) -> anyhow
             "agent {id} was registered already; its current runner configuration follows (keep it secret)"
         );
     }
-    let keys = agent_keys::load(&mut conn, &secret, id)
-        .await
-        .map_err(ApiError::from)?;
+    let keys = if redis_user {
+        agents::redis_user::enable(&mut conn, &secret, id).await
+    } else {
+        agent_keys::load(&mut conn, &secret, id).await
+    }
+    .map_err(ApiError::from)?;
     Ok(keys.runner_config(&settings.redis_url))
 }
 

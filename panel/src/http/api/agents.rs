@@ -72,6 +72,11 @@ pub struct NewAgent {
     #[serde(default)]
     #[schema(value_type = crate::http::openapi::schemas::LabelMap)]
     pub labels: Labels,
+    /// Also give the agent its own Redis user, confined by ACL to its keys and channels; the
+    /// `redis_url` of `runner_config` then carries it (rotations change its password,
+    /// removal deletes it).
+    #[serde(default)]
+    pub redis_user: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -131,7 +136,11 @@ pub async fn create(
     body: JsonBody<NewAgent>,
 ) -> ApiResult<HttpResponse> {
     caller.require(Role::Admin)?;
-    let NewAgent { id, labels } = body.0;
+    let NewAgent {
+        id,
+        labels,
+        redis_user,
+    } = body.0;
     ids::validate_agent_id(&id).map_err(|e| ApiError::field("id", "id", e.to_string()))?;
     outfitter_contract::labels::check_labels(&labels).map_err(agents::Error::from)?;
     let mut conn = state.redis.clone();
@@ -154,7 +163,11 @@ pub async fn create(
     let agent = agents::status(&mut conn, &id)
         .await?
         .ok_or_else(|| ApiError::new(Code::Internal, "agent vanished after registration"))?;
-    let keys = agents::keys::load(&mut conn, &state.secret, &id).await?;
+    let keys = if redis_user {
+        agents::redis_user::enable(&mut conn, &state.secret, &id).await?
+    } else {
+        agents::keys::load(&mut conn, &state.secret, &id).await?
+    };
     Ok(HttpResponse::Created().json(RegisteredAgent {
         agent,
         runner_config: keys.runner_config(&state.settings.redis_url),
