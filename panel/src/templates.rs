@@ -23,6 +23,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("job.html", include_str!("../../templates/job.html")),
     ("jobs.html", include_str!("../../templates/jobs.html")),
     ("agents.html", include_str!("../../templates/agents.html")),
+    ("agent.html", include_str!("../../templates/agent.html")),
+    (
+        "agent_charts.html",
+        include_str!("../../templates/agent_charts.html"),
+    ),
     ("audit.html", include_str!("../../templates/audit.html")),
     (
         "rollouts.html",

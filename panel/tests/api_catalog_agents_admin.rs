@@ -659,6 +659,7 @@ async fn openapi_document_lists_every_api_route() {
         "/api/v1/agents/{id}",
         "/api/v1/agents/{id}/rotate",
         "/api/v1/agents/{id}/labels",
+        "/api/v1/agents/{id}/metrics",
         "/api/v1/rollouts",
         "/api/v1/rollouts/{id}",
         "/api/v1/rollouts/{id}/pause",

@@ -117,4 +117,30 @@ function setupRollout() {
   if (grid.dataset.final !== "true") setTimeout(tick, 1000);
 }
 
-document.addEventListener("DOMContentLoaded", () => { setupForm(); setupJob(); setupRollout(); });
+// The server page: fetches its charts again every heartbeat interval and swaps them in
+// (the same server-drawn markup), keeping the table open if it was.
+function setupAgentCharts() {
+  if (!document.getElementById("agent-charts") || !window.fetch) return;
+  const tick = async () => {
+    const box = document.getElementById("agent-charts");
+    const every = Number(box.dataset.refreshMs) || 10000;
+    const url = "/agents/" + encodeURIComponent(box.dataset.agentId) + "/charts?range=" + encodeURIComponent(box.dataset.range);
+    try {
+      const resp = await fetch(url, { credentials: "same-origin" });
+      if (resp.ok) {
+        const open = document.getElementById("metrics-table-box")?.open;
+        const fresh = document.createElement("div");
+        fresh.innerHTML = await resp.text();
+        const next = fresh.querySelector("#agent-charts");
+        if (next) {
+          box.replaceWith(next);
+          if (open) document.getElementById("metrics-table-box").open = true;
+        }
+      }
+    } catch (e) { /* the panel is away; try again at the next tick */ }
+    setTimeout(tick, every);
+  };
+  setTimeout(tick, Number(document.getElementById("agent-charts").dataset.refreshMs) || 10000);
+}
+
+document.addEventListener("DOMContentLoaded", () => { setupForm(); setupJob(); setupRollout(); setupAgentCharts(); });

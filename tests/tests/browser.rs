@@ -265,7 +265,52 @@ async fn walk_through_the_panel(s: &mut Stack, browser: &Browser) -> Result<()> 
         .await?;
     change_settings_and_uninstall(c, browser).await?;
     watch_a_rollout(s, c, browser, &base).await?;
-    servers_show_the_runners_counts(c, browser, &base).await
+    servers_show_the_runners_counts(c, browser, &base).await?;
+    a_server_page_with_live_charts(c, browser).await
+}
+
+/// From the servers page to the server page of `local`: its charts are filled from the real
+/// runner's heartbeats, and while the page stays open the charts update without a reload
+/// (the point count grows with the next heartbeat).
+async fn a_server_page_with_live_charts(c: &Client, browser: &Browser) -> Result<()> {
+    c.find(Locator::Css("#agent-local .agent-link"))
+        .await?
+        .click()
+        .await?;
+    until(
+        c,
+        "the server page of local with a line in its CPU chart",
+        "document.querySelector('#chart-cpu path.line-a') && \
+         document.querySelector('#chart-network path.line-a')",
+    )
+    .await?;
+    let points = |t: String| -> Result<u64> {
+        t.split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("no point count in {t:?}"))
+    };
+    let before = points(text(c, "#points").await?)?;
+    ensure!(before >= 2, "a line needs two points: {before}");
+    // A marker on the page: gone if the page reloaded instead of swapping its charts.
+    c.execute("document.body.dataset.stayed = 'yes';", vec![])
+        .await?;
+    until(
+        c,
+        "the charts to update live",
+        &format!(
+            "parseInt(document.querySelector('#points').textContent, 10) > {before} && \
+             document.body.dataset.stayed === 'yes'"
+        ),
+    )
+    .await?;
+    let top = text(c, "#top-cpu").await?;
+    ensure!(top.contains("PID"), "the top processes table: {top}");
+    ensure!(
+        text(c, "#agent-jobs").await?.contains("succeeded"),
+        "the server's recent jobs"
+    );
+    browser.screenshot(&screenshots().join("server.png")).await
 }
 
 /// The servers page shows what each real runner counted, from its heartbeat: once the

@@ -48,7 +48,7 @@ pub(super) fn check_top_level(manifest: &Manifest, dir: &Path) -> Vec<Diagnostic
             );
         }
     }
-    if manifest.requires.iter().any(|r| *r == manifest.id) {
+    if manifest.requires.contains(&manifest.id) {
         out.push(Diagnostic::new(
             &rules::M048_REQUIRES,
             "requires",

@@ -11,6 +11,7 @@
 
 pub mod attention;
 pub mod error;
+pub mod history;
 pub mod keys;
 pub mod lifecycle;
 pub mod redis_user;

@@ -32,7 +32,7 @@ use schedule_target::ScheduleTarget;
         api::schedules::create, api::schedules::list, api::schedules::get,
         api::schedules::pause, api::schedules::resume, api::schedules::delete,
         api::agents::list, api::agents::get, api::agents::create,
-        api::agents::rotate, api::agents::remove, api::agents::set_labels,
+        api::agents::rotate, api::agents::remove, api::agents::set_labels, api::agents::metrics,
         api::admin::me, api::admin::list_tokens, api::admin::create_token, api::admin::delete_token,
         api::admin::audit_log, api::admin::catalog, api::admin::reload_catalog,
         api::webhooks::create, api::webhooks::list, api::webhooks::get, api::webhooks::delete,

@@ -1,9 +1,11 @@
 //! The HTML pages. They work without JavaScript; `panel.js` adds live `visible_if` and live
 //! job progress. Every form carries the session's CSRF token (`_csrf`).
 
+mod agent_page;
 pub mod app_form;
 mod app_page;
 mod catalog;
+mod charts;
 mod dashboard_page;
 mod installation_page;
 mod job_page;
@@ -73,6 +75,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(schedules_page::act),
         )
         .route("/agents", web::get().to(lists::agents))
+        .route("/agents/{id}", web::get().to(agent_page::page))
+        .route(
+            "/agents/{id}/charts",
+            web::get().to(agent_page::charts_fragment),
+        )
         .route("/agents/{id}/labels", web::post().to(lists::set_labels))
         .route("/audit", web::get().to(lists::audit))
         .service(

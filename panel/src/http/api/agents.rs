@@ -3,9 +3,11 @@
 use actix_web::{HttpResponse, web};
 use outfitter_contract::ids;
 use outfitter_contract::labels::Labels;
+use outfitter_contract::metrics_history::Range;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::agents::history::{self, Point};
 use crate::agents::lifecycle::{self, Actor, Removal, WaitingJobs};
 use crate::agents::{self, AgentStatus};
 use crate::audit;
@@ -37,6 +39,70 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpR
 /// Checks an agent id from a path.
 pub fn check_agent_id(id: &str) -> ApiResult<()> {
     ids::validate_agent_id(id).map_err(|e| ApiError::new(Code::InvalidParameter, e.to_string()))
+}
+
+/// The range asked for (`hour` when none); anything else is a 400 naming the choices.
+pub fn parse_range(asked: Option<&str>) -> ApiResult<Range> {
+    match asked.filter(|r| !r.is_empty()) {
+        None => Ok(Range::Hour),
+        Some(name) => Range::parse(name).ok_or_else(|| {
+            ApiError::new(
+                Code::InvalidParameter,
+                format!("range must be one of hour, day, month (got {name:?})"),
+            )
+        }),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct MetricsQuery {
+    /// `hour` (raw points, one per heartbeat), `day` (minute averages) or `month` (hour
+    /// averages); `hour` when absent.
+    pub range: Option<String>,
+}
+
+/// A server's metrics over a range, oldest point first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetricsHistory {
+    #[schema(example = "web-1")]
+    pub agent_id: String,
+    #[schema(example = "hour")]
+    pub range: &'static str,
+    /// Milliseconds one point stands for (the heartbeat interval, a minute, an hour).
+    pub point_ms: i64,
+    pub points: Vec<Point>,
+}
+
+/// One agent's metrics history (CPU, load, memory, swap, fullest disk, disk and network
+/// rates). The latest full metrics are `facts.metrics` of `GET /api/v1/agents/{id}`.
+#[utoipa::path(get, path = "/api/v1/agents/{id}/metrics", tag = "agents", operation_id = "agent_metrics",
+    params(("id" = AgentId, Path, description = "Agent id"), MetricsQuery),
+    responses((status = 200, description = "The points of the range", body = MetricsHistory),
+        (status = 400, response = resp::BadRequest), (status = 404, response = resp::AgentNotFound)),
+    security(("bearer" = [])))]
+pub async fn metrics(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    query: web::Query<MetricsQuery>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Role::Viewer)?;
+    check_agent_id(&id)?;
+    let range = parse_range(query.range.as_deref())?;
+    let mut conn = state.redis.clone();
+    if !agents::exists(&mut conn, &id).await? {
+        return Err(ApiError::new(
+            Code::AgentNotFound,
+            format!("no registered agent {:?}", id.as_str()),
+        ));
+    }
+    let points = history::points(&mut conn, &id, range, now_ms()).await?;
+    Ok(HttpResponse::Ok().json(MetricsHistory {
+        agent_id: id.into_inner(),
+        range: range.as_str(),
+        point_ms: range.tier().width_ms,
+        points,
+    }))
 }
 
 /// One agent.
@@ -252,4 +318,19 @@ pub async fn remove(
     };
     let removal = lifecycle::remove(&mut conn, &id, query.force, now_ms(), actor).await?;
     Ok(HttpResponse::Ok().json(removal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_default_to_the_hour_and_others_are_refused_by_name() {
+        assert_eq!(parse_range(None).unwrap(), Range::Hour);
+        assert_eq!(parse_range(Some("")).unwrap(), Range::Hour);
+        assert_eq!(parse_range(Some("month")).unwrap(), Range::Month);
+        let e = parse_range(Some("year")).unwrap_err();
+        assert_eq!(e.code, Code::InvalidParameter);
+        assert!(e.message.contains("range must be one of hour, day, month"));
+    }
 }

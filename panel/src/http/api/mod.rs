@@ -107,6 +107,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/agents/{id}/labels").route(web::put().to(agents::set_labels)))
         .service(resource("/agents/{id}/rotate").route(web::post().to(agents::rotate)))
+        .service(resource("/agents/{id}/metrics").route(web::get().to(agents::metrics)))
         .service(
             resource("/tokens")
                 .route(web::get().to(admin::list_tokens))
