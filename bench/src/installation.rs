@@ -137,14 +137,17 @@ impl Installation {
             .expect("the panel runs")
     }
 
-    pub(crate) fn panel_memory(&self) -> Result<Memory> {
-        let pid = self
+    pub(crate) fn panel_pid(&self) -> Result<u32> {
+        Ok(self
             .panel
             .as_ref()
             .context("the panel does not run")?
             .0
-            .pid();
-        Memory::of(pid)
+            .pid())
+    }
+
+    pub(crate) fn panel_memory(&self) -> Result<Memory> {
+        Memory::of(self.panel_pid()?)
     }
 
     /// Fails with the panel's log when it has exited.

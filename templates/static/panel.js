@@ -50,6 +50,11 @@ function setupJob() {
     "/events?last_event_id=" + encodeURIComponent(job.dataset.lastSeq || "0");
   const finals = (job.dataset.finalStates || "").split(" ");
   const source = new EventSource(url);
+  // A 204 (the job ended between the page and the stream, its last event already on the
+  // page) closes the source for good: reload once for the final state.
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) setTimeout(() => window.location.reload(), 300);
+  };
   source.onmessage = (msg) => {
     let ev;
     try { ev = JSON.parse(msg.data); } catch (e) { return; }

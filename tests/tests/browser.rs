@@ -310,6 +310,11 @@ async fn a_server_page_with_live_charts(c: &Client, browser: &Browser) -> Result
         text(c, "#agent-jobs").await?.contains("succeeded"),
         "the server's recent jobs"
     );
+    c.execute(
+        "document.querySelector('#agent-charts').scrollIntoView();",
+        vec![],
+    )
+    .await?;
     browser.screenshot(&screenshots().join("server.png")).await
 }
 

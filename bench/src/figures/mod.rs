@@ -1,8 +1,9 @@
-//! The nine figures. Each takes the running installation, measures, and returns a
+//! The ten figures. Each takes the running installation, measures, and returns a
 //! [`Figure`](crate::report::Figure) with its baselines.
 
 pub(crate) mod collector;
 pub(crate) mod dispatch;
+pub(crate) mod fleet_metrics;
 pub(crate) mod footprint;
 pub(crate) mod panel_load;
 pub(crate) mod progress;
@@ -49,6 +50,10 @@ pub(crate) struct Plan {
     /// Servers of the rollout (and of each of its two baselines), and its batch size.
     pub rollout_agents: usize,
     pub rollout_batch: usize,
+    /// Simulated hours of history the fleet-metrics figure writes for each agent, and how
+    /// long it watches the panel while the fleet beats in real time.
+    pub fleet_hours: i64,
+    pub fleet_live: Duration,
     /// Profile the runner with `perf` (when it works here).
     pub profile: bool,
 }
@@ -70,6 +75,8 @@ impl Plan {
                 webhook_deliveries: 2_000,
                 rollout_agents: 200,
                 rollout_batch: 20,
+                fleet_hours: 2,
+                fleet_live: Duration::from_secs(20),
                 profile: false,
             }
         } else {
@@ -87,6 +94,8 @@ impl Plan {
                 webhook_deliveries: 10_000,
                 rollout_agents: 1000,
                 rollout_batch: 100,
+                fleet_hours: 24,
+                fleet_live: Duration::from_secs(60),
                 profile: crate::profile::available(),
             }
         }
