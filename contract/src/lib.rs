@@ -35,6 +35,7 @@ pub mod logs;
 pub mod metrics_history;
 pub mod process_stats;
 pub mod redis_keys;
+pub mod redis_tls;
 pub mod requirements;
 pub mod scripts;
 pub mod seal;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use clap::builder::BoolishValueParser;
 use clap::{ArgMatches, Args, FromArgMatches};
 use outfitter_contract::logs::LogFormat;
+use outfitter_contract::redis_tls::RedisTls;
 use outfitter_contract::settings_file::{SettingsFileError, read_layer};
 use serde::Deserialize;
 
@@ -54,9 +55,23 @@ pub struct SettingsLayer {
     #[arg(long, env = "OUTFITTER_BIND")]
     pub bind: Option<SocketAddr>,
 
-    /// Redis the panel and the runners share [default: redis://127.0.0.1:6379/].
+    /// Redis the panel and the runners share [default: redis://127.0.0.1:6379/];
+    /// `rediss://` for TLS.
     #[arg(long, env = "OUTFITTER_REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// PEM certificates to trust for a `rediss://` Redis instead of the system's roots.
+    #[arg(long, env = "OUTFITTER_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
+
+    /// PEM certificate the panel presents to a `rediss://` Redis that asks for one
+    /// (with `redis_client_key`).
+    #[arg(long, env = "OUTFITTER_REDIS_CLIENT_CERT")]
+    pub redis_client_cert: Option<PathBuf>,
+
+    /// PEM private key of `redis_client_cert`.
+    #[arg(long, env = "OUTFITTER_REDIS_CLIENT_KEY")]
+    pub redis_client_key: Option<PathBuf>,
 
     /// Directory of installer bundles (`<id>/manifest.yml` + script) [default: installers].
     #[arg(long, env = "OUTFITTER_INSTALLERS")]
@@ -197,6 +212,9 @@ impl SettingsLayer {
             config: self.config.or(lower.config),
             bind: self.bind.or(lower.bind),
             redis_url: self.redis_url.or(lower.redis_url),
+            redis_ca_file: self.redis_ca_file.or(lower.redis_ca_file),
+            redis_client_cert: self.redis_client_cert.or(lower.redis_client_cert),
+            redis_client_key: self.redis_client_key.or(lower.redis_client_key),
             installers: self.installers.or(lower.installers),
             secret_file: self.secret_file.or(lower.secret_file),
             retention_days: self.retention_days.or(lower.retention_days),
@@ -241,6 +259,11 @@ impl SettingsLayer {
             redis_url: self
                 .redis_url
                 .unwrap_or_else(|| default::REDIS_URL.to_owned()),
+            redis_tls: RedisTls {
+                ca_file: self.redis_ca_file,
+                client_cert: self.redis_client_cert,
+                client_key: self.redis_client_key,
+            },
             installers: self
                 .installers
                 .unwrap_or_else(|| default::INSTALLERS.into()),
@@ -305,6 +328,8 @@ impl SettingsLayer {
 pub struct Settings {
     pub bind: SocketAddr,
     pub redis_url: String,
+    /// `redis_ca_file`, `redis_client_cert`, `redis_client_key`.
+    pub redis_tls: RedisTls,
     pub installers: PathBuf,
     pub secret_file: PathBuf,
     pub retention_days: u64,

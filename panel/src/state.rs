@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use outfitter_contract::keys::PanelSecret;
+use outfitter_contract::redis_tls::{RedisTls, redact_url};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::agents::attention::{self, Thresholds};
@@ -40,17 +41,40 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// A Redis client for `redis_url`, over TLS with the files of `tls` for `rediss://`.
+pub fn client(redis_url: &str, tls: &RedisTls) -> anyhow::Result<redis::Client> {
+    let shown = redact_url(redis_url);
+    let Some(pem) = tls.load(redis_url)? else {
+        return redis::Client::open(redis_url).with_context(|| format!("Redis URL {shown:?}"));
+    };
+    // The panel's rustls has ring and no other provider (no C build of aws-lc).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certs = redis::TlsCertificates {
+        client_tls: pem
+            .client
+            .map(|(client_cert, client_key)| redis::ClientTlsConfig {
+                client_cert,
+                client_key,
+            }),
+        root_cert: pem.root_cert,
+    };
+    redis::Client::build_with_tls(redis_url, certs)
+        .with_context(|| format!("Redis URL {shown:?} with its TLS files"))
+}
+
 /// Connects to Redis with the panel's timeouts.
-pub async fn connect(redis_url: &str) -> anyhow::Result<(redis::Client, ConnectionManager)> {
-    let client =
-        redis::Client::open(redis_url).with_context(|| format!("Redis URL {redis_url:?}"))?;
+pub async fn connect(
+    redis_url: &str,
+    tls: &RedisTls,
+) -> anyhow::Result<(redis::Client, ConnectionManager)> {
+    let client = client(redis_url, tls)?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(5)))
         .set_response_timeout(Some(Duration::from_secs(5)))
         .set_number_of_retries(3);
     let conn = ConnectionManager::new_with_config(client.clone(), config)
         .await
-        .with_context(|| format!("connecting to Redis at {redis_url}"))?;
+        .with_context(|| format!("connecting to Redis at {}", redact_url(redis_url)))?;
     Ok((client, conn))
 }
 
@@ -58,7 +82,7 @@ impl AppState {
     /// Loads the secret and the catalog, compiles the templates and connects to Redis.
     pub async fn new(settings: Settings) -> anyhow::Result<Self> {
         let secret = PanelSecret::load_or_create(&settings.secret_file)?;
-        let (redis_client, redis) = connect(&settings.redis_url).await?;
+        let (redis_client, redis) = connect(&settings.redis_url, &settings.redis_tls).await?;
         let offered = Offered::load(&settings.installers, settings.only_tested_apps);
         tracing::info!(
             apps = offered.catalog.len(),

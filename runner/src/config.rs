@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Args;
 use outfitter_contract::keys::Key;
 use outfitter_contract::logs::LogFormat;
+use outfitter_contract::redis_tls::{RedisTls, RedisTlsError, RedisTlsPem};
 use outfitter_contract::settings_file::{SettingsFileError, read_layer};
 use serde::Deserialize;
 
@@ -32,9 +33,19 @@ pub struct SettingsLayer {
     /// This agent's key (64 hex digits), printed once by `outfitter-panel agent add`.
     #[arg(long, env = "OUTFITTER_AGENT_KEY", hide_env_values = true)]
     pub agent_key: Option<String>,
-    /// Redis URL, e.g. redis://user:password@panel.example:6379/0.
+    /// Redis URL, e.g. redis://user:password@panel.example:6379/0; rediss:// for TLS.
     #[arg(long, env = "OUTFITTER_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// PEM certificates to trust for a rediss:// Redis instead of the system's roots.
+    #[arg(long, env = "OUTFITTER_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
+    /// PEM certificate the runner presents to a rediss:// Redis that asks for one (with
+    /// redis_client_key).
+    #[arg(long, env = "OUTFITTER_REDIS_CLIENT_CERT")]
+    pub redis_client_cert: Option<PathBuf>,
+    /// PEM private key of redis_client_cert.
+    #[arg(long, env = "OUTFITTER_REDIS_CLIENT_KEY")]
+    pub redis_client_key: Option<PathBuf>,
     /// Root of the local catalog: one directory per installer bundle.
     #[arg(long, env = "OUTFITTER_INSTALLERS")]
     pub installers: Option<PathBuf>,
@@ -150,6 +161,9 @@ pub enum ConfigError {
     },
     #[error("setting `{field}`: {rule}")]
     Invalid { field: &'static str, rule: String },
+    /// The TLS files for Redis (the message names the setting).
+    #[error("setting {0}")]
+    RedisTls(#[from] RedisTlsError),
 }
 
 impl SettingsLayer {
@@ -174,6 +188,9 @@ impl SettingsLayer {
             agent_id: self.agent_id.or(lower.agent_id),
             agent_key: self.agent_key.or(lower.agent_key),
             redis_url: self.redis_url.or(lower.redis_url),
+            redis_ca_file: self.redis_ca_file.or(lower.redis_ca_file),
+            redis_client_cert: self.redis_client_cert.or(lower.redis_client_cert),
+            redis_client_key: self.redis_client_key.or(lower.redis_client_key),
             installers: self.installers.or(lower.installers),
             log_dir: self.log_dir.or(lower.log_dir),
             state_dir: self.state_dir.or(lower.state_dir),
@@ -309,13 +326,21 @@ impl SettingsLayer {
                 rule: format!("must be from 1 to {}", bound::MAX_CONCURRENCY),
             });
         }
+        let redis_url = self
+            .redis_url
+            .clone()
+            .unwrap_or_else(|| default::REDIS_URL.to_owned());
+        let tls = RedisTls {
+            ca_file: self.redis_ca_file.clone(),
+            client_cert: self.redis_client_cert.clone(),
+            client_key: self.redis_client_key.clone(),
+        };
+        let redis_tls = tls.load(&redis_url)?;
         Ok(DaemonConfig {
             agent_id,
             agent_key,
-            redis_url: self
-                .redis_url
-                .clone()
-                .unwrap_or_else(|| default::REDIS_URL.to_owned()),
+            redis_url,
+            redis_tls,
             installers: self
                 .installers
                 .clone()
@@ -368,6 +393,8 @@ pub struct DaemonConfig {
     pub agent_id: String,
     pub agent_key: Key,
     pub redis_url: String,
+    /// The CA and client certificate for a rediss:// URL, read at start.
+    pub redis_tls: Option<RedisTlsPem>,
     pub installers: PathBuf,
     pub log_dir: PathBuf,
     pub state_dir: PathBuf,

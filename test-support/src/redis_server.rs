@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::free_port;
+use crate::{TestCerts, free_port};
 
 /// How long a fresh redis-server may take to answer `PING` on a busy machine.
 const START_LIMIT: Duration = Duration::from_secs(10);
@@ -58,6 +58,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     persistence: Persistence,
+    /// A TLS port beside the plain one, with its certificates.
+    tls: Option<(u16, TestCerts)>,
     child: Option<Child>,
     /// Set when the server made its own directory; removed after the server is gone.
     _own_dir: Option<tempfile::TempDir>,
@@ -88,7 +90,19 @@ impl RedisServer {
             dir: dir.to_owned(),
             source,
         })?;
-        Self::launch(dir.to_owned(), persistence, None)
+        Self::launch(dir.to_owned(), persistence, None, None)
+    }
+
+    /// Like [`RedisServer::start_in`], also listening for TLS on a port of its own with
+    /// `certs`, and asking every TLS client for a certificate signed by their CA
+    /// (`tls-auth-clients yes`). The plain port stays, bound to 127.0.0.1, for the test's
+    /// own setup; [`RedisServer::tls_url`] is the one to give the programs.
+    pub fn start_tls_in(dir: &Path, certs: TestCerts) -> Result<Self, StartError> {
+        std::fs::create_dir_all(dir).map_err(|source| StartError::Dir {
+            dir: dir.to_owned(),
+            source,
+        })?;
+        Self::launch(dir.to_owned(), Persistence::None, Some(certs), None)
     }
 
     fn start_own(persistence: Persistence) -> Self {
@@ -97,7 +111,7 @@ impl RedisServer {
                 dir: std::env::temp_dir(),
                 source,
             })
-            .and_then(|own| Self::launch(own.path().to_owned(), persistence, Some(own)));
+            .and_then(|own| Self::launch(own.path().to_owned(), persistence, None, Some(own)));
         match made {
             Ok(server) => server,
             Err(e) => panic!("{e}"),
@@ -107,12 +121,14 @@ impl RedisServer {
     fn launch(
         dir: PathBuf,
         persistence: Persistence,
+        certs: Option<TestCerts>,
         own_dir: Option<tempfile::TempDir>,
     ) -> Result<Self, StartError> {
         let mut server = Self {
             port: free_port(),
             dir,
             persistence,
+            tls: certs.map(|c| (free_port(), c)),
             child: None,
             _own_dir: own_dir,
         };
@@ -121,6 +137,9 @@ impl RedisServer {
             match server.spawn() {
                 Err(StartError::Exited { .. }) if attempt < PORT_ATTEMPTS => {
                     server.port = free_port();
+                    if let Some((port, _)) = &mut server.tls {
+                        *port = free_port();
+                    }
                 }
                 other => return other.map(|()| server),
             }
@@ -145,6 +164,16 @@ impl RedisServer {
             Persistence::None => cmd.args(["--appendonly", "no"]),
             Persistence::AppendOnly => cmd.args(["--appendonly", "yes", "--appendfsync", "always"]),
         };
+        if let Some((port, certs)) = &self.tls {
+            cmd.args(["--tls-port", &port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&certs.server_cert)
+                .arg("--tls-key-file")
+                .arg(&certs.server_key)
+                .arg("--tls-ca-cert-file")
+                .arg(&certs.ca)
+                .args(["--tls-auth-clients", "yes"]);
+        }
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(log)
@@ -178,6 +207,18 @@ impl RedisServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// `rediss://127.0.0.1:<tls port>/` of a server started with [`RedisServer::start_tls_in`].
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .map(|(port, _)| format!("rediss://127.0.0.1:{port}/"))
+    }
+
+    /// The TLS port, when there is one.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls.as_ref().map(|(port, _)| *port)
     }
 
     /// The server's directory (its data files and `redis.log`).

@@ -10,7 +10,7 @@ use tempfile::TempDir;
 
 use crate::api::Api;
 use crate::panel::{Panel, PanelSettings};
-use crate::redis::{Persistence, RedisServer};
+use crate::redis::{Persistence, RedisServer, TestCerts};
 use crate::runner::Runner;
 
 /// The bundles the suites install: harmless scripts that only print, sleep and exit.
@@ -28,6 +28,8 @@ pub struct Stack {
     pub settings: PanelSettings,
     /// An admin API token, made with `outfitter-panel token add`.
     pub token: String,
+    /// The certificates of a TLS Redis ([`Stack::start_tls`]).
+    pub certs: Option<TestCerts>,
     dir: TempDir,
 }
 
@@ -48,8 +50,36 @@ impl Stack {
             .prefix("outfitter-e2e-")
             .tempdir()?;
         let redis = RedisServer::start_in(&dir.path().join("redis"), Persistence::None)?;
+        let url = redis.url();
+        Self::start_on(dir, redis, url, installers, env).await
+    }
+
+    /// Like [`Stack::start`] on a Redis reached only over TLS with client certificates: the
+    /// panels get `rediss://` and the CA and client certificate settings ([`Stack::tls_env`]
+    /// is the same for runners). The certificates are in `certs/` of the stack's directory.
+    pub async fn start_tls(installers: &Path) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("outfitter-e2e-")
+            .tempdir()?;
+        let certs = TestCerts::generate(&dir.path().join("certs"))?;
+        let redis = RedisServer::start_tls_in(&dir.path().join("redis"), certs.clone())?;
+        let url = redis.tls_url().context("the TLS Redis has a TLS URL")?;
+        let env = tls_env(&certs);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut stack = Self::start_on(dir, redis, url, installers, &env).await?;
+        stack.certs = Some(certs);
+        Ok(stack)
+    }
+
+    async fn start_on(
+        dir: TempDir,
+        redis: RedisServer,
+        redis_url: String,
+        installers: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let settings = PanelSettings {
-            redis_url: redis.url(),
+            redis_url,
             secret_file: dir.path().join("panel.secret"),
             installers: installers.to_owned(),
             env: env
@@ -64,6 +94,7 @@ impl Stack {
             redis,
             settings,
             token,
+            certs: None,
             dir,
         };
         stack.start_panel().await?;
@@ -171,6 +202,17 @@ impl Stack {
             panic!("{e:#}\n{diagnostics}");
         }
     }
+}
+
+/// The settings (environment of panel and runner alike) for a Redis that wants TLS with a
+/// client certificate signed by the CA of `certs`.
+pub fn tls_env(certs: &TestCerts) -> Vec<(&'static str, String)> {
+    let path = |p: &PathBuf| p.display().to_string();
+    vec![
+        ("OUTFITTER_REDIS_CA_FILE", path(&certs.ca)),
+        ("OUTFITTER_REDIS_CLIENT_CERT", path(&certs.client_cert)),
+        ("OUTFITTER_REDIS_CLIENT_KEY", path(&certs.client_key)),
+    ]
 }
 
 fn collect_logs(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -232,6 +232,7 @@ fn beat_all(client: &redis::Client, sha: &str, fleet: &Arc<Fleet>, times: &[i64]
 fn plain_sets(client: &redis::Client, fleet: &Fleet, rounds: usize, now: i64) -> Result<()> {
     let mut conn = client.get_connection()?;
     let mut pipe = redis::pipe();
+    let mut queued = 0;
     for r in 0..rounds {
         for i in 0..fleet.ids.len() {
             pipe.cmd("SET")
@@ -240,13 +241,18 @@ fn plain_sets(client: &redis::Client, fleet: &Fleet, rounds: usize, now: i64) ->
                 .arg("EX")
                 .arg(HEARTBEAT_TTL_SECS)
                 .ignore();
-            if (i + 1) % BATCH == 0 {
+            queued += 1;
+            if queued == BATCH {
                 pipe.query::<()>(&mut conn)?;
                 pipe.clear();
+                queued = 0;
             }
         }
     }
-    pipe.query::<()>(&mut conn)?;
+    // Redis refuses an empty pipeline.
+    if queued > 0 {
+        pipe.query::<()>(&mut conn)?;
+    }
     Ok(())
 }
 
@@ -401,6 +407,11 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
         tokio::task::spawn_blocking(move || beat_all(&client, &sha, &fleet, &times)).await??
     };
     let ingest_wall = t0.elapsed();
+    eprintln!(
+        "outfitter-bench: fleet metrics: {} heartbeats with history in {:.1} s",
+        steps * count as i64,
+        ingest_wall.as_secs_f64()
+    );
     let ingest_redis = CpuTime::of(redis_pid)?.since(cpu0).own;
     let ingest_panel = CpuTime::of(panel_pid)?.since(panel0).own;
     let beats = steps as u64 * count as u64;

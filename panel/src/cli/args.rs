@@ -130,18 +130,33 @@ pub trait Subset {
     const NAMES: &'static [&'static str];
 }
 
-/// `--config`, `--redis-url`, `--log-format`.
+/// `--config`, `--redis-url` and its TLS files, `--log-format`.
 #[derive(Debug, Clone, Copy)]
 pub struct RedisOnly;
 impl Subset for RedisOnly {
-    const NAMES: &'static [&'static str] = &["config", "redis_url", "log_format"];
+    const NAMES: &'static [&'static str] = &[
+        "config",
+        "redis_url",
+        "redis_ca_file",
+        "redis_client_cert",
+        "redis_client_key",
+        "log_format",
+    ];
 }
 
 /// Those and `--secret-file` (commands that derive agent keys).
 #[derive(Debug, Clone, Copy)]
 pub struct WithSecret;
 impl Subset for WithSecret {
-    const NAMES: &'static [&'static str] = &["config", "redis_url", "secret_file", "log_format"];
+    const NAMES: &'static [&'static str] = &[
+        "config",
+        "redis_url",
+        "redis_ca_file",
+        "redis_client_cert",
+        "redis_client_key",
+        "secret_file",
+        "log_format",
+    ];
 }
 
 /// A [`SettingsLayer`] of which only the settings in `S` are flags; the file named by
@@ -175,6 +190,9 @@ impl<S: Subset> FromArgMatches for Only<S> {
             layer: SettingsLayer {
                 config: path("config"),
                 redis_url: m.get_one::<String>("redis_url").cloned(),
+                redis_ca_file: path("redis_ca_file"),
+                redis_client_cert: path("redis_client_cert"),
+                redis_client_key: path("redis_client_key"),
                 secret_file: if has("secret_file") {
                     path("secret_file")
                 } else {

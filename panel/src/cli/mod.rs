@@ -61,7 +61,7 @@ pub async fn agent_add(
     outfitter_contract::ids::validate_agent_id(id)?;
     outfitter_contract::labels::check_labels(labels)?;
     let secret = outfitter_contract::keys::PanelSecret::load_or_create(&settings.secret_file)?;
-    let (_, mut conn) = connect(&settings.redis_url).await?;
+    let (_, mut conn) = connect(&settings.redis_url, &settings.redis_tls).await?;
     let actor = cli_actor();
     if agents::register(&mut conn, id, labels, &actor, now_ms()).await? {
         let detail = outfitter_contract::labels::labels_text(labels);
@@ -97,7 +97,7 @@ pub async fn agent_label(
     changes: &[String],
 ) -> anyhow::Result<Labels> {
     outfitter_contract::ids::validate_agent_id(id)?;
-    let (_, mut conn) = connect(&settings.redis_url).await?;
+    let (_, mut conn) = connect(&settings.redis_url, &settings.redis_tls).await?;
     let reg = agents::registration(&mut conn, id)
         .await?
         .ok_or_else(|| ApiError::from(agent_keys::not_registered(id)))?;
@@ -133,7 +133,7 @@ pub async fn agent_label(
 pub async fn agent_config(settings: &Settings, id: &str) -> anyhow::Result<String> {
     outfitter_contract::ids::validate_agent_id(id)?;
     let secret = outfitter_contract::keys::PanelSecret::load_or_create(&settings.secret_file)?;
-    let (_, mut conn) = connect(&settings.redis_url).await?;
+    let (_, mut conn) = connect(&settings.redis_url, &settings.redis_tls).await?;
     let keys = agent_keys::load(&mut conn, &secret, id)
         .await
         .map_err(ApiError::from)?;
@@ -155,7 +155,7 @@ pub async fn agent_config(settings: &Settings, id: &str) -> anyhow::Result<Strin
 pub async fn agent_rotate(settings: &Settings, id: &str) -> anyhow::Result<(String, Rotation)> {
     outfitter_contract::ids::validate_agent_id(id)?;
     let secret = outfitter_contract::keys::PanelSecret::load_or_create(&settings.secret_file)?;
-    let (_, mut conn) = connect(&settings.redis_url).await?;
+    let (_, mut conn) = connect(&settings.redis_url, &settings.redis_tls).await?;
     let who = cli_actor();
     let actor = Actor {
         who: &who,
@@ -170,7 +170,7 @@ pub async fn agent_rotate(settings: &Settings, id: &str) -> anyhow::Result<(Stri
 /// `agent remove <id> [--force]`: unregisters the agent (see [`lifecycle::remove`]).
 pub async fn agent_remove(settings: &Settings, id: &str, force: bool) -> anyhow::Result<Removal> {
     outfitter_contract::ids::validate_agent_id(id)?;
-    let (_, mut conn) = connect(&settings.redis_url).await?;
+    let (_, mut conn) = connect(&settings.redis_url, &settings.redis_tls).await?;
     let who = cli_actor();
     let actor = Actor {
         who: &who,
@@ -184,7 +184,7 @@ pub async fn agent_remove(settings: &Settings, id: &str, force: bool) -> anyhow:
 
 /// `token add`: creates a token and returns it (shown once).
 pub async fn token_add(settings: &Settings, name: &str, role: Role) -> anyhow::Result<String> {
-    let (_, mut conn) = connect(&settings.redis_url).await?;
+    let (_, mut conn) = connect(&settings.redis_url, &settings.redis_tls).await?;
     let actor = cli_actor();
     let token = tokens::create(&mut conn, name, role, &actor, now_ms())
         .await
