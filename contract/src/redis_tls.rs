@@ -215,7 +215,7 @@ mod tests {
         let tls = RedisTls {
             ca_file: Some(good.clone()),
             client_cert: Some(good.clone()),
-            client_key: Some(good.clone()),
+            client_key: Some(good),
         };
         let pem = tls.load("rediss://h/").unwrap().unwrap();
         assert_eq!(pem.root_cert.as_deref(), Some(PEM.as_bytes()));

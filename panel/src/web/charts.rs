@@ -246,7 +246,8 @@ mod tests {
     #[test]
     fn a_lone_point_is_drawn_as_a_dash() {
         let s = svg(&chart(Unit::Percent, vec![(30_000, 50.0)]));
-        assert!(s.contains(r#"d="M288.0 79.0 h2""#), "{s}");
+        // Half way along the plot (64 + 568 / 2), half way up.
+        assert!(s.contains(r#"d="M348.0 79.0 h2""#), "{s}");
     }
 
     #[test]
