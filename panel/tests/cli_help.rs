@@ -33,21 +33,30 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 fn one_shot_commands_list_only_the_settings_they_read() {
     let serve = flags_in_help(&["serve"]);
     assert!(serve.len() >= 13, "serve lists every setting: {serve:?}");
-    let with_secret = set(&["config", "redis-url", "secret-file", "log-format", "help"]);
+    // Redis: its URL and the TLS files for a rediss:// one.
+    let redis = [
+        "redis-url",
+        "redis-ca-file",
+        "redis-client-cert",
+        "redis-client-key",
+    ];
+    let with = |more: &[&str]| set(&[&redis[..], &["config", "log-format", "help"], more].concat());
+    let with_secret = with(&["secret-file"]);
     for path in [["agent", "config"], ["agent", "rotate"]] {
         assert_eq!(flags_in_help(&path), with_secret, "{path:?}");
     }
-    // `agent add` also sets the server's first labels.
+    // `agent add` also sets the server's first labels and can make its Redis user.
     let mut add = with_secret;
     add.insert("label".to_owned());
+    add.insert("redis-user".to_owned());
     assert_eq!(flags_in_help(&["agent", "add"]), add);
     assert_eq!(
         flags_in_help(&["agent", "remove"]),
-        set(&["config", "redis-url", "log-format", "force", "help"])
+        with(&["force"])
     );
     assert_eq!(
         flags_in_help(&["token", "add"]),
-        set(&["config", "redis-url", "log-format", "name", "role", "help"])
+        with(&["name", "role"])
     );
     let lint = flags_in_help(&["lint"]);
     assert!(
