@@ -17,9 +17,8 @@ use outfitter_contract::host_metrics::{
 };
 use outfitter_contract::metrics_history::{self, HEARTBEAT};
 use outfitter_contract::redis_keys::AgentRedisKeys;
-use serde_json::json;
 
-use super::scale::in_parallel;
+use super::scale::register_agents;
 use super::{Ctx, simulated_facts};
 use crate::http1;
 use crate::loadgen::{self, LoadResult};
@@ -375,19 +374,7 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
         .map(|i| format!("fleet-month-{i}"))
         .collect();
     let token = ctx.inst.token.clone();
-    let register: Vec<Vec<u8>> = ids
-        .iter()
-        .chain(&month_ids)
-        .map(|id| {
-            http1::request(
-                "POST",
-                "/api/v1/agents",
-                &token,
-                Some(&json!({"id": id}).to_string()),
-            )
-        })
-        .collect();
-    in_parallel(ctx, register, 201)
+    register_agents(ctx, &[&ids[..], &month_ids[..]].concat())
         .await
         .context("registering the fleet")?;
     let fleet = Arc::new(Fleet::new(ids)?);

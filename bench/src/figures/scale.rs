@@ -29,19 +29,7 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     let panel_before = ctx.inst.panel_memory()?;
 
     let setup = Instant::now();
-    let token = ctx.inst.token.clone();
-    let register: Vec<Vec<u8>> = ids
-        .iter()
-        .map(|id| {
-            http1::request(
-                "POST",
-                "/api/v1/agents",
-                &token,
-                Some(&json!({"id": id}).to_string()),
-            )
-        })
-        .collect();
-    in_parallel(ctx, register, 201)
+    register_agents(ctx, &ids)
         .await
         .context("registering the agents")?;
     let registered_in = setup.elapsed();
@@ -147,6 +135,22 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
             mib(panel_after.rss_kib)
         ),
     })
+}
+
+/// Registers every agent of `ids` with `POST /api/v1/agents`, over [`CLIENTS`] connections.
+pub(crate) async fn register_agents(ctx: &Ctx, ids: &[String]) -> Result<()> {
+    let register: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|id| {
+            http1::request(
+                "POST",
+                "/api/v1/agents",
+                &ctx.inst.token,
+                Some(&json!({"id": id}).to_string()),
+            )
+        })
+        .collect();
+    in_parallel(ctx, register, 201).await
 }
 
 /// Sends every request, spread over [`CLIENTS`] connections; each must answer `status`.

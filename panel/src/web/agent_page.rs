@@ -182,17 +182,29 @@ async fn charts_context(
     Ok(())
 }
 
+/// What both routes start with: the caller signed in, the range and the agent checked, and
+/// a context holding the charts.
+async fn charts_page(
+    state: &AppState,
+    req: &HttpRequest,
+    id: &str,
+    query: &RangeQuery,
+) -> WebResult<(AgentStatus, tera::Context)> {
+    let caller = signed_in(state, req).await?;
+    let range = parse_range(query.range.as_deref())?;
+    let a = agent(state, id).await?;
+    let mut ctx = base_context(Some(&caller));
+    charts_context(state, &mut ctx, id, range).await?;
+    Ok((a, ctx))
+}
+
 pub(super) async fn page(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     query: web::Query<RangeQuery>,
 ) -> WebResult<HttpResponse> {
-    let caller = signed_in(&state, &req).await?;
-    let range = parse_range(query.range.as_deref())?;
-    let a = agent(&state, &id).await?;
-    let mut ctx = base_context(Some(&caller));
-    charts_context(&state, &mut ctx, &id, range).await?;
+    let (a, mut ctx) = charts_page(&state, &req, &id, &query).await?;
     let metrics: Option<&HostMetrics> = a.facts.as_ref().and_then(|f| f.metrics.as_ref());
     let attention: Vec<String> = a
         .attention
@@ -239,11 +251,7 @@ pub(super) async fn charts_fragment(
     id: web::Path<String>,
     query: web::Query<RangeQuery>,
 ) -> WebResult<HttpResponse> {
-    let caller = signed_in(&state, &req).await?;
-    let range = parse_range(query.range.as_deref())?;
-    agent(&state, &id).await?;
-    let mut ctx = base_context(Some(&caller));
-    charts_context(&state, &mut ctx, &id, range).await?;
+    let (_, ctx) = charts_page(&state, &req, &id, &query).await?;
     render(&state, "agent_charts.html", &ctx, StatusCode::OK)
 }
 
