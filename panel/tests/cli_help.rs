@@ -50,14 +50,8 @@ fn one_shot_commands_list_only_the_settings_they_read() {
     add.insert("label".to_owned());
     add.insert("redis-user".to_owned());
     assert_eq!(flags_in_help(&["agent", "add"]), add);
-    assert_eq!(
-        flags_in_help(&["agent", "remove"]),
-        with(&["force"])
-    );
-    assert_eq!(
-        flags_in_help(&["token", "add"]),
-        with(&["name", "role"])
-    );
+    assert_eq!(flags_in_help(&["agent", "remove"]), with(&["force"]));
+    assert_eq!(flags_in_help(&["token", "add"]), with(&["name", "role"]));
     let lint = flags_in_help(&["lint"]);
     assert!(
         !lint.contains("redis-url") && !lint.contains("bind"),
