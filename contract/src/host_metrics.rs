@@ -500,6 +500,21 @@ impl Sample {
         }
     }
 
+    /// The field-by-field mean of `samples` (the default sample when there are none), as the
+    /// history's averages are taken.
+    pub fn mean(samples: &[Sample]) -> Sample {
+        if samples.is_empty() {
+            return Sample::default();
+        }
+        let mut sum = [0.0; 9];
+        for s in samples {
+            for (acc, v) in sum.iter_mut().zip(s.values()) {
+                *acc += v;
+            }
+        }
+        Sample::from_values(sum.map(|v| v / samples.len() as f64))
+    }
+
     /// The stored integers, in [`SAMPLE_FIELDS`] order; a value out of range (NaN, negative,
     /// a percentage above 100) is stored clamped.
     pub fn to_stream(&self) -> [i64; 9] {

@@ -162,3 +162,21 @@ fn parts_larger_than_their_whole_are_cut_to_it() {
     );
     assert!(m.memory_used_pct() <= 100.0);
 }
+
+#[test]
+fn the_mean_of_samples_is_taken_field_by_field() {
+    let a = Sample {
+        cpu_pct: 10.0,
+        net_rx_bps: 100.0,
+        ..Sample::default()
+    };
+    let b = Sample {
+        cpu_pct: 30.0,
+        net_rx_bps: 300.0,
+        ..Sample::default()
+    };
+    let m = Sample::mean(&[a, b]);
+    assert_eq!(m.cpu_pct, 20.0);
+    assert_eq!(m.net_rx_bps, 200.0);
+    assert_eq!(Sample::mean(&[]), Sample::default());
+}

@@ -7,7 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use outfitter_contract::host::HEARTBEAT_INTERVAL_SECS;
-use outfitter_contract::host_metrics::HostMetrics;
+use outfitter_contract::host_metrics::{HostMetrics, Sample};
 use outfitter_contract::metrics_history::Range;
 use serde::{Deserialize, Serialize};
 
@@ -66,9 +66,33 @@ struct JobRow {
     created: String,
 }
 
+/// Points a chart draws at most: about one per two pixels of its plot; more only make the
+/// page heavier (a day holds 1,440 minute points).
+const DRAWN_POINTS: i64 = 280;
+
+/// `points` over `from..to` in at most [`DRAWN_POINTS`] equal time buckets, each the mean of
+/// the points in it (at the time of its first); empty buckets stay empty, so gaps stay gaps.
+fn thinned(points: &[Point], from: i64, to: i64) -> Vec<Point> {
+    if points.len() as i64 <= DRAWN_POINTS {
+        return points.to_vec();
+    }
+    let width = ((to - from) / DRAWN_POINTS).max(1);
+    points
+        .chunk_by(|a, b| (a.ts - from).div_euclid(width) == (b.ts - from).div_euclid(width))
+        .map(|bucket| Point {
+            ts: bucket[0].ts,
+            sample: Sample::mean(&bucket.iter().map(|p| p.sample).collect::<Vec<_>>()),
+        })
+        .collect()
+}
+
 /// The four charts of `points` over `range` ending at `now`.
 fn charts_of(points: &[Point], range: Range, now: i64) -> Vec<ChartView> {
     let tier = range.tier();
+    let from = now - tier.keep_ms;
+    let points = &thinned(points, from, now)[..];
+    // Three missed points in a row break the line: the server was away.
+    let gap_ms = 3 * tier.width_ms.max(tier.keep_ms / DRAWN_POINTS);
     let line = |name: &str, class, f: fn(&Point) -> f64| Series {
         name: name.to_owned(),
         class,
@@ -78,10 +102,9 @@ fn charts_of(points: &[Point], range: Range, now: i64) -> Vec<ChartView> {
         id,
         title,
         unit,
-        from: now - tier.keep_ms,
+        from,
         to: now,
-        // Three missed points in a row break the line: the server was away.
-        gap_ms: 3 * tier.width_ms,
+        gap_ms,
         series,
     };
     [
@@ -258,7 +281,6 @@ pub(super) async fn charts_fragment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outfitter_contract::host_metrics::Sample;
 
     #[test]
     fn the_table_shows_the_newest_points_first() {
@@ -273,5 +295,46 @@ mod tests {
         assert_eq!(rows[0].cpu, "20%");
         assert_eq!(rows[1].cpu, "10%");
         assert_eq!(charts_of(&[], Range::Day, 0).len(), 4);
+    }
+
+    #[test]
+    fn a_day_of_minutes_is_drawn_as_buckets_of_their_means_keeping_gaps() {
+        let day = 86_400_000;
+        let p = |ts, cpu_pct| Point {
+            ts,
+            sample: Sample {
+                cpu_pct,
+                ..Sample::default()
+            },
+        };
+        // 1,440 minute points, with the server away for the middle two hours.
+        let points: Vec<Point> = (0..1440)
+            .filter(|m| !(660..780).contains(m))
+            .map(|m| p(m * 60_000, if m % 2 == 0 { 10.0 } else { 30.0 }))
+            .collect();
+        let drawn = thinned(&points, 0, day);
+        assert!(drawn.len() as i64 <= DRAWN_POINTS + 1, "{}", drawn.len());
+        assert!(drawn.len() > 200, "{}", drawn.len());
+        assert!(
+            drawn
+                .iter()
+                .all(|d| (10.0..=30.0).contains(&d.sample.cpu_pct))
+        );
+        let means = drawn
+            .iter()
+            .filter(|d| d.sample.cpu_pct > 10.0 && d.sample.cpu_pct < 30.0)
+            .count();
+        assert!(
+            means > 200,
+            "buckets hold means, not single points: {means}"
+        );
+        assert!(drawn.windows(2).all(|w| w[0].ts < w[1].ts));
+        let widest = drawn.windows(2).map(|w| w[1].ts - w[0].ts).max().unwrap();
+        assert!(
+            widest >= 2 * 3_600_000,
+            "the two hours away stay a gap: {widest}"
+        );
+        // Few points are drawn as they are.
+        assert_eq!(thinned(&points[..10], 0, day), points[..10].to_vec());
     }
 }
