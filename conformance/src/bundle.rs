@@ -37,6 +37,7 @@ pub struct BundleFacts {
     pub sensitive_inputs: Vec<String>,
     /// The lifecycle scripts the manifest names (`uninstall_script`, …), when it does.
     pub uninstall_script: Option<String>,
+    pub upgrade_script: Option<String>,
     pub backup_script: Option<String>,
     pub restore_script: Option<String>,
     /// `health_check.command` and its `timeout_seconds`.
@@ -67,6 +68,7 @@ impl BundleFacts {
                 .map(|i| i.name.clone())
                 .collect(),
             uninstall_script: m.uninstall_script.clone(),
+            upgrade_script: m.upgrade_script.clone(),
             backup_script: m.backup_script.clone(),
             restore_script: m.restore_script.clone(),
             health_check: m

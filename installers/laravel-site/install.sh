@@ -221,14 +221,6 @@ else
   mv -T "$base/current.new" "$base/current"
 fi
 
-progress 75 "Removing old releases (keeping $keep)"
-live=$(readlink -f "$base/current")
-count=0
-while IFS= read -r -d '' old; do
-  count=$((count + 1))
-  if [ "$count" -gt "$keep" ] && [ "$(readlink -f "$old")" != "$live" ]; then rm -rf "$old"; fi
-done < <(find "$base/releases" -mindepth 1 -maxdepth 1 -type d -print0 | sort -rz)
-
 progress 80 "Writing the PHP-FPM pool $site_user"
 pool="/etc/php/$version/fpm/pool.d/$site_user.conf"
 socket="/run/php/$site_user.sock"
@@ -313,5 +305,39 @@ for _ in $(seq 1 20); do
 done
 [ -S "$socket" ] || die 3 "the PHP-FPM pool did not create $socket; see journalctl -u php$version-fpm"
 if [ "$vhost_changed" -eq 1 ]; then systemctl reload nginx || die 3 "nginx failed to reload"; fi
+
+# A new release goes live only when the site answers 200 with it; otherwise current goes back
+# to the release that was live (the rollback), and the failed one is removed.
+answers() {
+  exec 3<>/dev/tcp/127.0.0.1/80 && printf 'GET / HTTP/1.0\r\nHost: %s\r\n\r\n' "$DOMAIN" >&3 &&
+    [[ $(head -n 1 <&3) == *' 200 '* ]]
+}
+progress 95 "Checking that $DOMAIN answers"
+ok=0
+for _ in $(seq 1 20); do
+  if (answers) 2>/dev/null; then
+    ok=1
+    break
+  fi
+  sleep 0.5
+done
+if [ "$ok" -eq 0 ]; then
+  if [ "$release" != "$current_release" ] && [ -n "$current_release" ] && [ -d "$current_release" ]; then
+    ln -sfn "releases/$(basename "$current_release")" "$base/current.new"
+    mv -T "$base/current.new" "$base/current"
+    systemctl reload "php$version-fpm" || true
+    rm -rf "$release"
+    die 3 "$DOMAIN does not answer 200 with release $(basename "$release"); switched back to $(basename "$current_release") and removed the new one"
+  fi
+  die 3 "$DOMAIN does not answer 200 on port 80; see $base/shared/storage/logs and journalctl -u php$version-fpm"
+fi
+
+progress 97 "Removing old releases (keeping $keep)"
+live=$(readlink -f "$base/current")
+count=0
+while IFS= read -r -d '' old; do
+  count=$((count + 1))
+  if [ "$count" -gt "$keep" ] && [ "$(readlink -f "$old")" != "$live" ]; then rm -rf "$old"; fi
+done < <(find "$base/releases" -mindepth 1 -maxdepth 1 -type d -print0 | sort -rz)
 
 progress 100 "$DOMAIN is live from $(basename "$(readlink -f "$base/current")")"

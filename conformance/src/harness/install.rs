@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::prepare::{GUEST_INSTALLERS, GUEST_RUNNER};
+use super::prepare::{BundlePlace, GUEST_RUNNER};
 use super::{HarnessConfig, InstallVia};
 use crate::bundle::BundleFacts;
 use crate::container::{Container, ExecOutput};
@@ -63,7 +63,19 @@ pub(super) async fn install(
     inputs: &BTreeMap<String, Value>,
     timeout: Duration,
 ) -> Result<ExecOutput, String> {
-    let bundle = format!("{GUEST_INSTALLERS}/{id}");
+    let place = BundlePlace::current(config, id);
+    install_at(config, container, &place, inputs, timeout).await
+}
+
+/// Installs the bundle at `place` (already copied in) with `inputs`.
+pub(super) async fn install_at(
+    config: &HarnessConfig,
+    container: &Container,
+    place: &BundlePlace,
+    inputs: &BTreeMap<String, Value>,
+    timeout: Duration,
+) -> Result<ExecOutput, String> {
+    let bundle = place.guest.clone();
     let (argv, env): (Vec<String>, Vec<(String, String)>) = match &config.install_via {
         InstallVia::Runner(_) => {
             let mut argv = vec![GUEST_RUNNER.to_owned(), "exec".to_owned(), bundle];
@@ -74,9 +86,8 @@ pub(super) async fn install(
             (argv, Vec::new())
         }
         InstallVia::Bash => {
-            let script = BundleFacts::load(&config.installers_root.join(id))
-                .map_err(|e| e.to_string())?
-                .install_script;
+            let facts = BundleFacts::load(&place.host).map_err(|e| e.to_string())?;
+            let (id, script) = (facts.id, facts.install_script);
             let mut env = vec![
                 ("DEBIAN_FRONTEND".to_owned(), "noninteractive".to_owned()),
                 ("PROVISIONING_JOB".to_owned(), "true".to_owned()),

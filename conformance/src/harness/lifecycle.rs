@@ -12,26 +12,27 @@ use outfitter_contract::lifecycle::{StepFacts, lifecycle_env};
 use outfitter_contract::manifest::load_bundle;
 use serde_json::Value;
 
-use super::prepare::GUEST_INSTALLERS;
+use super::prepare::BundlePlace;
 use crate::container::{Container, ExecOutput};
 use crate::spec::value_text;
 
 /// Where backups are written inside the system: outside /etc, so never a leftover.
 pub(super) const GUEST_BACKUPS: &str = "/var/backups/outfitter-conformance";
 
-/// The environment of one lifecycle step of bundle `id` with `inputs`.
+/// The environment of one lifecycle step of the bundle in `bundle_dir` with `inputs`.
 pub(super) fn step_env(
-    installers_root: &Path,
-    id: &str,
+    bundle_dir: &Path,
     inputs: &BTreeMap<String, Value>,
     step: &StepFacts,
 ) -> Result<Vec<(String, String)>, String> {
-    let bundle = load_bundle(&installers_root.join(id)).map_err(|d| {
+    let bundle = load_bundle(bundle_dir).map_err(|d| {
         format!(
-            "{id}: the bundle does not load ({} diagnostics)",
+            "{}: the bundle does not load ({} diagnostics)",
+            bundle_dir.display(),
             d.iter().filter(|d| d.is_error()).count()
         )
     })?;
+    let id = bundle.id();
     let form: Vec<(String, String)> = inputs
         .iter()
         .map(|(k, v)| (k.clone(), value_text(v)))
@@ -61,19 +62,22 @@ pub(super) fn step_env(
     Ok(env)
 }
 
-/// Runs `script` of bundle `id` with `env`, in the bundle directory.
+/// Runs `script` of the bundle at `place` with `env`, in the bundle directory.
 pub(super) async fn run_script(
     container: &Container,
-    id: &str,
+    place: &BundlePlace,
     script: &str,
     env: &[(String, String)],
     timeout: Duration,
 ) -> Result<ExecOutput, String> {
-    let dir = format!("{GUEST_INSTALLERS}/{id}");
     let argv = [
         "/bin/bash".to_owned(),
         "-c".to_owned(),
-        format!("cd {} && exec bash ./{}", quote(&dir), quote(script)),
+        format!(
+            "cd {} && exec bash ./{}",
+            quote(&place.guest),
+            quote(script)
+        ),
     ];
     container
         .exec(&argv, env, timeout)
@@ -81,19 +85,18 @@ pub(super) async fn run_script(
         .map_err(|e| e.to_string())
 }
 
-/// Runs the health check `command` of bundle `id` with `env`, in the bundle directory.
+/// Runs the health check `command` of the bundle at `place` with `env`, in its directory.
 pub(super) async fn run_health(
     container: &Container,
-    id: &str,
+    place: &BundlePlace,
     command: &str,
     env: &[(String, String)],
     timeout: Duration,
 ) -> Result<ExecOutput, String> {
-    let dir = format!("{GUEST_INSTALLERS}/{id}");
     let argv = [
         "/bin/bash".to_owned(),
         "-c".to_owned(),
-        format!("cd {} && {command}", quote(&dir)),
+        format!("cd {} && {command}", quote(&place.guest)),
     ];
     container
         .exec(&argv, env, timeout)
@@ -147,7 +150,7 @@ mod tests {
             purge: Some(true),
             ..StepFacts::default()
         };
-        let env = step_env(&installers(), "node-exporter", &inputs, &step).unwrap();
+        let env = step_env(&installers().join("node-exporter"), &inputs, &step).unwrap();
         assert_eq!(get(&env, "OUTFITTER_ACTION"), Some("uninstall"));
         assert_eq!(get(&env, "INSTANCE"), Some("node-exporter"));
         assert_eq!(get(&env, "PURGE"), Some("true"));
@@ -162,8 +165,7 @@ mod tests {
     fn invalid_inputs_are_refused_naming_the_input() {
         let inputs = BTreeMap::from([("port".to_owned(), Value::from("not-a-port"))]);
         let e = step_env(
-            &installers(),
-            "node-exporter",
+            &installers().join("node-exporter"),
             &inputs,
             &StepFacts::default(),
         )

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::leftovers::Snapshot;
 use super::lifecycle::{make_backup_dir, run_script, step_env};
 use super::outcome::describe;
+use super::prepare::BundlePlace;
 use super::record::Run;
 use super::steps::{health, install_and_check, smoke};
 use crate::bundle::BundleFacts;
@@ -107,7 +108,7 @@ pub(super) async fn run(
         run.skip("uninstall", "the manifest has no uninstall_script");
         return;
     };
-    if !uninstall_and_compare(run, &subject, spec, uninstall, before, false).await {
+    if !uninstall_and_compare(run, &subject, spec, uninstall, before, UNINSTALL).await {
         return;
     }
     if !install_and_check(
@@ -133,34 +134,50 @@ pub(super) async fn run(
     {
         return;
     }
-    uninstall_and_compare(run, &subject, spec, uninstall, before, true).await;
+    if uninstall_and_compare(run, &subject, spec, uninstall, before, PURGE).await {
+        super::upgrade_steps::run(run, &subject, spec, before).await;
+    }
 }
+
+/// An uninstall and the comparison after it: the step names, and whether it purges.
+pub(super) struct Removal {
+    pub uninstall: &'static str,
+    pub leftovers: &'static str,
+    pub purge: bool,
+}
+
+const UNINSTALL: Removal = Removal {
+    uninstall: "uninstall",
+    leftovers: "leftovers",
+    purge: false,
+};
+const PURGE: Removal = Removal {
+    uninstall: "purge",
+    leftovers: "leftovers-after-purge",
+    purge: true,
+};
 
 /// What a lifecycle script runs on and with: the system, the bundle, the inputs in force
 /// (after the change of settings) and how long a script may take.
-struct Subject<'a> {
-    container: &'a Container,
-    facts: &'a BundleFacts,
-    inputs: &'a BTreeMap<String, Value>,
-    timeout: Duration,
+pub(super) struct Subject<'a> {
+    pub container: &'a Container,
+    pub facts: &'a BundleFacts,
+    pub inputs: &'a BTreeMap<String, Value>,
+    pub timeout: Duration,
 }
 
-/// Uninstalls (step `uninstall` or `purge`), then compares the system with `before` (step
-/// `leftovers` or `leftovers-after-purge`).
-async fn uninstall_and_compare(
+/// Uninstalls, then compares the system with `before`, as the steps `removal` names.
+pub(super) async fn uninstall_and_compare(
     run: &mut Run<'_>,
     subject: &Subject<'_>,
     spec: &TestSpec,
     uninstall: &str,
     before: &Snapshot,
-    purge: bool,
+    removal: Removal,
 ) -> bool {
     let (container, facts) = (subject.container, subject.facts);
-    let (step_name, leftovers_name) = if purge {
-        ("purge", "leftovers-after-purge")
-    } else {
-        ("uninstall", "leftovers")
-    };
+    let purge = removal.purge;
+    let (step_name, leftovers_name) = (removal.uninstall, removal.leftovers);
     let step = StepFacts {
         action: Some(Action::Uninstall),
         instance: facts.id.clone(),
@@ -213,11 +230,12 @@ async fn script(
 ) -> bool {
     let t = Instant::now();
     let id = &subject.facts.id;
-    let env = match step_env(&run.config.installers_root, id, subject.inputs, step) {
+    let place = BundlePlace::current(run.config, id);
+    let env = match step_env(&place.host, subject.inputs, step) {
         Ok(env) => env,
         Err(e) => return run.record(name, t, false, &e, None, ""),
     };
-    match run_script(subject.container, id, script, &env, subject.timeout).await {
+    match run_script(subject.container, &place, script, &env, subject.timeout).await {
         Ok(out) => {
             let ok = out.code == Some(0);
             run.record(name, t, ok, &describe(&out, 0), out.code, &out.output)

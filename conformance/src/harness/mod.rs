@@ -1,14 +1,17 @@
 //! One bundle's conformance run, step by step: lint, boot, prerequisites, setup, a snapshot
 //! of the fresh system, install, smoke checks, health check, reinstall, smoke checks again,
 //! then the lifecycle: change settings, backup and restore, uninstall, leftovers, install
-//! again over the kept data, purge and leftovers again. Every step is timed and logged; the
+//! again over the kept data, purge and leftovers again; last, where the bundle's git history
+//! holds an earlier version, the upgrade from it: once with a health check made to fail and
+//! the rollback, once for real, and a purge after it. Every step is timed and logged; the
 //! first failing step ends the run, and the system is torn down whatever happens.
 //!
 //! Here: the settings of a run and the result it adds up to. The order of the steps is in
 //! `steps.rs`, the record of each step in `record.rs`, the system's preparation in
 //! `prepare.rs`, installing and setup commands in `install.rs`, the lifecycle steps in
 //! `lifecycle_steps.rs` (their scripts' environment in `lifecycle.rs`, the snapshot they
-//! compare in `leftovers.rs`), and reading an install's output in `outcome.rs`.
+//! compare in `leftovers.rs`), the upgrade steps in `upgrade_steps.rs` (the earlier version
+//! from git in `previous.rs`), and reading an install's output in `outcome.rs`.
 
 mod install;
 mod leftovers;
@@ -16,8 +19,10 @@ mod lifecycle;
 mod lifecycle_steps;
 mod outcome;
 mod prepare;
+mod previous;
 mod record;
 mod steps;
+mod upgrade_steps;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

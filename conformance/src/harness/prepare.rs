@@ -1,7 +1,7 @@
 //! A fresh system for one run: the root prepared before boot (proxy settings, bundles, the
 //! runner), booted, with its package proxy serving.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use outfitter_contract::conformance::RESULT_FILE;
 use tokio::net::TcpListener;
@@ -13,8 +13,28 @@ use crate::proxy::{self, PROXY_PORT};
 
 /// Where bundles are copied inside the system.
 pub(super) const GUEST_INSTALLERS: &str = "/opt/outfitter-conformance/installers";
+/// Where earlier versions of a bundle (from its git history) are copied inside the system.
+pub(super) const GUEST_PREVIOUS: &str = "/opt/outfitter-conformance/previous";
 /// Where the runner binary is copied inside the system.
 pub(super) const GUEST_RUNNER: &str = "/usr/local/bin/outfitter-runner";
+
+/// Where one version of a bundle is: on the host, where the contract's loader reads it, and
+/// inside the system, where its scripts run.
+#[derive(Debug, Clone)]
+pub(super) struct BundlePlace {
+    pub host: PathBuf,
+    pub guest: String,
+}
+
+impl BundlePlace {
+    /// The version under test, as `prepare_root` copied it in.
+    pub(super) fn current(config: &HarnessConfig, id: &str) -> Self {
+        Self {
+            host: config.installers_root.join(id),
+            guest: format!("{GUEST_INSTALLERS}/{id}"),
+        }
+    }
+}
 
 /// Boots a system with `bundles` and the runner copied in, and its package proxy serving.
 pub(super) async fn boot(config: &HarnessConfig, bundles: &[String]) -> Result<Container, String> {

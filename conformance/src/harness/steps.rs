@@ -12,7 +12,7 @@ use super::install::{INSTALL_GRACE, install, install_timeout, run_commands};
 use super::leftovers::Snapshot;
 use super::lifecycle::{run_health, step_env};
 use super::outcome::describe;
-use super::prepare::boot;
+use super::prepare::{BundlePlace, boot};
 use super::record::{Run, mask};
 use crate::bundle::BundleFacts;
 use crate::checks::{self, millis};
@@ -347,10 +347,6 @@ pub(super) async fn health(
     action: Action,
     name: &str,
 ) -> bool {
-    let Some((command, timeout_seconds)) = &facts.health_check else {
-        run.skip(name, "the manifest has no health_check");
-        return true;
-    };
     if spec.expect_exit != 0 {
         run.skip(
             name,
@@ -358,18 +354,37 @@ pub(super) async fn health(
         );
         return true;
     }
+    let place = BundlePlace::current(run.config, &facts.id);
+    health_at(run, container, &place, facts, inputs, action, name).await
+}
+
+/// The health check of the bundle version `facts` at `place` after `action`, as step
+/// `name`: skipped (and true) when that version has none.
+pub(super) async fn health_at(
+    run: &mut Run<'_>,
+    container: &Container,
+    place: &BundlePlace,
+    facts: &BundleFacts,
+    inputs: &BTreeMap<String, Value>,
+    action: Action,
+    name: &str,
+) -> bool {
+    let Some((command, timeout_seconds)) = &facts.health_check else {
+        run.skip(name, "the manifest has no health_check");
+        return true;
+    };
     let t = Instant::now();
     let step = StepFacts {
         action: Some(action),
         instance: facts.id.clone(),
         ..StepFacts::default()
     };
-    let env = match step_env(&run.config.installers_root, &facts.id, inputs, &step) {
+    let env = match step_env(&place.host, inputs, &step) {
         Ok(env) => env,
         Err(e) => return run.record(name, t, false, &e, None, ""),
     };
     let timeout = Duration::from_secs(*timeout_seconds);
-    match run_health(container, &facts.id, command, &env, timeout).await {
+    match run_health(container, place, command, &env, timeout).await {
         Ok(out) => {
             let ok = out.code == Some(0) && !out.timed_out;
             run.record(name, t, ok, &describe(&out, 0), out.code, &out.output)

@@ -56,8 +56,11 @@ pub fn render_catalog(entries: &[CatalogEntry], command: &str) -> String {
          health check, a change of settings (`reconfigure_inputs` of its `tests.yml`), backup and restore (when it\n\
          has them), uninstall keeping data, a leftovers check against a snapshot taken before the install (units,\n\
          listening ports, users, groups, packages, files under /etc), an install again over the kept data, and an\n\
-         uninstall with `PURGE=true` that must leave nothing. Lifecycle scripts run with bash inside the system, with\n\
-         the environment the runner gives them (see docs/authoring.md, \"Lifecycle in conformance\").\n"
+         uninstall with `PURGE=true` that must leave nothing. Last, for a bundle whose git history holds an\n\
+         earlier version: that version installed, an upgrade to this one whose health check is made to fail\n\
+         and the runner's rollback (checked with the earlier version's checks), the upgrade again for real\n\
+         (checked with this version's), and a purge that must leave nothing. Lifecycle scripts run with bash\n\
+         inside the system, with the environment the runner gives them (see docs/authoring.md, \"Lifecycle in conformance\").\n"
     );
     let _ = writeln!(md, "Reproduce: `{command}`\n");
     let _ = writeln!(
@@ -67,13 +70,16 @@ pub fn render_catalog(entries: &[CatalogEntry], command: &str) -> String {
     );
     let _ = writeln!(
         md,
-        "| Bundle | Version | Result | Install | Health | Reinstall | Change settings | Backup, restore | Uninstall | Leftovers | Install again | Purge | Tested at (UTC) |"
+        "| Bundle | Version | Result | Install | Health | Reinstall | Change settings | Backup, restore | Uninstall | Leftovers | Install again | Purge | Upgrade, rollback | Tested at (UTC) |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for entry in entries {
         match &entry.result {
             None => {
-                let _ = writeln!(md, "| `{}` | | untested |{}", entry.id, " |".repeat(10));
+                let _ = writeln!(md, "| `{}` | | untested |{}", entry.id, " |".repeat(11));
             }
             Some(r) => {
                 let stale = if entry.is_stale() {
@@ -83,7 +89,7 @@ pub fn render_catalog(entries: &[CatalogEntry], command: &str) -> String {
                 };
                 let _ = writeln!(
                     md,
-                    "| `{}` | {} | {}{stale} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| `{}` | {} | {}{stale} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     r.bundle,
                     r.version,
                     label(r.summary.status),
@@ -96,6 +102,7 @@ pub fn render_catalog(entries: &[CatalogEntry], command: &str) -> String {
                     leftovers_cell(r, "leftovers"),
                     with_smoke(r, "install-again", "smoke-after-install-again"),
                     purge_cell(r),
+                    upgrade_cell(r),
                     r.summary.tested_at.replace('T', " ").trim_end_matches('Z'),
                 );
             }
@@ -244,6 +251,60 @@ fn purge_cell(r: &BundleResult) -> String {
     }
 }
 
+/// `from 1.0.0: rollback passed 0.4 s, exit 0 · 3/3; upgrade passed 1.1 s, exit 0 · 4/4,
+/// leftovers none`, or why there was no upgrade.
+fn upgrade_cell(r: &BundleResult) -> String {
+    match (r.step("previous-version"), r.step("upgrade")) {
+        (None, Some(s)) if s.status == Status::Skipped => "skipped".to_owned(),
+        (None, _) => String::new(),
+        (Some(p), _) if p.status != Status::Passed => step_cell(r, "previous-version"),
+        (Some(p), _) => {
+            let from = p.detail.split_whitespace().next().unwrap_or_default();
+            let mut cell = format!("from {from}");
+            if r.step("install-previous")
+                .is_some_and(|s| s.status != Status::Passed)
+            {
+                let _ = write!(
+                    cell,
+                    ": install {}",
+                    with_smoke(r, "install-previous", "smoke-previous")
+                );
+            }
+            if r.step("upgrade-failing")
+                .is_some_and(|s| s.status != Status::Passed)
+            {
+                let _ = write!(
+                    cell,
+                    ": failing upgrade {}",
+                    step_cell(r, "upgrade-failing")
+                );
+            }
+            if r.step("rollback").is_some() {
+                let _ = write!(
+                    cell,
+                    ": rollback {}",
+                    with_smoke(r, "rollback", "smoke-after-rollback")
+                );
+            }
+            if r.step("upgrade").is_some() {
+                let _ = write!(
+                    cell,
+                    "; upgrade {}",
+                    with_smoke(r, "upgrade", "smoke-after-upgrade")
+                );
+            }
+            if r.step("leftovers-after-upgrade").is_some() {
+                let _ = write!(
+                    cell,
+                    ", leftovers {}",
+                    leftovers_cell(r, "leftovers-after-upgrade")
+                );
+            }
+            cell
+        }
+    }
+}
+
 /// Milliseconds as seconds with one decimal, e.g. `12.3 s`.
 pub fn seconds(ms: u64) -> String {
     format!("{}.{} s", ms / 1000, (ms % 1000) / 100)
@@ -325,6 +386,66 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("  - left over: unit `nginx.service`"), "{md}");
+    }
+
+    #[test]
+    fn the_upgrade_from_the_earlier_version_and_its_rollback_are_listed() {
+        let mut r = sample(Status::Passed);
+        let (install, smoke) = (r.steps[0].clone(), r.steps[1].clone());
+        let step = |name: &str, ms: u64, detail: &str, base: &crate::report::StepResult| {
+            let mut s = base.clone();
+            s.name = name.into();
+            s.duration_ms = ms;
+            s.detail = detail.into();
+            s
+        };
+        let mut leftovers = step("leftovers-after-upgrade", 300, "nothing left", &smoke);
+        leftovers.checks.clear();
+        r.steps.extend([
+            step(
+                "previous-version",
+                10,
+                "0.9.0 from commit 0123456789ab, upgrading to 1.0.0",
+                &smoke,
+            ),
+            step(
+                "install-previous",
+                4_000,
+                "0.9.0 exit 0 as expected",
+                &install,
+            ),
+            step("upgrade-failing", 900, "1.0.0 install.sh passed", &install),
+            step(
+                "rollback",
+                1_500,
+                "back to 0.9.0 by its restore.sh",
+                &install,
+            ),
+            step("smoke-after-rollback", 20, "1 of 1", &smoke),
+            step("upgrade", 800, "1.0.0 install.sh passed", &install),
+            step("smoke-after-upgrade", 20, "1 of 1", &smoke),
+            leftovers,
+        ]);
+        let entry = |result| CatalogEntry {
+            id: "nginx".into(),
+            result: Some(result),
+            current_digest: Some("ab".repeat(32)),
+            not_proven: None,
+        };
+        let md = render_catalog(&[entry(r)], "x");
+        assert!(
+            md.contains(
+                "| from 0.9.0: rollback passed 1.5 s, exit 0 · 1/1; upgrade passed 0.8 s, exit 0 · 1/1, leftovers none |"
+            ),
+            "{md}"
+        );
+        let mut none = sample(Status::Passed);
+        let mut skipped = none.steps[0].clone();
+        skipped.name = "upgrade".into();
+        skipped.status = Status::Skipped;
+        none.steps.push(skipped);
+        let md = render_catalog(&[entry(none)], "x");
+        assert!(md.contains("| skipped | 2026-11-22 09:21:07 |"), "{md}");
     }
 
     #[test]
