@@ -73,6 +73,17 @@ pub struct TestSpec {
     /// Users and groups the uninstall keeps by design because kept data belongs to them.
     #[serde(default)]
     pub kept_users: Vec<String>,
+    /// Shell commands run on the fresh system before the earlier version (from git) is
+    /// installed for the upgrade steps: what that version needed and did not install itself
+    /// (it was proven on a system that had it). The upgrade's leftovers are compared with the
+    /// system after them.
+    #[serde(default)]
+    pub upgrade_setup: Vec<String>,
+    /// Why the upgrade from the earlier version cannot be proven here (that version does not
+    /// install on the test system: a bug the version under test fixed); the step is recorded
+    /// as skipped with this reason.
+    #[serde(default)]
+    pub upgrade_skip: Option<String>,
     /// What the test systems cannot prove about this bundle, and why (a container cannot
     /// swap or set the clock); the catalog shows it beside the result.
     #[serde(default)]

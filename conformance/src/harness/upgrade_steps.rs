@@ -1,6 +1,7 @@
 //! The upgrade steps, on the fresh system the purge left, for a bundle whose git history holds
-//! an earlier version (`previous.rs`): that version installed and checked; an upgrade to the
-//! version under test whose health check is made to fail, and the rollback the runner makes
+//! an earlier version (`previous.rs`): that version installed and checked as its own tests.yml
+//! says (after `upgrade_setup`, when there is one); an upgrade to the version under test, with
+//! the current inputs, whose health check is made to fail, and the rollback the runner makes
 //! then (the earlier version's restore script from the backup taken first, or without one its
 //! install script with the kept inputs) with the earlier version's health and smoke checks;
 //! the same upgrade again, for real, with the new health and smoke checks; last a purge that
@@ -14,7 +15,7 @@ use outfitter_contract::lifecycle::{Action, StepFacts};
 use outfitter_contract::manifest::load_bundle;
 use serde_json::Value;
 
-use super::install::{INSTALL_GRACE, install_at};
+use super::install::{INSTALL_GRACE, install_at, run_commands};
 use super::leftovers::Snapshot;
 use super::lifecycle::{make_backup_dir, run_script, step_env};
 use super::lifecycle_steps::{Removal, Subject, uninstall_and_compare};
@@ -58,10 +59,33 @@ pub(super) async fn run(
         run.skip("upgrade", "the install is expected to refuse");
         return;
     }
+    if let Some(why) = &spec.upgrade_skip {
+        run.skip("upgrade", why);
+        return;
+    }
     let container = subject.container;
     let Some(old) = earlier_version(run, container, subject.facts, spec).await else {
         return;
     };
+    let baseline = if spec.upgrade_setup.is_empty() {
+        None
+    } else {
+        let t = Instant::now();
+        let mut log = String::new();
+        let ok = run_commands(container, &spec.upgrade_setup, &mut log).await;
+        let detail = format!("{} commands", spec.upgrade_setup.len());
+        if !run.record("upgrade-setup", t, ok, &detail, None, &log) {
+            return;
+        }
+        match Snapshot::take(container).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                run.record("upgrade-setup", t, false, &e, None, "");
+                return;
+            }
+        }
+    };
+    let before = baseline.as_ref().unwrap_or(before);
     let new = Version {
         facts: subject.facts.clone(),
         place: BundlePlace::current(run.config, &subject.facts.id),
@@ -194,13 +218,19 @@ async fn earlier_version(
         run.record("previous-version", t, false, &e, None, "");
         return None;
     }
-    let inputs = spec
-        .inputs
-        .iter()
-        .filter(|(name, _)| old_bundle.manifest.input(name).is_some())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let checks = TestSpec::load(&previous.dir).map_or_else(|_| spec.checks.clone(), |s| s.checks);
+    // As that version was proven: its own tests.yml's inputs and checks; without one, the
+    // current inputs it declares and the current checks.
+    let (inputs, checks) = match TestSpec::load(&previous.dir) {
+        Ok(old_spec) => (old_spec.inputs, old_spec.checks),
+        Err(_) => (
+            spec.inputs
+                .iter()
+                .filter(|(name, _)| old_bundle.manifest.input(name).is_some())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            spec.checks.clone(),
+        ),
+    };
     run.record(
         "previous-version",
         t,

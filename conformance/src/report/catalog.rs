@@ -255,7 +255,12 @@ fn purge_cell(r: &BundleResult) -> String {
 /// leftovers none`, or why there was no upgrade.
 fn upgrade_cell(r: &BundleResult) -> String {
     match (r.step("previous-version"), r.step("upgrade")) {
-        (None, Some(s)) if s.status == Status::Skipped => "skipped".to_owned(),
+        (None, Some(s))
+            if s.status == Status::Skipped && s.detail.starts_with("no earlier version") =>
+        {
+            "skipped (one version)".to_owned()
+        }
+        (None, Some(s)) if s.status == Status::Skipped => format!("skipped: {}", s.detail),
         (None, _) => String::new(),
         (Some(p), _) if p.status != Status::Passed => step_cell(r, "previous-version"),
         (Some(p), _) => {
@@ -445,7 +450,10 @@ mod tests {
         skipped.status = Status::Skipped;
         none.steps.push(skipped);
         let md = render_catalog(&[entry(none)], "x");
-        assert!(md.contains("| skipped | 2026-11-22 09:21:07 |"), "{md}");
+        assert!(
+            md.contains("| skipped: exit 0 | 2026-11-22 09:21:07 |"),
+            "{md}"
+        );
     }
 
     #[test]
