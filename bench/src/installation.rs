@@ -91,38 +91,17 @@ impl Installation {
     /// (Re)starts `outfitter-panel serve` on a free port and waits for `/healthz`.
     pub(crate) async fn start_panel(&mut self) -> Result<()> {
         self.panel = None;
-        let port = free_port();
-        let mut cmd = self.panel_command();
-        cmd.arg("serve")
-            .env("OUTFITTER_BIND", format!("127.0.0.1:{port}"));
-        let mut daemon = Daemon::spawn(
-            "outfitter-panel serve",
-            cmd,
-            &self.dir.join(format!("panel-{port}.log")),
-        )?;
-        outfitter_test_support::install_tls_provider();
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + READY_LIMIT;
-        loop {
-            daemon.ensure_running()?;
-            if let Ok(r) = http
-                .get(format!("http://127.0.0.1:{port}/healthz"))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "the panel did not answer /healthz within {READY_LIMIT:?}:\n{}",
-                    daemon.output_tail(30)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.panel = Some((daemon, port));
+        self.panel = Some(serve_panel(self.panel_command(), &self.dir).await?);
         Ok(())
+    }
+
+    /// The binaries and the panel's catalog, for a figure that starts a panel of its own.
+    pub(crate) fn bins(&self) -> &Binaries {
+        &self.bins
+    }
+
+    pub(crate) fn panel_catalog(&self) -> &Path {
+        &self.panel_catalog
     }
 
     /// `http://127.0.0.1:<port>` of the panel.
@@ -256,7 +235,41 @@ impl Installation {
 
 /// Clears the environment except what a program needs to run at all, so the developer's own
 /// `OUTFITTER_*` settings never reach a measured program.
-fn clean_env(cmd: &mut Command) {
+/// Runs `outfitter-panel serve` from `cmd` (its settings in the environment) on a free port,
+/// logging under `dir`, and waits for `/healthz`; the daemon and its port.
+pub(crate) async fn serve_panel(mut cmd: Command, dir: &Path) -> Result<(Daemon, u16)> {
+    let port = free_port();
+    cmd.arg("serve")
+        .env("OUTFITTER_BIND", format!("127.0.0.1:{port}"));
+    let mut daemon = Daemon::spawn(
+        "outfitter-panel serve",
+        cmd,
+        &dir.join(format!("panel-{port}.log")),
+    )?;
+    outfitter_test_support::install_tls_provider();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + READY_LIMIT;
+    loop {
+        daemon.ensure_running()?;
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            return Ok((daemon, port));
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the panel did not answer /healthz within {READY_LIMIT:?}:\n{}",
+                daemon.output_tail(30)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub(crate) fn clean_env(cmd: &mut Command) {
     cmd.env_clear();
     for keep in ["PATH", "HOME", "LANG", "TMPDIR"] {
         if let Some(v) = std::env::var_os(keep) {

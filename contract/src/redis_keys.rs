@@ -27,7 +27,8 @@ impl AgentRedisKeys {
     /// the one statement of what a runner may do: its own keys and channels only, the
     /// command families it uses (strings, hashes, lists, sorted sets, streams, pubsub, Lua,
     /// transactions), nothing dangerous (`FLUSHALL`, `CONFIG`, `ACL`, `KEYS`, `DEBUG`, …) and
-    /// no walking of the keyspace (`SCAN`, `RANDOMKEY`) or emptying of the script cache.
+    /// no walking of the keyspace (`SCAN`, `RANDOMKEY`) or emptying of the script cache; on a
+    /// cluster, the slot map (`CLUSTER SLOTS`) and nothing else of `CLUSTER`.
     pub fn acl_rules(&self, password: &str) -> Vec<String> {
         [
             "on".to_owned(),
@@ -50,6 +51,8 @@ impl AgentRedisKeys {
                 "-randomkey",
                 "-script|flush",
                 "-function",
+                // The cluster client learns which node serves which slot (read-only).
+                "+cluster|slots",
             ]
             .map(str::to_owned),
         )

@@ -3,7 +3,7 @@
 //! are trimmed by the retention sweep.
 
 use outfitter_contract::redis_keys;
-use redis::aio::ConnectionManager;
+use outfitter_redis::RedisConn;
 use redis::streams::StreamRangeReply;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -37,7 +37,7 @@ pub struct AuditEntry {
 
 /// Records one action. Failures are logged, not returned: the action already happened.
 pub async fn record(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     who: &str,
     action: &str,
     target: &str,
@@ -82,7 +82,7 @@ pub fn valid_cursor(id: &str) -> bool {
 
 /// The newest entries (before `before`, exclusive), newest first.
 pub async fn list(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     before: Option<&str>,
     limit: usize,
 ) -> redis::RedisResult<Vec<AuditEntry>> {
@@ -121,7 +121,7 @@ pub async fn list(
 
 /// Removes entries older than `cutoff_ms`. Exact, not `~`: an approximate trim removes only
 /// whole stream nodes (100 entries), so a small audit log would never be trimmed.
-pub async fn trim_before(conn: &mut ConnectionManager, cutoff_ms: i64) -> redis::RedisResult<u64> {
+pub async fn trim_before(conn: &mut RedisConn, cutoff_ms: i64) -> redis::RedisResult<u64> {
     redis::cmd("XTRIM")
         .arg(redis_keys::AUDIT)
         .arg("MINID")

@@ -7,7 +7,7 @@ use outfitter_contract::clock::now_ms;
 use outfitter_contract::installation::InstallationState;
 use outfitter_contract::job::{JobState, field};
 use outfitter_contract::redis_keys::{self, AgentRedisKeys};
-use redis::aio::ConnectionManager;
+use outfitter_redis::RedisConn;
 
 use crate::agents;
 use crate::installations::{self, store::Filter};
@@ -220,7 +220,7 @@ struct Window {
 }
 
 /// The jobs created since `since`, newest first, three fields each, a page of ids at a time.
-async fn recent_jobs(conn: &mut ConnectionManager, since: i64) -> redis::RedisResult<Window> {
+async fn recent_jobs(conn: &mut RedisConn, since: i64) -> redis::RedisResult<Window> {
     const PAGE: usize = 500;
     let mut out = Window {
         jobs: Vec::new(),

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use outfitter_contract::redis_keys;
+use outfitter_redis::RedisTarget;
 use tokio::sync::broadcast;
 
 /// Buffered events per job channel before a slow SSE client lags (and re-reads the stream).
@@ -143,11 +144,21 @@ pub fn parse_message(channel: &str, payload: &str) -> Option<LiveEvent> {
 
 /// Runs the subscription forever, reconnecting with backoff. Spawn it once per process;
 /// `ping_every` is how often the subscription is pinged and idle job channels are pruned.
-pub async fn run(client: redis::Client, hub: LiveHub, ping_every: Duration) {
+/// Subscribes through the one server, or through a cluster's seed nodes in turn: classic
+/// pubsub on a cluster delivers a `PUBLISH` made on any node to subscribers on every node, so
+/// one reachable node is enough, and the next one takes over when it fails.
+pub async fn run(target: RedisTarget, hub: LiveHub, ping_every: Duration) {
+    let clients = match target.node_clients() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "no pubsub: the Redis URLs do not make clients");
+            return;
+        }
+    };
     let mut backoff = FIRST_BACKOFF;
-    loop {
+    for client in clients.iter().cycle() {
         let started = std::time::Instant::now();
-        match subscribe_once(&client, &hub, ping_every).await {
+        match subscribe_once(client, &hub, ping_every).await {
             Ok(()) => tracing::warn!("pubsub subscription ended; resubscribing"),
             Err(e) => tracing::warn!(error = %e, "pubsub subscription failed; retrying"),
         }

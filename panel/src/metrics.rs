@@ -26,13 +26,13 @@ use std::sync::Arc;
 use outfitter_contract::event::{Event, EventBody};
 use outfitter_contract::job::field;
 use outfitter_contract::redis_keys::AgentRedisKeys;
+use outfitter_redis::RedisConn;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use redis::aio::ConnectionManager;
 use tokio::sync::broadcast;
 
 use crate::agents::AgentStatus;
@@ -315,7 +315,7 @@ impl Metrics {
 pub async fn observe_events(
     metrics: Metrics,
     mut rx: broadcast::Receiver<Arc<LiveEvent>>,
-    mut conn: ConnectionManager,
+    mut conn: RedisConn,
 ) {
     // job id → app id; jobs are short-lived, so the cache is simply dropped when it grows.
     let mut apps: HashMap<String, String> = HashMap::new();

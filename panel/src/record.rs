@@ -1,7 +1,7 @@
 //! Records with a revision (installations, rollouts): one hash (`data` as JSON, `rev`)
 //! written by compare-and-swap (`panel/lua/record_write.lua`), with a history list beside it.
 
-use redis::aio::ConnectionManager;
+use outfitter_redis::RedisConn;
 use serde::Serialize;
 
 use crate::scripts;
@@ -10,7 +10,7 @@ use crate::scripts;
 /// appends `history` to `history_key` in the same step; returns the new revision, or `None`
 /// when someone else wrote first.
 pub async fn write<T: Serialize, H: Serialize>(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     key: &str,
     history_key: &str,
     rev: u64,

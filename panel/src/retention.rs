@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use outfitter_contract::job::{JobState, field};
 use outfitter_contract::redis_keys::{self, AgentRedisKeys};
+use outfitter_redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use crate::audit;
 use crate::clock::now_ms;
@@ -16,7 +16,7 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(600);
 const BATCH: isize = 500;
 
 /// Deletes what is older than `retention_days`; returns the number of jobs deleted.
-pub async fn sweep(conn: &mut ConnectionManager, retention_days: u64) -> redis::RedisResult<usize> {
+pub async fn sweep(conn: &mut RedisConn, retention_days: u64) -> redis::RedisResult<usize> {
     let cutoff = now_ms() - (retention_days.min(100_000) as i64) * 86_400_000;
     let mut deleted = 0;
     let mut offset = 0;
@@ -66,7 +66,7 @@ pub async fn sweep(conn: &mut ConnectionManager, retention_days: u64) -> redis::
 }
 
 /// Runs the sweep forever. Spawn once per process.
-pub async fn run(mut conn: ConnectionManager, retention_days: u64) {
+pub async fn run(mut conn: RedisConn, retention_days: u64) {
     let mut tick = tokio::time::interval(SWEEP_EVERY);
     loop {
         tick.tick().await;

@@ -56,9 +56,15 @@ pub struct SettingsLayer {
     pub bind: Option<SocketAddr>,
 
     /// Redis the panel and the runners share [default: redis://127.0.0.1:6379/];
-    /// `rediss://` for TLS.
+    /// `rediss://` for TLS; with `redis_cluster`, seed nodes of the cluster separated by
+    /// commas.
     #[arg(long, env = "OUTFITTER_REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// `redis_url` is a Redis Cluster (its seed nodes; any one is enough to find the rest).
+    #[arg(long, env = "OUTFITTER_REDIS_CLUSTER", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub redis_cluster: Option<bool>,
 
     /// PEM certificates to trust for a `rediss://` Redis instead of the system's roots.
     #[arg(long, env = "OUTFITTER_REDIS_CA_FILE")]
@@ -212,6 +218,7 @@ impl SettingsLayer {
             config: self.config.or(lower.config),
             bind: self.bind.or(lower.bind),
             redis_url: self.redis_url.or(lower.redis_url),
+            redis_cluster: self.redis_cluster.or(lower.redis_cluster),
             redis_ca_file: self.redis_ca_file.or(lower.redis_ca_file),
             redis_client_cert: self.redis_client_cert.or(lower.redis_client_cert),
             redis_client_key: self.redis_client_key.or(lower.redis_client_key),
@@ -259,6 +266,7 @@ impl SettingsLayer {
             redis_url: self
                 .redis_url
                 .unwrap_or_else(|| default::REDIS_URL.to_owned()),
+            redis_cluster: self.redis_cluster.unwrap_or(false),
             redis_tls: RedisTls {
                 ca_file: self.redis_ca_file,
                 client_cert: self.redis_client_cert,
@@ -328,6 +336,7 @@ impl SettingsLayer {
 pub struct Settings {
     pub bind: SocketAddr,
     pub redis_url: String,
+    pub redis_cluster: bool,
     /// `redis_ca_file`, `redis_client_cert`, `redis_client_key`.
     pub redis_tls: RedisTls,
     pub installers: PathBuf,

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use outfitter_contract::keys::PanelSecret;
-use outfitter_contract::redis_tls::{RedisTls, redact_url};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use outfitter_redis::{RedisConn, RedisTarget, Timeouts};
 
 use crate::agents::attention::{self, Thresholds};
 use crate::auth::throttle::Throttle;
@@ -20,10 +19,11 @@ use crate::{agents, live, metrics, retention, templates};
 /// Shared state of the panel.
 pub struct AppState {
     pub settings: Settings,
-    /// Multiplexed connection for commands (reconnects by itself).
-    pub redis: ConnectionManager,
-    /// For the dedicated pubsub connection.
-    pub redis_client: redis::Client,
+    /// Multiplexed connection for commands (reconnects by itself; a cluster's routes each
+    /// command to its slot's node).
+    pub redis: RedisConn,
+    /// Where the dedicated pubsub connection goes (one server, or any node of a cluster).
+    pub redis_target: RedisTarget,
     pub catalog: CatalogHandle,
     pub secret: PanelSecret,
     pub templates: tera::Tera,
@@ -41,48 +41,34 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// A Redis client for `redis_url`, over TLS with the files of `tls` for `rediss://`.
-pub fn client(redis_url: &str, tls: &RedisTls) -> anyhow::Result<redis::Client> {
-    let shown = redact_url(redis_url);
-    let Some(pem) = tls.load(redis_url)? else {
-        return redis::Client::open(redis_url).with_context(|| format!("Redis URL {shown:?}"));
-    };
-    // The panel's rustls has ring and no other provider (no C build of aws-lc).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let certs = redis::TlsCertificates {
-        client_tls: pem
-            .client
-            .map(|(client_cert, client_key)| redis::ClientTlsConfig {
-                client_cert,
-                client_key,
-            }),
-        root_cert: pem.root_cert,
-    };
-    redis::Client::build_with_tls(redis_url, certs)
-        .with_context(|| format!("Redis URL {shown:?} with its TLS files"))
+/// The Redis of `settings`: one server or a cluster (`redis_cluster`), with its TLS files.
+pub fn redis_target(settings: &Settings) -> anyhow::Result<RedisTarget> {
+    Ok(RedisTarget::new(
+        &settings.redis_url,
+        settings.redis_cluster,
+        &settings.redis_tls,
+    )?)
 }
 
-/// Connects to Redis with the panel's timeouts.
-pub async fn connect(
-    redis_url: &str,
-    tls: &RedisTls,
-) -> anyhow::Result<(redis::Client, ConnectionManager)> {
-    let client = client(redis_url, tls)?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_response_timeout(Some(Duration::from_secs(5)))
-        .set_number_of_retries(3);
-    let conn = ConnectionManager::new_with_config(client.clone(), config)
+/// Connects to the Redis of `settings` with the panel's timeouts.
+pub async fn connect(settings: &Settings) -> anyhow::Result<(RedisTarget, RedisConn)> {
+    let target = redis_target(settings)?;
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(5),
+        response: Some(Duration::from_secs(5)),
+    };
+    let conn = target
+        .connect_managed(timeouts, 3)
         .await
-        .with_context(|| format!("connecting to Redis at {}", redact_url(redis_url)))?;
-    Ok((client, conn))
+        .with_context(|| format!("connecting to Redis at {}", target.shown()))?;
+    Ok((target, conn))
 }
 
 impl AppState {
     /// Loads the secret and the catalog, compiles the templates and connects to Redis.
     pub async fn new(settings: Settings) -> anyhow::Result<Self> {
         let secret = PanelSecret::load_or_create(&settings.secret_file)?;
-        let (redis_client, redis) = connect(&settings.redis_url, &settings.redis_tls).await?;
+        let (redis_target, redis) = connect(&settings).await?;
         let offered = Offered::load(&settings.installers, settings.only_tested_apps);
         tracing::info!(
             apps = offered.catalog.len(),
@@ -100,7 +86,7 @@ impl AppState {
             ),
             settings,
             redis,
-            redis_client,
+            redis_target,
             secret,
         })
     }
@@ -113,7 +99,7 @@ impl AppState {
     pub fn spawn_background(self: &Arc<Self>) {
         tokio::spawn(crate::schedules::tick::run(Arc::clone(self)));
         tokio::spawn(live::run(
-            self.redis_client.clone(),
+            self.redis_target.clone(),
             self.live.clone(),
             Duration::from_secs(self.settings.pubsub_ping_secs.max(1)),
         ));
@@ -165,7 +151,7 @@ impl AppState {
 
 /// Every heartbeat interval: copies fresh heartbeats, decides which servers need attention
 /// (and emits their webhook events), and sets the gauges from what it read.
-async fn record_heartbeats(mut conn: ConnectionManager, metrics: Metrics, thresholds: Thresholds) {
+async fn record_heartbeats(mut conn: RedisConn, metrics: Metrics, thresholds: Thresholds) {
     let every = Duration::from_secs(outfitter_contract::host::HEARTBEAT_INTERVAL_SECS);
     let mut tick = tokio::time::interval(every);
     loop {

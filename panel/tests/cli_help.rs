@@ -33,9 +33,11 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 fn one_shot_commands_list_only_the_settings_they_read() {
     let serve = flags_in_help(&["serve"]);
     assert!(serve.len() >= 13, "serve lists every setting: {serve:?}");
-    // Redis: its URL and the TLS files for a rediss:// one.
+    // Redis: its URL (a cluster's seed nodes with --redis-cluster) and the TLS files for a
+    // rediss:// one.
     let redis = [
         "redis-url",
+        "redis-cluster",
         "redis-ca-file",
         "redis-client-cert",
         "redis-client-key",

@@ -16,9 +16,9 @@ use common::{RedisServer, demo_body, facts};
 use outfitter_contract::redis_keys::{self, AgentRedisKeys};
 use outfitter_panel::agents;
 use outfitter_panel::auth::{Role, tokens};
+use outfitter_redis::RedisConn;
 use outfitter_test_support::free_port;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -152,9 +152,11 @@ async fn create(url: &str, token: &str) -> reqwest::Result<reqwest::Response> {
 #[actix_web::test]
 async fn a_retry_after_the_panel_died_between_reserving_the_key_and_writing_the_job_succeeds() {
     let redis = RedisServer::start();
-    let mut conn = ConnectionManager::new(redis::Client::open(redis.url()).unwrap())
-        .await
-        .unwrap();
+    let mut conn: RedisConn =
+        redis::aio::ConnectionManager::new(redis::Client::open(redis.url()).unwrap())
+            .await
+            .unwrap()
+            .into();
     let now = outfitter_panel::clock::now_ms();
     assert!(
         agents::register(&mut conn, "web-1", &Default::default(), "test", now)

@@ -10,8 +10,9 @@ use std::time::Duration;
 use clap::Args;
 use outfitter_contract::keys::Key;
 use outfitter_contract::logs::LogFormat;
-use outfitter_contract::redis_tls::{RedisTls, RedisTlsError, RedisTlsPem};
+use outfitter_contract::redis_tls::RedisTls;
 use outfitter_contract::settings_file::{SettingsFileError, read_layer};
+use outfitter_redis::{RedisTarget, TargetError};
 use serde::Deserialize;
 
 use crate::host_metrics::{ServiceSettings, Target};
@@ -33,9 +34,14 @@ pub struct SettingsLayer {
     /// This agent's key (64 hex digits), printed once by `outfitter-panel agent add`.
     #[arg(long, env = "OUTFITTER_AGENT_KEY", hide_env_values = true)]
     pub agent_key: Option<String>,
-    /// Redis URL, e.g. redis://user:password@panel.example:6379/0; rediss:// for TLS.
+    /// Redis URL, e.g. redis://user:password@panel.example:6379/0; rediss:// for TLS; with
+    /// redis_cluster, seed nodes of the cluster separated by commas.
     #[arg(long, env = "OUTFITTER_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// redis_url is a Redis Cluster (its seed nodes; any one is enough to find the rest).
+    #[arg(long, env = "OUTFITTER_REDIS_CLUSTER", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub redis_cluster: Option<bool>,
     /// PEM certificates to trust for a rediss:// Redis instead of the system's roots.
     #[arg(long, env = "OUTFITTER_REDIS_CA_FILE")]
     pub redis_ca_file: Option<PathBuf>,
@@ -161,9 +167,9 @@ pub enum ConfigError {
     },
     #[error("setting `{field}`: {rule}")]
     Invalid { field: &'static str, rule: String },
-    /// The TLS files for Redis (the message names the setting).
+    /// `redis_url` with `redis_cluster` and the TLS files (the message names the setting).
     #[error("setting {0}")]
-    RedisTls(#[from] RedisTlsError),
+    Redis(#[from] TargetError),
 }
 
 impl SettingsLayer {
@@ -188,6 +194,7 @@ impl SettingsLayer {
             agent_id: self.agent_id.or(lower.agent_id),
             agent_key: self.agent_key.or(lower.agent_key),
             redis_url: self.redis_url.or(lower.redis_url),
+            redis_cluster: self.redis_cluster.or(lower.redis_cluster),
             redis_ca_file: self.redis_ca_file.or(lower.redis_ca_file),
             redis_client_cert: self.redis_client_cert.or(lower.redis_client_cert),
             redis_client_key: self.redis_client_key.or(lower.redis_client_key),
@@ -335,12 +342,12 @@ impl SettingsLayer {
             client_cert: self.redis_client_cert.clone(),
             client_key: self.redis_client_key.clone(),
         };
-        let redis_tls = tls.load(&redis_url)?;
+        let redis = RedisTarget::new(&redis_url, self.redis_cluster.unwrap_or(false), &tls)?;
         Ok(DaemonConfig {
             agent_id,
             agent_key,
             redis_url,
-            redis_tls,
+            redis,
             installers: self
                 .installers
                 .clone()
@@ -393,8 +400,9 @@ pub struct DaemonConfig {
     pub agent_id: String,
     pub agent_key: Key,
     pub redis_url: String,
-    /// The CA and client certificate for a rediss:// URL, read at start.
-    pub redis_tls: Option<RedisTlsPem>,
+    /// The server or cluster of `redis_url`, with the CA and client certificate for a
+    /// rediss:// URL read at start.
+    pub redis: RedisTarget,
     pub installers: PathBuf,
     pub log_dir: PathBuf,
     pub state_dir: PathBuf,

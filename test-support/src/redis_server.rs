@@ -60,6 +60,8 @@ pub struct RedisServer {
     persistence: Persistence,
     /// A TLS port beside the plain one, with its certificates.
     tls: Option<(u16, TestCerts)>,
+    /// A node of a Redis Cluster: its cluster bus port.
+    cluster_port: Option<u16>,
     child: Option<Child>,
     /// Set when the server made its own directory; removed after the server is gone.
     _own_dir: Option<tempfile::TempDir>,
@@ -93,6 +95,19 @@ impl RedisServer {
         Self::launch(dir.to_owned(), persistence, None, None)
     }
 
+    /// A node for a Redis Cluster (`cluster-enabled`, its bus on a free port, a node timeout
+    /// of 2 s so a failover takes seconds), with its files in `dir`; `nodes.conf` there keeps
+    /// its place in the cluster across [`RedisServer::restart`]. See `RedisCluster`.
+    pub fn start_cluster_node_in(dir: &Path) -> Result<Self, StartError> {
+        std::fs::create_dir_all(dir).map_err(|source| StartError::Dir {
+            dir: dir.to_owned(),
+            source,
+        })?;
+        let mut server = Self::unstarted(dir.to_owned(), Persistence::AppendOnly, None, None);
+        server.cluster_port = Some(free_port());
+        server.spawn_retrying()
+    }
+
     /// Like [`RedisServer::start_in`], also listening for TLS on a port of its own with
     /// `certs`, and asking every TLS client for a certificate signed by their CA
     /// (`tls-auth-clients yes`). The plain port stays, bound to 127.0.0.1, for the test's
@@ -124,24 +139,41 @@ impl RedisServer {
         certs: Option<TestCerts>,
         own_dir: Option<tempfile::TempDir>,
     ) -> Result<Self, StartError> {
-        let mut server = Self {
+        Self::unstarted(dir, persistence, certs, own_dir).spawn_retrying()
+    }
+
+    fn unstarted(
+        dir: PathBuf,
+        persistence: Persistence,
+        certs: Option<TestCerts>,
+        own_dir: Option<tempfile::TempDir>,
+    ) -> Self {
+        Self {
             port: free_port(),
             dir,
             persistence,
             tls: certs.map(|c| (free_port(), c)),
+            cluster_port: None,
             child: None,
             _own_dir: own_dir,
-        };
-        // Another process may take the port between `free_port` and the bind: try another.
+        }
+    }
+
+    /// Starts it; another process may take a port between `free_port` and the bind, so a
+    /// server that exits at start tries other ports.
+    fn spawn_retrying(mut self) -> Result<Self, StartError> {
         for attempt in 1..=PORT_ATTEMPTS {
-            match server.spawn() {
+            match self.spawn() {
                 Err(StartError::Exited { .. }) if attempt < PORT_ATTEMPTS => {
-                    server.port = free_port();
-                    if let Some((port, _)) = &mut server.tls {
+                    self.port = free_port();
+                    if let Some((port, _)) = &mut self.tls {
+                        *port = free_port();
+                    }
+                    if let Some(port) = &mut self.cluster_port {
                         *port = free_port();
                     }
                 }
-                other => return other.map(|()| server),
+                other => return other.map(|()| self),
             }
         }
         unreachable!("the last attempt returns")
@@ -173,6 +205,15 @@ impl RedisServer {
                 .arg("--tls-ca-cert-file")
                 .arg(&certs.ca)
                 .args(["--tls-auth-clients", "yes"]);
+        }
+        if let Some(bus) = self.cluster_port {
+            cmd.args(["--cluster-enabled", "yes"])
+                .args(["--cluster-config-file", "nodes.conf"])
+                .args(["--cluster-node-timeout", "2000"])
+                // A replica fails over whatever the age of its data: a test kills masters
+                // on purpose, and a replica idle between tests must still take over.
+                .args(["--cluster-replica-validity-factor", "0"])
+                .args(["--cluster-port", &bus.to_string()]);
         }
         let mut child = cmd
             .stdin(Stdio::null())

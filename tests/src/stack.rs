@@ -10,7 +10,7 @@ use tempfile::TempDir;
 
 use crate::api::Api;
 use crate::panel::{Panel, PanelSettings};
-use crate::redis::{Persistence, RedisServer, TestCerts};
+use crate::redis::{Persistence, RedisCluster, RedisServer, TestCerts};
 use crate::runner::Runner;
 
 /// The bundles the suites install: harmless scripts that only print, sleep and exit.
@@ -24,7 +24,9 @@ pub struct Stack {
     // Fields drop in order: processes first, the directory holding their files last.
     runners: BTreeMap<String, Runner>,
     panels: Vec<Panel>,
-    pub redis: RedisServer,
+    redis: Option<RedisServer>,
+    /// The Redis Cluster of [`Stack::start_cluster`] (then there is no single server).
+    pub cluster: Option<RedisCluster>,
     pub settings: PanelSettings,
     /// An admin API token, made with `outfitter-panel token add`.
     pub token: String,
@@ -51,7 +53,20 @@ impl Stack {
             .tempdir()?;
         let redis = RedisServer::start_in(&dir.path().join("redis"), Persistence::None)?;
         let url = redis.url();
-        Self::start_on(dir, redis, url, installers, env).await
+        Self::start_on(dir, Store::Server(redis), url, installers, env).await
+    }
+
+    /// Like [`Stack::start_with`] on a private Redis Cluster (3 masters, 3 replicas): the
+    /// panels get every node as a seed and `redis_cluster`, and so does each runner's
+    /// configuration (`agent add` prints it).
+    pub async fn start_cluster(installers: &Path) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("outfitter-e2e-")
+            .tempdir()?;
+        let cluster = RedisCluster::start_in(&dir.path().join("redis"))?;
+        let seeds = cluster.seeds();
+        let env = [("OUTFITTER_REDIS_CLUSTER", "true")];
+        Self::start_on(dir, Store::Cluster(cluster), seeds, installers, &env).await
     }
 
     /// Like [`Stack::start`] on a Redis reached only over TLS with client certificates: the
@@ -66,14 +81,14 @@ impl Stack {
         let url = redis.tls_url().context("the TLS Redis has a TLS URL")?;
         let env = tls_env(&certs);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let mut stack = Self::start_on(dir, redis, url, installers, &env).await?;
+        let mut stack = Self::start_on(dir, Store::Server(redis), url, installers, &env).await?;
         stack.certs = Some(certs);
         Ok(stack)
     }
 
     async fn start_on(
         dir: TempDir,
-        redis: RedisServer,
+        store: Store,
         redis_url: String,
         installers: &Path,
         env: &[(&str, &str)],
@@ -88,10 +103,15 @@ impl Stack {
                 .collect(),
         };
         let token = settings.add_token("e2e-admin", "admin")?;
+        let (redis, cluster) = match store {
+            Store::Server(r) => (Some(r), None),
+            Store::Cluster(c) => (None, Some(c)),
+        };
         let mut stack = Self {
             runners: BTreeMap::new(),
             panels: Vec::new(),
             redis,
+            cluster,
             settings,
             token,
             certs: None,
@@ -99,6 +119,16 @@ impl Stack {
         };
         stack.start_panel().await?;
         Ok(stack)
+    }
+
+    /// The one Redis server (every stack but [`Stack::start_cluster`]'s).
+    ///
+    /// # Panics
+    /// On a cluster stack.
+    pub fn redis(&self) -> &RedisServer {
+        self.redis
+            .as_ref()
+            .expect("a single Redis server: this stack runs on a cluster")
     }
 
     /// Starts one more panel on the same Redis and secret file; returns its index.
@@ -202,6 +232,12 @@ impl Stack {
             panic!("{e:#}\n{diagnostics}");
         }
     }
+}
+
+/// What a stack runs on.
+enum Store {
+    Server(RedisServer),
+    Cluster(RedisCluster),
 }
 
 /// The settings (environment of panel and runner alike) for a Redis that wants TLS with a

@@ -147,7 +147,7 @@ async fn a_full_disk_and_a_dead_runner_mark_the_server_once_and_clear_once() {
         )
         .await?
         .expect(StatusCode::CREATED)?;
-        let client = redis::Client::open(s.redis.url())?;
+        let client = redis::Client::open(s.redis().url())?;
         let mut conn = client.get_multiplexed_async_connection().await?;
 
         // A simulated agent whose disk fills up.

@@ -23,7 +23,7 @@ fn id_of(job: &Value) -> Result<String> {
 async fn runner_confined_to_its_own_keys_by_a_redis_acl_still_runs_jobs() {
     Stack::scenario(async |s| {
         // The line from docs/operations.md, for agent web-1.
-        s.redis.cli(&[
+        s.redis().cli(&[
             "ACL",
             "SETUSER",
             "agent-web-1",
@@ -38,7 +38,7 @@ async fn runner_confined_to_its_own_keys_by_a_redis_acl_still_runs_jobs() {
         ])?;
         let confined_url = format!(
             "redis://agent-web-1:{PASSWORD}@127.0.0.1:{}/",
-            s.redis.port()
+            s.redis().port()
         );
         let runner = s.add_agent("web-1")?;
         runner.set_env("OUTFITTER_REDIS_URL", &confined_url);
@@ -66,7 +66,7 @@ async fn runner_confined_to_its_own_keys_by_a_redis_acl_still_runs_jobs() {
         ensure!(done["state"] == "canceled", "{done}");
 
         // And the same credentials reach nothing outside the agent's own keys.
-        let port = s.redis.port().to_string();
+        let port = s.redis().port().to_string();
         for attempt in [
             vec!["HGETALL", "outfitter:tokens"],
             vec!["LPUSH", "outfitter:agent:{db-1}:queue", "forged"],
@@ -124,7 +124,7 @@ fn cli_as(port: u16, user: &str, password: &str, args: &[&str]) -> Result<String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_add_with_a_redis_user_confines_the_runner_and_rotation_and_removal_follow() {
     Stack::scenario(async |s| {
-        let port = s.redis.port();
+        let port = s.redis().port();
         let runner = s.add_agent_with("web-1", &["--redis-user"])?;
         let url = runner.config_redis_url()?;
         let (user, password) = credentials(&url)?;
@@ -206,7 +206,7 @@ async fn agent_add_with_a_redis_user_confines_the_runner_and_rotation_and_remova
 
         // Removal deletes the user.
         s.settings.run(&["agent", "remove", "web-1", "--force"])?;
-        let gone = s.redis.cli(&["ACL", "GETUSER", "agent-web-1"])?;
+        let gone = s.redis().cli(&["ACL", "GETUSER", "agent-web-1"])?;
         ensure!(
             gone.trim().is_empty() || gone.contains("nil"),
             "user left: {gone}"

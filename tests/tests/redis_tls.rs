@@ -49,8 +49,8 @@ async fn ping(
 
 async fn over_tls(s: &mut Stack) -> Result<()> {
     let certs = s.certs.clone().context("the TLS stack's certificates")?;
-    let tls_url = s.redis.tls_url().context("a TLS Redis")?;
-    let tls_port = s.redis.tls_port().context("a TLS port")?;
+    let tls_url = s.redis().tls_url().context("a TLS Redis")?;
+    let tls_port = s.redis().tls_port().context("a TLS port")?;
 
     let runner = s.add_agent("tls-1")?;
     for (name, value) in tls_env(&certs) {
@@ -89,7 +89,7 @@ async fn over_tls(s: &mut Stack) -> Result<()> {
     ensure!(done["state"] == "canceled", "{done}");
 
     // Every client but this one (on the plain port, for the look) is on the TLS port.
-    let clients = s.redis.cli(&["CLIENT", "LIST"])?;
+    let clients = s.redis().cli(&["CLIENT", "LIST"])?;
     let tls_addr = format!("laddr=127.0.0.1:{tls_port}");
     let others: Vec<&str> = clients
         .lines()
@@ -131,7 +131,7 @@ async fn over_tls(s: &mut Stack) -> Result<()> {
     let out = s
         .settings
         .command()
-        .env("OUTFITTER_REDIS_URL", s.redis.url())
+        .env("OUTFITTER_REDIS_URL", s.redis().url())
         .args(["token", "add", "--name", "tls-probe", "--role", "viewer"])
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -75,16 +75,16 @@ async fn events_until_success(s: &Stack, id: &str) -> Result<Vec<Value>> {
 /// Every key Redis holds, with its values: the documented promise is that nothing secret
 /// rests there as plaintext (sealed values only).
 fn redis_contents(s: &Stack, out: &mut Vec<(String, String)>) -> Result<()> {
-    let keys = s.redis.cli(&["--scan"])?;
+    let keys = s.redis().cli(&["--scan"])?;
     for key in keys.lines().filter(|k| !k.is_empty()) {
-        let kind = s.redis.cli(&["TYPE", key])?;
+        let kind = s.redis().cli(&["TYPE", key])?;
         let dump = match kind.as_str() {
-            "hash" => s.redis.cli(&["HGETALL", key])?,
-            "stream" => s.redis.cli(&["XRANGE", key, "-", "+"])?,
-            "string" => s.redis.cli(&["GET", key])?,
-            "list" => s.redis.cli(&["LRANGE", key, "0", "-1"])?,
-            "zset" => s.redis.cli(&["ZRANGE", key, "0", "-1"])?,
-            "set" => s.redis.cli(&["SMEMBERS", key])?,
+            "hash" => s.redis().cli(&["HGETALL", key])?,
+            "stream" => s.redis().cli(&["XRANGE", key, "-", "+"])?,
+            "string" => s.redis().cli(&["GET", key])?,
+            "list" => s.redis().cli(&["LRANGE", key, "0", "-1"])?,
+            "zset" => s.redis().cli(&["ZRANGE", key, "0", "-1"])?,
+            "set" => s.redis().cli(&["SMEMBERS", key])?,
             other => format!("(type {other})"),
         };
         out.push((format!("redis key {key}"), dump));

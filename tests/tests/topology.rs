@@ -1,4 +1,5 @@
-//! More than one of each: two agents behind one panel, two panels in front of one Redis.
+//! More than one of each: two agents behind one panel, two panels in front of one Redis (jobs,
+//! live events, cancels, idempotency keys and browser sessions work across them).
 
 use std::time::Duration;
 
@@ -132,7 +133,112 @@ async fn two_panels_sharing_one_redis_serve_the_same_jobs_and_agents() {
             text.contains(&id) && text.contains(&id2),
             "panel B lists both jobs: {listed}"
         );
+
+        // An Idempotency-Key used on A is honoured on B: the same job, not a second one.
+        let (url_a, url_b) = (s.panel_at(0).url(), s.panel_at(second).url());
+        let first = post_job_with_key(&url_a, &s.token, "two-panels-1").await?;
+        let again = post_job_with_key(&url_b, &s.token, "two-panels-1").await?;
+        ensure!(
+            first == again,
+            "the key made one job on both panels: {first} vs {again}"
+        );
+
+        // A browser session made on A is signed in on B.
+        let cookies = sign_in(&url_a, &s.token).await?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let page = http
+            .get(format!("{url_b}/dashboard"))
+            .header("Cookie", &cookies)
+            .send()
+            .await?;
+        ensure!(
+            page.status() == StatusCode::OK,
+            "the session of A on B: {}",
+            page.status()
+        );
+        let signed_out = http.get(format!("{url_b}/dashboard")).send().await?;
+        ensure!(
+            signed_out.status() == StatusCode::SEE_OTHER,
+            "and without it, sign-in"
+        );
         Ok(())
     })
     .await;
+}
+
+/// `POST /api/v1/jobs` of `e2e-hello` with `Idempotency-Key: key`; the job's id.
+async fn post_job_with_key(panel: &str, token: &str, key: &str) -> Result<String> {
+    outfitter_test_support::install_tls_provider();
+    let reply = reqwest::Client::new()
+        .post(format!("{panel}/api/v1/jobs"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(&json!({"app_id": "e2e-hello", "agent_id": "local", "inputs": {"greeting": "Once"}}))
+        .send()
+        .await?;
+    ensure!(
+        reply.status().is_success(),
+        "POST /api/v1/jobs: {}",
+        reply.status()
+    );
+    id_of(&reply.json().await?)
+}
+
+/// Signs in with `token` through the login form of `panel`; the cookies to send.
+async fn sign_in(panel: &str, token: &str) -> Result<String> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let cookies = |r: &reqwest::Response| -> Vec<String> {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .filter(|kv| !kv.ends_with('='))
+            .map(str::to_owned)
+            .collect()
+    };
+    let form = http.get(format!("{panel}/login")).send().await?;
+    let csrf_cookie = cookies(&form).join("; ");
+    let html = form.text().await?;
+    let csrf = html
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("the login form's _csrf field")?
+        .to_owned();
+    let signed = http
+        .post(format!("{panel}/login"))
+        .header("Cookie", csrf_cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "_csrf={}&token={}&next=%2Fdashboard",
+            form_encode(&csrf),
+            form_encode(token)
+        ))
+        .send()
+        .await?;
+    ensure!(
+        signed.status() == StatusCode::SEE_OTHER,
+        "sign-in: {}",
+        signed.status()
+    );
+    let session = cookies(&signed).join("; ");
+    ensure!(!session.is_empty(), "sign-in set a session cookie");
+    Ok(session)
+}
+
+/// `text` for an `application/x-www-form-urlencoded` body.
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -123,7 +123,7 @@ impl FactsTemplate {
 
 /// The history point of agent `i` at `ts`: a day's curve plus a per-agent phase, so the
 /// averages are real averages.
-fn sample(i: usize, ts: i64) -> Sample {
+pub(crate) fn sample(i: usize, ts: i64) -> Sample {
     let day = (ts % 86_400_000) as f64 / 86_400_000.0 * std::f64::consts::TAU;
     let wave = (day + i as f64 * 0.37).sin();
     Sample {

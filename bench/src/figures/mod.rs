@@ -1,6 +1,7 @@
-//! The ten figures. Each takes the running installation, measures, and returns a
+//! The eleven figures. Each takes the running installation, measures, and returns a
 //! [`Figure`](crate::report::Figure) with its baselines.
 
+pub(crate) mod cluster;
 pub(crate) mod collector;
 pub(crate) mod dispatch;
 pub(crate) mod fleet_metrics;

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use outfitter_contract::host::HostFacts;
 use outfitter_contract::redis_keys;
+use outfitter_redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
 use super::AgentStatus;
@@ -255,7 +255,7 @@ pub enum CheckError {
 /// Every agent's record as stored (the raw JSON for compare-and-swap) and parsed; an
 /// unreadable record counts as empty and is overwritten by the next change.
 pub async fn records(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
 ) -> redis::RedisResult<HashMap<String, (String, Record)>> {
     let all: HashMap<String, String> = conn.hgetall(redis_keys::ATTENTION).await?;
     Ok(all
@@ -272,7 +272,7 @@ pub async fn records(
 
 /// One round over every agent: evaluates, stores the changes, emits the pending events.
 pub async fn check(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     statuses: &[AgentStatus],
     t: &Thresholds,
     now: i64,
@@ -308,7 +308,7 @@ pub async fn check(
     Ok(())
 }
 
-async fn emit(conn: &mut ConnectionManager, p: &Pending) -> Result<(), CheckError> {
+async fn emit(conn: &mut RedisConn, p: &Pending) -> Result<(), CheckError> {
     let Ok(kind) = p.event.parse::<EventKind>() else {
         tracing::warn!(event = %p.event, "pending attention event of no known kind dropped");
         return Ok(());
@@ -324,7 +324,7 @@ fn to_json(r: &Record) -> String {
 }
 
 async fn replace(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     agent: &str,
     read: &str,
     next: &Record,

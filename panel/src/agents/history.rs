@@ -5,7 +5,7 @@
 use outfitter_contract::host_metrics::Sample;
 use outfitter_contract::metrics_history::Range;
 use outfitter_contract::redis_keys::AgentRedisKeys;
-use redis::aio::ConnectionManager;
+use outfitter_redis::RedisConn;
 use redis::streams::StreamRangeReply;
 
 /// One point of a chart: when (unix ms) and what.
@@ -23,7 +23,7 @@ pub struct Point {
 /// The points of `range` that are still kept at `now` (unix ms), oldest first; at most the
 /// tier's cap, in one round trip.
 pub async fn points(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     agent_id: &str,
     range: Range,
     now: i64,

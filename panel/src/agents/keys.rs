@@ -4,7 +4,7 @@
 //! keeps using the old key.
 
 use outfitter_contract::keys::{AgentCrypto, Key, PanelSecret};
-use redis::aio::ConnectionManager;
+use outfitter_redis::RedisConn;
 
 use super::error::{Error, Result};
 
@@ -48,15 +48,21 @@ impl GenerationKeys {
     }
 
     /// The runner's configuration file (TOML) with this key, and the panel's `redis_url`
-    /// with the agent's own Redis user in it when it has one.
-    pub fn runner_config(&self, redis_url: &str) -> String {
+    /// (each seed node of a cluster) with the agent's own Redis user in it when it has one.
+    pub fn runner_config(&self, redis_url: &str, cluster: bool) -> String {
         let url = if self.redis_user {
             let (user, password) = super::redis_user::credentials(self);
-            super::redis_user::url_with(redis_url, &user, &password)
+            redis_url
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(|u| super::redis_user::url_with(u, &user, &password))
+                .collect::<Vec<_>>()
+                .join(",")
         } else {
             redis_url.to_owned()
         };
-        super::runner_config(&self.agent_id, &self.agent_key.to_hex(), &url)
+        super::runner_config(&self.agent_id, &self.agent_key.to_hex(), &url, cluster)
     }
 }
 
@@ -67,7 +73,7 @@ pub fn not_registered(agent_id: &str) -> Error {
 
 /// The current keys of a registered agent; `agent_not_found` for any other id.
 pub async fn load(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     secret: &PanelSecret,
     agent_id: &str,
 ) -> Result<GenerationKeys> {
@@ -104,7 +110,7 @@ mod tests {
     fn runner_config_carries_the_generation_key() {
         let s = PanelSecret::from_bytes(vec![3; 32]).unwrap();
         let k = GenerationKeys::derive(&s, "web-1", 2);
-        let t: toml::Table = toml::from_str(&k.runner_config("redis://r/")).unwrap();
+        let t: toml::Table = toml::from_str(&k.runner_config("redis://r/", false)).unwrap();
         assert_eq!(
             t["agent_key"].as_str().unwrap(),
             s.agent_key_gen("web-1", 2).to_hex()

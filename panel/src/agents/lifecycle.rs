@@ -9,8 +9,8 @@ use outfitter_contract::ids::validate_job_id;
 use outfitter_contract::job::{JobState, field};
 use outfitter_contract::keys::PanelSecret;
 use outfitter_contract::redis_keys::{self, AgentRedisKeys};
+use outfitter_redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -62,7 +62,7 @@ impl WaitingJobs {
 /// Ids are read unverified: they only say which records to look at, and only this agent's
 /// records are looked at.
 async fn job_ids_in(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     key: &str,
     zset: bool,
 ) -> redis::RedisResult<Vec<String>> {
@@ -99,10 +99,7 @@ async fn job_ids_in(
 
 /// The unfinished jobs of an agent: every job its queue, its scheduled retries and its
 /// processing list name, classified by the state of its record.
-pub async fn waiting_jobs(
-    conn: &mut ConnectionManager,
-    agent_id: &str,
-) -> redis::RedisResult<WaitingJobs> {
+pub async fn waiting_jobs(conn: &mut RedisConn, agent_id: &str) -> redis::RedisResult<WaitingJobs> {
     let k = AgentRedisKeys::new(agent_id);
     let mut ids = job_ids_in(conn, &k.processing(), false).await?;
     ids.extend(job_ids_in(conn, &k.queue(), false).await?);
@@ -190,7 +187,7 @@ fn contended(agent_id: &str) -> Error {
 /// Gives an agent a new key (the next generation) and returns it. Jobs already signed keep
 /// the old signature (see [`Rotation::notice`]).
 pub async fn rotate(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     secret: &PanelSecret,
     agent_id: &str,
     actor: Actor<'_>,
@@ -250,7 +247,7 @@ pub struct Removal {
 /// running ones are left to finish. Job history stays; the runner is not stopped (that is
 /// done on its server).
 pub async fn remove(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     agent_id: &str,
     force: bool,
     now_ms: i64,

@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use outfitter_contract::host::HostFacts;
 use outfitter_contract::labels::Labels;
 use outfitter_contract::redis_keys::{self, AgentRedisKeys};
+use outfitter_redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
 use crate::scripts;
@@ -98,7 +98,7 @@ pub struct AgentStatus {
 /// registered already (nothing changes then). An id that was removed before starts one key
 /// generation past the one it had, so the removed agent's key never becomes valid again.
 pub async fn register(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     id: &str,
     labels: &Labels,
     by: &str,
@@ -131,7 +131,7 @@ fn to_json(reg: &Registration) -> String {
 
 /// The registration of one agent exactly as stored (for [`replace_registration`]), and parsed.
 pub async fn registration_raw(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     id: &str,
 ) -> redis::RedisResult<Option<(String, Registration)>> {
     let json: Option<String> = conn.hget(redis_keys::AGENTS, id).await?;
@@ -141,7 +141,7 @@ pub async fn registration_raw(
 /// Replaces (`Some`) or deletes (`None`) a registration if it still is `read` (the JSON
 /// [`registration_raw`] returned). Returns false when it changed meanwhile: read it again.
 pub async fn replace_registration(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     id: &str,
     read: &str,
     new: Option<&Registration>,
@@ -158,7 +158,7 @@ pub async fn replace_registration(
 
 /// The registration of one agent.
 pub async fn registration(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     id: &str,
 ) -> redis::RedisResult<Option<Registration>> {
     let json: Option<String> = conn.hget(redis_keys::AGENTS, id).await?;
@@ -166,15 +166,12 @@ pub async fn registration(
 }
 
 /// Whether an agent is registered.
-pub async fn exists(conn: &mut ConnectionManager, id: &str) -> redis::RedisResult<bool> {
+pub async fn exists(conn: &mut RedisConn, id: &str) -> redis::RedisResult<bool> {
     conn.hexists(redis_keys::AGENTS, id).await
 }
 
 /// The live heartbeat of one agent, if it is online.
-pub async fn heartbeat(
-    conn: &mut ConnectionManager,
-    id: &str,
-) -> redis::RedisResult<Option<HostFacts>> {
+pub async fn heartbeat(conn: &mut RedisConn, id: &str) -> redis::RedisResult<Option<HostFacts>> {
     let json: Option<String> = conn.get(AgentRedisKeys::new(id).heartbeat()).await?;
     Ok(json.and_then(|j| read_heartbeat(id, &j).ok().map(|(facts, _)| facts)))
 }
@@ -201,7 +198,7 @@ struct Read {
 
 /// Status of the given registrations, in one round trip.
 async fn statuses(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     regs: Vec<Registration>,
 ) -> redis::RedisResult<Vec<AgentStatus>> {
     Ok(read_statuses(conn, regs)
@@ -212,7 +209,7 @@ async fn statuses(
 }
 
 async fn read_statuses(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     regs: Vec<Registration>,
 ) -> redis::RedisResult<Vec<Read>> {
     let mut pipe = redis::pipe();
@@ -282,7 +279,7 @@ async fn read_statuses(
 }
 
 /// Every registered agent with its status, sorted by id.
-pub async fn list(conn: &mut ConnectionManager) -> redis::RedisResult<Vec<AgentStatus>> {
+pub async fn list(conn: &mut RedisConn) -> redis::RedisResult<Vec<AgentStatus>> {
     let all: HashMap<String, String> = conn.hgetall(redis_keys::AGENTS).await?;
     let mut regs: Vec<Registration> = all
         .values()
@@ -293,10 +290,7 @@ pub async fn list(conn: &mut ConnectionManager) -> redis::RedisResult<Vec<AgentS
 }
 
 /// One agent's status.
-pub async fn status(
-    conn: &mut ConnectionManager,
-    id: &str,
-) -> redis::RedisResult<Option<AgentStatus>> {
+pub async fn status(conn: &mut RedisConn, id: &str) -> redis::RedisResult<Option<AgentStatus>> {
     match registration(conn, id).await? {
         Some(r) => Ok(statuses(conn, vec![r]).await?.pop()),
         None => Ok(None),
@@ -307,9 +301,7 @@ pub async fn status(
 /// and logs what was wrong with each new one. Returns the statuses it read. A registration
 /// rotated or removed meanwhile is left as it is now (compare-and-swap); the next round
 /// copies the heartbeat.
-pub async fn record_heartbeats(
-    conn: &mut ConnectionManager,
-) -> redis::RedisResult<Vec<AgentStatus>> {
+pub async fn record_heartbeats(conn: &mut RedisConn) -> redis::RedisResult<Vec<AgentStatus>> {
     let all: HashMap<String, String> = conn.hgetall(redis_keys::AGENTS).await?;
     let read: HashMap<String, (String, Registration)> = all
         .into_values()
@@ -351,7 +343,7 @@ pub async fn record_heartbeats(
 /// Replaces an agent's labels, by compare-and-swap against the heartbeat recorder and other
 /// writers, and records it in the audit log.
 pub async fn set_labels(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     id: &str,
     labels: &Labels,
     actor: lifecycle::Actor<'_>,
@@ -427,7 +419,12 @@ pub fn fits(
 }
 
 /// The runner's configuration for one agent (TOML): what `agent add` prints.
-pub fn runner_config(agent_id: &str, agent_key_hex: &str, redis_url: &str) -> String {
+pub fn runner_config(
+    agent_id: &str,
+    agent_key_hex: &str,
+    redis_url: &str,
+    cluster: bool,
+) -> String {
     let mut t = toml::Table::new();
     t.insert("agent_id".into(), toml::Value::String(agent_id.to_owned()));
     t.insert(
@@ -438,5 +435,8 @@ pub fn runner_config(agent_id: &str, agent_key_hex: &str, redis_url: &str) -> St
         "redis_url".into(),
         toml::Value::String(redis_url.to_owned()),
     );
-    toml::to_string(&t).expect("a table of strings serializes")
+    if cluster {
+        t.insert("redis_cluster".into(), toml::Value::Boolean(true));
+    }
+    toml::to_string(&t).expect("a table of strings and a boolean serializes")
 }

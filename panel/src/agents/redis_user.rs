@@ -5,7 +5,7 @@
 
 use outfitter_contract::keys::redis_password;
 use outfitter_contract::redis_keys::{AgentRedisKeys, agent_acl_user};
-use redis::aio::ConnectionManager;
+use outfitter_redis::RedisConn;
 
 use outfitter_contract::keys::PanelSecret;
 
@@ -16,7 +16,7 @@ use super::{Registration, registration_raw, replace_registration};
 /// Gives a registered agent its own Redis user (again, if it had one: reset to its rules)
 /// and returns its keys, whose runner configuration then carries the user.
 pub async fn enable(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     secret: &PanelSecret,
     agent_id: &str,
 ) -> Result<GenerationKeys> {
@@ -49,33 +49,35 @@ pub fn credentials(keys: &GenerationKeys) -> (String, String) {
 }
 
 /// Creates the agent's user, or resets it to exactly its rules and the password of `keys`.
-pub async fn apply(conn: &mut ConnectionManager, keys: &GenerationKeys) -> redis::RedisResult<()> {
+pub async fn apply(conn: &mut RedisConn, keys: &GenerationKeys) -> redis::RedisResult<()> {
     let (user, password) = credentials(keys);
     let mut cmd = redis::cmd("ACL");
     cmd.arg("SETUSER").arg(&user).arg("reset");
     for rule in AgentRedisKeys::new(&keys.agent_id).acl_rules(&password) {
         cmd.arg(rule);
     }
-    let () = cmd.query_async(conn).await?;
+    // ACL users are not replicated: on a cluster every node needs the user.
+    conn.on_every_node(cmd).await?;
     save(conn).await;
     Ok(())
 }
 
 /// Deletes the agent's user (nothing when there is none).
-pub async fn delete(conn: &mut ConnectionManager, agent_id: &str) -> redis::RedisResult<()> {
-    let _: i64 = redis::cmd("ACL")
-        .arg("DELUSER")
-        .arg(agent_acl_user(agent_id))
-        .query_async(conn)
-        .await?;
+pub async fn delete(conn: &mut RedisConn, agent_id: &str) -> redis::RedisResult<()> {
+    let mut cmd = redis::cmd("ACL");
+    cmd.arg("DELUSER").arg(agent_acl_user(agent_id));
+    conn.on_every_node(cmd).await?;
     save(conn).await;
     Ok(())
 }
 
-/// Writes the users to Redis's ACL file when it has one (`aclfile`), so they survive a
-/// restart; without one they live until Redis restarts, and the log says so.
-async fn save(conn: &mut ConnectionManager) {
-    let saved: redis::RedisResult<()> = redis::cmd("ACL").arg("SAVE").query_async(conn).await;
+/// Writes the users to Redis's ACL file when it has one (`aclfile`; on a cluster, each node
+/// its own), so they survive a restart; without one they live until Redis restarts, and the
+/// log says so.
+async fn save(conn: &mut RedisConn) {
+    let mut cmd = redis::cmd("ACL");
+    cmd.arg("SAVE");
+    let saved = conn.on_every_node(cmd).await;
     if let Err(e) = saved {
         tracing::warn!(error = %e, "ACL SAVE failed: agent Redis users last until Redis restarts unless Redis has an aclfile");
     }

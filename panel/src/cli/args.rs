@@ -130,13 +130,14 @@ pub trait Subset {
     const NAMES: &'static [&'static str];
 }
 
-/// `--config`, `--redis-url` and its TLS files, `--log-format`.
+/// `--config`, `--redis-url` (`--redis-cluster`) and its TLS files, `--log-format`.
 #[derive(Debug, Clone, Copy)]
 pub struct RedisOnly;
 impl Subset for RedisOnly {
     const NAMES: &'static [&'static str] = &[
         "config",
         "redis_url",
+        "redis_cluster",
         "redis_ca_file",
         "redis_client_cert",
         "redis_client_key",
@@ -151,6 +152,7 @@ impl Subset for WithSecret {
     const NAMES: &'static [&'static str] = &[
         "config",
         "redis_url",
+        "redis_cluster",
         "redis_ca_file",
         "redis_client_cert",
         "redis_client_key",
@@ -190,6 +192,7 @@ impl<S: Subset> FromArgMatches for Only<S> {
             layer: SettingsLayer {
                 config: path("config"),
                 redis_url: m.get_one::<String>("redis_url").cloned(),
+                redis_cluster: m.get_one::<bool>("redis_cluster").copied(),
                 redis_ca_file: path("redis_ca_file"),
                 redis_client_cert: path("redis_client_cert"),
                 redis_client_key: path("redis_client_key"),

@@ -61,7 +61,7 @@ pub async fn agent_add(
     outfitter_contract::ids::validate_agent_id(id)?;
     outfitter_contract::labels::check_labels(labels)?;
     let secret = outfitter_contract::keys::PanelSecret::load_or_create(&settings.secret_file)?;
-    let (_, mut conn) = connect(&settings.redis_url, &settings.redis_tls).await?;
+    let (_, mut conn) = connect(settings).await?;
     let actor = cli_actor();
     if agents::register(&mut conn, id, labels, &actor, now_ms()).await? {
         let detail = outfitter_contract::labels::labels_text(labels);
@@ -87,7 +87,7 @@ pub async fn agent_add(
         agent_keys::load(&mut conn, &secret, id).await
     }
     .map_err(ApiError::from)?;
-    Ok(keys.runner_config(&settings.redis_url))
+    Ok(keys.runner_config(&settings.redis_url, settings.redis_cluster))
 }
 
 /// `agent label <id> [key=value | key-]…`: applies the changes and returns the labels.
@@ -97,7 +97,7 @@ pub async fn agent_label(
     changes: &[String],
 ) -> anyhow::Result<Labels> {
     outfitter_contract::ids::validate_agent_id(id)?;
-    let (_, mut conn) = connect(&settings.redis_url, &settings.redis_tls).await?;
+    let (_, mut conn) = connect(settings).await?;
     let reg = agents::registration(&mut conn, id)
         .await?
         .ok_or_else(|| ApiError::from(agent_keys::not_registered(id)))?;
@@ -133,7 +133,7 @@ pub async fn agent_label(
 pub async fn agent_config(settings: &Settings, id: &str) -> anyhow::Result<String> {
     outfitter_contract::ids::validate_agent_id(id)?;
     let secret = outfitter_contract::keys::PanelSecret::load_or_create(&settings.secret_file)?;
-    let (_, mut conn) = connect(&settings.redis_url, &settings.redis_tls).await?;
+    let (_, mut conn) = connect(settings).await?;
     let keys = agent_keys::load(&mut conn, &secret, id)
         .await
         .map_err(ApiError::from)?;
@@ -147,7 +147,7 @@ pub async fn agent_config(settings: &Settings, id: &str) -> anyhow::Result<Strin
         &detail,
     )
     .await;
-    Ok(keys.runner_config(&settings.redis_url))
+    Ok(keys.runner_config(&settings.redis_url, settings.redis_cluster))
 }
 
 /// `agent rotate <id>`: the next key generation; returns the new configuration and the
@@ -155,7 +155,7 @@ pub async fn agent_config(settings: &Settings, id: &str) -> anyhow::Result<Strin
 pub async fn agent_rotate(settings: &Settings, id: &str) -> anyhow::Result<(String, Rotation)> {
     outfitter_contract::ids::validate_agent_id(id)?;
     let secret = outfitter_contract::keys::PanelSecret::load_or_create(&settings.secret_file)?;
-    let (_, mut conn) = connect(&settings.redis_url, &settings.redis_tls).await?;
+    let (_, mut conn) = connect(settings).await?;
     let who = cli_actor();
     let actor = Actor {
         who: &who,
@@ -164,13 +164,18 @@ pub async fn agent_rotate(settings: &Settings, id: &str) -> anyhow::Result<(Stri
     let rotation = lifecycle::rotate(&mut conn, &secret, id, actor)
         .await
         .map_err(ApiError::from)?;
-    Ok((rotation.keys.runner_config(&settings.redis_url), rotation))
+    Ok((
+        rotation
+            .keys
+            .runner_config(&settings.redis_url, settings.redis_cluster),
+        rotation,
+    ))
 }
 
 /// `agent remove <id> [--force]`: unregisters the agent (see [`lifecycle::remove`]).
 pub async fn agent_remove(settings: &Settings, id: &str, force: bool) -> anyhow::Result<Removal> {
     outfitter_contract::ids::validate_agent_id(id)?;
-    let (_, mut conn) = connect(&settings.redis_url, &settings.redis_tls).await?;
+    let (_, mut conn) = connect(settings).await?;
     let who = cli_actor();
     let actor = Actor {
         who: &who,
@@ -184,7 +189,7 @@ pub async fn agent_remove(settings: &Settings, id: &str, force: bool) -> anyhow:
 
 /// `token add`: creates a token and returns it (shown once).
 pub async fn token_add(settings: &Settings, name: &str, role: Role) -> anyhow::Result<String> {
-    let (_, mut conn) = connect(&settings.redis_url, &settings.redis_tls).await?;
+    let (_, mut conn) = connect(settings).await?;
     let actor = cli_actor();
     let token = tokens::create(&mut conn, name, role, &actor, now_ms())
         .await

@@ -10,7 +10,7 @@ use outfitter_contract::job::REDACTED;
 use outfitter_contract::lifecycle::{self, Action, LifecycleOrder, PreviousBundle};
 use outfitter_contract::manifest::{Bundle, Manifest};
 use outfitter_contract::{ids, limits};
-use redis::aio::ConnectionManager;
+use outfitter_redis::RedisConn;
 use serde_json::{Map, Value};
 
 use super::error::{Error, Result};
@@ -293,7 +293,7 @@ fn instance_name(manifest: &Manifest, asked: Option<&str>) -> Result<String> {
 #[allow(clippy::too_many_arguments)]
 pub async fn begin(
     state: &AppState,
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     manifest: &Manifest,
     digest: &str,
     req: &NewJob,
@@ -337,7 +337,7 @@ fn random_byte() -> u8 {
 #[allow(clippy::too_many_arguments)]
 async fn begin_once(
     state: &AppState,
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     manifest: &Manifest,
     digest: &str,
     req: &NewJob,

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use outfitter_contract::catalog::Catalog;
 use outfitter_contract::dependencies;
 use outfitter_contract::manifest::Manifest;
-use redis::aio::ConnectionManager;
+use outfitter_redis::RedisConn;
 
 use super::actions::installed_manifest;
 use super::error::{Error, Result};
@@ -15,7 +15,7 @@ use super::model::Installation;
 use super::store::{self, Filter};
 
 /// Every installation on `agent_id` (newest first, as the store lists them).
-async fn on_server(conn: &mut ConnectionManager, agent_id: &str) -> Result<Vec<Installation>> {
+async fn on_server(conn: &mut RedisConn, agent_id: &str) -> Result<Vec<Installation>> {
     let filter = Filter {
         agent_id: Some(agent_id.to_owned()),
         ..Filter::default()
@@ -35,7 +35,7 @@ pub fn standing(installations: &[Installation]) -> BTreeSet<&str> {
 /// The apps standing on each server, for what `manifest` requires (one read of the
 /// installations; nothing when it requires nothing).
 pub async fn standing_by_agent(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     manifest: &Manifest,
 ) -> Result<HashMap<String, BTreeSet<String>>> {
     let mut out: HashMap<String, BTreeSet<String>> = HashMap::new();
@@ -53,7 +53,7 @@ pub async fn standing_by_agent(
 /// Refuses to install (or upgrade to) `manifest` on `agent_id` while an app it requires
 /// does not stand there.
 pub async fn check_requirements(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     manifest: &Manifest,
     agent_id: &str,
 ) -> Result<()> {
@@ -76,7 +76,7 @@ pub async fn check_requirements(
 /// present ones whose manifest requires the app, when no other installation of the app
 /// stands there.
 pub async fn dependants(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     catalog: &Catalog,
     inst: &Installation,
 ) -> Result<Vec<Installation>> {
@@ -99,7 +99,7 @@ pub async fn dependants(
 
 /// Refuses to uninstall `inst` while others stand on it, naming them; `force` goes ahead.
 pub async fn check_uninstall(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     catalog: &Catalog,
     inst: &Installation,
     force: bool,
@@ -126,7 +126,7 @@ pub async fn check_uninstall(
 /// What `inst` stands on: each app its manifest requires, with the installation of it on
 /// the same server when there is one (standing first).
 pub async fn foundations(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     catalog: &Catalog,
     inst: &Installation,
 ) -> Result<Vec<(String, Option<Installation>)>> {

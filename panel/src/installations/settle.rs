@@ -12,7 +12,7 @@ use super::error::Result;
 use super::model::{Backup, HistoryEntry, Installation};
 use super::store;
 use crate::clock::now_ms;
-use redis::aio::ConnectionManager;
+use outfitter_redis::RedisConn;
 
 /// How long a pending job may be missing before the installation counts it as never queued
 /// (the panel died between marking the installation and writing the job).
@@ -22,13 +22,13 @@ pub const SETTLE_EVERY: Duration = Duration::from_secs(2);
 
 /// The installation as it stands now: settled if its job has ended. While the job runs, the
 /// state shown follows the job's phase (an upgrade that rolls back shows `rolling_back`).
-pub async fn current(conn: &mut ConnectionManager, id: &str) -> Result<Installation> {
+pub async fn current(conn: &mut RedisConn, id: &str) -> Result<Installation> {
     let inst = store::load(conn, id).await?;
     settle(conn, inst).await
 }
 
 /// Settles `inst` if its job has ended; returns it as it stands.
-pub async fn settle(conn: &mut ConnectionManager, mut inst: Installation) -> Result<Installation> {
+pub async fn settle(conn: &mut RedisConn, mut inst: Installation) -> Result<Installation> {
     for _ in 0..5 {
         let Some(pending) = inst.pending.clone() else {
             return Ok(inst);
@@ -128,7 +128,7 @@ pub fn version_step(from: &str, to: &str) -> String {
 
 /// Settles every installation whose job may have ended, now and then, so states change
 /// without anyone looking (and before webhooks and rollouts read them).
-pub async fn run_settler(mut conn: ConnectionManager) {
+pub async fn run_settler(mut conn: RedisConn) {
     let conn = &mut conn;
     loop {
         tokio::time::sleep(SETTLE_EVERY).await;
@@ -160,10 +160,7 @@ pub async fn run_settler(mut conn: ConnectionManager) {
 
 /// The installations `filter` picks, newest first, each settled (its state as of its job's
 /// end).
-pub async fn list(
-    conn: &mut ConnectionManager,
-    filter: &store::Filter,
-) -> Result<Vec<Installation>> {
+pub async fn list(conn: &mut RedisConn, filter: &store::Filter) -> Result<Vec<Installation>> {
     let mut out = Vec::new();
     for i in store::list(conn, filter).await? {
         let i = settle(conn, i).await?;

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use outfitter_contract::redis_keys::{self, AgentRedisKeys};
+use outfitter_redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use super::error::{Error, Result};
 use super::model::{HistoryEntry, Installation};
@@ -28,7 +28,7 @@ fn instance_field(app_id: &str, instance: &str) -> String {
 
 /// The installation of `instance` of `app_id` on `agent_id`, if there is one.
 pub async fn find_instance(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     agent_id: &str,
     app_id: &str,
     instance: &str,
@@ -45,7 +45,7 @@ pub async fn find_instance(
 }
 
 /// One installation by id.
-pub async fn load(conn: &mut ConnectionManager, id: &str) -> Result<Installation> {
+pub async fn load(conn: &mut RedisConn, id: &str) -> Result<Installation> {
     check_id(id)?;
     let agent: Option<String> = conn.hget(redis_keys::INSTALLATION_AGENT, id).await?;
     let agent = agent.ok_or_else(|| Error::NotFound(id.to_owned()))?;
@@ -54,11 +54,7 @@ pub async fn load(conn: &mut ConnectionManager, id: &str) -> Result<Installation
         .ok_or_else(|| Error::NotFound(id.to_owned()))
 }
 
-async fn load_on(
-    conn: &mut ConnectionManager,
-    agent_id: &str,
-    id: &str,
-) -> Result<Option<Installation>> {
+async fn load_on(conn: &mut RedisConn, agent_id: &str, id: &str) -> Result<Option<Installation>> {
     let (data, rev): (Option<String>, Option<u64>) = redis::cmd("HMGET")
         .arg(AgentRedisKeys::new(agent_id).installation(id))
         .arg("data")
@@ -75,7 +71,7 @@ async fn load_on(
 /// Writes `inst` if the stored revision is still `inst.rev`, with an optional history entry;
 /// returns the new revision, or `None` when someone else wrote first.
 pub async fn write(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     inst: &Installation,
     history: Option<&HistoryEntry>,
 ) -> Result<Option<u64>> {
@@ -90,7 +86,7 @@ pub async fn write(
 /// comes first, so an instance is only ever claimed by a record that exists: a claim whose
 /// record is missing was left by hand and is taken over.
 pub async fn create(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     inst: &Installation,
     history: &HistoryEntry,
 ) -> Result<Option<u64>> {
@@ -142,7 +138,7 @@ impl Filter {
 
 /// Installations, newest first, at most [`MAX_LISTED`] looked at (unfiltered by state: the
 /// caller settles them first, which may change it).
-pub async fn list(conn: &mut ConnectionManager, filter: &Filter) -> Result<Vec<Installation>> {
+pub async fn list(conn: &mut RedisConn, filter: &Filter) -> Result<Vec<Installation>> {
     let ids: Vec<String> = conn
         .zrevrange(redis_keys::INSTALLATIONS_INDEX, 0, MAX_LISTED as isize - 1)
         .await?;
@@ -170,10 +166,7 @@ pub async fn list(conn: &mut ConnectionManager, filter: &Filter) -> Result<Vec<I
 }
 
 /// The history of an installation, newest first.
-pub async fn history(
-    conn: &mut ConnectionManager,
-    inst: &Installation,
-) -> Result<Vec<HistoryEntry>> {
+pub async fn history(conn: &mut RedisConn, inst: &Installation) -> Result<Vec<HistoryEntry>> {
     let key = AgentRedisKeys::new(&inst.agent_id).installation_history(&inst.id);
     let raw: Vec<String> = conn.lrange(key, -MAX_HISTORY, -1).await?;
     Ok(raw
@@ -185,7 +178,7 @@ pub async fn history(
 
 /// The raw fields of a job's record that settling reads; empty when the job does not exist.
 pub async fn job_fields(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     agent_id: &str,
     job_id: &str,
 ) -> Result<HashMap<String, String>> {
@@ -195,18 +188,18 @@ pub async fn job_fields(
 }
 
 /// Notes an installation whose job the settler must look at.
-pub async fn mark_pending(conn: &mut ConnectionManager, id: &str) -> Result<()> {
+pub async fn mark_pending(conn: &mut RedisConn, id: &str) -> Result<()> {
     let _: () = conn.sadd(redis_keys::INSTALLATIONS_PENDING, id).await?;
     Ok(())
 }
 
 /// The installations with a job not yet settled.
-pub async fn pending_ids(conn: &mut ConnectionManager) -> Result<Vec<String>> {
+pub async fn pending_ids(conn: &mut RedisConn) -> Result<Vec<String>> {
     Ok(conn.smembers(redis_keys::INSTALLATIONS_PENDING).await?)
 }
 
 /// Takes an installation off the settler's set.
-pub async fn unmark_pending(conn: &mut ConnectionManager, id: &str) -> Result<()> {
+pub async fn unmark_pending(conn: &mut RedisConn, id: &str) -> Result<()> {
     let _: () = conn.srem(redis_keys::INSTALLATIONS_PENDING, id).await?;
     Ok(())
 }

@@ -7,8 +7,8 @@ use outfitter_contract::job::{JobRecord, JobState, field, write};
 use outfitter_contract::keys::PanelSecret;
 use outfitter_contract::redis_keys::AgentRedisKeys;
 use outfitter_contract::seal;
+use outfitter_redis::RedisConn;
 use redis::Value as RValue;
-use redis::aio::ConnectionManager;
 
 use super::error::{Error, Result};
 use crate::agents::keys::{self as agent_keys, GenerationKeys};
@@ -88,11 +88,7 @@ pub async fn cancel(
 /// Ends a job `canceled` with `reason` (also its record's `reason`) if it still waits in its
 /// agent's queue or as a scheduled retry. Returns false, changing nothing, when the runner
 /// has taken it meanwhile.
-pub async fn cancel_waiting(
-    conn: &mut ConnectionManager,
-    job_id: &str,
-    reason: &str,
-) -> Result<bool> {
+pub async fn cancel_waiting(conn: &mut RedisConn, job_id: &str, reason: &str) -> Result<bool> {
     match cancel_in(conn, job_id, reason, true).await? {
         Outcome::Now => Ok(true),
         Outcome::Started(_) => Ok(false),
@@ -111,7 +107,7 @@ enum Outcome {
 }
 
 async fn cancel_in(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     job_id: &str,
     message: &str,
     only_waiting: bool,

@@ -3,7 +3,7 @@
 use outfitter_contract::event::{Event, EventBody, OutputStream};
 use outfitter_contract::redis_keys::AgentRedisKeys;
 use outfitter_contract::scripts::EVENT_FIELD;
-use redis::aio::ConnectionManager;
+use outfitter_redis::RedisConn;
 use redis::streams::StreamRangeReply;
 
 /// Entries read per round trip.
@@ -18,7 +18,7 @@ pub struct StoredEvent {
 
 /// Events with `seq > after`, at most `count`, in order.
 pub async fn read_after(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     agent_id: &str,
     job_id: &str,
     after: u64,
@@ -51,7 +51,7 @@ fn stored(reply: StreamRangeReply) -> Vec<StoredEvent> {
 
 /// Every event after `after`, page by page.
 pub async fn read_all_after(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     agent_id: &str,
     job_id: &str,
     mut after: u64,
@@ -73,7 +73,7 @@ pub async fn read_all_after(
 /// The plain-text log as a stream of chunks, one page of events each: a log of any size is
 /// served in the memory of one page.
 pub fn log_text(
-    conn: ConnectionManager,
+    conn: RedisConn,
     agent_id: String,
     job_id: String,
 ) -> impl futures_util::Stream<Item = redis::RedisResult<bytes::Bytes>> {
@@ -97,7 +97,7 @@ pub fn log_text(
 
 /// The last `count` events (or fewer), in order: what the job page shows of a long log.
 pub async fn read_tail(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     agent_id: &str,
     job_id: &str,
     count: usize,

@@ -52,7 +52,7 @@ impl JobQuery {
     }
 
     /// One page of the jobs it asks for.
-    pub async fn page(&self, conn: &mut redis::aio::ConnectionManager) -> Result<store::Page> {
+    pub async fn page(&self, conn: &mut outfitter_redis::RedisConn) -> Result<store::Page> {
         let filter = self.filter()?;
         let before = self.before.as_deref().filter(|s| !s.is_empty());
         store::list(

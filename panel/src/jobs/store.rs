@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use outfitter_contract::ids;
 use outfitter_contract::job::{JobRecord, JobState};
 use outfitter_contract::redis_keys::{self, AgentRedisKeys};
+use outfitter_redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use super::error::{Error, Result};
 
@@ -24,14 +24,14 @@ pub fn check_job_id(id: &str) -> Result<()> {
 }
 
 /// The agent a job belongs to.
-pub async fn agent_of(conn: &mut ConnectionManager, job_id: &str) -> Result<String> {
+pub async fn agent_of(conn: &mut RedisConn, job_id: &str) -> Result<String> {
     check_job_id(job_id)?;
     let agent: Option<String> = conn.hget(redis_keys::JOB_AGENT, job_id).await?;
     agent.ok_or_else(|| Error::JobNotFound(job_id.to_owned()))
 }
 
 /// One job.
-pub async fn load(conn: &mut ConnectionManager, job_id: &str) -> Result<JobRecord> {
+pub async fn load(conn: &mut RedisConn, job_id: &str) -> Result<JobRecord> {
     let agent = agent_of(conn, job_id).await?;
     let fields: HashMap<String, String> = conn
         .hgetall(AgentRedisKeys::new(&agent).job(job_id))
@@ -68,7 +68,7 @@ pub struct Page {
 
 /// Jobs created before the job `before` (newest first) that match `filter`.
 pub async fn list(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     filter: &Filter,
     before: Option<&str>,
     limit: usize,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use outfitter_contract::installation::Refusal;
 use outfitter_contract::job::{JobState, field};
 use outfitter_contract::redis_keys::AgentRedisKeys;
-use redis::aio::ConnectionManager;
+use outfitter_redis::RedisConn;
 use serde_json::Value;
 
 use super::error::{Error, Result};
@@ -147,7 +147,7 @@ fn describe_end(r: &Rollout, s: RolloutState) -> String {
 
 /// Reads the state of every job out there, in one round trip; returns whether a server's
 /// state changed.
-async fn observe(conn: &mut ConnectionManager, r: &mut Rollout) -> Result<bool> {
+async fn observe(conn: &mut RedisConn, r: &mut Rollout) -> Result<bool> {
     let active: Vec<(usize, String, String)> = r
         .targets
         .iter()

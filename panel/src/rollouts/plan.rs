@@ -230,7 +230,7 @@ fn select_by_labels<'a>(
 /// or `Err` with why not.
 async fn fitness(
     state: &AppState,
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut outfitter_redis::RedisConn,
     req: &NewRollout,
     agent: &AgentStatus,
 ) -> Result<Result<Option<String>, String>> {

@@ -3,8 +3,8 @@
 //! still look after.
 
 use outfitter_contract::redis_keys;
+use outfitter_redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use super::error::{Error, Result};
 use super::model::{HistoryEntry, Rollout};
@@ -16,7 +16,7 @@ pub fn check_id(id: &str) -> Result<()> {
 }
 
 /// One rollout with its revision.
-pub async fn load(conn: &mut ConnectionManager, id: &str) -> Result<Rollout> {
+pub async fn load(conn: &mut RedisConn, id: &str) -> Result<Rollout> {
     check_id(id)?;
     let (data, rev): (Option<String>, Option<u64>) = redis::cmd("HMGET")
         .arg(redis_keys::rollout(id))
@@ -34,7 +34,7 @@ pub async fn load(conn: &mut ConnectionManager, id: &str) -> Result<Rollout> {
 /// Writes `r` if the stored revision is still `r.rev` (with an optional history entry);
 /// returns the new revision, or `None` when someone else wrote first.
 pub async fn write(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     r: &Rollout,
     history: Option<&HistoryEntry>,
 ) -> Result<Option<u64>> {
@@ -44,11 +44,7 @@ pub async fn write(
 }
 
 /// Stores a new rollout and hands it to the drivers; false when one with its id exists.
-pub async fn create(
-    conn: &mut ConnectionManager,
-    r: &Rollout,
-    history: &HistoryEntry,
-) -> Result<bool> {
+pub async fn create(conn: &mut RedisConn, r: &Rollout, history: &HistoryEntry) -> Result<bool> {
     if write(conn, r, Some(history)).await?.is_none() {
         return Ok(false);
     }
@@ -62,7 +58,7 @@ pub async fn create(
 
 /// The rollout id reserved for `key` (a schedule's due time): the one reserved before, or
 /// `fresh`, for a day.
-pub async fn reserve_id(conn: &mut ConnectionManager, key: &str, fresh: &str) -> Result<String> {
+pub async fn reserve_id(conn: &mut RedisConn, key: &str, fresh: &str) -> Result<String> {
     let k = redis_keys::rollout_key(key);
     let set: Option<String> = redis::cmd("SET")
         .arg(&k)
@@ -80,12 +76,12 @@ pub async fn reserve_id(conn: &mut ConnectionManager, key: &str, fresh: &str) ->
 }
 
 /// The rollouts the drivers look after.
-pub async fn active_ids(conn: &mut ConnectionManager) -> Result<Vec<String>> {
+pub async fn active_ids(conn: &mut RedisConn) -> Result<Vec<String>> {
     Ok(conn.smembers(redis_keys::ROLLOUTS_ACTIVE).await?)
 }
 
 /// Hands a rollout back to the drivers (a retry) or takes it away (over, nothing runs).
-pub async fn set_active(conn: &mut ConnectionManager, id: &str, active: bool) -> Result<()> {
+pub async fn set_active(conn: &mut RedisConn, id: &str, active: bool) -> Result<()> {
     if active {
         let _: i64 = conn.sadd(redis_keys::ROLLOUTS_ACTIVE, id).await?;
     } else {
@@ -95,7 +91,7 @@ pub async fn set_active(conn: &mut ConnectionManager, id: &str, active: bool) ->
 }
 
 /// The newest rollouts first, at most `limit`.
-pub async fn list(conn: &mut ConnectionManager, limit: usize) -> Result<Vec<Rollout>> {
+pub async fn list(conn: &mut RedisConn, limit: usize) -> Result<Vec<Rollout>> {
     let stop = isize::try_from(limit)
         .unwrap_or(isize::MAX)
         .saturating_sub(1);
@@ -112,11 +108,7 @@ pub async fn list(conn: &mut ConnectionManager, limit: usize) -> Result<Vec<Roll
 }
 
 /// A rollout's history, oldest first (the newest `limit` entries).
-pub async fn history(
-    conn: &mut ConnectionManager,
-    id: &str,
-    limit: isize,
-) -> Result<Vec<HistoryEntry>> {
+pub async fn history(conn: &mut RedisConn, id: &str, limit: isize) -> Result<Vec<HistoryEntry>> {
     let raw: Vec<String> = conn
         .lrange(redis_keys::rollout_history(id), -limit, -1)
         .await?;
@@ -129,7 +121,7 @@ pub async fn history(
 /// Takes (or keeps) the right to drive rollout `id` for a while. Two panels driving at once
 /// would still be safe (writes are compare-and-swap, jobs carry idempotency keys); the lease
 /// only saves them the double work.
-pub async fn lease(conn: &mut ConnectionManager, id: &str, holder: &str, ms: u64) -> Result<bool> {
+pub async fn lease(conn: &mut RedisConn, id: &str, holder: &str, ms: u64) -> Result<bool> {
     let key = redis_keys::rollout_lease(id);
     let taken: Option<String> = redis::cmd("SET")
         .arg(&key)

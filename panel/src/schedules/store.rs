@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use outfitter_contract::redis_keys;
+use outfitter_redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use super::error::{Error, Result};
 use super::model::{Definition, Run, Schedule};
@@ -31,7 +31,7 @@ fn due_field(next_due: Option<i64>) -> String {
 
 /// Writes a new schedule and indexes it.
 pub async fn create(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     def: &Definition,
     paused: bool,
     next_due: Option<i64>,
@@ -75,14 +75,14 @@ fn parse(id: &str, fields: &HashMap<String, String>) -> Result<Schedule> {
 }
 
 /// One schedule by id.
-pub async fn load(conn: &mut ConnectionManager, id: &str) -> Result<Schedule> {
+pub async fn load(conn: &mut RedisConn, id: &str) -> Result<Schedule> {
     check_id(id)?;
     let fields: HashMap<String, String> = conn.hgetall(redis_keys::schedule(id)).await?;
     parse(id, &fields)
 }
 
 /// Schedules, newest first (at most [`MAX_LISTED`]).
-pub async fn list(conn: &mut ConnectionManager) -> Result<Vec<Schedule>> {
+pub async fn list(conn: &mut RedisConn) -> Result<Vec<Schedule>> {
     let ids: Vec<String> = conn
         .zrevrange(redis_keys::SCHEDULES_INDEX, 0, MAX_LISTED as isize - 1)
         .await?;
@@ -99,7 +99,7 @@ pub async fn list(conn: &mut ConnectionManager) -> Result<Vec<Schedule>> {
 }
 
 /// The newest `n` runs of a schedule, newest first.
-pub async fn runs(conn: &mut ConnectionManager, id: &str, n: usize) -> Result<Vec<Run>> {
+pub async fn runs(conn: &mut RedisConn, id: &str, n: usize) -> Result<Vec<Run>> {
     let raw: Vec<String> = conn
         .lrange(redis_keys::schedule_runs(id), -(n as isize), -1)
         .await?;
@@ -111,7 +111,7 @@ pub async fn runs(conn: &mut ConnectionManager, id: &str, n: usize) -> Result<Ve
 }
 
 /// Schedules due at `now_ms` or before, soonest first.
-pub async fn due_ids(conn: &mut ConnectionManager, now_ms: i64) -> Result<Vec<String>> {
+pub async fn due_ids(conn: &mut RedisConn, now_ms: i64) -> Result<Vec<String>> {
     Ok(conn
         .zrangebyscore_limit(
             redis_keys::SCHEDULES_DUE,
@@ -127,7 +127,7 @@ pub async fn due_ids(conn: &mut ConnectionManager, now_ms: i64) -> Result<Vec<St
 /// schedule was no longer at `expected` (another panel advanced it, or it was paused or
 /// deleted).
 pub async fn advance(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     id: &str,
     expected: i64,
     next: Option<i64>,
@@ -151,7 +151,7 @@ pub async fn advance(
 /// Pauses (`next_due` `None`) or resumes (at `next_due`) schedule `id`; `NotFound` if it does
 /// not exist.
 pub async fn set_paused(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     id: &str,
     paused: bool,
     next_due: Option<i64>,
@@ -172,7 +172,7 @@ pub async fn set_paused(
 }
 
 /// Deletes schedule `id` with its runs; `NotFound` if there was none.
-pub async fn delete(conn: &mut ConnectionManager, id: &str) -> Result<()> {
+pub async fn delete(conn: &mut RedisConn, id: &str) -> Result<()> {
     check_id(id)?;
     let (removed, ..): (i64, i64, i64, i64) = redis::pipe()
         .atomic()
@@ -190,7 +190,7 @@ pub async fn delete(conn: &mut ConnectionManager, id: &str) -> Result<()> {
 }
 
 /// Takes a schedule id off the due index (it names a schedule that is gone or paused).
-pub async fn unindex_due(conn: &mut ConnectionManager, id: &str) -> Result<()> {
+pub async fn unindex_due(conn: &mut RedisConn, id: &str) -> Result<()> {
     let _: () = conn.zrem(redis_keys::SCHEDULES_DUE, id).await?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use outfitter_contract::keys::Key;
 use outfitter_contract::redis_keys;
-use redis::aio::ConnectionManager;
+use outfitter_redis::RedisConn;
 use serde::Serialize;
 use tokio::sync::{Notify, Semaphore};
 
@@ -99,7 +99,7 @@ pub fn client(cfg: &Config) -> reqwest::Client {
 }
 
 /// Runs the worker forever.
-pub async fn run_worker(conn: ConnectionManager, key: Key, cfg: Config) {
+pub async fn run_worker(conn: RedisConn, key: Key, cfg: Config) {
     let http = client(&cfg);
     let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     // An attempt that ends frees a slot: look for more work at once, not at the next poll.
@@ -119,7 +119,7 @@ pub async fn run_worker(conn: ConnectionManager, key: Key, cfg: Config) {
 
 /// Starts an attempt for every due delivery a free slot can take.
 async fn claim_due(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     http: &reqwest::Client,
     key: &Key,
     cfg: &Config,
@@ -185,7 +185,7 @@ struct Outcome {
 }
 
 async fn attempt_one(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     http: &reqwest::Client,
     key: &Key,
     cfg: &Config,
@@ -240,7 +240,7 @@ async fn attempt_one(
 /// The delivery, its webhook's URL and secret; `Ok(None)` when the delivery is gone; `Err`
 /// with the reason when it cannot be sent (webhook deleted, secret unreadable).
 async fn prepare(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     key: &Key,
     cfg: &Config,
     id: &str,

@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use outfitter_contract::redis_keys;
-use redis::aio::ConnectionManager;
+use outfitter_redis::RedisConn;
 use tokio::sync::Notify;
 
 use super::error::{Error, Result};
@@ -43,7 +43,7 @@ impl Event {
 }
 
 /// Queues `event` for every webhook whose events match; idempotent by `event.key`.
-pub async fn emit(conn: &mut ConnectionManager, event: &Event) -> Result<()> {
+pub async fn emit(conn: &mut RedisConn, event: &Event) -> Result<()> {
     if event.key.is_empty()
         || event.key.len() > MAX_KEY_LEN
         || event.key.chars().any(char::is_control)

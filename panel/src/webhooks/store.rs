@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use outfitter_contract::keys::Key;
 use outfitter_contract::redis_keys;
 use outfitter_contract::seal;
+use outfitter_redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use serde_json::Value;
 
 use super::error::{BadField, Error, Result};
@@ -125,7 +125,7 @@ pub fn validate(new: &NewWebhook, deny_private: bool) -> Vec<BadField> {
 
 /// Registers a webhook.
 pub async fn create(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     key: &Key,
     deny_private: bool,
     new: NewWebhook,
@@ -173,7 +173,7 @@ pub fn secret(key: &Key, webhook: &Webhook) -> Result<String> {
 }
 
 /// Every webhook, newest first. A record that does not parse is skipped (and logged).
-pub async fn list(conn: &mut ConnectionManager) -> Result<Vec<Webhook>> {
+pub async fn list(conn: &mut RedisConn) -> Result<Vec<Webhook>> {
     let all: HashMap<String, String> = conn.hgetall(redis_keys::WEBHOOKS).await?;
     let mut hooks: Vec<Webhook> = all
         .into_iter()
@@ -190,7 +190,7 @@ pub async fn list(conn: &mut ConnectionManager) -> Result<Vec<Webhook>> {
 }
 
 /// One webhook.
-pub async fn load(conn: &mut ConnectionManager, id: &str) -> Result<Webhook> {
+pub async fn load(conn: &mut RedisConn, id: &str) -> Result<Webhook> {
     check_webhook_id(id)?;
     let json: Option<String> = conn.hget(redis_keys::WEBHOOKS, id).await?;
     let json = json.ok_or_else(|| Error::WebhookNotFound(id.to_owned()))?;
@@ -198,7 +198,7 @@ pub async fn load(conn: &mut ConnectionManager, id: &str) -> Result<Webhook> {
 }
 
 /// Deletes a webhook with its log; its pending deliveries are never sent.
-pub async fn delete(conn: &mut ConnectionManager, id: &str) -> Result<()> {
+pub async fn delete(conn: &mut RedisConn, id: &str) -> Result<()> {
     load(conn, id).await?;
     let log = redis_keys::webhook_deliveries(id);
     let ids: Vec<String> = conn.zrange(&log, 0, -1).await?;
@@ -213,14 +213,14 @@ pub async fn delete(conn: &mut ConnectionManager, id: &str) -> Result<()> {
 }
 
 /// One delivery, if it exists.
-pub async fn delivery(conn: &mut ConnectionManager, id: &str) -> Result<Option<Delivery>> {
+pub async fn delivery(conn: &mut RedisConn, id: &str) -> Result<Option<Delivery>> {
     let fields: HashMap<String, String> = conn.hgetall(redis_keys::webhook_delivery(id)).await?;
     Ok(Delivery::from_fields(id, &fields))
 }
 
 /// The newest `limit` deliveries of a webhook, newest first.
 pub async fn deliveries(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     webhook_id: &str,
     limit: usize,
 ) -> Result<Vec<Delivery>> {
@@ -250,7 +250,7 @@ pub async fn deliveries(
 
 /// Queues a delivery of `webhook_id` again now, with a fresh attempt count.
 pub async fn redeliver(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     webhook_id: &str,
     delivery_id: &str,
     now: i64,

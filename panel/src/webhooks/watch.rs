@@ -12,8 +12,8 @@ use outfitter_contract::installation::{InstallationState, JobEnd};
 use outfitter_contract::job::{JobRecord, JobState};
 use outfitter_contract::lifecycle::{Action, Outcome};
 use outfitter_contract::redis_keys::{self, AgentRedisKeys};
+use outfitter_redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use serde_json::json;
 
 use super::emit::{Event, emit};
@@ -30,7 +30,7 @@ const MISSING_GRACE_MS: i64 = 60_000;
 const BATCH: isize = 500;
 
 /// Watches `job_id` until its end is announced (a person's retry starts a new end).
-pub async fn watch_job(conn: &mut ConnectionManager, job_id: &str) -> redis::RedisResult<()> {
+pub async fn watch_job(conn: &mut RedisConn, job_id: &str) -> redis::RedisResult<()> {
     conn.zadd(redis_keys::WEBHOOK_WATCHED_JOBS, job_id, now_ms())
         .await
 }
@@ -77,7 +77,7 @@ pub fn job_event(job: &JobRecord) -> Option<Event> {
 
 /// Emits the end of `job` if it has ended (idempotent); logs a failure, since the watched
 /// set brings it back.
-pub async fn announce_job(conn: &mut ConnectionManager, job: &JobRecord) -> bool {
+pub async fn announce_job(conn: &mut RedisConn, job: &JobRecord) -> bool {
     let Some(event) = job_event(job) else {
         return false;
     };
@@ -91,7 +91,7 @@ pub async fn announce_job(conn: &mut ConnectionManager, job: &JobRecord) -> bool
 }
 
 /// Reads the watched jobs forever (each panel runs one; they agree by idempotency).
-pub async fn run_job_watcher(mut conn: ConnectionManager) {
+pub async fn run_job_watcher(mut conn: RedisConn) {
     loop {
         tokio::time::sleep(WATCH_EVERY).await;
         if let Err(e) = sweep(&mut conn).await {
@@ -101,7 +101,7 @@ pub async fn run_job_watcher(mut conn: ConnectionManager) {
 }
 
 /// One pass over the watched jobs.
-pub async fn sweep(conn: &mut ConnectionManager) -> redis::RedisResult<()> {
+pub async fn sweep(conn: &mut RedisConn) -> redis::RedisResult<()> {
     let mut start = 0isize;
     loop {
         let watched: Vec<(String, i64)> = conn
@@ -195,7 +195,7 @@ pub fn installation_kind(action: Action, end: &JobEnd, state: InstallationState)
 /// Emits the settling of `inst` by the job `job_id` (called by the settle that won).
 /// Failures are logged: the installation has settled either way.
 pub async fn installation_settled(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     inst: &Installation,
     action: Action,
     end: &JobEnd,

@@ -19,8 +19,8 @@ use outfitter_contract::redis_keys::AgentRedisKeys;
 use outfitter_contract::scripts::APPEND_EVENT;
 use outfitter_panel::auth::Role;
 use outfitter_panel::{AppState, Settings, agents, auth::tokens, build_app};
+use outfitter_redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 pub(crate) use outfitter_test_support::RedisServer;
 use serde_json::{Value, json};
@@ -143,7 +143,7 @@ impl TestPanel {
         panel
     }
 
-    pub(crate) fn conn(&self) -> ConnectionManager {
+    pub(crate) fn conn(&self) -> RedisConn {
         self.state.redis.clone()
     }
 

@@ -10,10 +10,19 @@ use outfitter_contract::control::ControlMessage;
 use super::Shared;
 use crate::metrics::RedisOp;
 
+/// Subscribes through the one server, or a cluster's seed nodes in turn (classic pubsub on a
+/// cluster delivers a message published on any node to subscribers on every node).
 pub async fn listen_forever(shared: Arc<Shared>) {
     let channel = shared.names.control_channel();
-    loop {
-        match shared.client.get_async_pubsub().await {
+    let clients = match shared.cfg.redis.node_clients() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "no control channel: the Redis URLs do not make clients");
+            return;
+        }
+    };
+    for client in clients.iter().cycle() {
+        match client.get_async_pubsub().await {
             Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                 Ok(()) => {
                     let mut messages = pubsub.on_message();

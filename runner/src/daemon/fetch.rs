@@ -4,23 +4,24 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use deadpool_redis::redis::{self, AsyncConnectionConfig};
+use deadpool_redis::redis;
+use outfitter_redis::{RedisConn, RedisTarget, Timeouts};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{
-    FETCH_BLOCK_SECS, PRUNE_EVERY, REDIS_RETRY, Shared, TICK, job, now_ms, now_secs, store,
+    FETCH_BLOCK_SECS, PRUNE_EVERY, REDIS_RETRY, REDIS_TIMEOUT, Shared, TICK, job, now_ms, now_secs,
+    store,
 };
 use crate::metrics::RedisOp;
 
 /// A connection for BLMOVE alone, without response timeout (it blocks by design).
-async fn blocking_connection(
-    client: &redis::Client,
-) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-    let cfg = AsyncConnectionConfig::new().set_response_timeout(None);
-    client
-        .get_multiplexed_async_connection_with_config(&cfg)
-        .await
+async fn blocking_connection(target: &RedisTarget) -> redis::RedisResult<RedisConn> {
+    let timeouts = Timeouts {
+        connect: REDIS_TIMEOUT,
+        response: None,
+    };
+    target.connect_plain(timeouts).await
 }
 
 /// Takes jobs until the runner stops, at most `concurrency` at a time; returns the jobs
@@ -40,7 +41,7 @@ pub(super) async fn fetch_loop(shared: Arc<Shared>) -> JoinSet<()> {
             _ = stopping.wait_for(|s| *s) => return jobs,
         };
         if conn.is_none() {
-            match blocking_connection(&shared.client).await {
+            match blocking_connection(&shared.cfg.redis).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     shared.metrics.redis_error(RedisOp::Fetch);

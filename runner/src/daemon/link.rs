@@ -1,31 +1,31 @@
-//! The daemon's one multiplexed Redis connection: every task sends on a clone of it, so a
-//! call costs its own round trip and nothing else (a pool's check-out sends `PING` first). A
-//! connection that failed is dropped and the next call connects again.
+//! The daemon's one multiplexed Redis connection (to the one server, or a cluster connection):
+//! every task sends on a clone of it, so a call costs its own round trip and nothing else (a
+//! pool's check-out sends `PING` first). A connection that failed is dropped and the next call
+//! connects again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
-use deadpool_redis::redis::{
-    self, AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value,
-};
+use deadpool_redis::redis::aio::ConnectionLike;
+use deadpool_redis::redis::{self, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use outfitter_redis::{RedisConn, RedisTarget, Timeouts};
 use tokio::sync::Mutex;
 
 /// Connects on first use and again after a failure.
 #[derive(Debug)]
 pub struct RedisLink {
-    client: redis::Client,
+    target: RedisTarget,
     timeout: Duration,
     /// The live connection and its generation (a failed call drops only the one it used).
-    current: Mutex<Option<(u64, MultiplexedConnection)>>,
+    current: Mutex<Option<(u64, RedisConn)>>,
     generation: std::sync::atomic::AtomicU64,
 }
 
 impl RedisLink {
     /// Calls and connecting time out after `timeout`.
-    pub fn new(client: redis::Client, timeout: Duration) -> Arc<Self> {
+    pub fn new(target: RedisTarget, timeout: Duration) -> Arc<Self> {
         Arc::new(RedisLink {
-            client,
+            target,
             timeout,
             current: Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
@@ -42,13 +42,11 @@ impl RedisLink {
                 conn: conn.clone(),
             });
         }
-        let cfg = AsyncConnectionConfig::new()
-            .set_response_timeout(Some(self.timeout))
-            .set_connection_timeout(Some(self.timeout));
-        let conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&cfg)
-            .await?;
+        let timeouts = Timeouts {
+            connect: self.timeout,
+            response: Some(self.timeout),
+        };
+        let conn = self.target.connect_plain(timeouts).await?;
         let generation = self
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -77,7 +75,7 @@ fn broken(e: &RedisError) -> bool {
 pub struct Conn {
     link: Arc<RedisLink>,
     generation: u64,
-    conn: MultiplexedConnection,
+    conn: RedisConn,
 }
 
 impl Conn {

@@ -24,7 +24,6 @@ use outfitter_contract::catalog::Catalog;
 use outfitter_contract::keys::AgentCrypto;
 use outfitter_contract::manifest::Bundle;
 use outfitter_contract::redis_keys::AgentRedisKeys;
-use outfitter_contract::redis_tls::redact_url;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -58,8 +57,6 @@ pub fn now_secs() -> i64 {
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("redis_url {url:?}: {message}")]
-    RedisUrl { url: String, message: String },
     #[error("state_dir {path}: {source}")]
     StateDir {
         path: String,
@@ -80,7 +77,6 @@ pub struct Shared {
     pub cfg: DaemonConfig,
     pub keys: AgentCrypto,
     pub names: AgentRedisKeys,
-    pub client: redis::Client,
     /// The one connection every task but the fetch loop and the control channel sends on.
     pub link: Arc<RedisLink>,
     pub sandbox: Sandbox,
@@ -227,36 +223,12 @@ pub async fn run(cfg: DaemonConfig, sys: &'static dyn Sys) -> Result<(), DaemonE
     serve(Arc::new(shared), stop).await
 }
 
-/// The client for `redis_url`, over TLS with the configured CA and client certificate for
-/// `rediss://`.
-fn redis_client(cfg: &DaemonConfig) -> redis::RedisResult<redis::Client> {
-    let Some(pem) = cfg.redis_tls.clone() else {
-        return redis::Client::open(cfg.redis_url.as_str());
-    };
-    // ring is the one rustls provider built in (no C build of aws-lc).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let certs = redis::TlsCertificates {
-        client_tls: pem
-            .client
-            .map(|(client_cert, client_key)| redis::ClientTlsConfig {
-                client_cert,
-                client_key,
-            }),
-        root_cert: pem.root_cert,
-    };
-    redis::Client::build_with_tls(cfg.redis_url.as_str(), certs)
-}
-
 /// Builds the shared state (no Redis call yet).
 fn start(
     cfg: DaemonConfig,
     sys: &'static dyn Sys,
 ) -> Result<(Shared, watch::Sender<bool>), DaemonError> {
-    let client = redis_client(&cfg).map_err(|e| DaemonError::RedisUrl {
-        url: redact_url(&cfg.redis_url),
-        message: e.to_string(),
-    })?;
-    let link = RedisLink::new(client.clone(), REDIS_TIMEOUT);
+    let link = RedisLink::new(cfg.redis.clone(), REDIS_TIMEOUT);
     let outbox =
         Outbox::open(cfg.state_dir.join("outbox")).map_err(|source| DaemonError::StateDir {
             path: cfg.state_dir.display().to_string(),
@@ -286,7 +258,6 @@ fn start(
     let shared = Shared {
         keys: AgentCrypto::from_agent_key(&cfg.agent_key),
         names: AgentRedisKeys::new(&cfg.agent_id),
-        client,
         link,
         sandbox: Sandbox {
             limits: cfg.limits.clone(),

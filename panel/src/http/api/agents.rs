@@ -236,7 +236,7 @@ pub async fn create(
     };
     Ok(HttpResponse::Created().json(RegisteredAgent {
         agent,
-        runner_config: keys.runner_config(&state.settings.redis_url),
+        runner_config: keys.runner_config(&state.settings.redis_url, state.settings.redis_cluster),
     }))
 }
 
@@ -280,7 +280,9 @@ pub async fn rotate(
         .ok_or_else(|| agents::keys::not_registered(&id))?;
     Ok(HttpResponse::Ok().json(RotatedAgent {
         agent,
-        runner_config: rotation.keys.runner_config(&state.settings.redis_url),
+        runner_config: rotation
+            .keys
+            .runner_config(&state.settings.redis_url, state.settings.redis_cluster),
         notice: rotation.notice(),
         waiting: rotation.waiting,
     }))

@@ -9,8 +9,8 @@
 
 use outfitter_contract::manifest::Manifest;
 use outfitter_contract::redis_keys;
+use outfitter_redis::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -91,7 +91,7 @@ impl Idempotency {
     }
 
     /// What the key says; `idempotency_key_reused` if it was used for another request.
-    pub async fn seen(&self, conn: &mut ConnectionManager) -> Result<Seen> {
+    pub async fn seen(&self, conn: &mut RedisConn) -> Result<Seen> {
         let Some(json): Option<String> = conn.get(&self.key).await? else {
             return Ok(Seen::Fresh);
         };
@@ -108,7 +108,7 @@ impl Idempotency {
     }
 
     /// Reserves the key for `fresh`, or finds whose it is.
-    pub async fn claim(&self, conn: &mut ConnectionManager, fresh: String) -> Result<Claim> {
+    pub async fn claim(&self, conn: &mut RedisConn, fresh: String) -> Result<Claim> {
         for _ in 0..TRIES {
             match self.seen(conn).await? {
                 Seen::Job(job) => return Ok(Claim::Replay(job)),
@@ -126,7 +126,7 @@ impl Idempotency {
         )))
     }
 
-    async fn reserve(&self, conn: &mut ConnectionManager, job_id: &str) -> Result<bool> {
+    async fn reserve(&self, conn: &mut RedisConn, job_id: &str) -> Result<bool> {
         let entry = serde_json::to_string(&Entry {
             job_id: job_id.to_owned(),
             fingerprint: self.fingerprint.clone(),
