@@ -191,14 +191,26 @@ pub const ROLLOUTS_INDEX: &str = "outfitter:rollouts";
 /// Set: rollouts a panel's driver still looks after (not over, or with jobs still out).
 pub const ROLLOUTS_ACTIVE: &str = "outfitter:rollouts-active";
 
-/// Hash of one rollout: `data` (its JSON) and `rev` (bumped by each write).
+/// Hash of one rollout: `data` (its JSON) and `rev` (bumped by each write). A rollout's keys
+/// share the hash tag `{<id>}`, so its compare-and-swap (record and history) is in one
+/// cluster slot.
 pub fn rollout(id: &str) -> String {
-    format!("{PREFIX}rollout:{id}")
+    format!("{PREFIX}rollout:{{{id}}}")
 }
 
 /// List of one rollout's history entries (JSON), oldest first.
 pub fn rollout_history(id: &str) -> String {
-    format!("{PREFIX}rollout:{id}:history")
+    format!("{PREFIX}rollout:{{{id}}}:history")
+}
+
+/// The names [`rollout`], [`rollout_history`] and [`rollout_lease`] had before they carried a
+/// hash tag (up to 0.1 of 2026-12-03), in that order: the panel renames what it finds.
+pub fn rollout_untagged(id: &str) -> [String; 3] {
+    [
+        format!("{PREFIX}rollout:{id}"),
+        format!("{PREFIX}rollout:{id}:history"),
+        format!("{PREFIX}rollout:{id}:lease"),
+    ]
 }
 
 /// String: the rollout id reserved for one key (a schedule's due time), with a TTL.
@@ -208,7 +220,7 @@ pub fn rollout_key(key: &str) -> String {
 
 /// String: which panel drives the rollout now, with a TTL.
 pub fn rollout_lease(id: &str) -> String {
-    format!("{PREFIX}rollout:{id}:lease")
+    format!("{PREFIX}rollout:{{{id}}}:lease")
 }
 
 /// String: `Idempotency-Key` of `POST /jobs` → job id, with a TTL.

@@ -1,6 +1,7 @@
 //! Panel and runners on a Redis Cluster of three masters with a replica each, started by the
 //! test: jobs are queued, run, streamed over SSE, retried and canceled as on one server; a
-//! second panel streams what the first queued; agents' keys land on different masters; a
+//! rollout runs over two agents and a webhook announces its end; a second panel streams what
+//! the first queued; agents' keys land on different masters; a
 //! runner with its own Redis user (made on every node) runs its jobs and reaches nothing
 //! else; and when the master holding an agent's slot is killed mid-job, its replica takes
 //! over, the job in flight ends exactly once and jobs queued after it run.
@@ -9,10 +10,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use outfitter_tests::Stack;
+use outfitter_tests::receiver::Receiver;
 use outfitter_tests::stack::test_bundles;
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(120);
+const HOOK_SECRET: &str = "cluster-hook-secret-0123456789";
 
 fn id_of(job: &Value) -> Result<String> {
     job["id"]
@@ -81,6 +85,36 @@ async fn on_the_cluster(s: &mut Stack) -> Result<()> {
         terminal_events(&seen_on_b) == 1,
         "panel B saw it end once: {seen_on_b:?}"
     );
+
+    // A rollout over both agents, announced to a webhook: rollouts, webhook deliveries and
+    // the installations they make live outside any agent's slot.
+    let receiver = Receiver::start(vec![]).await?;
+    api.post(
+        "/webhooks",
+        &json!({"url": receiver.url("/hook"), "events": ["rollout.succeeded"], "secret": HOOK_SECRET}),
+    )
+    .await?
+    .expect(StatusCode::CREATED)?;
+    let rollout = api
+        .post(
+            "/rollouts",
+            &json!({"app_id": "e2e-hello", "inputs": {"greeting": "rolled out"},
+                    "agents": ["c-1", "c-7"], "batch_size": 1}),
+        )
+        .await?
+        .expect(StatusCode::ACCEPTED)?;
+    let rollout_id = rollout["id"].as_str().context("rollout id")?.to_owned();
+    let got = receiver.wait_for(1, LIMIT).await?;
+    let event = got[0].verify(HOOK_SECRET)?;
+    ensure!(
+        event["event"] == "rollout.succeeded" && event["data"]["rollout_id"] == rollout_id.as_str(),
+        "{event}"
+    );
+    let done = api
+        .get(&format!("/rollouts/{rollout_id}"))
+        .await?
+        .expect(StatusCode::OK)?;
+    ensure!(done["counts"]["succeeded"] == 2, "both servers: {done}");
 
     // The agents' keys are on the masters of their slots, and those are two masters.
     let cluster = s.cluster.as_ref().context("a cluster stack")?;

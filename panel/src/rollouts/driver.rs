@@ -35,9 +35,23 @@ pub async fn run(state: Arc<AppState>) {
     let holder = outfitter_contract::ids::new_job_id();
     let mut tick = tokio::time::interval(ROUND);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut migrated = false;
     loop {
         tick.tick().await;
         let mut conn = state.redis.clone();
+        if !migrated {
+            match store::migrate_untagged(&mut conn).await {
+                Ok(0) => migrated = true,
+                Ok(n) => {
+                    tracing::info!(keys = n, "renamed rollout keys to their hash-tagged names");
+                    migrated = true;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "renaming old rollout keys failed; again next round");
+                    continue;
+                }
+            }
+        }
         let ids = match store::active_ids(&mut conn).await {
             Ok(ids) => ids,
             Err(e) => {

@@ -56,6 +56,35 @@ pub async fn create(conn: &mut RedisConn, r: &Rollout, history: &HistoryEntry) -
     Ok(true)
 }
 
+/// Renames the keys of rollouts stored before their names carried a hash tag, once at start
+/// (on one Redis: a cluster never held the old names). Returns how many were renamed.
+pub async fn migrate_untagged(conn: &mut RedisConn) -> Result<usize> {
+    if conn.is_cluster() {
+        return Ok(0);
+    }
+    let ids: Vec<String> = conn.zrange(redis_keys::ROLLOUTS_INDEX, 0, -1).await?;
+    let mut renamed = 0;
+    for id in ids {
+        let new = [
+            redis_keys::rollout(&id),
+            redis_keys::rollout_history(&id),
+            redis_keys::rollout_lease(&id),
+        ];
+        for (old, new) in redis_keys::rollout_untagged(&id).iter().zip(&new) {
+            let exists: bool = conn.exists(old).await?;
+            if exists {
+                let moved: bool = redis::cmd("RENAMENX")
+                    .arg(old)
+                    .arg(new)
+                    .query_async(conn)
+                    .await?;
+                renamed += usize::from(moved);
+            }
+        }
+    }
+    Ok(renamed)
+}
+
 /// The rollout id reserved for `key` (a schedule's due time): the one reserved before, or
 /// `fresh`, for a day.
 pub async fn reserve_id(conn: &mut RedisConn, key: &str, fresh: &str) -> Result<String> {
