@@ -51,13 +51,7 @@ impl Installation {
             runner_catalog: runner_catalog.to_owned(),
         };
         let out = inst.panel_cli(&["token", "add", "--name", "bench", "--role", "admin"])?;
-        inst.token = out
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .context("token add printed no token")?
-            .trim()
-            .to_owned();
+        inst.token = printed_token(&out)?;
         inst.start_panel().await?;
         Ok(inst)
     }
@@ -235,6 +229,17 @@ impl Installation {
 
 /// Clears the environment except what a program needs to run at all, so the developer's own
 /// `OUTFITTER_*` settings never reach a measured program.
+/// The token `outfitter-panel token add` printed: alone on its last line.
+pub(crate) fn printed_token(out: &str) -> Result<String> {
+    Ok(out
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .context("token add printed no token")?
+        .trim()
+        .to_owned())
+}
+
 /// Runs `outfitter-panel serve` from `cmd` (its settings in the environment) on a free port,
 /// logging under `dir`, and waits for `/healthz`; the daemon and its port.
 pub(crate) async fn serve_panel(mut cmd: Command, dir: &Path) -> Result<(Daemon, u16)> {

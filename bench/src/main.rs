@@ -42,7 +42,7 @@ struct Args {
     /// The one-minute version (fewer jobs, shorter load runs).
     #[arg(long)]
     quick: bool,
-    /// Only these figures (comma-separated numbers 1-10); the document is then not written
+    /// Only these figures (comma-separated numbers 1-11); the document is then not written
     /// unless --out names a file.
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=11))]
     only: Vec<u8>,

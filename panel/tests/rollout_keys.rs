@@ -32,7 +32,10 @@ async fn untagged_rollout_keys_are_renamed_once_and_new_ones_are_left_alone() {
         .unwrap();
 
     assert_eq!(store::migrate_untagged(&mut conn).await.unwrap(), 3);
-    let data: String = conn.hget(redis_keys::rollout(old_id), "data").await.unwrap();
+    let data: String = conn
+        .hget(redis_keys::rollout(old_id), "data")
+        .await
+        .unwrap();
     assert_eq!(data, "{\"old\":true}");
     let entries: Vec<String> = conn
         .lrange(redis_keys::rollout_history(old_id), 0, -1)
@@ -45,7 +48,10 @@ async fn untagged_rollout_keys_are_renamed_once_and_new_ones_are_left_alone() {
         let left: bool = conn.exists(old).await.unwrap();
         assert!(!left, "{old} is gone");
     }
-    let data: String = conn.hget(redis_keys::rollout(new_id), "data").await.unwrap();
+    let data: String = conn
+        .hget(redis_keys::rollout(new_id), "data")
+        .await
+        .unwrap();
     assert_eq!(data, "{\"new\":true}", "a tagged rollout is untouched");
     assert_eq!(store::migrate_untagged(&mut conn).await.unwrap(), 0, "once");
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod binaries;
 pub mod browser;
 pub mod panel;
+pub mod paths;
 pub mod ports;
 pub mod process;
 pub mod receiver;

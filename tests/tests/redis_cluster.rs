@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use outfitter_tests::Stack;
+use outfitter_tests::paths::{id_of, run_retry_cancel};
 use outfitter_tests::receiver::Receiver;
 use outfitter_tests::stack::test_bundles;
 use reqwest::StatusCode;
@@ -17,13 +18,6 @@ use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(120);
 const HOOK_SECRET: &str = "cluster-hook-secret-0123456789";
-
-fn id_of(job: &Value) -> Result<String> {
-    job["id"]
-        .as_str()
-        .map(str::to_owned)
-        .context("job without an id")
-}
 
 /// How many `state` events of a terminal state the job's stream holds.
 fn terminal_events(events: &[Value]) -> usize {
@@ -45,46 +39,9 @@ async fn on_the_cluster(s: &mut Stack) -> Result<()> {
     api.wait_agent_online("c-1", LIMIT).await?;
     api.wait_agent_online("c-7", LIMIT).await?;
 
-    // Queue, run, stream, retry and cancel: the whole path, through the cluster.
-    let hello = id_of(
-        &api.create_job("e2e-hello", "c-1", json!({"greeting": "Hi cluster"}))
-            .await?,
-    )?;
-    let events = api.events_until_terminal(&hello, LIMIT).await?;
-    ensure!(
-        events
-            .iter()
-            .any(|e| e["type"] == "state" && e["state"] == "succeeded"),
-        "the stream ends with success: {events:?}"
-    );
-    ensure!(
-        api.log(&hello).await?.contains("Hi cluster"),
-        "the job's output came back"
-    );
-    let flaky = id_of(&api.create_job("e2e-flaky", "c-7", json!({})).await?)?;
-    let done = api.wait_terminal(&flaky, LIMIT).await?;
-    ensure!(
-        done["state"] == "succeeded" && done["attempts"] == 3,
-        "{done}"
-    );
-    let wait = id_of(&api.create_job("e2e-wait", "c-1", json!({})).await?)?;
-    api.wait_state(&wait, "running", LIMIT).await?;
-    api.cancel(&wait).await?;
-    let done = api.wait_terminal(&wait, LIMIT).await?;
-    ensure!(done["state"] == "canceled", "{done}");
-
-    // A second panel on the same cluster streams what the first one queued.
-    let b = s.start_panel().await?;
-    let api_b = s.api_at(b);
-    let queued_on_a = id_of(
-        &api.create_job("e2e-hello", "c-7", json!({"greeting": "from A"}))
-            .await?,
-    )?;
-    let seen_on_b = api_b.events_until_terminal(&queued_on_a, LIMIT).await?;
-    ensure!(
-        terminal_events(&seen_on_b) == 1,
-        "panel B saw it end once: {seen_on_b:?}"
-    );
+    // Queue, run, stream, retry and cancel: the whole path, through the cluster, on both.
+    run_retry_cancel(&api, "c-1", "Hi cluster", LIMIT).await?;
+    run_retry_cancel(&api, "c-7", "Hi other master", LIMIT).await?;
 
     // A rollout over both agents, announced to a webhook: rollouts, webhook deliveries and
     // the installations they make live outside any agent's slot.

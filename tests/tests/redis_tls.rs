@@ -8,17 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use outfitter_tests::Stack;
+use outfitter_tests::paths::run_retry_cancel;
 use outfitter_tests::stack::{test_bundles, tls_env};
-use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(90);
-
-fn id_of(job: &Value) -> Result<String> {
-    job["id"]
-        .as_str()
-        .map(str::to_owned)
-        .context("job without an id")
-}
 
 /// A PING over TLS from this test with the given trust and client certificate.
 async fn ping(
@@ -61,32 +54,7 @@ async fn over_tls(s: &mut Stack) -> Result<()> {
     api.wait_agent_online("tls-1", LIMIT).await?;
 
     // Queue, run, stream, retry and cancel: the whole path over TLS.
-    let hello = id_of(
-        &api.create_job("e2e-hello", "tls-1", json!({"greeting": "Hi over TLS"}))
-            .await?,
-    )?;
-    let events = api.events_until_terminal(&hello, LIMIT).await?;
-    ensure!(
-        events
-            .iter()
-            .any(|e| e["type"] == "state" && e["state"] == "succeeded"),
-        "the stream ends with success: {events:?}"
-    );
-    ensure!(
-        api.log(&hello).await?.contains("Hi over TLS"),
-        "the job's output came back"
-    );
-    let flaky = id_of(&api.create_job("e2e-flaky", "tls-1", json!({})).await?)?;
-    let done = api.wait_terminal(&flaky, LIMIT).await?;
-    ensure!(
-        done["state"] == "succeeded" && done["attempts"] == 3,
-        "{done}"
-    );
-    let wait = id_of(&api.create_job("e2e-wait", "tls-1", json!({})).await?)?;
-    api.wait_state(&wait, "running", LIMIT).await?;
-    api.cancel(&wait).await?;
-    let done = api.wait_terminal(&wait, LIMIT).await?;
-    ensure!(done["state"] == "canceled", "{done}");
+    run_retry_cancel(&api, "tls-1", "Hi over TLS", LIMIT).await?;
 
     // Every client but this one (on the plain port, for the look) is on the TLS port.
     let clients = s.redis().cli(&["CLIENT", "LIST"])?;

@@ -22,7 +22,7 @@ use serde_json::json;
 use super::{Ctx, fleet_metrics, simulated_facts};
 use crate::bundles::NOOP;
 use crate::http1::{self, Conn};
-use crate::installation::{clean_env, serve_panel};
+use crate::installation::{clean_env, printed_token, serve_panel};
 use crate::process::Daemon;
 use crate::report::{Figure, Row};
 use crate::stats::{Micros, Samples, factor};
@@ -225,13 +225,7 @@ impl PanelOn {
             "token add: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let token = String::from_utf8(out.stdout)?
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .context("token add printed no token")?
-            .trim()
-            .to_owned();
+        let token = printed_token(&String::from_utf8(out.stdout)?)?;
         let (daemon, port) = serve_panel(command(), dir).await?;
         Ok(Self {
             _daemon: daemon,
