@@ -26,7 +26,7 @@ use super::record::Run;
 use super::steps::{health_at, smoke};
 use crate::bundle::BundleFacts;
 use crate::container::Container;
-use crate::spec::{Check, TestSpec};
+use crate::spec::{Check, TestSpec, value_text};
 
 const PURGE_AFTER_UPGRADE: Removal = Removal {
     uninstall: "purge-after-upgrade",
@@ -231,6 +231,14 @@ async fn earlier_version(
             spec.checks.clone(),
         ),
     };
+    // Its own test values may hold other secrets than the current ones: mask those too.
+    let secrets: Vec<String> = old_facts
+        .sensitive_inputs
+        .iter()
+        .filter_map(|name| inputs.get(name))
+        .map(value_text)
+        .collect();
+    run.secrets.extend(secrets);
     run.record(
         "previous-version",
         t,
