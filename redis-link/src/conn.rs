@@ -2,7 +2,7 @@
 
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 /// A connection to one server (reconnecting by itself, or plain multiplexed) or to a cluster
@@ -46,17 +46,22 @@ impl RedisConn {
         matches!(self, Self::Cluster(_))
     }
 
-    /// Runs `cmd` on every node: on a cluster each primary and replica gets it (what is not
-    /// replicated, such as `ACL SETUSER` and `ACL SAVE`, must reach them all), and it fails
-    /// when one node refuses it; on one server, there.
+    /// Runs `cmd` on every node: on a cluster each primary and replica that `CLUSTER NODES`
+    /// lists as reachable gets it (what is not replicated, such as `ACL SETUSER` and `ACL
+    /// SAVE`, must reach them all), one after another, and it fails when one node refuses
+    /// it; on one server, there. The client's own all-nodes routing is not used: it reaches
+    /// only the nodes it happens to hold connections to, which may leave out replicas.
     pub async fn on_every_node(&mut self, cmd: Cmd) -> RedisResult<Value> {
         match self {
             Self::Cluster(c) => {
-                let routing = RoutingInfo::MultiNode((
-                    MultipleNodeRoutingInfo::AllNodes,
-                    Some(ResponsePolicy::AllSucceeded),
-                ));
-                c.route_command(cmd, routing).await
+                let listing: String = redis::cmd("CLUSTER").arg("NODES").query_async(c).await?;
+                let mut last = Value::Nil;
+                for (host, port) in reachable_nodes(&listing) {
+                    let routing =
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+                    last = c.route_command(cmd.clone(), routing).await?;
+                }
+                Ok(last)
             }
             other => cmd.query_async(other).await,
         }
@@ -91,5 +96,52 @@ impl ConnectionLike for RedisConn {
             Self::Multiplexed(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
         }
+    }
+}
+
+/// The host and port of every node of a `CLUSTER NODES` listing that is neither failed nor
+/// without an address (`<id> <host:port@bus[,hostname]> <flags> …`).
+fn reachable_nodes(listing: &str) -> Vec<(String, u16)> {
+    listing
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (_, address, flags) = (fields.next()?, fields.next()?, fields.next()?);
+            if flags
+                .split(',')
+                .any(|f| matches!(f, "fail" | "fail?" | "noaddr" | "handshake"))
+            {
+                return None;
+            }
+            let host_port = address.split(['@', ',']).next()?;
+            let (host, port) = host_port.rsplit_once(':')?;
+            Some((host.trim_matches(['[', ']']).to_owned(), port.parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reachable_primary_and_replica_is_listed() {
+        let listing = "\
+a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:7001@17001,node-b master - 0 0 2 connected 5461-10922
+c3 127.0.0.1:7003@17003 slave a1 0 0 1 connected
+d4 127.0.0.1:7004@17004 slave,fail b2 0 0 2 disconnected
+e5 :0@0 master,noaddr - 0 0 3 disconnected
+f6 [::1]:7005@17005 slave b2 0 0 2 connected
+";
+        assert_eq!(
+            reachable_nodes(listing),
+            [
+                ("127.0.0.1".to_owned(), 7000),
+                ("127.0.0.1".to_owned(), 7001),
+                ("127.0.0.1".to_owned(), 7003),
+                ("::1".to_owned(), 7005),
+            ]
+        );
     }
 }
