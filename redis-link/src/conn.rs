@@ -1,9 +1,12 @@
 //! One connection type for every kind of Redis the programs reach.
 
+use std::sync::Arc;
+
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+
+use crate::target::NodeDialer;
 
 /// A connection to one server (reconnecting by itself, or plain multiplexed) or to a cluster
 /// (which routes each command to the node of its key's slot and follows failovers). Cheap to
@@ -14,8 +17,9 @@ pub enum RedisConn {
     Managed(ConnectionManager),
     /// One server; the caller reconnects.
     Multiplexed(MultiplexedConnection),
-    /// A Redis Cluster.
-    Cluster(ClusterConnection),
+    /// A Redis Cluster, and how to reach one of its nodes directly (for what every node must
+    /// get: the cluster client holds connections only to the nodes it routes to).
+    Cluster(ClusterConnection, Arc<NodeDialer>),
 }
 
 impl std::fmt::Debug for RedisConn {
@@ -23,7 +27,7 @@ impl std::fmt::Debug for RedisConn {
         f.write_str(match self {
             Self::Managed(_) => "RedisConn::Managed",
             Self::Multiplexed(_) => "RedisConn::Multiplexed",
-            Self::Cluster(_) => "RedisConn::Cluster",
+            Self::Cluster(..) => "RedisConn::Cluster",
         })
     }
 }
@@ -43,23 +47,22 @@ impl From<MultiplexedConnection> for RedisConn {
 impl RedisConn {
     /// Whether this is a cluster connection.
     pub fn is_cluster(&self) -> bool {
-        matches!(self, Self::Cluster(_))
+        matches!(self, Self::Cluster(..))
     }
 
     /// Runs `cmd` on every node: on a cluster each primary and replica that `CLUSTER NODES`
-    /// lists as reachable gets it (what is not replicated, such as `ACL SETUSER` and `ACL
-    /// SAVE`, must reach them all), one after another, and it fails when one node refuses
-    /// it; on one server, there. The client's own all-nodes routing is not used: it reaches
-    /// only the nodes it happens to hold connections to, which may leave out replicas.
+    /// lists as reachable gets it over a connection of its own (what is not replicated, such
+    /// as `ACL SETUSER` and `ACL SAVE`, must reach them all), one after another, and it fails
+    /// when one node refuses it; on one server, there. Not the client's all-nodes routing: it
+    /// reaches only the nodes it holds connections to, which leaves out replicas.
     pub async fn on_every_node(&mut self, cmd: Cmd) -> RedisResult<Value> {
         match self {
-            Self::Cluster(c) => {
+            Self::Cluster(c, dialer) => {
                 let listing: String = redis::cmd("CLUSTER").arg("NODES").query_async(c).await?;
                 let mut last = Value::Nil;
                 for (host, port) in reachable_nodes(&listing) {
-                    let routing =
-                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
-                    last = c.route_command(cmd.clone(), routing).await?;
+                    let mut node = dialer.connect(&host, port).await?;
+                    last = cmd.query_async(&mut node).await?;
                 }
                 Ok(last)
             }
@@ -73,7 +76,7 @@ impl ConnectionLike for RedisConn {
         match self {
             Self::Managed(c) => c.req_packed_command(cmd),
             Self::Multiplexed(c) => c.req_packed_command(cmd),
-            Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Cluster(c, _) => c.req_packed_command(cmd),
         }
     }
 
@@ -86,7 +89,7 @@ impl ConnectionLike for RedisConn {
         match self {
             Self::Managed(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Multiplexed(c) => c.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(c) => Box::pin(crate::split::send(c, pipeline, offset, count)),
+            Self::Cluster(c, _) => Box::pin(crate::split::send(c, pipeline, offset, count)),
         }
     }
 
@@ -94,7 +97,7 @@ impl ConnectionLike for RedisConn {
         match self {
             Self::Managed(c) => c.get_db(),
             Self::Multiplexed(c) => c.get_db(),
-            Self::Cluster(c) => c.get_db(),
+            Self::Cluster(c, _) => c.get_db(),
         }
     }
 }

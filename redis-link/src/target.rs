@@ -1,10 +1,11 @@
 //! What to connect to: `redis_url` (one URL, or with `redis_cluster` the seed nodes of a
 //! cluster, separated by commas) and the TLS files, checked once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use outfitter_contract::redis_tls::{RedisTls, RedisTlsError, RedisTlsPem, redact_url};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::{AsyncConnectionConfig, ClientTlsConfig, RedisResult, TlsCertificates};
 
@@ -120,6 +121,13 @@ impl RedisTarget {
         builder.build()
     }
 
+    fn dialer(&self, timeouts: Timeouts) -> NodeDialer {
+        NodeDialer {
+            target: self.clone(),
+            timeouts,
+        }
+    }
+
     /// A connection that reconnects by itself (the panel's): a connection manager to the one
     /// server, or a cluster connection (which reconnects and follows failovers).
     pub async fn connect_managed(
@@ -129,7 +137,11 @@ impl RedisTarget {
     ) -> RedisResult<RedisConn> {
         if self.cluster {
             let client = self.cluster_client(timeouts, retries as u32)?;
-            return Ok(RedisConn::Cluster(client.get_async_connection().await?));
+            let dialer = Arc::new(self.dialer(timeouts));
+            return Ok(RedisConn::Cluster(
+                client.get_async_connection().await?,
+                dialer,
+            ));
         }
         let client = self.node_client(&self.urls[0])?;
         let config = ConnectionManagerConfig::new()
@@ -147,7 +159,11 @@ impl RedisTarget {
     pub async fn connect_plain(&self, timeouts: Timeouts) -> RedisResult<RedisConn> {
         if self.cluster {
             let client = self.cluster_client(timeouts, 4)?;
-            return Ok(RedisConn::Cluster(client.get_async_connection().await?));
+            let dialer = Arc::new(self.dialer(timeouts));
+            return Ok(RedisConn::Cluster(
+                client.get_async_connection().await?,
+                dialer,
+            ));
         }
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeouts.connect))
@@ -158,6 +174,41 @@ impl RedisTarget {
                 .get_multiplexed_async_connection_with_config(&config)
                 .await?,
         ))
+    }
+}
+
+/// How to open a connection of its own to one node of a cluster: the first seed's URL
+/// (scheme, credentials, database) with that node's host and port, and the TLS files.
+#[derive(Debug)]
+pub struct NodeDialer {
+    target: RedisTarget,
+    timeouts: Timeouts,
+}
+
+impl NodeDialer {
+    /// A connection to the node at `host:port`.
+    pub(crate) async fn connect(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> RedisResult<MultiplexedConnection> {
+        let seed = &self.target.urls[0];
+        let mut url = redis::parse_redis_url(seed).ok_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "redis_url"))
+        })?;
+        let bad =
+            |_| redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "node address"));
+        url.set_host(Some(host)).map_err(bad)?;
+        url.set_port(Some(port)).map_err(|()| {
+            redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "node port"))
+        })?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeouts.connect))
+            .set_response_timeout(self.timeouts.response);
+        self.target
+            .node_client(url.as_str())?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
     }
 }
 
