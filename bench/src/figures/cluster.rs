@@ -165,7 +165,7 @@ async fn side(
             )
         })
         .collect();
-    send_all(panel.port, register, 201).await?;
+    super::scale::in_parallel_at(([127, 0, 0, 1], panel.port).into(), register, 201).await?;
 
     let target = RedisTarget::new(redis_url, cluster, &RedisTls::default())?;
     let timeouts = Timeouts {
@@ -233,31 +233,6 @@ impl PanelOn {
             token,
         })
     }
-}
-
-/// Sends every request over [`CLIENTS`] connections; each must answer `status`.
-async fn send_all(port: u16, requests: Vec<Vec<u8>>, status: u16) -> Result<()> {
-    let requests = Arc::new(requests);
-    let mut tasks = Vec::new();
-    for c in 0..CLIENTS {
-        let mut conn = Conn::connect(([127, 0, 0, 1], port).into()).await?;
-        let requests = requests.clone();
-        tasks.push(tokio::spawn(async move {
-            for r in requests.iter().skip(c).step_by(CLIENTS) {
-                let resp = conn.send(r).await?;
-                ensure!(
-                    resp.status == status,
-                    "expected {status}, got {}",
-                    resp.status
-                );
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
-    Ok(())
 }
 
 /// Heartbeats with a sample for every agent in turn, for `length`; heartbeats per second.

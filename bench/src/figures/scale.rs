@@ -155,10 +155,19 @@ pub(crate) async fn register_agents(ctx: &Ctx, ids: &[String]) -> Result<()> {
 
 /// Sends every request, spread over [`CLIENTS`] connections; each must answer `status`.
 pub(crate) async fn in_parallel(ctx: &Ctx, requests: Vec<Vec<u8>>, status: u16) -> Result<()> {
+    in_parallel_at(ctx.panel_addr(), requests, status).await
+}
+
+/// [`in_parallel`] against the panel at `addr`.
+pub(crate) async fn in_parallel_at(
+    addr: std::net::SocketAddr,
+    requests: Vec<Vec<u8>>,
+    status: u16,
+) -> Result<()> {
     let requests = Arc::new(requests);
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {
-        let mut conn = ctx.panel_conn().await?;
+        let mut conn = Conn::connect(addr).await?;
         let requests = requests.clone();
         tasks.push(tokio::spawn(async move {
             for r in requests.iter().skip(c).step_by(CLIENTS) {
