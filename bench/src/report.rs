@@ -163,7 +163,7 @@ fn figure_markdown(out: &mut String, f: &Figure) {
             "- Goal: {} — measured {}: **{}**",
             g.text,
             g.measured,
-            if g.met { "met" } else { "missed" }
+            verdict(g.met)
         );
     }
     if !f.goals.is_empty() {
@@ -178,6 +178,11 @@ fn figure_markdown(out: &mut String, f: &Figure) {
         }
         out.push('\n');
     }
+}
+
+/// How a goal came out, in the report's words.
+pub(crate) fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "missed" }
 }
 
 fn dash(s: &str) -> &str {

@@ -16,7 +16,7 @@ use outfitter_runner::host_metrics::{
 };
 
 use super::Ctx;
-use crate::report::{Figure, Goal, Row};
+use crate::report::{Figure, Goal, Row, verdict};
 use crate::stats::Samples;
 
 /// The goal of the issue: collecting costs the runner under 1% of a core at 5 s.
@@ -268,7 +268,7 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
         summary: format!(
             "9. Host metrics: {host:.0} µs CPU per collection ({:.3} % of a core at {interval} s), {amortized:.0} µs with services ({share:.3} %); goal < {GOAL_PCT} %: {}",
             share_pct(host),
-            if share < GOAL_PCT { "met" } else { "missed" }
+            verdict(share < GOAL_PCT)
         ),
     })
 }

@@ -23,7 +23,7 @@ use super::{Ctx, simulated_facts};
 use crate::http1;
 use crate::loadgen::{self, LoadResult};
 use crate::process::CpuTime;
-use crate::report::{Figure, Goal, Row};
+use crate::report::{Figure, Goal, Row, verdict};
 use crate::stats::{Micros, Rate, percent, thousands};
 
 /// How often each simulated agent beats (the figure; runners beat every 5 s).
@@ -611,7 +611,7 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
             day_history / 1024.0,
             month_history / 1024.0,
             BUDGET_BYTES / 1024.0,
-            if budget_met { "met" } else { "missed" },
+            verdict(budget_met),
             Micros(dash_p99),
             Micros(page_p99),
         ),

@@ -12,7 +12,7 @@ use crate::baselines;
 use crate::bundles::NOOP;
 use crate::process::CpuTime;
 use crate::profile::{Kind, Profiler};
-use crate::report::{Figure, Goal, Row, Table};
+use crate::report::{Figure, Goal, Row, Table, verdict};
 use crate::stats::{Micros, Rate, per_second, percent};
 use crate::watch::Watcher;
 
@@ -20,8 +20,6 @@ use crate::watch::Watcher;
 const AGENT_COUNTS: [usize; 3] = [1, 4, 16];
 /// Parallel API clients enqueueing.
 const ENQUEUERS: usize = 4;
-/// The runner's `concurrency` setting for the overlapped pass (the default is one job at a time).
-const OVERLAP: usize = 4;
 /// Jobs of each profiled pass (perf slows the runner; a few hundred jobs make a profile).
 const PROFILED_JOBS: usize = 300;
 /// The goal: one runner at this fraction of the raw spawn rate.
@@ -58,7 +56,8 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
         runs.push(through_api(ctx, agents, n).await?);
     }
     let (drain, cpu) = drain_one(ctx, n, None, 1).await?;
-    let (overlapped, _) = drain_one(ctx, n, None, OVERLAP).await?;
+    // The goal's second pass: `concurrency` = cores (the default is one job at a time).
+    let (overlapped, _) = drain_one(ctx, n, None, cores).await?;
     // Profiles come from extra passes, so that perf's own cost is in no rate above.
     let mut tables: Vec<Table> = cpu.into_iter().collect();
     if ctx.plan.profile {
@@ -71,7 +70,6 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
         }
     }
 
-    let one = &runs[0];
     let mut rows = vec![Row::new(
         "baseline: raw spawn, one minimal loop",
         Rate(raw_one).to_string(),
@@ -124,7 +122,7 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     rows.push(
         Row::new(
             format!(
-                "1 agent, queue filled first, runner `concurrency = {OVERLAP}` (default 1): runner alone ({} jobs)",
+                "1 agent, queue filled first, runner `concurrency = {cores}` (= cores; default 1): runner alone ({} jobs)",
                 overlapped.jobs
             ),
             Rate(overlapped.rate).to_string(),
@@ -143,7 +141,8 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
         "cost: one durable 1 KiB file write (write, `fsync`, rename) in the state directory's file system, p50 / p99",
         format!("{} / {}", Micros(durable.summary().p50), Micros(durable.summary().p99)),
     ));
-    let met = one.rate >= GOAL_FRACTION * raw_one;
+    let met_one = drain.rate >= GOAL_FRACTION * raw_one;
+    let met_all = overlapped.rate >= GOAL_FRACTION * raw_all;
     Ok(Figure {
         number: 2,
         title: "Throughput".into(),
@@ -162,15 +161,24 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
             half = (n / 2).min(PROFILED_JOBS)
         ),
         rows,
-        goals: vec![Goal {
-            text: "one runner at ≥ 80% of the raw spawn rate (first enqueue → last result)".into(),
-            measured: percent(one.rate, raw_one),
-            met,
-        }],
+        goals: vec![
+            Goal {
+                text: "one runner, default settings, queue filled first, at ≥ 80% of the raw spawn rate (one loop)".into(),
+                measured: percent(drain.rate, raw_one),
+                met: met_one,
+            },
+            Goal {
+                text: format!(
+                    "one runner with `concurrency = {cores}` (cores), queue filled first, at ≥ 80% of the parallel raw spawn rate"
+                ),
+                measured: percent(overlapped.rate, raw_all),
+                met: met_all,
+            },
+        ],
         tables,
         summary: format!(
-            "2. Throughput: 1/4/16 agents {} / {} / {}; runner alone {} ({} at concurrency {OVERLAP}); raw spawn {} (one loop), {} (all cores); \
-             one runner at {} of raw spawn (goal ≥ 80%: {})",
+            "2. Throughput: 1/4/16 agents {} / {} / {}; runner alone {} ({} at concurrency {cores}); raw spawn {} (one loop), {} (all cores); \
+             runner alone at {} of raw spawn, {} of parallel raw spawn at concurrency {cores} (goals ≥ 80%: {}, {})",
             Rate(runs[0].rate),
             Rate(runs[1].rate),
             Rate(runs[2].rate),
@@ -178,8 +186,10 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
             Rate(overlapped.rate),
             Rate(raw_one),
             Rate(raw_all),
-            percent(one.rate, raw_one),
-            if met { "met" } else { "missed" }
+            percent(drain.rate, raw_one),
+            percent(overlapped.rate, raw_all),
+            verdict(met_one),
+            verdict(met_all),
         ),
     })
 }
