@@ -9,7 +9,7 @@ use outfitter_contract::inputs::coerce_form;
 use outfitter_contract::manifest::Bundle;
 
 use super::app_form;
-use super::{WebResult, base_context, check_csrf, form_value, redirect, render, signed_in};
+use super::{WebResult, base_context, form_caller, form_value, redirect, render, signed_in};
 use crate::agents::{self, AgentFit};
 use crate::app_view;
 use crate::auth::{Caller, Role};
@@ -144,9 +144,7 @@ pub(super) async fn submit(
     id: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> WebResult<HttpResponse> {
-    let caller = signed_in(&state, &req).await?;
-    check_csrf(&caller, &form)?;
-    caller.require(Role::Operator)?;
+    let caller = form_caller(&state, &req, &form, Role::Operator).await?;
     let catalog = state.catalog.current();
     let bundle = find_app(&catalog, &id)?;
     let inputs = coerce_form(&bundle.manifest, &form);

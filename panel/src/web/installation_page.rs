@@ -10,7 +10,7 @@ use outfitter_contract::lifecycle::Action;
 use serde::Serialize;
 
 use super::{
-    WebResult, app_form, base_context, check_csrf, form_value, redirect, render, signed_in, when,
+    WebResult, app_form, base_context, form_caller, form_value, redirect, render, signed_in, when,
 };
 use crate::auth::Role;
 use crate::error::{ApiError, Code};
@@ -200,9 +200,7 @@ pub(super) async fn act(
     form: web::Form<Vec<(String, String)>>,
 ) -> WebResult<HttpResponse> {
     let (id, action) = path.into_inner();
-    let caller = signed_in(&state, &req).await?;
-    check_csrf(&caller, &form)?;
-    caller.require(Role::Operator)?;
+    let caller = form_caller(&state, &req, &form, Role::Operator).await?;
     store::check_id(&id).map_err(ApiError::from)?;
     let rev = form_value(&form, REV_FIELD).and_then(|r| r.parse().ok());
     let action: Action = action

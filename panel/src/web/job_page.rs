@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use outfitter_contract::job::JobState;
 use serde::Serialize;
 
-use super::{WebResult, base_context, check_csrf, redirect, render, signed_in, when};
+use super::{WebResult, base_context, form_caller, redirect, render, signed_in, when};
 use crate::auth::Role;
 use crate::clock::format_duration;
 use crate::http::api::job_view::JobView;
@@ -108,9 +108,7 @@ pub(super) async fn cancel(
     id: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> WebResult<HttpResponse> {
-    let caller = signed_in(&state, &req).await?;
-    check_csrf(&caller, &form)?;
-    caller.require(Role::Operator)?;
+    let caller = form_caller(&state, &req, &form, Role::Operator).await?;
     control::cancel(&state, &id, &caller).await?;
     Ok(redirect(&format!("/jobs/{}", id.as_str())))
 }
@@ -121,9 +119,7 @@ pub(super) async fn retry(
     id: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> WebResult<HttpResponse> {
-    let caller = signed_in(&state, &req).await?;
-    check_csrf(&caller, &form)?;
-    caller.require(Role::Operator)?;
+    let caller = form_caller(&state, &req, &form, Role::Operator).await?;
     control::retry(&state, &id, &caller).await?;
     Ok(redirect(&format!("/jobs/{}", id.as_str())))
 }

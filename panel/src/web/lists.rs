@@ -6,7 +6,7 @@ use outfitter_contract::host::RunnerStats;
 use outfitter_contract::job::JobState;
 use serde::{Deserialize, Serialize};
 
-use super::{WebResult, base_context, encode_query, render, signed_in, when};
+use super::{WebResult, base_context, encode_query, form_caller, render, signed_in, when};
 use crate::agents;
 use crate::agents::lifecycle::Actor;
 use crate::audit;
@@ -205,9 +205,7 @@ pub(super) async fn set_labels(
     id: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> WebResult<HttpResponse> {
-    let caller = signed_in(&state, &req).await?;
-    super::check_csrf(&caller, &form)?;
-    caller.require(Role::Operator)?;
+    let caller = form_caller(&state, &req, &form, Role::Operator).await?;
     outfitter_contract::ids::validate_agent_id(&id)
         .map_err(|e| ApiError::new(Code::InvalidParameter, e.to_string()))?;
     let text = super::form_value(&form, "labels").unwrap_or("");

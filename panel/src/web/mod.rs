@@ -21,7 +21,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
 
 use crate::auth::session::{self, CSRF_FIELD};
-use crate::auth::{self, Caller};
+use crate::auth::{self, Caller, Role};
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::templates;
@@ -237,6 +237,20 @@ pub async fn signed_in(state: &AppState, req: &HttpRequest) -> WebResult<Caller>
             Err(WebError::SignIn(next))
         }
     }
+}
+
+/// The caller of a posted form: signed in, the form's CSRF token is the session's, and the
+/// role is at least `role` (checked in that order, so a stale form signs in first).
+pub async fn form_caller(
+    state: &AppState,
+    req: &HttpRequest,
+    form: &[(String, String)],
+    role: Role,
+) -> WebResult<Caller> {
+    let caller = signed_in(state, req).await?;
+    check_csrf(&caller, form)?;
+    caller.require(role)?;
+    Ok(caller)
 }
 
 #[derive(Serialize)]

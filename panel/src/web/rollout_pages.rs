@@ -8,7 +8,7 @@ use outfitter_contract::labels::LabelSelector;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{WebResult, base_context, check_csrf, form_value, redirect, render, signed_in, when};
+use super::{WebResult, base_context, form_caller, form_value, redirect, render, signed_in, when};
 use crate::auth::Role;
 use crate::error::{ApiError, Code};
 use crate::http::api::rollouts::{RolloutView, view_with_history};
@@ -177,9 +177,7 @@ pub(super) async fn create(
     state: web::Data<AppState>,
     form: web::Form<Vec<(String, String)>>,
 ) -> WebResult<HttpResponse> {
-    let caller = signed_in(&state, &req).await?;
-    check_csrf(&caller, &form)?;
-    caller.require(Role::Operator)?;
+    let caller = form_caller(&state, &req, &form, Role::Operator).await?;
     let made = match request_from(&form) {
         Ok(r) => rollouts::create(&state, r, &caller)
             .await
@@ -247,9 +245,7 @@ pub(super) async fn control(
     form: web::Form<Vec<(String, String)>>,
 ) -> WebResult<HttpResponse> {
     let (id, what) = path.into_inner();
-    let caller = signed_in(&state, &req).await?;
-    check_csrf(&caller, &form)?;
-    caller.require(Role::Operator)?;
+    let caller = form_caller(&state, &req, &form, Role::Operator).await?;
     let what = match what.as_str() {
         "pause" => Control::Pause,
         "resume" => Control::Resume,

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{WebResult, base_context, check_csrf, form_value, redirect, render, signed_in, when};
+use super::{WebResult, base_context, form_caller, form_value, redirect, render, signed_in, when};
 use crate::agents;
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, Code};
@@ -195,9 +195,7 @@ pub(super) async fn create(
     state: web::Data<AppState>,
     form: web::Form<Vec<(String, String)>>,
 ) -> WebResult<HttpResponse> {
-    let caller = signed_in(&state, &req).await?;
-    check_csrf(&caller, &form)?;
-    caller.require(Role::Operator)?;
+    let caller = form_caller(&state, &req, &form, Role::Operator).await?;
     let made = match from_form(&form) {
         Ok(new) => manage::create(&state, new, &caller)
             .await
@@ -218,9 +216,7 @@ pub(super) async fn act(
     form: web::Form<Vec<(String, String)>>,
 ) -> WebResult<HttpResponse> {
     let (id, action) = path.into_inner();
-    let caller = signed_in(&state, &req).await?;
-    check_csrf(&caller, &form)?;
-    caller.require(Role::Operator)?;
+    let caller = form_caller(&state, &req, &form, Role::Operator).await?;
     let done = match action.as_str() {
         "pause" => manage::pause(&state, &id, &caller).await.map(|_| ()),
         "resume" => manage::resume(&state, &id, &caller).await.map(|_| ()),

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{WebResult, base_context, check_csrf, form_value, redirect, render, signed_in, when};
+use super::{WebResult, base_context, form_caller, form_value, redirect, render, signed_in, when};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -104,9 +104,7 @@ pub(super) async fn create(
     state: web::Data<AppState>,
     form: web::Form<Vec<(String, String)>>,
 ) -> WebResult<HttpResponse> {
-    let caller = signed_in(&state, &req).await?;
-    check_csrf(&caller, &form)?;
-    caller.require(Role::Admin)?;
+    let caller = form_caller(&state, &req, &form, Role::Admin).await?;
     let url = form_value(&form, "url").unwrap_or("").trim().to_owned();
     let events_text = form_value(&form, "events").unwrap_or("").to_owned();
     let events: Vec<String> = events_text
@@ -159,9 +157,7 @@ pub(super) async fn delete(
     id: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> WebResult<HttpResponse> {
-    let caller = signed_in(&state, &req).await?;
-    check_csrf(&caller, &form)?;
-    caller.require(Role::Admin)?;
+    let caller = form_caller(&state, &req, &form, Role::Admin).await?;
     actions::delete(&state, &id, &caller).await?;
     Ok(redirect("/webhooks"))
 }
@@ -172,9 +168,7 @@ pub(super) async fn redeliver(
     path: web::Path<(String, String)>,
     form: web::Form<Vec<(String, String)>>,
 ) -> WebResult<HttpResponse> {
-    let caller = signed_in(&state, &req).await?;
-    check_csrf(&caller, &form)?;
-    caller.require(Role::Admin)?;
+    let caller = form_caller(&state, &req, &form, Role::Admin).await?;
     let (id, delivery) = path.into_inner();
     actions::redeliver(&state, &id, &delivery, &caller).await?;
     Ok(redirect(&format!("/webhooks#{id}")))
