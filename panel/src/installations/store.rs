@@ -55,12 +55,22 @@ pub async fn load(conn: &mut RedisConn, id: &str) -> Result<Installation> {
 }
 
 async fn load_on(conn: &mut RedisConn, agent_id: &str, id: &str) -> Result<Option<Installation>> {
-    let (data, rev): (Option<String>, Option<u64>) = redis::cmd("HMGET")
-        .arg(AgentRedisKeys::new(agent_id).installation(id))
-        .arg("data")
-        .arg("rev")
+    let (data, rev): (Option<String>, Option<u64>) = read_record(agent_id, id)
         .query_async(conn)
         .await?;
+    parse_record(id, data, rev)
+}
+
+/// The command that reads an installation's record: its JSON and its revision.
+fn read_record(agent_id: &str, id: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("HMGET");
+    cmd.arg(AgentRedisKeys::new(agent_id).installation(id))
+        .arg("data")
+        .arg("rev");
+    cmd
+}
+
+fn parse_record(id: &str, data: Option<String>, rev: Option<u64>) -> Result<Option<Installation>> {
     let Some(data) = data else { return Ok(None) };
     let mut inst: Installation = serde_json::from_str(&data)
         .map_err(|e| Error::Internal(format!("installation {id} does not parse: {e}")))?;
@@ -150,13 +160,25 @@ pub async fn list(conn: &mut RedisConn, filter: &Filter) -> Result<Vec<Installat
         .arg(&ids)
         .query_async(conn)
         .await?;
+    let wanted: Vec<(&String, String)> = ids
+        .iter()
+        .zip(agents)
+        .filter_map(|(id, agent)| Some((id, agent?)))
+        .filter(|(_, agent)| filter.agent_id.as_deref().is_none_or(|a| a == agent))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One pipelined round trip for every record (the app page lists by app, which only the
+    // records tell).
+    let mut pipe = redis::pipe();
+    for (id, agent) in &wanted {
+        pipe.add_command(read_record(agent, id));
+    }
+    let records: Vec<(Option<String>, Option<u64>)> = pipe.query_async(conn).await?;
     let mut out = Vec::new();
-    for (id, agent) in ids.iter().zip(agents) {
-        let Some(agent) = agent else { continue };
-        if filter.agent_id.as_deref().is_some_and(|a| a != agent) {
-            continue;
-        }
-        if let Some(inst) = load_on(conn, &agent, id).await?
+    for ((id, _), (data, rev)) in wanted.iter().zip(records) {
+        if let Some(inst) = parse_record(id, data, rev)?
             && filter.app_id.as_deref().is_none_or(|a| a == inst.app_id)
         {
             out.push(inst);
