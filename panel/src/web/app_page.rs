@@ -32,6 +32,19 @@ async fn installed_here(state: &AppState, bundle: &Bundle) -> WebResult<Vec<Inst
     rows(state, &filter).await
 }
 
+/// Which registered agents can run the app now, for the picker.
+async fn fits_for(state: &AppState, bundle: &Bundle) -> WebResult<Vec<AgentFit>> {
+    let mut conn = state.redis.clone();
+    let standing = dependencies::standing_by_agent(&mut conn, &bundle.manifest)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(agents::fits(
+        &bundle.manifest,
+        &agents::list(&mut conn).await?,
+        &standing,
+    ))
+}
+
 /// The agent picker's field name (`_` keeps it apart from inputs, which cannot start so).
 pub(super) const AGENT_FIELD: &str = "_agent";
 /// The instance name's field, for apps with `multiple_instances`.
@@ -68,7 +81,8 @@ fn page_for(
     ctx.insert("installations", installations);
     ctx.insert("any_eligible", &fits.iter().any(|f| f.eligible));
     ctx.insert("agents", &fits);
-    ctx.insert("app", &app_view::detail(bundle, conformance, fits));
+    // The picker reads `agents`; the detail's own copy would be serialized for nothing.
+    ctx.insert("app", &app_view::detail(bundle, conformance, Vec::new()));
     ctx.insert("selected_agent", &selected);
     ctx.insert("can_install", &(caller.role >= Role::Operator));
     ctx.insert(
@@ -96,11 +110,9 @@ pub(super) async fn page(
     let caller = signed_in(&state, &req).await?;
     let catalog = state.catalog.current();
     let bundle = find_app(&catalog, &id)?;
-    let mut conn = state.redis.clone();
-    let standing = dependencies::standing_by_agent(&mut conn, &bundle.manifest)
-        .await
-        .map_err(ApiError::from)?;
-    let fits = agents::fits(&bundle.manifest, &agents::list(&mut conn).await?, &standing);
+    // Independent reads, at once: the page waits for the slower, not for both in turn.
+    let (fits, installations) =
+        tokio::try_join!(fits_for(&state, bundle), installed_here(&state, bundle))?;
     page_for(
         &state,
         &caller,
@@ -110,7 +122,7 @@ pub(super) async fn page(
         None,
         &Problems::default(),
         StatusCode::OK,
-        &installed_here(&state, bundle).await?,
+        &installations,
     )
 }
 
@@ -183,11 +195,8 @@ pub(super) async fn submit(
             Err(e) => sort_problems(bundle, e, &mut problems),
         }
     }
-    let mut conn = state.redis.clone();
-    let standing = dependencies::standing_by_agent(&mut conn, &bundle.manifest)
-        .await
-        .map_err(ApiError::from)?;
-    let fits = agents::fits(&bundle.manifest, &agents::list(&mut conn).await?, &standing);
+    let (fits, installations) =
+        tokio::try_join!(fits_for(&state, bundle), installed_here(&state, bundle))?;
     page_for(
         &state,
         &caller,
@@ -197,6 +206,6 @@ pub(super) async fn submit(
         Some(&form),
         &problems,
         StatusCode::UNPROCESSABLE_ENTITY,
-        &installed_here(&state, bundle).await?,
+        &installations,
     )
 }
