@@ -42,9 +42,9 @@ struct Args {
     /// The one-minute version (fewer jobs, shorter load runs).
     #[arg(long)]
     quick: bool,
-    /// Only these figures (comma-separated numbers 1-11); the document is then not written
+    /// Only these figures (comma-separated numbers 1-13); the document is then not written
     /// unless --out names a file.
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=11))]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=FIGURES))]
     only: Vec<u8>,
     /// Where to write the report (default: docs/benchmarks.md of this workspace).
     #[arg(long)]
@@ -56,10 +56,38 @@ struct Args {
     /// Keep the temporary directory (logs of every process) and print where it is.
     #[arg(long)]
     keep: bool,
+    /// What a child process of the bench measures (not for people).
+    #[command(subcommand)]
+    child: Option<Child>,
+}
+
+/// The number of the last figure.
+const FIGURES: i64 = 13;
+
+/// Measurements the bench runs in a child process of its own, so that their CPU and peak
+/// memory are theirs alone.
+#[derive(Debug, clap::Subcommand)]
+enum Child {
+    /// Figure 12: scan (or only read) the bundles under `dir`; prints JSON.
+    #[command(name = figures::discovery::CHILD, hide = true)]
+    DiscoverChild {
+        dir: PathBuf,
+        #[arg(value_enum)]
+        mode: figures::discovery::ChildMode,
+    },
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Child::DiscoverChild { dir, mode }) = &args.child {
+        return match figures::discovery::child(dir, *mode) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("outfitter-bench {}: {e:#}", figures::discovery::CHILD);
+                ExitCode::FAILURE
+            }
+        };
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -205,6 +233,13 @@ async fn run(args: &Args) -> Result<bool> {
     if wanted(11) {
         record("11. Cluster", figures::cluster::measure(&mut ctx).await);
     }
+    if wanted(12) {
+        record("12. Discovery", figures::discovery::measure(&mut ctx).await);
+    }
+    // Last: its 200 MB stream fills Redis for a minute and a half (deleted at the end).
+    if wanted(13) {
+        record("13. Big logs", figures::big_logs::measure(&mut ctx).await);
+    }
     if !wanted(3) {
         figures.retain(|f| f.number != 3);
     }
@@ -277,7 +312,25 @@ mod tests {
     fn only_accepts_figure_numbers() {
         assert!(Args::try_parse_from(["b", "--only", "1,3"]).is_ok());
         assert!(Args::try_parse_from(["b", "--only", "9"]).is_ok());
-        assert!(Args::try_parse_from(["b", "--only", "11"]).is_ok());
-        assert!(Args::try_parse_from(["b", "--only", "12"]).is_err());
+        assert!(Args::try_parse_from(["b", "--only", "12"]).is_ok());
+        assert!(Args::try_parse_from(["b", "--only", "0"]).is_err());
+        assert!(Args::try_parse_from(["b", "--only", &(FIGURES + 1).to_string()]).is_err());
+    }
+
+    #[test]
+    fn the_discovery_child_is_a_hidden_subcommand() {
+        let args = Args::try_parse_from(["b", "discover-child", "/tmp/x", "floor"]).unwrap();
+        assert!(matches!(
+            args.child,
+            Some(Child::DiscoverChild {
+                mode: figures::discovery::ChildMode::Floor,
+                ..
+            })
+        ));
+        assert!(Args::try_parse_from(["b", "discover-child", "/tmp/x", "other"]).is_err());
+        let help = <Args as clap::CommandFactory>::command()
+            .render_help()
+            .to_string();
+        assert!(!help.contains("discover-child"), "{help}");
     }
 }

@@ -25,7 +25,22 @@ pub struct Offered {
 impl Offered {
     /// Scans `root` and reads each bundle's conformance result.
     pub fn load(root: &Path, only_tested: bool) -> Self {
-        let catalog = Catalog::scan(root);
+        Self::from_scan(Catalog::scan(root), only_tested)
+    }
+
+    /// Scans the same root again, taking over every bundle of this scan whose files are
+    /// unchanged (`Catalog::rescan`); conformance results are read again.
+    pub fn reload(&self, only_tested: bool) -> Self {
+        Self::from_scan(self.catalog.rescan(), only_tested)
+    }
+
+    fn from_scan(catalog: Catalog, only_tested: bool) -> Self {
+        let stats = catalog.stats();
+        tracing::debug!(
+            checked = stats.checked,
+            reused = stats.reused,
+            "installers directory scanned"
+        );
         let conformance = catalog
             .apps()
             .map(|b| (b.id().to_owned(), Conformance::load(b)))

@@ -142,7 +142,10 @@ impl AppState {
 
     /// Rescans the installers directory.
     pub fn reload_catalog(&self) -> usize {
-        let offered = Offered::load(&self.settings.installers, self.settings.only_tested_apps);
+        let offered = self
+            .catalog
+            .current()
+            .reload(self.settings.only_tested_apps);
         let n = offered.catalog.len();
         self.catalog.replace(offered);
         n

@@ -201,12 +201,22 @@ fn figure(
     let goals = vec![
         Goal {
             text: format!("enqueue → result p50 ≤ {GOAL_P50_FACTOR}× (hand-off + spawn→exit)"),
-            measured: format!("{} against {}: {}", Micros(e.p50), Micros(bound_result.0), factor(e.p50, bound_result.0)),
+            measured: format!(
+                "{} against {}: {}",
+                Micros(e.p50),
+                Micros(bound_result.0),
+                factor(e.p50, bound_result.0)
+            ),
             met: e.p50 <= GOAL_P50_FACTOR * bound_result.0,
         },
         Goal {
             text: format!("enqueue → result p99 ≤ {GOAL_P99_FACTOR}× (hand-off + spawn→exit)"),
-            measured: format!("{} against {}: {}", Micros(e.p99), Micros(bound_result.1), factor(e.p99, bound_result.1)),
+            measured: format!(
+                "{} against {}: {}",
+                Micros(e.p99),
+                Micros(bound_result.1),
+                factor(e.p99, bound_result.1)
+            ),
             met: e.p99 <= GOAL_P99_FACTOR * bound_result.1,
         },
     ];

@@ -1,8 +1,10 @@
-//! The eleven figures. Each takes the running installation, measures, and returns a
+//! The thirteen figures. Each takes the running installation, measures, and returns a
 //! [`Figure`](crate::report::Figure) with its baselines.
 
+pub(crate) mod big_logs;
 pub(crate) mod cluster;
 pub(crate) mod collector;
+pub(crate) mod discovery;
 pub(crate) mod dispatch;
 pub(crate) mod fleet_metrics;
 pub(crate) mod footprint;

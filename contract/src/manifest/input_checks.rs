@@ -1,7 +1,8 @@
 //! Checks on `inputs` that the JSON Schema cannot express: names, validation keys, defaults,
 //! and the `visible_if` graph.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use regex::Regex;
 use serde_json::Value;
@@ -132,7 +133,7 @@ fn check_validation(
     }
     let mut compiled = None;
     if let Some(pattern) = &validation.pattern {
-        match compile_pattern(pattern) {
+        match compile_pattern_once(pattern) {
             Ok(regex) => compiled = Some(regex),
             Err(reason) => {
                 out.push(Diagnostic::new(
@@ -173,6 +174,31 @@ fn check_validation(
         }
     }
     (out.len() == before, compiled)
+}
+
+/// [`compile_pattern`], remembered per thread for the last few dozen patterns. Compiling is
+/// the costliest single check (a small pattern becomes a full DFA), and a catalog repeats
+/// its patterns (host names, e-mail addresses, versions) across bundles. The same text
+/// always compiles to the same outcome, so no check is skipped; the limits stay those of
+/// `compile_pattern`, and at most `KEEP` compiled patterns stay in memory per thread.
+fn compile_pattern_once(pattern: &str) -> Result<Regex, String> {
+    const KEEP: usize = 32;
+    thread_local! {
+        static COMPILED: RefCell<HashMap<String, Result<Regex, String>>> =
+            RefCell::new(HashMap::new());
+    }
+    COMPILED.with(|compiled| {
+        if let Some(known) = compiled.borrow().get(pattern) {
+            return known.clone();
+        }
+        let outcome = compile_pattern(pattern);
+        let mut compiled = compiled.borrow_mut();
+        if compiled.len() >= KEEP {
+            compiled.clear();
+        }
+        compiled.insert(pattern.to_owned(), outcome.clone());
+        outcome
+    })
 }
 
 fn inapplicable_keys(kind: InputType, v: &Validation) -> Vec<&'static str> {

@@ -34,16 +34,19 @@ pub(super) fn check_script(dir: &Path, field: &str, name: &str) -> Result<PathBu
             ));
         }
     }
-    let metadata = fs::metadata(&path)
-        .ok()
-        .filter(fs::Metadata::is_file)
-        .ok_or_else(|| {
-            Diagnostic::new(
-                &rules::M016_SCRIPT_MISSING,
-                field,
-                format!("'{name}' is not a regular file in the bundle"),
-            )
-        })?;
+    // Only a symlink needs a second look: otherwise `lstat` already described the file.
+    let target = if link.file_type().is_symlink() {
+        fs::metadata(&path).ok()
+    } else {
+        Some(link)
+    };
+    let metadata = target.filter(fs::Metadata::is_file).ok_or_else(|| {
+        Diagnostic::new(
+            &rules::M016_SCRIPT_MISSING,
+            field,
+            format!("'{name}' is not a regular file in the bundle"),
+        )
+    })?;
     if metadata.len() > limits::MAX_SCRIPT_BYTES {
         return Err(Diagnostic::new(
             &rules::M018_SCRIPT_TOO_LARGE,

@@ -55,9 +55,8 @@ pub async fn load(conn: &mut RedisConn, id: &str) -> Result<Installation> {
 }
 
 async fn load_on(conn: &mut RedisConn, agent_id: &str, id: &str) -> Result<Option<Installation>> {
-    let (data, rev): (Option<String>, Option<u64>) = read_record(agent_id, id)
-        .query_async(conn)
-        .await?;
+    let (data, rev): (Option<String>, Option<u64>) =
+        read_record(agent_id, id).query_async(conn).await?;
     parse_record(id, data, rev)
 }
 

@@ -66,7 +66,7 @@ fn page_for(
     caller: &Caller,
     bundle: &Bundle,
     conformance: Conformance,
-    fits: Vec<AgentFit>,
+    fits: &[AgentFit],
     submitted: Option<&[(String, String)]>,
     problems: &Problems,
     status: StatusCode,
@@ -80,7 +80,7 @@ fn page_for(
     let mut ctx = base_context(Some(caller));
     ctx.insert("installations", installations);
     ctx.insert("any_eligible", &fits.iter().any(|f| f.eligible));
-    ctx.insert("agents", &fits);
+    ctx.insert("agents", fits);
     // The picker reads `agents`; the detail's own copy would be serialized for nothing.
     ctx.insert("app", &app_view::detail(bundle, conformance, Vec::new()));
     ctx.insert("selected_agent", &selected);
@@ -118,7 +118,7 @@ pub(super) async fn page(
         &caller,
         bundle,
         catalog.conformance(bundle.id()),
-        fits,
+        &fits,
         None,
         &Problems::default(),
         StatusCode::OK,
@@ -202,7 +202,7 @@ pub(super) async fn submit(
         &caller,
         bundle,
         catalog.conformance(bundle.id()),
-        fits,
+        &fits,
         Some(&form),
         &problems,
         StatusCode::UNPROCESSABLE_ENTITY,

@@ -117,9 +117,18 @@ impl Shared {
 
     async fn reload_catalog(&self) -> Arc<Catalog> {
         let root = self.cfg.installers.clone();
-        let fresh = tokio::task::spawn_blocking(move || Catalog::scan(&root))
-            .await
-            .unwrap_or_default();
+        let previous = self.catalog();
+        // Unchanged bundles are taken over from the last scan; the digest is checked on disk
+        // again before each job runs, whatever the scan kept.
+        let fresh = tokio::task::spawn_blocking(move || {
+            if previous.root() == root {
+                previous.rescan()
+            } else {
+                Catalog::scan(&root)
+            }
+        })
+        .await
+        .unwrap_or_default();
         let fresh = Arc::new(fresh);
         *self.catalog.write().expect("catalog lock") = fresh.clone();
         fresh
