@@ -24,7 +24,8 @@ async fn blocking_connection(target: &RedisTarget) -> redis::RedisResult<RedisCo
     target.connect_plain(timeouts).await
 }
 
-/// Takes jobs until the runner stops, at most `concurrency` at a time; returns the jobs
+/// Takes jobs until the runner stops, at most `concurrency` scripts at a time (a job gives
+/// its slot back when its script is done, before its result is written); returns the jobs
 /// still running.
 pub(super) async fn fetch_loop(shared: Arc<Shared>) -> JoinSet<()> {
     let slots = Arc::new(Semaphore::new(shared.cfg.concurrency));
@@ -64,10 +65,7 @@ pub(super) async fn fetch_loop(shared: Arc<Shared>) -> JoinSet<()> {
             Ok(Some(wire)) => {
                 let taken_at = Instant::now();
                 let s = shared.clone();
-                jobs.spawn(async move {
-                    job::handle(s, wire, taken_at).await;
-                    drop(permit);
-                });
+                jobs.spawn(job::handle(s, wire, taken_at, permit));
             }
             Ok(None) => {}
             Err(e) => {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use outfitter_contract::event::Event;
 use outfitter_contract::job::{JobState, write};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 use tracing::Instrument as _;
 
 use super::checks::{self, Accepted, Claim, Refusal};
@@ -41,8 +41,14 @@ pub fn outgoing(event: &Event, fields: &[(&str, String)]) -> Outgoing {
     }
 }
 
-/// Checks and then refuses, cancels or runs a job just taken from the queue at `taken_at`.
-pub async fn handle(shared: Arc<Shared>, wire: String, taken_at: Instant) {
+/// Checks and then refuses, cancels or runs a job just taken from the queue at `taken_at`,
+/// holding one of the `concurrency` slots until its script is done.
+pub async fn handle(
+    shared: Arc<Shared>,
+    wire: String,
+    taken_at: Instant,
+    slot: OwnedSemaphorePermit,
+) {
     let acc = match checks::check(&shared, &wire).await {
         Ok(acc) => acc,
         Err(r) => return refuse(&shared, &wire, &r).await,
@@ -103,7 +109,7 @@ pub async fn handle(shared: Arc<Shared>, wire: String, taken_at: Instant) {
                 started_at,
                 next_seq,
             };
-            run(shared, wire, acc, start).instrument(span).await
+            run(shared, wire, acc, start, slot).instrument(span).await
         }
     }
 }
@@ -189,7 +195,13 @@ async fn deliver_result(shared: &Arc<Shared>, result: JobResult) {
     }
 }
 
-async fn run(shared: Arc<Shared>, wire: String, acc: Accepted, start: Start) {
+async fn run(
+    shared: Arc<Shared>,
+    wire: String,
+    acc: Accepted,
+    start: Start,
+    slot: OwnedSemaphorePermit,
+) {
     let Accepted {
         envelope: env,
         bundle,
@@ -244,6 +256,9 @@ async fn run(shared: Arc<Shared>, wire: String, acc: Accepted, start: Start) {
     .drive()
     .await;
     poller.abort();
+    // The script and everything it started are gone (the lifecycle waited for them): the
+    // next job may start while this one's last events and result are written.
+    drop(slot);
     let (ending, end) = match driven {
         Driven::Stopped => {
             steps
