@@ -8,6 +8,8 @@ mod daemon;
 mod ports;
 mod redis_cluster;
 mod redis_server;
+#[cfg(feature = "sse")]
+pub mod sse;
 mod tls;
 
 pub use binaries::Binaries;

@@ -12,7 +12,7 @@ pub mod process;
 pub mod receiver;
 pub mod redis;
 pub mod runner;
-pub mod sse;
+pub use outfitter_test_support::sse;
 pub mod stack;
 
 pub use api::Api;

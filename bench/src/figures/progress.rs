@@ -20,7 +20,7 @@ use crate::bundles::{LINES, PROGRESS_SECRET, TICK};
 use crate::http1;
 use crate::process::Memory;
 use crate::report::{Figure, Row};
-use crate::sse::SseStream;
+use crate::sse;
 use crate::stats::{Micros, Rate, Samples, factor, per_second, percent};
 use crate::watch::Watcher;
 
@@ -194,8 +194,7 @@ async fn follow(ctx: &Ctx, app_id: &str) -> Result<(String, Followed)> {
     let request = http1::request("POST", "/api/v1/jobs", &ctx.inst.token, Some(&body));
     let job_id = create_job(&mut conn, &request).await?;
     let returned = Instant::now();
-    let mut sse =
-        SseStream::open(&ctx.http, &ctx.inst.panel_url(), &ctx.inst.token, &job_id).await?;
+    let mut sse = sse::open(&ctx.http, &ctx.inst.panel_url(), &ctx.inst.token, &job_id).await?;
     let mut f = Followed {
         log_events: 0,
         all_events: 0,
@@ -205,10 +204,11 @@ async fn follow(ctx: &Ctx, app_id: &str) -> Result<(String, Followed)> {
         terminal_state: String::new(),
     };
     loop {
-        let Some(data) = sse.next(MESSAGE_LIMIT).await? else {
+        let Some(message) = sse.next(MESSAGE_LIMIT).await? else {
             bail!("the event stream of {job_id} closed before its terminal state");
         };
         let arrived = wall_micros(SystemTime::now());
+        let data = message.data;
         let event: Value =
             serde_json::from_str(&data).with_context(|| format!("SSE data is not JSON: {data}"))?;
         f.all_events += 1;
