@@ -179,6 +179,9 @@ pub const JOB_AGENT: &str = "outfitter:job-agent";
 pub const INSTALLATIONS_INDEX: &str = "outfitter:installations";
 /// Hash: installation id → agent id, to find an installation's keys from its id.
 pub const INSTALLATION_AGENT: &str = "outfitter:installation-agent";
+/// Hash: installation id → app id, so a listing by app reads only that app's records
+/// (installations made before it have no entry and are read to be told apart).
+pub const INSTALLATION_APP: &str = "outfitter:installation-app";
 /// Set: installations whose job has not been settled yet; the panel's settler walks it.
 pub const INSTALLATIONS_PENDING: &str = "outfitter:installations-pending";
 /// Hash: sha256(token) hex → token JSON (name, role).

@@ -158,3 +158,48 @@ async fn an_app_whose_requirement_is_missing_from_the_catalog_is_not_offered() {
         "{text}"
     );
 }
+
+#[actix_web::test]
+async fn a_listing_by_app_finds_only_that_app_also_for_installations_made_before_the_app_index() {
+    let p = TestPanel::start().await;
+    write_bundle(&p, "base", &[]);
+    write_bundle(&p, "other", &[]);
+    p.state.reload_catalog();
+    let base = install(&p, "base").await;
+    let other = install(&p, "other").await;
+    let ids_of = |app: &'static str| {
+        let p = &p;
+        async move {
+            let v: Value = p
+                .get(&p.viewer, &format!("/installations?app_id={app}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            v["installations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids_of("base").await, std::slice::from_ref(&base));
+    assert_eq!(ids_of("other").await, std::slice::from_ref(&other));
+    // As an installation made by a panel before the index: no entry, its record tells.
+    let mut conn = redis::Client::open(p.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let removed: i64 = redis::cmd("HDEL")
+        .arg(outfitter_contract::redis_keys::INSTALLATION_APP)
+        .arg(&base)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1, "the installation was indexed by app");
+    assert_eq!(ids_of("base").await, std::slice::from_ref(&base));
+    assert_eq!(ids_of("other").await, [other]);
+    assert!(page(&p, "/apps/base").await.contains(&base));
+}

@@ -3,6 +3,7 @@
 //! durable truth, so settling is safe to repeat and to run from any panel: whoever writes
 //! first (compare-and-swap on the revision) settles, the others see it done.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use outfitter_contract::installation::{self, InstallationState, JobEnd};
@@ -28,12 +29,24 @@ pub async fn current(conn: &mut RedisConn, id: &str) -> Result<Installation> {
 }
 
 /// Settles `inst` if its job has ended; returns it as it stands.
-pub async fn settle(conn: &mut RedisConn, mut inst: Installation) -> Result<Installation> {
+pub async fn settle(conn: &mut RedisConn, inst: Installation) -> Result<Installation> {
+    settle_read(conn, inst, None).await
+}
+
+/// [`settle`], with the pending job's record already read (`read`) for the first look.
+async fn settle_read(
+    conn: &mut RedisConn,
+    mut inst: Installation,
+    mut read: Option<HashMap<String, String>>,
+) -> Result<Installation> {
     for _ in 0..5 {
         let Some(pending) = inst.pending.clone() else {
             return Ok(inst);
         };
-        let fields = store::job_fields(conn, &inst.agent_id, &pending.job_id).await?;
+        let fields = match read.take() {
+            Some(fields) => fields,
+            None => store::job_fields(conn, &inst.agent_id, &pending.job_id).await?,
+        };
         let end = if fields.is_empty() {
             if now_ms() - pending.since < MISSING_JOB_GRACE_MS {
                 return Ok(inst);
@@ -161,9 +174,22 @@ pub async fn run_settler(mut conn: RedisConn) {
 /// The installations `filter` picks, newest first, each settled (its state as of its job's
 /// end).
 pub async fn list(conn: &mut RedisConn, filter: &store::Filter) -> Result<Vec<Installation>> {
+    let listed = store::list(conn, filter).await?;
+    // The pending jobs' records in one round trip, not one each (a fleet with a queued job
+    // per server made the servers page wait for a thousand).
+    let jobs: Vec<(&str, &str)> = listed
+        .iter()
+        .filter_map(|i| Some((i.agent_id.as_str(), i.pending.as_ref()?.job_id.as_str())))
+        .collect();
+    let mut read = store::jobs_fields(conn, &jobs).await?.into_iter();
     let mut out = Vec::new();
-    for i in store::list(conn, filter).await? {
-        let i = settle(conn, i).await?;
+    for i in listed {
+        let first = if i.pending.is_some() {
+            read.next()
+        } else {
+            None
+        };
+        let i = settle_read(conn, i, first).await?;
         if filter.matches(&i) {
             out.push(i);
         }

@@ -124,6 +124,7 @@ pub async fn create(
     let _: () = redis::pipe()
         .zadd(redis_keys::INSTALLATIONS_INDEX, &inst.id, inst.created_at)
         .hset(redis_keys::INSTALLATION_AGENT, &inst.id, &inst.agent_id)
+        .hset(redis_keys::INSTALLATION_APP, &inst.id, &inst.app_id)
         .query_async(conn)
         .await?;
     Ok(Some(rev))
@@ -154,22 +155,29 @@ pub async fn list(conn: &mut RedisConn, filter: &Filter) -> Result<Vec<Installat
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let agents: Vec<Option<String>> = redis::cmd("HMGET")
+    let (agents, apps): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
+        .cmd("HMGET")
         .arg(redis_keys::INSTALLATION_AGENT)
+        .arg(&ids)
+        .cmd("HMGET")
+        .arg(redis_keys::INSTALLATION_APP)
         .arg(&ids)
         .query_async(conn)
         .await?;
     let wanted: Vec<(&String, String)> = ids
         .iter()
-        .zip(agents)
-        .filter_map(|(id, agent)| Some((id, agent?)))
+        .zip(agents.into_iter().zip(apps))
+        .filter(|(_, (_, app))| {
+            // No entry: made before the index; its record tells below.
+            filter.app_id.is_none() || app.is_none() || *app == filter.app_id
+        })
+        .filter_map(|(id, (agent, _))| Some((id, agent?)))
         .filter(|(_, agent)| filter.agent_id.as_deref().is_none_or(|a| a == agent))
         .collect();
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    // One pipelined round trip for every record (the app page lists by app, which only the
-    // records tell).
+    // The records that are left, in one pipelined round trip.
     let mut pipe = redis::pipe();
     for (id, agent) in &wanted {
         pipe.add_command(read_record(agent, id));
@@ -206,6 +214,21 @@ pub async fn job_fields(
     Ok(conn
         .hgetall(AgentRedisKeys::new(agent_id).job(job_id))
         .await?)
+}
+
+/// [`job_fields`] of several jobs (agent id, job id), in one pipelined round trip.
+pub async fn jobs_fields(
+    conn: &mut RedisConn,
+    jobs: &[(&str, &str)],
+) -> Result<Vec<HashMap<String, String>>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for (agent_id, job_id) in jobs {
+        pipe.hgetall(AgentRedisKeys::new(agent_id).job(job_id));
+    }
+    Ok(pipe.query_async(conn).await?)
 }
 
 /// Notes an installation whose job the settler must look at.
