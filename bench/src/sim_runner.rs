@@ -22,7 +22,9 @@ use redis::Script;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{Semaphore, mpsc};
 
-static APPEND_EVENTS: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::APPEND_EVENTS));
+/// The runner's scripts, loaded once (`EVALSHA`, reloaded on `NOSCRIPT`).
+pub(crate) static APPEND_EVENTS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(scripts::APPEND_EVENTS));
 static FINISH_ATTEMPT: LazyLock<Script> = LazyLock::new(|| Script::new(scripts::FINISH_ATTEMPT));
 
 /// The line every simulated job prints.
@@ -165,14 +167,27 @@ async fn finish(conn: &mut MultiplexedConnection, agent: &str) -> Result<SystemT
     inv.arg(line.to_unsequenced_json()).arg(0);
     let _: Vec<u64> = inv.invoke_async(conn).await?;
 
+    finish_succeeded(conn, &names, job, &wire, env.attempt, &[LINE.to_owned()]).await?;
+    Ok(SystemTime::now())
+}
+
+/// Ends attempt `attempt` of `job` (taken as `wire`) `succeeded` with exit code 0, as the
+/// runner's `FINISH_ATTEMPT` step does, `last_lines` kept in the record.
+pub(crate) async fn finish_succeeded(
+    conn: &mut MultiplexedConnection,
+    names: &AgentRedisKeys,
+    job: &str,
+    wire: &str,
+    attempt: u32,
+    last_lines: &[String],
+) -> Result<()> {
     let finished_at = now_ms();
-    let last_lines = [LINE.to_owned()];
     let fields = write::finished(
         &write::AttemptEnd {
-            attempt: env.attempt,
+            attempt,
             finished_at,
             exit_code: Some(0),
-            last_lines: &last_lines,
+            last_lines,
             survivors: &[],
         },
         &write::Next::End {
@@ -180,13 +195,13 @@ async fn finish(conn: &mut MultiplexedConnection, agent: &str) -> Result<SystemT
             reason: None,
         },
     );
-    let result = Event::state(finished_at, env.attempt, JobState::Succeeded, Some(0), None);
+    let result = Event::state(finished_at, attempt, JobState::Succeeded, Some(0), None);
     let call = scripts::finish_attempt(
-        &names,
+        names,
         job,
         &scripts::AttemptEnd {
             event_json: &result.to_unsequenced_json(),
-            processing_wire: &wire,
+            processing_wire: wire,
             finished_at,
             retry: None,
         },
@@ -200,6 +215,6 @@ async fn finish(conn: &mut MultiplexedConnection, agent: &str) -> Result<SystemT
         inv.arg(a);
     }
     let applied: i64 = inv.invoke_async(conn).await?;
-    ensure!(applied == 1, "its result had been applied before");
-    Ok(SystemTime::now())
+    ensure!(applied == 1, "the result of {job} had been applied before");
+    Ok(())
 }

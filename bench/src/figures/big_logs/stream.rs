@@ -9,17 +9,13 @@ use outfitter_contract::envelope::{Envelope, SignedJob};
 use outfitter_contract::event::{Event, EventBody, OutputStream};
 use outfitter_contract::job::{JobState, write};
 use outfitter_contract::redis_keys::AgentRedisKeys;
-use outfitter_contract::scripts::{self, EVENT_FIELD};
-use redis::Script;
+use outfitter_contract::scripts::EVENT_FIELD;
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamRangeReply;
 
-use super::{AGENT, LAST_LINES, LINE_BYTES, PANEL_PAGE, WRITE_BATCH, WRITE_PIPELINE};
+use crate::sim_runner::{APPEND_EVENTS, finish_succeeded};
 
-static APPEND_EVENTS: std::sync::LazyLock<Script> =
-    std::sync::LazyLock::new(|| Script::new(scripts::APPEND_EVENTS));
-static FINISH_ATTEMPT: std::sync::LazyLock<Script> =
-    std::sync::LazyLock::new(|| Script::new(scripts::FINISH_ATTEMPT));
+use super::{AGENT, LAST_LINES, LINE_BYTES, PANEL_PAGE, WRITE_BATCH, WRITE_PIPELINE};
 
 /// Output line `i`: `LINE_BYTES - 1` printable ASCII bytes (no `#` in front, so it is told
 /// apart from the panel's own `# ` notes in the plain log).
@@ -111,46 +107,11 @@ pub(super) async fn play_runner(
         pipe.query_async::<()>(conn).await?;
     }
 
-    // The result, as the runner's outbox applies it.
-    let finished_at = now_ms();
+    // The result, as the runner applies it.
     let last_lines: Vec<String> = (lines.saturating_sub(LAST_LINES as u64)..lines)
         .map(output_line)
         .collect();
-    let fields = write::finished(
-        &write::AttemptEnd {
-            attempt,
-            finished_at,
-            exit_code: Some(0),
-            last_lines: &last_lines,
-            survivors: &[],
-        },
-        &write::Next::End {
-            state: JobState::Succeeded,
-            reason: None,
-        },
-    );
-    let result = Event::state(finished_at, attempt, JobState::Succeeded, Some(0), None);
-    let call = scripts::finish_attempt(
-        &names,
-        job,
-        &scripts::AttemptEnd {
-            event_json: &result.to_unsequenced_json(),
-            processing_wire: &wire,
-            finished_at,
-            retry: None,
-        },
-        &fields,
-    );
-    let mut inv = FINISH_ATTEMPT.prepare_invoke();
-    for k in &call.keys {
-        inv.key(k);
-    }
-    for a in &call.args {
-        inv.arg(a);
-    }
-    let applied: i64 = inv.invoke_async(conn).await?;
-    ensure!(applied == 1, "the big job's result had been applied before");
-    Ok(())
+    finish_succeeded(conn, &names, job, &wire, attempt, &last_lines).await
 }
 
 /// Reads the job's stream straight from Redis in the panel's page size, decoding each entry
