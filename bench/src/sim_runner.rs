@@ -130,16 +130,7 @@ impl Drop for SimRunner {
 /// moment the result was written.
 async fn finish(conn: &mut MultiplexedConnection, agent: &str) -> Result<SystemTime> {
     let names = AgentRedisKeys::new(agent);
-    let wire: Option<String> = redis::cmd("LMOVE")
-        .arg(names.queue())
-        .arg(names.processing())
-        .arg("RIGHT")
-        .arg("LEFT")
-        .query_async(conn)
-        .await?;
-    let wire = wire.context("its queue is empty")?;
-    let signed = SignedJob::from_wire(&wire)?;
-    let env: Envelope = serde_json::from_str(&signed.payload)?;
+    let (wire, env) = take_oldest(conn, &names).await?;
     // The oldest job of the queue, as a runner takes it; with one job per agent at a time
     // (all the figures queue) it is the one whose event was seen.
     let job = env.job_id.as_str();
@@ -169,6 +160,24 @@ async fn finish(conn: &mut MultiplexedConnection, agent: &str) -> Result<SystemT
 
     finish_succeeded(conn, &names, job, &wire, env.attempt, &[LINE.to_owned()]).await?;
     Ok(SystemTime::now())
+}
+
+/// Moves the oldest job of an agent's queue to its processing list, as a runner takes it: the
+/// job as it was on the wire, and its envelope.
+pub(crate) async fn take_oldest(
+    conn: &mut MultiplexedConnection,
+    names: &AgentRedisKeys,
+) -> Result<(String, Envelope)> {
+    let wire: Option<String> = redis::cmd("LMOVE")
+        .arg(names.queue())
+        .arg(names.processing())
+        .arg("RIGHT")
+        .arg("LEFT")
+        .query_async(conn)
+        .await?;
+    let wire = wire.context("the queue is empty")?;
+    let env: Envelope = serde_json::from_str(&SignedJob::from_wire(&wire)?.payload)?;
+    Ok((wire, env))
 }
 
 /// Ends attempt `attempt` of `job` (taken as `wire`) `succeeded` with exit code 0, as the

@@ -276,8 +276,9 @@ fn bundle_dirs(root: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// `f` over every item, on one scoped thread per core (at most 16); each worker takes the
 /// next item from a shared counter, so a slow bundle or a busy core holds up no fixed share.
-/// The results are in the order of `items`.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// The results are in the order of `items`. Public so that the bench's file-system floor
+/// spreads its work exactly as the scan does.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let workers = std::thread::available_parallelism()
         .map_or(1, NonZeroUsize::get)
         .min(16);

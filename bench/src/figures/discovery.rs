@@ -8,12 +8,11 @@
 use std::fs;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use nix::sys::resource::{UsageWho, getrusage};
-use outfitter_contract::catalog::{Catalog, SETTLE};
+use outfitter_contract::catalog::{Catalog, SETTLE, parallel_map};
 use serde_json::{Value, json};
 
 use super::Ctx;
@@ -295,13 +294,13 @@ fn child_scan(root: &Path) -> Result<Value> {
 fn child_floor(root: &Path) -> Result<Value> {
     let (stat, stats) = timed(|| {
         let files = files_of(root)?;
-        let ok = on_every_core(&files, |path| fs::symlink_metadata(path).is_ok());
+        let ok = parallel_map(&files, |path| fs::symlink_metadata(path).is_ok());
         anyhow::Ok(ok.iter().filter(|&&ok| ok).count())
     });
     let stats = stats?;
     let (read, read_bytes) = timed(|| {
         let files = files_of(root)?;
-        let sizes = on_every_core(&files, |path| fs::read(path).map_or(0, |b| b.len()));
+        let sizes = parallel_map(&files, |path| fs::read(path).map_or(0, |b| b.len()));
         anyhow::Ok((files.len(), sizes.iter().sum::<usize>()))
     });
     let (files, bytes) = read_bytes?;
@@ -328,38 +327,6 @@ fn files_of(root: &Path) -> Result<Vec<PathBuf>> {
 
 fn workers() -> usize {
     std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
-}
-
-/// `f` over every item on one thread per core, each taking the next item from a counter
-/// (as the scan does).
-fn on_every_core<T: Sync, R: Send + Default + Clone>(
-    items: &[T],
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let parts: Vec<Vec<(usize, R)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers())
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break out };
-                        out.push((i, f(item)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    let mut all = vec![R::default(); items.len()];
-    for (i, r) in parts.into_iter().flatten() {
-        all[i] = r;
-    }
-    all
 }
 
 /// Wall and CPU seconds of one call.
@@ -503,6 +470,6 @@ mod tests {
         assert_eq!(catalog.categories().len(), 5);
         let files = files_of(tmp.path()).expect("files");
         assert_eq!(files.len(), 140);
-        assert!(on_every_core(&files, |p| p.is_file()).iter().all(|&ok| ok));
+        assert!(parallel_map(&files, |p| p.is_file()).iter().all(|&ok| ok));
     }
 }

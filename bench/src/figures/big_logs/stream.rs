@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use outfitter_contract::clock::now_ms;
-use outfitter_contract::envelope::{Envelope, SignedJob};
 use outfitter_contract::event::{Event, EventBody, OutputStream};
 use outfitter_contract::job::{JobState, write};
 use outfitter_contract::redis_keys::AgentRedisKeys;
@@ -13,7 +12,7 @@ use outfitter_contract::scripts::EVENT_FIELD;
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamRangeReply;
 
-use crate::sim_runner::{APPEND_EVENTS, finish_succeeded};
+use crate::sim_runner::{APPEND_EVENTS, finish_succeeded, take_oldest};
 
 use super::{AGENT, LAST_LINES, LINE_BYTES, PANEL_PAGE, WRITE_BATCH, WRITE_PIPELINE};
 
@@ -36,15 +35,7 @@ pub(super) async fn play_runner(
     lines: u64,
 ) -> Result<()> {
     let names = AgentRedisKeys::new(AGENT);
-    let wire: Option<String> = redis::cmd("LMOVE")
-        .arg(names.queue())
-        .arg(names.processing())
-        .arg("RIGHT")
-        .arg("LEFT")
-        .query_async(conn)
-        .await?;
-    let wire = wire.context("the big job's queue is empty")?;
-    let env: Envelope = serde_json::from_str(&SignedJob::from_wire(&wire)?.payload)?;
+    let (wire, env) = take_oldest(conn, &names).await?;
     ensure!(
         env.job_id == job,
         "the queue of {AGENT} held job {}, not {job}",
