@@ -2,9 +2,9 @@
 //! result, minus apps that are not proven when `only_tested_apps` is set; reloadable
 //! without a restart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use outfitter_contract::catalog::Catalog;
 use outfitter_contract::conformance::CatalogStatus;
@@ -20,6 +20,9 @@ pub struct Offered {
     only_tested: bool,
     /// The API listing of this scan, built once.
     listing: crate::catalog_listing::Listing,
+    /// What was made of each app alone (the app page's empty settings form), by app id:
+    /// a bundle cannot change within one scan, so neither can that.
+    per_app: Mutex<HashMap<String, Arc<str>>>,
 }
 
 impl Offered {
@@ -53,6 +56,7 @@ impl Offered {
             conformance,
             only_tested,
             listing: Default::default(),
+            per_app: Mutex::default(),
         };
         offered.listing = crate::catalog_listing::Listing::build(&offered);
         offered
@@ -61,6 +65,31 @@ impl Offered {
     /// The API listing of this scan.
     pub fn listing(&self) -> &crate::catalog_listing::Listing {
         &self.listing
+    }
+
+    /// What `make` makes of the app `id`, made on the first call of this scan and shared
+    /// after. Two first calls at once may both make it; one result is kept.
+    pub fn once_per_app<E>(
+        &self,
+        id: &str,
+        make: impl FnOnce() -> Result<String, E>,
+    ) -> Result<Arc<str>, E> {
+        let made = |per_app: &Mutex<HashMap<String, Arc<str>>>| {
+            per_app
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(id)
+                .cloned()
+        };
+        if let Some(done) = made(&self.per_app) {
+            return Ok(done);
+        }
+        let done: Arc<str> = make()?.into();
+        self.per_app
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.to_owned(), Arc::clone(&done));
+        Ok(done)
     }
 
     /// The latest conformance result of an app (`untested` when there is none).

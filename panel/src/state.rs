@@ -31,6 +31,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Failed sign-ins and invalid tokens, per client address.
     pub throttle: Throttle,
+    /// Every agent's status as read within the last second, for the app page's picker.
+    pub agents_seen: agents::snapshot::Snapshot,
 }
 
 impl std::fmt::Debug for AppState {
@@ -84,6 +86,7 @@ impl AppState {
                 settings.auth_failure_burst,
                 Duration::from_secs(settings.auth_failure_refill_secs),
             ),
+            agents_seen: agents::snapshot::Snapshot::default(),
             settings,
             redis,
             redis_target,

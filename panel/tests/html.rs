@@ -333,6 +333,42 @@ async fn app_form_is_generated_from_the_manifest() {
 }
 
 #[actix_web::test]
+async fn the_picker_shows_a_server_registered_here_at_once_and_a_new_heartbeat_within_a_second() {
+    let p = TestPanel::start().await;
+    let mut b = Browser::new(&p);
+    b.sign_in(&p.operator).await;
+    // The first view takes the panel's snapshot of the statuses.
+    assert!(!b.get("/apps/demo-form").await.has(r#"value="new-1""#));
+
+    let r = p
+        .post(&p.admin, "/agents", &serde_json::json!({"id": "new-1"}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let page = b.get("/apps/demo-form").await;
+    assert!(
+        page.has(r#"<option value="new-1" disabled>new-1 — offline</option>"#),
+        "a registration of this panel is offered at once: {}",
+        page.html
+    );
+
+    p.heartbeat(&common::facts("new-1", "debian", "12", 4096))
+        .await;
+    let written = std::time::Instant::now();
+    loop {
+        let page = b.get("/apps/demo-form").await;
+        if page.has(r#"<option value="new-1""#) && !page.has(r#"value="new-1" disabled"#) {
+            break;
+        }
+        assert!(
+            written.elapsed() < std::time::Duration::from_secs(3),
+            "the heartbeat of new-1 is not in the picker {:?} after it was written",
+            written.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
 async fn app_page_shows_the_conformance_result_date_and_both_times() {
     let p = TestPanel::start().await;
     p.write_conformance(

@@ -3,12 +3,15 @@
 //! closed-loop load generator; against `GET /healthz` (the HTTP stack and the load generator
 //! alone on this machine).
 
+use std::time::Duration;
+
 use anyhow::{Result, ensure};
 
 use super::{Ctx, register_simulated_agent};
 use crate::bundles::{NOOP, app_id};
 use crate::http1;
 use crate::loadgen::{self, LoadResult};
+use crate::process::CpuTime;
 use crate::report::{Figure, Goal, Row};
 use crate::stats::{Micros, Rate, factor, percent};
 
@@ -59,8 +62,9 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
             202,
         ),
     ];
-    let mut results: Vec<(String, LoadResult)> = Vec::new();
+    let mut results: Vec<(String, LoadResult, Duration)> = Vec::new();
     for (name, request, status) in targets {
+        let cpu_before = CpuTime::of(ctx.inst.panel_pid()?)?;
         let r = loadgen::run(
             ctx.panel_addr(),
             request,
@@ -69,22 +73,24 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
             ctx.plan.load_duration,
         )
         .await?;
+        let cpu = CpuTime::of(ctx.inst.panel_pid()?)?.since(cpu_before).own;
         ctx.inst.ensure_panel_running()?;
         ensure!(
             r.ok > 0,
             "{name}: no good response; first error: {:?}",
             r.first_error
         );
-        results.push((name, r));
+        results.push((name, r, cpu));
     }
     let healthz = results[0].1.rate();
     let mut rows = Vec::new();
-    for (i, (name, r)) in results.iter().enumerate() {
+    for (i, (name, r, cpu)) in results.iter().enumerate() {
         let value = format!(
-            "{} — p50 {} / p99 {}{}",
+            "{} — p50 {} / p99 {}; panel CPU {} per request{}",
             Rate(r.rate()),
             Micros(r.latency.p50),
             Micros(r.latency.p99),
+            Micros(cpu.as_secs_f64() * 1e6 / (r.ok + r.errors).max(1) as f64),
             if r.errors > 0 {
                 format!(
                     "; {} errors, first: {}",
@@ -108,8 +114,8 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     let rate_of = |prefix: &str| {
         results
             .iter()
-            .find(|(n, _)| n.starts_with(prefix))
-            .map(|(_, r)| (r.rate(), r.latency.p99))
+            .find(|(n, _, _)| n.starts_with(prefix))
+            .map(|(_, r, _)| (r.rate(), r.latency.p99))
             .unwrap_or((f64::NAN, f64::NAN))
     };
     let (apps, apps_p99) = rate_of("GET /api/v1/apps");
@@ -126,7 +132,9 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
              response is read in full, like `wrk`), on the same {}-core machine as the panel and Redis, for \
              {:.0} s per endpoint, bearer-token authenticated (one token lookup in Redis per request). \
              `POST /api/v1/jobs` queues `bench-noop` on an agent with a heartbeat and no runner. \
-             Baseline: `GET /healthz`, the HTTP stack and the load generator with no work behind them.",
+             Baseline: `GET /healthz`, the HTTP stack and the load generator with no work behind them. \
+             The panel's CPU time per request (user + system from `/proc/<pid>/stat`, 10 ms ticks, over \
+             the whole run of the endpoint) moves less with other load on the machine than the rates do.",
             ctx.plan.apps,
             ctx.plan.load_connections,
             std::thread::available_parallelism()

@@ -7,7 +7,8 @@
 //!
 //! Submodules: [`keys`] turns an agent id into its keys (the registered key generation),
 //! [`lifecycle`] rotates an agent's key and removes agents, [`attention`] decides when a
-//! server needs a person, [`redis_user`] gives an agent its own Redis user.
+//! server needs a person, [`redis_user`] gives an agent its own Redis user, [`snapshot`]
+//! keeps the statuses a second for the app page's picker.
 
 pub mod attention;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod history;
 pub mod keys;
 pub mod lifecycle;
 pub mod redis_user;
+pub mod snapshot;
 
 pub use error::{Error, Result};
 
@@ -287,6 +289,13 @@ pub async fn list(conn: &mut RedisConn) -> redis::RedisResult<Vec<AgentStatus>> 
         .collect();
     regs.sort_by(|a, b| a.id.cmp(&b.id));
     statuses(conn, regs).await
+}
+
+/// Every registered agent's id, sorted: what a filter offers, without reading statuses.
+pub async fn ids(conn: &mut RedisConn) -> redis::RedisResult<Vec<String>> {
+    let mut ids: Vec<String> = conn.hkeys(redis_keys::AGENTS).await?;
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// One agent's status.

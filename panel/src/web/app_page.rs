@@ -2,6 +2,7 @@
 //! enqueues the job through the same code as the API.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -9,11 +10,13 @@ use outfitter_contract::inputs::coerce_form;
 use outfitter_contract::manifest::Bundle;
 
 use super::app_form;
-use super::{WebResult, base_context, form_caller, form_value, redirect, render, signed_in};
+use super::{
+    WebResult, base_context, form_caller, form_value, redirect, render, render_html, signed_in,
+};
 use crate::agents::{self, AgentFit};
 use crate::app_view;
 use crate::auth::{Caller, Role};
-use crate::conformance_view::Conformance;
+use crate::catalog_view::Offered;
 use crate::error::{ApiError, Code};
 use crate::http::api::apps::find_app;
 use crate::installations::dependencies;
@@ -32,17 +35,15 @@ async fn installed_here(state: &AppState, bundle: &Bundle) -> WebResult<Vec<Inst
     rows(state, &filter).await
 }
 
-/// Which registered agents can run the app now, for the picker.
+/// Which registered agents can run the app now, for the picker: their statuses from the
+/// panel's snapshot (at most a second old), the apps standing on them as they are.
 async fn fits_for(state: &AppState, bundle: &Bundle) -> WebResult<Vec<AgentFit>> {
     let mut conn = state.redis.clone();
     let standing = dependencies::standing_by_agent(&mut conn, &bundle.manifest)
         .await
         .map_err(ApiError::from)?;
-    Ok(agents::fits(
-        &bundle.manifest,
-        &agents::list(&mut conn).await?,
-        &standing,
-    ))
+    let statuses = state.agents_seen.get(&mut conn).await?;
+    Ok(agents::fits(&bundle.manifest, &statuses, &standing))
 }
 
 /// The agent picker's field name (`_` keeps it apart from inputs, which cannot start so).
@@ -60,12 +61,37 @@ struct Problems {
     form: String,
 }
 
+/// The settings part of the form (empty when the app has no inputs). The form as first
+/// shown — defaults, no errors — is rendered once per catalog scan and app; a submitted
+/// one, with what was typed and its errors, each time.
+fn settings_form(
+    state: &AppState,
+    catalog: &Offered,
+    bundle: &Bundle,
+    submitted: Option<&[(String, String)]>,
+    problems: &Problems,
+) -> WebResult<Arc<str>> {
+    let render = || {
+        let fields = app_form::fields(&bundle.manifest, submitted, &problems.fields);
+        if fields.is_empty() {
+            return Ok(String::new());
+        }
+        let mut ctx = tera::Context::new();
+        ctx.insert("fields", &fields);
+        render_html(state, "settings_fields.html", &ctx)
+    };
+    match submitted {
+        None if problems.fields.is_empty() => catalog.once_per_app(bundle.id(), render),
+        _ => render().map(Arc::from),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn page_for(
     state: &AppState,
     caller: &Caller,
+    catalog: &Offered,
     bundle: &Bundle,
-    conformance: Conformance,
     fits: &[AgentFit],
     submitted: Option<&[(String, String)]>,
     problems: &Problems,
@@ -82,12 +108,15 @@ fn page_for(
     ctx.insert("any_eligible", &fits.iter().any(|f| f.eligible));
     ctx.insert("agents", fits);
     // The picker reads `agents`; the detail's own copy would be serialized for nothing.
-    ctx.insert("app", &app_view::detail(bundle, conformance, Vec::new()));
+    ctx.insert(
+        "app",
+        &app_view::detail(bundle, catalog.conformance(bundle.id()), Vec::new()),
+    );
     ctx.insert("selected_agent", &selected);
     ctx.insert("can_install", &(caller.role >= Role::Operator));
     ctx.insert(
-        "fields",
-        &app_form::fields(&bundle.manifest, submitted, &problems.fields),
+        "settings_html",
+        &*settings_form(state, catalog, bundle, submitted, problems)?,
     );
     ctx.insert("agent_error", &problems.agent);
     ctx.insert("instance_error", &problems.instance);
@@ -116,8 +145,8 @@ pub(super) async fn page(
     page_for(
         &state,
         &caller,
+        &catalog,
         bundle,
-        catalog.conformance(bundle.id()),
         &fits,
         None,
         &Problems::default(),
@@ -200,8 +229,8 @@ pub(super) async fn submit(
     page_for(
         &state,
         &caller,
+        &catalog,
         bundle,
-        catalog.conformance(bundle.id()),
         &fits,
         Some(&form),
         &problems,

@@ -80,11 +80,7 @@ pub(super) async fn jobs(
     });
     let catalog = state.catalog.current();
     let app_ids: Vec<String> = catalog.catalog.apps().map(|b| b.id().to_owned()).collect();
-    let agent_ids: Vec<String> = agents::list(&mut conn)
-        .await?
-        .into_iter()
-        .map(|a| a.id)
-        .collect();
+    let agent_ids = agents::ids(&mut conn).await?;
     let states: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
     let mut ctx = base_context(Some(&caller));
     ctx.insert("jobs", &rows);
@@ -219,7 +215,7 @@ pub(super) async fn set_labels(
         Err(e) => Err(e.into()),
     };
     match set {
-        Ok(()) => {}
+        Ok(()) => state.agents_seen.invalidate(),
         Err(e @ agents::Error::Labels(_)) => {
             return agents_page(
                 &state,

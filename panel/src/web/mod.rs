@@ -284,6 +284,14 @@ pub fn base_context(caller: Option<&Caller>) -> tera::Context {
     ctx
 }
 
+/// Renders a template (a page, or a part of one) to HTML.
+pub fn render_html(state: &AppState, name: &str, ctx: &tera::Context) -> WebResult<String> {
+    state
+        .templates
+        .render(name, ctx)
+        .map_err(|e| ApiError::new(Code::Internal, format!("rendering {name}: {e:?}")).into())
+}
+
 /// Renders a page with a status.
 pub fn render(
     state: &AppState,
@@ -291,10 +299,7 @@ pub fn render(
     ctx: &tera::Context,
     status: StatusCode,
 ) -> WebResult<HttpResponse> {
-    let html = state
-        .templates
-        .render(name, ctx)
-        .map_err(|e| ApiError::new(Code::Internal, format!("rendering {name}: {e:?}")))?;
+    let html = render_html(state, name, ctx)?;
     Ok(HttpResponse::build(status)
         .content_type(ContentType::html())
         .body(html))

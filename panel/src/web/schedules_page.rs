@@ -86,11 +86,7 @@ async fn page_for(
         .collect();
     let catalog = state.catalog.current();
     let app_ids: Vec<String> = catalog.catalog.apps().map(|b| b.id().to_owned()).collect();
-    let agent_ids: Vec<String> = agents::list(&mut conn)
-        .await?
-        .into_iter()
-        .map(|a| a.id)
-        .collect();
+    let agent_ids = agents::ids(&mut conn).await?;
     // A refused form comes back with what was typed, except inputs refused for holding a
     // secret: a secret is never echoed.
     let secret = error.is_some_and(|e| e.fields.iter().any(|f| f.rule == "secret"));

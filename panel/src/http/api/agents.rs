@@ -176,6 +176,7 @@ pub async fn set_labels(
         from: &caller.from,
     };
     agents::set_labels(&mut conn, &id, &body.0.labels, actor).await?;
+    state.agents_seen.invalidate();
     let status = agents::status(&mut conn, &id)
         .await?
         .ok_or_else(|| agents::keys::not_registered(&id))?;
@@ -234,6 +235,7 @@ pub async fn create(
     } else {
         agents::keys::load(&mut conn, &state.secret, &id).await?
     };
+    state.agents_seen.invalidate();
     Ok(HttpResponse::Created().json(RegisteredAgent {
         agent,
         runner_config: keys.runner_config(&state.settings.redis_url, state.settings.redis_cluster),
@@ -275,6 +277,7 @@ pub async fn rotate(
         from: &caller.from,
     };
     let rotation = lifecycle::rotate(&mut conn, &state.secret, &id, actor).await?;
+    state.agents_seen.invalidate();
     let agent = agents::status(&mut conn, &id)
         .await?
         .ok_or_else(|| agents::keys::not_registered(&id))?;
@@ -319,6 +322,7 @@ pub async fn remove(
         from: &caller.from,
     };
     let removal = lifecycle::remove(&mut conn, &id, query.force, now_ms(), actor).await?;
+    state.agents_seen.invalidate();
     Ok(HttpResponse::Ok().json(removal))
 }
 
