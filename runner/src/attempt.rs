@@ -3,6 +3,7 @@
 //! values, its timeout. Every step of a lifecycle job (script or health check) is one.
 //! Shared by `run` and `exec`, so both run scripts the same way.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use outfitter_contract::exit_policy::RetrySettings;
@@ -24,14 +25,19 @@ pub struct JobIdentity {
     pub agent_id: String,
 }
 
-/// The user the script runs as (the runner's own), and its home directory.
-fn user_and_home() -> (String, String) {
-    let uid = nix::unistd::geteuid();
-    match nix::unistd::User::from_uid(uid) {
-        Ok(Some(u)) => (u.name, u.dir.display().to_string()),
-        _ if uid.is_root() => ("root".into(), "/root".into()),
-        _ => (uid.to_string(), "/".into()),
-    }
+/// The user the script runs as (the runner's own), and its home directory. Looked up once:
+/// the runner's user does not change while it runs, and each look-up reads the NSS
+/// configuration and the password database.
+fn user_and_home() -> &'static (String, String) {
+    static ONCE: OnceLock<(String, String)> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let uid = nix::unistd::geteuid();
+        match nix::unistd::User::from_uid(uid) {
+            Ok(Some(u)) => (u.name, u.dir.display().to_string()),
+            _ if uid.is_root() => ("root".into(), "/root".into()),
+            _ => (uid.to_string(), "/".into()),
+        }
+    })
 }
 
 /// The values of the sensitive inputs, as the script receives them.
@@ -81,8 +87,8 @@ pub fn prepare(
         app_id: manifest.id.clone(),
         app_version: manifest.version.clone(),
         agent_id: who.agent_id.clone(),
-        home,
-        user,
+        home: home.clone(),
+        user: user.clone(),
         tmpdir: SCRIPT_TMPDIR.to_owned(),
     };
     let mut env = contract_env(&facts);

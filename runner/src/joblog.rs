@@ -39,7 +39,6 @@ impl JobLog {
     }
 
     pub fn open(dir: &Path, job_id: &str, header: &str) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
         let path = Self::path_of(dir, job_id);
         // The spare becomes this job's file unless the job has one (an earlier attempt); with
         // no spare (the first job, or two taken at once) the file is created here.
@@ -50,11 +49,21 @@ impl JobLog {
             &path,
             nix::fcntl::RenameFlags::RENAME_NOREPLACE,
         );
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o640)
-            .open(&path)?;
+        let open = || {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o640)
+                .open(&path)
+        };
+        // The directory is made when it is missing, not checked on every job.
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir)?;
+                open()?
+            }
+            r => r?,
+        };
         let mut log = JobLog {
             out: BufWriter::with_capacity(64 * 1024, file),
             path,
@@ -97,5 +106,23 @@ impl JobLog {
 
     pub fn close(mut self) {
         let _ = self.out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_log_directory_is_made_on_first_use_and_attempts_append() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("jobs/deeper");
+        JobLog::open(&dir, "j", "attempt 1").unwrap().close();
+        JobLog::prepare_spare(&dir).unwrap();
+        JobLog::open(&dir, "j", "attempt 2").unwrap().close();
+        let text = std::fs::read_to_string(JobLog::path_of(&dir, "j")).unwrap();
+        assert_eq!(text, "=== attempt 1\n=== attempt 2\n");
+        // The job had its file: the spare waits for the next job.
+        assert!(dir.join(SPARE).exists());
     }
 }

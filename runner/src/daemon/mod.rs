@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod control;
+pub mod digest_check;
 pub mod events;
 mod fetch;
 pub mod heartbeat;
@@ -27,6 +28,7 @@ use outfitter_contract::redis_keys::AgentRedisKeys;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use self::digest_check::DigestCheck;
 use self::link::RedisLink;
 use self::outbox::Outbox;
 use crate::config::DaemonConfig;
@@ -84,6 +86,7 @@ pub struct Shared {
     pub stores: Stores,
     pub metrics: Metrics,
     catalog: RwLock<Arc<Catalog>>,
+    digests: DigestCheck,
     running: Mutex<HashMap<String, Arc<watch::Sender<Option<Abort>>>>>,
     stopping: watch::Receiver<bool>,
 }
@@ -149,7 +152,7 @@ impl Shared {
         let found = |c: &Catalog| {
             c.get(app_id)
                 .filter(|b| b.digest == digest)
-                .filter(|b| b.digest_on_disk().is_ok_and(|d| d == digest))
+                .filter(|b| self.digests.matches(b))
                 .cloned()
         };
         if let Some(b) = found(&self.catalog()) {
@@ -277,6 +280,7 @@ fn start(
         stores: Stores::new(&cfg.state_dir),
         metrics: Metrics::new(&cfg.agent_id, now_ms()),
         catalog: RwLock::new(Arc::new(catalog)),
+        digests: DigestCheck::default(),
         running: Mutex::new(HashMap::new()),
         stopping: stop_rx,
         cfg,

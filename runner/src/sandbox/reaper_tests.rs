@@ -85,6 +85,15 @@ fn a_children_list_that_cannot_be_read_is_an_error_not_zero_orphans() {
 }
 
 #[test]
+fn with_no_exited_child_the_children_list_is_not_read() {
+    // A live child and an unreadable children list: nothing to reap, and nothing read.
+    let sys = FakeSys::with(vec![proc(RUNNER, 1, RUNNER), proc(502, RUNNER, 502)])
+        .failing("children", Errno::EACCES);
+    assert_eq!(reap_except(&sys, &HashSet::new()).unwrap(), 0);
+    assert!(sys.calls_of("reap").is_empty());
+}
+
+#[test]
 fn a_refused_subreaper_is_reported_with_the_cause() {
     let sys = FakeSys::default().failing("subreaper", Errno::EINVAL);
     let e = become_subreaper(&sys).unwrap_err();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
-use nix::sys::wait::{WaitPidFlag, waitpid};
+use nix::sys::wait::{Id, WaitPidFlag, waitid, waitpid};
 use nix::unistd::Pid;
 use tokio::process::Child;
 
@@ -90,6 +90,9 @@ pub trait Sys: Send + Sync {
     fn set_child_subreaper(&self) -> SysResult<()>;
     /// `waitpid(pid, WNOHANG)`: whether the (dead) child was reaped; false while it lives.
     fn reap(&self, pid: i32) -> SysResult<bool>;
+    /// A child of the runner (any thread's) that has exited and waits to be reaped, without
+    /// reaping it (`waitid(P_ALL, WEXITED | WNOHANG | WNOWAIT)`); `None` when there is none.
+    fn exited_child(&self) -> SysResult<Option<i32>>;
     /// Starts a script (see [`spawn::spawn`]).
     fn spawn(&self, launch: &Launch, limits: &Limits) -> SysResult<Child>;
 
@@ -178,22 +181,34 @@ impl Sys for RealSys {
         // A thread's children are listed under its own task (an orphan is reparented to any
         // live thread of the subreaper), so every thread of the runner is read. Whether the
         // kernel offers the list at all shows on the main thread, which lives as long as we do.
-        let main = PathBuf::from(format!("/proc/self/task/{}/children", std::process::id()));
-        if read_unless_gone(&main)?.is_none() {
+        let me = std::process::id().to_string();
+        let main = PathBuf::from(format!("/proc/self/task/{me}/children"));
+        let Some(main_text) = read_unless_gone(&main)? else {
             return Ok(None);
+        };
+        // No child at all, the usual case after a job: one system call instead of a file per
+        // runner thread.
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        if matches!(waitid(Id::All, flags), Err(Errno::ECHILD)) {
+            return Ok(Some(Vec::new()));
         }
-        let mut out = Vec::new();
+        let pids = |text: &[u8]| -> Vec<i32> {
+            String::from_utf8_lossy(text)
+                .split_whitespace()
+                .filter_map(|t| t.parse::<i32>().ok())
+                .collect()
+        };
+        let mut out = pids(&main_text);
         for task in fs::read_dir("/proc/self/task").map_err(io("list /proc/self/task"))? {
             let task = task.map_err(io("list /proc/self/task"))?;
+            if task.file_name() == me.as_str() {
+                continue;
+            }
             // A thread that ended meanwhile has no children to report.
             let Some(text) = read_unless_gone(&task.path().join("children"))? else {
                 continue;
             };
-            out.extend(
-                String::from_utf8_lossy(&text)
-                    .split_whitespace()
-                    .filter_map(|t| t.parse::<i32>().ok()),
-            );
+            out.extend(pids(&text));
         }
         out.sort_unstable();
         out.dedup();
@@ -258,6 +273,15 @@ impl Sys for RealSys {
         waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG))
             .map(|status| status.pid().is_some())
             .map_err(|e| SysError::new(format!("waitpid {pid} WNOHANG"), e))
+    }
+
+    fn exited_child(&self) -> SysResult<Option<i32>> {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        match waitid(Id::All, flags) {
+            Ok(status) => Ok(status.pid().map(Pid::as_raw)),
+            Err(Errno::ECHILD) => Ok(None),
+            Err(e) => Err(SysError::new("waitid P_ALL WNOHANG WNOWAIT", e)),
+        }
     }
 
     fn spawn(&self, launch: &Launch, limits: &Limits) -> SysResult<Child> {

@@ -243,6 +243,15 @@ impl Sys for FakeSys {
         self.call("subreaper".into(), true)
     }
 
+    fn exited_child(&self) -> SysResult<Option<i32>> {
+        self.call("waitid".into(), false)?;
+        let procs = self.procs.lock().unwrap();
+        Ok(procs
+            .iter()
+            .find(|p| p.ppid == RUNNER && p.is_dead())
+            .map(|p| p.pid))
+    }
+
     fn reap(&self, pid: i32) -> SysResult<bool> {
         self.call(format!("reap {pid}"), true)?;
         let mut procs = self.procs.lock().unwrap();
