@@ -11,6 +11,7 @@ pub mod rules;
 mod schema_check;
 mod script_file;
 mod yaml;
+mod yaml_tree;
 
 pub use bundle::{Bundle, BundleReport, MANIFEST_FILE, check_bundle, load_bundle};
 pub use diagnostic::{Diagnostic, Severity, has_errors};

@@ -86,6 +86,15 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Value, Diagnostic> {
             "the manifest is empty",
         ));
     }
+    match super::yaml_tree::parse(text) {
+        Some(value) => Ok(value),
+        None => parse_with_serde_saphyr(text),
+    }
+}
+
+/// The full parse under the budget, and the outcome (value or diagnostic) of record for every
+/// document the fast path declines.
+pub(super) fn parse_with_serde_saphyr(text: &str) -> Result<Value, Diagnostic> {
     let value: Value =
         serde_saphyr::from_str_with_options(text, options()).map_err(|e| classify(&e))?;
     if !value.is_object() {
