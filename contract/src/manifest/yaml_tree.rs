@@ -296,6 +296,106 @@ mod tests {
         }
     }
 
+    /// A differential search: thousands of small edits of a real manifest (YAML's
+    /// punctuation, digits, signs, quotes, spaces and line breaks inserted, removed or
+    /// swapped), each parsed both ways; whatever the fast path accepts must be what
+    /// serde-saphyr gives. Seeded, so a failure repeats.
+    #[test]
+    fn edited_manifests_agree_with_serde_saphyr() {
+        let base = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../installers/nginx/manifest.yml"),
+        )
+        .unwrap();
+        const PIECES: &[&str] = &[
+            ":",
+            ": ",
+            "-",
+            "- ",
+            " ",
+            "  ",
+            "\n",
+            "\n  ",
+            "'",
+            "\"",
+            "#",
+            "&a ",
+            "*a",
+            "!",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            "0",
+            "1",
+            "07",
+            "0x1",
+            "1.5",
+            "-1",
+            "+1",
+            "1e3",
+            ".inf",
+            "~",
+            "null",
+            "yes",
+            "True",
+            "1_0",
+            "2026-12-07",
+            "? ",
+            "|",
+            ">",
+            "<<: ",
+            "\t",
+            "%",
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |bound: usize| {
+            // xorshift64*: enough spread for picking places and pieces.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % bound
+        };
+        let (mut accepted, mut tried) = (0, 0);
+        for _ in 0..3_000 {
+            let mut text = base.clone();
+            for _ in 0..1 + next(3) {
+                let mut at = next(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                match next(3) {
+                    0 => text.insert_str(at, PIECES[next(PIECES.len())]),
+                    1 => {
+                        let mut end = (at + 1 + next(4)).min(text.len());
+                        while !text.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        text.replace_range(at..end, "");
+                    }
+                    _ => {
+                        let mut end = (at + 1 + next(4)).min(text.len());
+                        while !text.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        text.replace_range(at..end, PIECES[next(PIECES.len())]);
+                    }
+                }
+            }
+            tried += 1;
+            if parse(&text).is_some() {
+                accepted += 1;
+            }
+            agrees(&text);
+        }
+        // Both sides are exercised: edits the fast path takes, and edits it leaves.
+        assert!(
+            accepted > tried / 10 && accepted < tried,
+            "{accepted} of {tried}"
+        );
+    }
+
     #[test]
     fn the_bundled_manifests_agree_with_serde_saphyr() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

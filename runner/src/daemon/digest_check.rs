@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use outfitter_contract::manifest::{Bundle, MANIFEST_FILE};
@@ -84,13 +84,18 @@ impl DigestCheck {
         let key = (bundle.dir.clone(), bundle.digest.clone());
         let now = stamps(&files);
         if let Some(now) = &now
-            && self.verified.lock().expect("digest lock").get(&key) == Some(now)
+            && self
+                .verified
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&key)
+                == Some(now)
         {
             return true;
         }
         let read_at = SystemTime::now();
         let ok = bundle.digest_on_disk().is_ok_and(|d| d == bundle.digest);
-        let mut verified = self.verified.lock().expect("digest lock");
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         verified.remove(&key);
         // The stamps from before the read stand for what was read only if nothing changed
         // while it was read, and every file had settled before.
