@@ -23,6 +23,7 @@ pub mod dependencies;
 pub mod envelope;
 pub mod event;
 pub mod exit_policy;
+pub mod file_stamp;
 pub mod host;
 pub mod host_metrics;
 pub mod ids;

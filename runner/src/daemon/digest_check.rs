@@ -11,53 +11,13 @@
 //! clock, so a rewrite in the same tick as the read could carry the same times).
 
 use std::collections::HashMap;
-use std::fs;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
+use outfitter_contract::file_stamp::FileStamp;
+use outfitter_contract::file_stamp::SETTLE;
 use outfitter_contract::manifest::{Bundle, MANIFEST_FILE};
-
-/// How long before the read a file must last have changed for its stamp to be trusted.
-pub const SETTLE: Duration = Duration::from_secs(2);
-
-/// One file's identity and times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    mode: u32,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    /// `None` for a symlink or a file that cannot be stat'ed: those are always read.
-    fn lstat(path: &Path) -> Option<Self> {
-        let m = fs::symlink_metadata(path).ok()?;
-        if m.file_type().is_symlink() {
-            return None;
-        }
-        Some(Stamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            mode: m.mode(),
-            len: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        })
-    }
-
-    fn changed_before(&self, before: SystemTime) -> bool {
-        let (Ok(secs), Ok(nanos)) = (u64::try_from(self.ctime.0), u32::try_from(self.ctime.1))
-        else {
-            return false;
-        };
-        SystemTime::UNIX_EPOCH + Duration::new(secs, nanos) < before
-    }
-}
 
 /// Every file the digest covers, in digest order.
 fn files_of(bundle: &Bundle) -> Vec<PathBuf> {
@@ -66,14 +26,19 @@ fn files_of(bundle: &Bundle) -> Vec<PathBuf> {
     files
 }
 
-fn stamps(files: &[PathBuf]) -> Option<Vec<Stamp>> {
-    files.iter().map(|f| Stamp::lstat(f)).collect()
+/// Every file's own stamp; `None` when one cannot be stat'ed or is a symlink (its target
+/// can change under an unchanged link): those bundles are always read.
+fn stamps(files: &[PathBuf]) -> Option<Vec<FileStamp>> {
+    files
+        .iter()
+        .map(|f| FileStamp::lstat(f).filter(|s| !s.is_symlink()))
+        .collect()
 }
 
 /// The stamps of each bundle (by directory and digest) whose files last hashed to its digest.
 #[derive(Debug, Default)]
 pub struct DigestCheck {
-    verified: Mutex<HashMap<(PathBuf, String), Vec<Stamp>>>,
+    verified: Mutex<HashMap<(PathBuf, String), Vec<FileStamp>>>,
 }
 
 impl DigestCheck {
@@ -112,6 +77,10 @@ impl DigestCheck {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::path::Path;
+    use std::time::Duration;
+
     use super::*;
     use outfitter_contract::manifest::load_bundle;
 
