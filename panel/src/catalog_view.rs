@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use outfitter_contract::catalog::Catalog;
 use outfitter_contract::conformance::CatalogStatus;
@@ -74,21 +74,12 @@ impl Offered {
         id: &str,
         make: impl FnOnce() -> Result<String, E>,
     ) -> Result<Arc<str>, E> {
-        let made = |per_app: &Mutex<HashMap<String, Arc<str>>>| {
-            per_app
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(id)
-                .cloned()
-        };
-        if let Some(done) = made(&self.per_app) {
-            return Ok(done);
+        let per_app = || self.per_app.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(done) = per_app().get(id) {
+            return Ok(Arc::clone(done));
         }
         let done: Arc<str> = make()?.into();
-        self.per_app
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id.to_owned(), Arc::clone(&done));
+        per_app().insert(id.to_owned(), Arc::clone(&done));
         Ok(done)
     }
 

@@ -34,7 +34,7 @@ impl Fingerprint {
             None
         };
         let mut scripts = Vec::with_capacity(1 + bundle.lifecycle_paths.len());
-        for path in script_paths(bundle) {
+        for path in bundle.script_paths() {
             let stamp = FileStamp::lstat(path)?;
             if stamp.is_symlink() {
                 return None;
@@ -63,7 +63,7 @@ impl Fingerprint {
         {
             return false;
         }
-        let paths: Vec<&Path> = script_paths(bundle).collect();
+        let paths: Vec<&Path> = bundle.script_paths().collect();
         paths.len() == self.scripts.len()
             && paths
                 .iter()
@@ -76,10 +76,4 @@ impl Fingerprint {
             .chain(self.manifest.1.as_ref())
             .chain(self.scripts.iter())
     }
-}
-
-/// The install script, then each lifecycle script.
-fn script_paths(bundle: &Bundle) -> impl Iterator<Item = &Path> {
-    std::iter::once(bundle.script_path.as_path())
-        .chain(bundle.lifecycle_paths.iter().map(|(_, p)| p.as_path()))
 }

@@ -59,6 +59,13 @@ impl Bundle {
         Ok(digest_of(&manifest, &script, &lifecycle))
     }
 
+    /// The install script, then each lifecycle script: with the manifest, the files the
+    /// digest covers, in its order.
+    pub fn script_paths(&self) -> impl Iterator<Item = &Path> {
+        std::iter::once(self.script_path.as_path())
+            .chain(self.lifecycle_paths.iter().map(|(_, p)| p.as_path()))
+    }
+
     /// The path of the script a manifest field names (`install_script` or a lifecycle one).
     pub fn script_for(&self, field: &str) -> Option<&Path> {
         if field == "install_script" {

@@ -11,7 +11,7 @@
 //! clock, so a rewrite in the same tick as the read could carry the same times).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -21,9 +21,9 @@ use outfitter_contract::manifest::{Bundle, MANIFEST_FILE};
 
 /// Every file the digest covers, in digest order.
 fn files_of(bundle: &Bundle) -> Vec<PathBuf> {
-    let mut files = vec![bundle.dir.join(MANIFEST_FILE), bundle.script_path.clone()];
-    files.extend(bundle.lifecycle_paths.iter().map(|(_, p)| p.clone()));
-    files
+    std::iter::once(bundle.dir.join(MANIFEST_FILE))
+        .chain(bundle.script_paths().map(Path::to_path_buf))
+        .collect()
 }
 
 /// Every file's own stamp; `None` when one cannot be stat'ed or is a symlink (its target

@@ -149,6 +149,15 @@ fn read_unless_gone(path: &Path) -> SysResult<Option<Vec<u8>>> {
     }
 }
 
+/// `waitid(P_ALL, WEXITED | WNOHANG | WNOWAIT)`: an exited child of any runner thread, left
+/// unreaped (its owner reaps it); `ECHILD` when the runner has no child at all.
+fn peek_exited_child() -> nix::Result<nix::sys::wait::WaitStatus> {
+    waitid(
+        Id::All,
+        WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+    )
+}
+
 impl Sys for RealSys {
     fn processes(&self) -> SysResult<Vec<ProcInfo>> {
         let mut out = Vec::new();
@@ -188,8 +197,7 @@ impl Sys for RealSys {
         };
         // No child at all, the usual case after a job: one system call instead of a file per
         // runner thread.
-        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-        if matches!(waitid(Id::All, flags), Err(Errno::ECHILD)) {
+        if matches!(peek_exited_child(), Err(Errno::ECHILD)) {
             return Ok(Some(Vec::new()));
         }
         let pids = |text: &[u8]| -> Vec<i32> {
@@ -276,8 +284,7 @@ impl Sys for RealSys {
     }
 
     fn exited_child(&self) -> SysResult<Option<i32>> {
-        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-        match waitid(Id::All, flags) {
+        match peek_exited_child() {
             Ok(status) => Ok(status.pid().map(Pid::as_raw)),
             Err(Errno::ECHILD) => Ok(None),
             Err(e) => Err(SysError::new("waitid P_ALL WNOHANG WNOWAIT", e)),
