@@ -4,6 +4,7 @@
 
 pub mod cgroup;
 pub mod reaper;
+pub mod script;
 pub mod spawn;
 pub mod sys;
 #[cfg(test)]
@@ -186,7 +187,7 @@ impl Sandbox {
             let guard = reaper::SpawnGuard::lock();
             let spawned = self.sys.spawn(&launch, &self.limits);
             if let Ok(child) = &spawned {
-                guard.register(child.id().map(|p| p as i32).unwrap_or(0));
+                guard.register(child.id());
             }
             spawned
         };
@@ -200,7 +201,7 @@ impl Sandbox {
             }
         };
         on_spawn();
-        let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        let pid = child.id();
         let scope = JobScope {
             env_marker: format!("JOB_ID={}", attempt.job_id).into_bytes(),
             root_pid: pid,
@@ -293,7 +294,7 @@ impl Sandbox {
     async fn conclude(
         &self,
         mut finish: Finish,
-        mut child: tokio::process::Child,
+        mut child: script::Script,
         scope: JobScope,
         readers: Vec<tokio::task::JoinHandle<()>>,
         shared: Arc<OutputShared>,
@@ -301,7 +302,7 @@ impl Sandbox {
         mut notes: Vec<String>,
         started: Instant,
     ) -> Outcome {
-        // The script itself is dead or dying: collect its status (tokio reaps by pid).
+        // The script itself is dead or dying: collect its status (reaped through its pidfd).
         if let Ok(Ok(status)) = timeout(tree::KILL_DEADLINE, child.wait()).await
             && let Finish::Exited(_) = finish
         {

@@ -1,7 +1,7 @@
 //! The runner as child subreaper: processes of a job that `setsid` or double-fork away are
 //! reparented to the runner instead of PID 1, so they can still be found and killed; once
 //! dead they must be reaped here, by pid. `waitpid(-1)` is never used: it would steal the
-//! exit status of the scripts tokio is waiting for, so those pids are skipped.
+//! exit status of the scripts the sandbox waits for on their pidfds, so those pids are skipped.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,19 +41,19 @@ impl SpawnGuard {
         SpawnGuard(scripts().lock().expect("reaper lock"))
     }
 
-    /// Marks `pid` as a script that tokio waits for.
+    /// Marks `pid` as a script the sandbox waits for.
     pub fn register(mut self, pid: i32) {
         self.0.insert(pid);
     }
 }
 
-/// The script `pid` has been waited for by tokio.
+/// The script `pid` has been waited for by the sandbox.
 pub fn forget(pid: i32) {
     scripts().lock().expect("reaper lock").remove(&pid);
 }
 
-/// The runner's children that may be orphans to reap: every child except the scripts tokio
-/// waits for. From the runner's own children list where the kernel offers it (a few small
+/// The runner's children that may be orphans to reap: every child except the scripts the
+/// sandbox waits for. From the runner's own children list where the kernel offers it (a few small
 /// files), else from a scan of every process (the zombies whose parent is the runner).
 pub fn reap_candidates(sys: &dyn Sys, scripts: &HashSet<i32>) -> SysResult<Vec<i32>> {
     let me = sys.own_pid();
@@ -92,7 +92,7 @@ pub fn reap_except(sys: &dyn Sys, scripts: &HashSet<i32>) -> SysResult<usize> {
     Ok(reaped)
 }
 
-/// [`reap_except`] the scripts tokio waits for.
+/// [`reap_except`] the scripts the sandbox waits for.
 pub fn reap_orphans(sys: &dyn Sys) -> SysResult<usize> {
     let scripts = scripts().lock().expect("reaper lock");
     reap_except(sys, &scripts)

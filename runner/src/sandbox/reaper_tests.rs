@@ -48,7 +48,7 @@ fn zombies_are_reaped_by_pid_and_scripts_and_live_children_left_alone() {
     ]);
     let scripts: HashSet<i32> = [200].into_iter().collect();
     assert_eq!(reap_except(&sys, &scripts).unwrap(), 2);
-    // The script's status belongs to tokio: never waited for here.
+    // The script's status belongs to the sandbox: never waited for here.
     assert_eq!(sys.calls_of("reap"), ["reap 501", "reap 502", "reap 503"]);
     let left: Vec<i32> = sys.procs.lock().unwrap().iter().map(|p| p.pid).collect();
     assert_eq!(left, [RUNNER, 200, 502]);

@@ -12,8 +12,8 @@ use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{Id, WaitPidFlag, waitid, waitpid};
 use nix::unistd::Pid;
-use tokio::process::Child;
 
+use super::script::Script;
 use super::spawn::{self, Launch};
 use crate::config::Limits;
 
@@ -94,7 +94,7 @@ pub trait Sys: Send + Sync {
     /// reaping it (`waitid(P_ALL, WEXITED | WNOHANG | WNOWAIT)`); `None` when there is none.
     fn exited_child(&self) -> SysResult<Option<i32>>;
     /// Starts a script (see [`spawn::spawn`]).
-    fn spawn(&self, launch: &Launch, limits: &Limits) -> SysResult<Child>;
+    fn spawn(&self, launch: &Launch, limits: &Limits) -> SysResult<Script>;
 
     /// The cgroup filesystem.
     fn exists(&self, path: &Path) -> SysResult<bool>;
@@ -291,7 +291,7 @@ impl Sys for RealSys {
         }
     }
 
-    fn spawn(&self, launch: &Launch, limits: &Limits) -> SysResult<Child> {
+    fn spawn(&self, launch: &Launch, limits: &Limits) -> SysResult<Script> {
         spawn::spawn(launch, limits).map_err(io(format!(
             "start {} {}",
             spawn::SHELL,

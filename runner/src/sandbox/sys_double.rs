@@ -5,15 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Mutex;
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
-use tokio::process::Child;
 
 use super::cgroup::JobCgroup;
-use super::spawn::Launch;
+use super::script::Script;
+use super::spawn::{self, Launch, Program};
 use super::sys::{ProcInfo, Sys, SysError, SysResult};
 use crate::config::Limits;
 
@@ -265,18 +264,17 @@ impl Sys for FakeSys {
         Ok(true)
     }
 
-    fn spawn(&self, launch: &Launch, _limits: &Limits) -> SysResult<Child> {
+    fn spawn(&self, launch: &Launch, limits: &Limits) -> SysResult<Script> {
         self.launches.lock().unwrap().push(launch.clone());
         self.call("spawn".into(), true)?;
-        let script = self.script.as_deref().unwrap_or("exit 0");
-        tokio::process::Command::new("/bin/sh")
-            .args(["-c", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| SysError::new("spawn", e))
+        // A real process runs the double's script, outside any cgroup and environment.
+        let script = Launch {
+            program: Program::Command(self.script.clone().unwrap_or_else(|| "exit 0".into())),
+            cwd: PathBuf::from("/"),
+            env: Vec::new(),
+            cgroup_procs: Vec::new(),
+        };
+        spawn::spawn(&script, limits).map_err(|e| SysError::new("spawn", e))
     }
 
     fn exists(&self, path: &Path) -> SysResult<bool> {
