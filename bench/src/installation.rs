@@ -17,6 +17,24 @@ use crate::redis_server::{RedisServer, free_port};
 /// How long a panel may take to answer `/healthz`, and a runner to send its first heartbeat.
 const READY_LIMIT: Duration = Duration::from_secs(30);
 
+/// What a bench runner sets apart from the runner's defaults.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunnerSettings {
+    /// `concurrency`; `None`: the default, one job at a time.
+    pub(crate) concurrency: Option<usize>,
+    /// `cgroups` (default on); off only to price that guarantee separately.
+    pub(crate) cgroups: bool,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        RunnerSettings {
+            concurrency: None,
+            cgroups: true,
+        }
+    }
+}
+
 /// A running installation. Fields drop in order: processes first, Redis last.
 #[derive(Debug)]
 pub(crate) struct Installation {
@@ -156,15 +174,15 @@ impl Installation {
 
     /// Starts (or restarts) the runner of a registered agent and waits for its heartbeat.
     pub(crate) fn start_runner(&mut self, agent_id: &str) -> Result<()> {
-        self.start_runner_with(agent_id, None)
+        self.start_runner_with(agent_id, RunnerSettings::default())
     }
 
-    /// Like [`Installation::start_runner`], with the runner's `concurrency` setting when given
-    /// (default: the runner's own, one job at a time).
+    /// Like [`Installation::start_runner`], with settings that differ from the runner's
+    /// defaults.
     pub(crate) fn start_runner_with(
         &mut self,
         agent_id: &str,
-        concurrency: Option<usize>,
+        settings: RunnerSettings,
     ) -> Result<()> {
         self.stop_runner(agent_id);
         let dir = self.runner_dir(agent_id);
@@ -180,8 +198,11 @@ impl Installation {
             .env("OUTFITTER_INSTALLERS", &self.runner_catalog)
             .env("OUTFITTER_LOG_DIR", dir.join("log"))
             .env("OUTFITTER_STATE_DIR", dir.join("state"));
-        if let Some(c) = concurrency {
+        if let Some(c) = settings.concurrency {
             cmd.env("OUTFITTER_CONCURRENCY", c.to_string());
+        }
+        if !settings.cgroups {
+            cmd.env("OUTFITTER_CGROUPS", "false");
         }
         let mut daemon = Daemon::spawn(
             &format!("outfitter-runner ({agent_id})"),

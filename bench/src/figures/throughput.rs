@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use super::{Ctx, create_job};
 use crate::baselines;
 use crate::bundles::NOOP;
+use crate::installation::RunnerSettings;
 use crate::process::CpuTime;
 use crate::profile::{Kind, Profiler};
 use crate::report::{Figure, Goal, Row, Table, verdict};
@@ -55,14 +56,33 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
     for agents in AGENT_COUNTS {
         runs.push(through_api(ctx, agents, n).await?);
     }
-    let (drain, cpu) = drain_one(ctx, n, None, 1).await?;
+    let (drain, cpu) = drain_one(ctx, n, None, RunnerSettings::default()).await?;
     // The goal's second pass: `concurrency` = cores (the default is one job at a time).
-    let (overlapped, _) = drain_one(ctx, n, None, cores).await?;
+    let parallel = RunnerSettings {
+        concurrency: Some(cores),
+        ..RunnerSettings::default()
+    };
+    let (overlapped, _) = drain_one(ctx, n, None, parallel).await?;
+    // The one guarantee whose price is mostly the kernel's: joining the job's cgroups (on
+    // hybrid hosts, one write per hierarchy, each waiting for an RCU grace period).
+    let no_cgroups = RunnerSettings {
+        cgroups: false,
+        ..RunnerSettings::default()
+    };
+    let (uncontained, uncontained_cpu) = drain_one(ctx, n, None, no_cgroups).await?;
     // Profiles come from extra passes, so that perf's own cost is in no rate above.
     let mut tables: Vec<Table> = cpu.into_iter().collect();
+    tables.extend(uncontained_cpu.map(|mut t| {
+        t.heading = t.heading.replace(
+            "queue-filled pass",
+            "queue-filled pass with `cgroups = false`",
+        );
+        t
+    }));
     if ctx.plan.profile {
         for kind in [Kind::Cpu, Kind::Syscalls] {
-            match drain_one(ctx, (n / 2).min(PROFILED_JOBS), Some(kind), 1).await {
+            let jobs = (n / 2).min(PROFILED_JOBS);
+            match drain_one(ctx, jobs, Some(kind), RunnerSettings::default()).await {
                 Ok((_, Some(t))) => tables.push(t),
                 Ok((_, None)) => {}
                 Err(e) => eprintln!("outfitter-bench: profile {kind:?} failed: {e:#}"),
@@ -129,6 +149,19 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
         )
         .against(format!("raw spawn, all cores: {}", Rate(raw_all)), percent(overlapped.rate, raw_all)),
     );
+    rows.push(
+        Row::new(
+            format!(
+                "1 agent, queue filled first, `cgroups = false` (their price, not a goal's setting): runner alone ({} jobs)",
+                uncontained.jobs
+            ),
+            Rate(uncontained.rate).to_string(),
+        )
+        .against(
+            format!("raw spawn, one loop: {}", Rate(raw_one)),
+            percent(uncontained.rate, raw_one),
+        ),
+    );
     rows.push(Row::new(
         format!("cost: one scan of /proc ({procs} processes: list, read every `stat`), p50 / p99"),
         format!(
@@ -153,7 +186,9 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
              no_new_privs, masking, events, outbox, per-job log file). {ENQUEUERS} API clients enqueue \
              while the runners work; the rate is jobs from the first `POST` to the last result event. \
              Then the same for one agent with its queue filled while its runner was stopped: from the \
-             first `running` event to the last result, the runner alone. Baseline: `bash` spawns of the \
+             first `running` event to the last result, the runner alone; once more with `concurrency` = \
+             cores, and once with `cgroups = false` to price the cgroup joins apart (no goal is measured \
+             with it). Baseline: `bash` spawns of the \
              same script from a minimal Rust loop (own process group, stdout and stderr read), one loop \
              and one per core, in the same run. All on {cores} cores shared with the panel and Redis. \
              Where `perf` works, two more queue-filled passes of {half} jobs each are profiled (CPU \
@@ -253,7 +288,7 @@ async fn drain_one(
     ctx: &mut Ctx,
     n: usize,
     profile: Option<Kind>,
-    concurrency: usize,
+    settings: RunnerSettings,
 ) -> Result<(Run, Option<Table>)> {
     let id = DRAIN_AGENT;
     if !ctx.inst.is_registered(id) {
@@ -280,8 +315,7 @@ async fn drain_one(
     }
     let enqueue_rate = per_second(n as u64, enqueue_start.elapsed());
     let mut watcher = Watcher::start(&ctx.inst.redis.client()?, id).await?;
-    ctx.inst
-        .start_runner_with(id, (concurrency > 1).then_some(concurrency))?;
+    ctx.inst.start_runner_with(id, settings)?;
     let runner_pid = ctx.inst.runner_pid(id).context("the runner runs")?;
     let cpu_before = (CpuTime::of(runner_pid)?, CpuTime::of(ctx.inst.redis.pid())?);
     let profiler = match profile {
