@@ -81,14 +81,30 @@ enum Stage {
 }
 
 impl Stage {
-    fn from_code(code: i64) -> &'static str {
-        match code {
-            1 => "setpgid",
-            2 => "dup2 of stdin/stdout/stderr",
-            3 => "chdir to the working directory",
-            4 => "prctl(PR_SET_NO_NEW_PRIVS)",
-            5 => "setrlimit",
-            _ => "execve",
+    const ALL: [Stage; 6] = [
+        Stage::ProcessGroup,
+        Stage::Stdio,
+        Stage::WorkingDirectory,
+        Stage::NoNewPrivs,
+        Stage::Rlimit,
+        Stage::Exec,
+    ];
+
+    fn from_code(code: i64) -> Stage {
+        Stage::ALL
+            .into_iter()
+            .find(|s| *s as i64 == code)
+            .unwrap_or(Stage::Exec)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Stage::ProcessGroup => "setpgid",
+            Stage::Stdio => "dup2 of stdin/stdout/stderr",
+            Stage::WorkingDirectory => "chdir to the working directory",
+            Stage::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
+            Stage::Rlimit => "setrlimit",
+            Stage::Exec => "execve",
         }
     }
 }
@@ -345,7 +361,7 @@ pub fn spawn(launch: &Launch, limits: &Limits) -> std::io::Result<Script> {
         let os = std::io::Error::from_raw_os_error((failure & 0xffff_ffff) as i32);
         return Err(std::io::Error::new(
             os.kind(),
-            format!("{}: {os}", Stage::from_code(failure >> 32)),
+            format!("{}: {os}", Stage::from_code(failure >> 32).name()),
         ));
     }
     Script::new(pid, pidfd, stdout_read, stderr_read)

@@ -150,7 +150,7 @@ async fn a_child_that_cannot_start_names_the_step_and_leaves_no_zombie() {
         &Launch {
             program: Program::Command("nul\0byte".into()),
             cwd: PathBuf::from("/"),
-            ..l.clone()
+            ..l
         },
         &Limits::default(),
     )
