@@ -93,7 +93,12 @@ impl Offered {
 
     /// Under `only_tested_apps`, only bundles the contract's rule calls proven are offered.
     fn is_offered(&self, bundle: &Bundle) -> bool {
-        !self.only_tested || self.conformance(bundle.id()).status.is_proven()
+        // Looked at for every app of every search: the result is read, not cloned.
+        !self.only_tested
+            || self
+                .conformance
+                .get(bundle.id())
+                .is_some_and(|c| c.status.is_proven())
     }
 
     /// The offered app with this id.
