@@ -232,6 +232,19 @@ impl Installation {
         self.runner_dir(agent_id).join("runner.toml").is_file()
     }
 
+    /// How many agents [`Installation::add_agent`] registered.
+    pub(crate) fn registered_count(&self) -> Result<usize> {
+        let runners = self.dir.join("runners");
+        if !runners.is_dir() {
+            return Ok(0);
+        }
+        let mut n = 0;
+        for entry in std::fs::read_dir(runners)? {
+            n += usize::from(entry?.path().join("runner.toml").is_file());
+        }
+        Ok(n)
+    }
+
     fn runner_dir(&self, agent_id: &str) -> PathBuf {
         self.dir.join("runners").join(agent_id)
     }

@@ -182,6 +182,14 @@ pub const INSTALLATION_AGENT: &str = "outfitter:installation-agent";
 /// Hash: installation id → app id, so a listing by app reads only that app's records
 /// (installations made before it have no entry and are read to be told apart).
 pub const INSTALLATION_APP: &str = "outfitter:installation-app";
+/// Sorted set: the installation ids of one app scored by creation time (unix ms), so the
+/// app's page lists them in one read instead of walking [`INSTALLATIONS_INDEX`].
+pub fn installations_of_app(app_id: &str) -> String {
+    format!("{PREFIX}app-installations:{app_id}")
+}
+/// String, set once every installation made before [`installations_of_app`] existed is in
+/// its app's set; until then, a listing by app walks [`INSTALLATIONS_INDEX`] as before.
+pub const INSTALLATIONS_BY_APP_READY: &str = "outfitter:app-installations-ready";
 /// Set: installations whose job has not been settled yet; the panel's settler walks it.
 pub const INSTALLATIONS_PENDING: &str = "outfitter:installations-pending";
 /// Hash: sha256(token) hex → token JSON (name, role).

@@ -12,6 +12,9 @@ use outfitter_contract::manifest::Bundle;
 
 use crate::conformance_view::Conformance;
 
+/// A part of an app's page, and the app's id.
+type PartKey = (&'static str, String);
+
 /// One scan of the installers directory plus the filter in force.
 #[derive(Debug)]
 pub struct Offered {
@@ -20,9 +23,13 @@ pub struct Offered {
     only_tested: bool,
     /// The API listing of this scan, built once.
     listing: crate::catalog_listing::Listing,
-    /// What was made of each app alone (the app page's empty settings form), by app id:
-    /// a bundle cannot change within one scan, so neither can that.
-    per_app: Mutex<HashMap<String, Arc<str>>>,
+    /// What was made of each app alone (the parts of its page that only depend on the
+    /// bundle), by part and app id: a bundle cannot change within one scan, so neither can
+    /// that.
+    per_app: Mutex<HashMap<PartKey, Arc<str>>>,
+    /// The last of each part of an app's page that also depends on something else (its
+    /// `input`), with that input: made again only when the input changes.
+    per_input: Mutex<HashMap<PartKey, (String, Arc<str>)>>,
 }
 
 impl Offered {
@@ -57,6 +64,7 @@ impl Offered {
             only_tested,
             listing: Default::default(),
             per_app: Mutex::default(),
+            per_input: Mutex::default(),
         };
         offered.listing = crate::catalog_listing::Listing::build(&offered);
         offered
@@ -67,19 +75,47 @@ impl Offered {
         &self.listing
     }
 
-    /// What `make` makes of the app `id`, made on the first call of this scan and shared
-    /// after. Two first calls at once may both make it; one result is kept.
+    /// What `make` makes of the app `id` for `part`, made on the first call of this scan
+    /// and shared after. Two first calls at once may both make it; one result is kept.
     pub fn once_per_app<E>(
         &self,
+        part: &'static str,
         id: &str,
         make: impl FnOnce() -> Result<String, E>,
     ) -> Result<Arc<str>, E> {
         let per_app = || self.per_app.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(done) = per_app().get(id) {
+        let key = (part, id.to_owned());
+        if let Some(done) = per_app().get(&key) {
             return Ok(Arc::clone(done));
         }
         let done: Arc<str> = make()?.into();
-        per_app().insert(id.to_owned(), Arc::clone(&done));
+        per_app().insert(key, Arc::clone(&done));
+        Ok(done)
+    }
+
+    /// What `make` makes of the app `id` for `part` from `input` (which says everything
+    /// `make` reads besides the bundle): the last one made for the app is shared while
+    /// `input` stays the same.
+    pub fn last_per_app<E>(
+        &self,
+        part: &'static str,
+        id: &str,
+        input: String,
+        make: impl FnOnce() -> Result<String, E>,
+    ) -> Result<Arc<str>, E> {
+        let per_input = || {
+            self.per_input
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        let key = (part, id.to_owned());
+        if let Some((seen, done)) = per_input().get(&key)
+            && *seen == input
+        {
+            return Ok(Arc::clone(done));
+        }
+        let done: Arc<str> = make()?.into();
+        per_input().insert(key, (input, Arc::clone(&done)));
         Ok(done)
     }
 
@@ -93,7 +129,12 @@ impl Offered {
 
     /// Under `only_tested_apps`, only bundles the contract's rule calls proven are offered.
     fn is_offered(&self, bundle: &Bundle) -> bool {
-        !self.only_tested || self.conformance(bundle.id()).status.is_proven()
+        // Looked at for every app of every search: the result is read, not cloned.
+        !self.only_tested
+            || self
+                .conformance
+                .get(bundle.id())
+                .is_some_and(|c| c.status.is_proven())
     }
 
     /// The offered app with this id.

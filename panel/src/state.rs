@@ -119,6 +119,9 @@ impl AppState {
         tokio::spawn(crate::installations::settle::run_settler(
             self.redis.clone(),
         ));
+        tokio::spawn(crate::installations::store::run_index_by_app(
+            self.redis.clone(),
+        ));
         tokio::spawn(crate::rollouts::driver::run(Arc::clone(self)));
         tokio::spawn(crate::webhooks::watch::run_job_watcher(self.redis.clone()));
         tokio::spawn(crate::webhooks::deliver::run_worker(

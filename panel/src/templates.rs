@@ -17,6 +17,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("app.html", include_str!("../../templates/app.html")),
     (
+        "agent_picker.html",
+        include_str!("../../templates/agent_picker.html"),
+    ),
+    (
+        "app_facts.html",
+        include_str!("../../templates/app_facts.html"),
+    ),
+    (
         "installation.html",
         include_str!("../../templates/installation.html"),
     ),

@@ -203,3 +203,67 @@ async fn a_listing_by_app_finds_only_that_app_also_for_installations_made_before
     assert_eq!(ids_of("other").await, [other]);
     assert!(page(&p, "/apps/base").await.contains(&base));
 }
+
+#[actix_web::test]
+async fn the_per_app_index_is_filled_once_for_older_installations_and_forgets_deleted_ones() {
+    use outfitter_contract::redis_keys;
+    use outfitter_panel::installations::store;
+    use redis::AsyncCommands;
+
+    let p = TestPanel::start().await;
+    for app in ["base", "other", "late"] {
+        write_bundle(&p, app, &[]);
+    }
+    p.state.reload_catalog();
+    let base = install(&p, "base").await;
+    let other = install(&p, "other").await;
+    let mut conn = p.state.redis.clone();
+    let listed = |app: &'static str| {
+        let p = &p;
+        async move {
+            let filter = store::Filter {
+                app_id: Some(app.to_owned()),
+                ..store::Filter::default()
+            };
+            let found = store::list(&mut p.state.redis.clone(), &filter).await;
+            found.unwrap().into_iter().map(|i| i.id).collect::<Vec<_>>()
+        }
+    };
+    // As a panel before the per-app index left them: no per-app sets and no mark of a
+    // finished backfill; the older one without its id → app entry either.
+    let _: () = redis::pipe()
+        .del(redis_keys::installations_of_app("base"))
+        .del(redis_keys::installations_of_app("other"))
+        .del(redis_keys::INSTALLATIONS_BY_APP_READY)
+        .hdel(redis_keys::INSTALLATION_APP, &base)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed("base").await,
+        std::slice::from_ref(&base),
+        "before the backfill"
+    );
+    assert_eq!(store::index_by_app(&mut conn).await.unwrap(), 2);
+    assert_eq!(store::index_by_app(&mut conn).await.unwrap(), 0, "once");
+    let in_set: Vec<String> = conn
+        .zrange(redis_keys::installations_of_app("base"), 0, -1)
+        .await
+        .unwrap();
+    assert_eq!(in_set, std::slice::from_ref(&base));
+    // The app's set alone is read now: the panel-wide index is not walked.
+    let _: () = conn
+        .zrem(redis_keys::INSTALLATIONS_INDEX, &base)
+        .await
+        .unwrap();
+    assert_eq!(listed("base").await, std::slice::from_ref(&base));
+    assert_eq!(listed("other").await, [other]);
+    // Made after the backfill: indexed where it is created.
+    let late = install(&p, "late").await;
+    assert_eq!(listed("late").await, [late]);
+    // A record that is gone is not listed, although its id stays in the set.
+    let agent = outfitter_contract::redis_keys::AgentRedisKeys::new("web-1");
+    let _: () = conn.del(agent.installation(&base)).await.unwrap();
+    assert!(listed("base").await.is_empty());
+    assert!(!page(&p, "/apps/base").await.contains(&base));
+}

@@ -26,8 +26,29 @@ const GOAL_APP_PAGE: f64 = 0.3;
 const LISTING_BEFORE: f64 = 205.0 / 25_968.0;
 const GOAL_LISTING_FACTOR: f64 = 10.0;
 
+/// Agents registered by the time a full run gets here: the dispatch agent and figure 2's.
+const FULL_RUN_AGENTS: usize = 1 + super::throughput::REGISTERED;
+
+/// Registers agents that never beat until as many are registered as in a full run, where
+/// figure 2's runners are stopped (offline) by now: the app page's picker lists every
+/// registered agent, so a figure run alone (`--only 4`, `--quick`) would otherwise show a
+/// page with two where the full run has two dozen.
+fn register_idle_agents(ctx: &mut Ctx) -> Result<()> {
+    let mut n = 0;
+    while ctx.inst.registered_count()? < FULL_RUN_AGENTS {
+        let id = format!("bench-idle-{n}");
+        if !ctx.inst.is_registered(&id) {
+            ctx.inst.add_agent(&id)?;
+        }
+        n += 1;
+    }
+    Ok(())
+}
+
 pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
+    register_idle_agents(ctx)?;
     register_simulated_agent(ctx, SINK)?;
+    let agents = ctx.inst.registered_count()?;
     let token = ctx.inst.token.clone();
     let app_page = format!("/apps/{}", app_id(ctx.plan.apps / 2));
     let targets: Vec<(String, Vec<u8>, u16)> = vec![
@@ -132,6 +153,8 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
              response is read in full, like `wrk`), on the same {}-core machine as the panel and Redis, for \
              {:.0} s per endpoint, bearer-token authenticated (one token lookup in Redis per request). \
              `POST /api/v1/jobs` queues `bench-noop` on an agent with a heartbeat and no runner. \
+             {} agents are registered, most of them offline (figure 2's stopped runners, or agents \
+             registered without one when figure 2 did not run), as the app page's picker lists them all. \
              Baseline: `GET /healthz`, the HTTP stack and the load generator with no work behind them. \
              The panel's CPU time per request (user + system from `/proc/<pid>/stat`, 10 ms ticks, over \
              the whole run of the endpoint) moves less with other load on the machine than the rates do.",
@@ -140,7 +163,8 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
             std::thread::available_parallelism()
                 .map(|c| c.get())
                 .unwrap_or(1),
-            ctx.plan.load_duration.as_secs_f64()
+            ctx.plan.load_duration.as_secs_f64(),
+            agents,
         ),
         rows,
         goals: vec![

@@ -19,6 +19,8 @@ use crate::watch::Watcher;
 
 /// Agent counts measured.
 const AGENT_COUNTS: [usize; 3] = [1, 4, 16];
+/// Agents this figure registers: one per runner of each configuration, and the drain's.
+pub(crate) const REGISTERED: usize = AGENT_COUNTS[0] + AGENT_COUNTS[1] + AGENT_COUNTS[2] + 1;
 /// Parallel API clients enqueueing.
 const ENQUEUERS: usize = 4;
 /// Jobs of each profiled pass (perf slows the runner; a few hundred jobs make a profile).

@@ -125,6 +125,11 @@ pub async fn create(
         .zadd(redis_keys::INSTALLATIONS_INDEX, &inst.id, inst.created_at)
         .hset(redis_keys::INSTALLATION_AGENT, &inst.id, &inst.agent_id)
         .hset(redis_keys::INSTALLATION_APP, &inst.id, &inst.app_id)
+        .zadd(
+            redis_keys::installations_of_app(&inst.app_id),
+            &inst.id,
+            inst.created_at,
+        )
         .query_async(conn)
         .await?;
     Ok(Some(rev))
@@ -149,9 +154,14 @@ impl Filter {
 /// Installations, newest first, at most [`MAX_LISTED`] looked at (unfiltered by state: the
 /// caller settles them first, which may change it).
 pub async fn list(conn: &mut RedisConn, filter: &Filter) -> Result<Vec<Installation>> {
-    let ids: Vec<String> = conn
-        .zrevrange(redis_keys::INSTALLATIONS_INDEX, 0, MAX_LISTED as isize - 1)
-        .await?;
+    let of_app = match filter.app_id.as_deref() {
+        Some(app_id) => ids_of_app(conn, app_id).await?,
+        None => None,
+    };
+    let ids = match of_app {
+        Some(ids) => ids,
+        None => newest_ids(conn, redis_keys::INSTALLATIONS_INDEX).await?,
+    };
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -192,6 +202,109 @@ pub async fn list(conn: &mut RedisConn, filter: &Filter) -> Result<Vec<Installat
         }
     }
     Ok(out)
+}
+
+async fn newest_ids(conn: &mut RedisConn, index: &str) -> Result<Vec<String>> {
+    Ok(conn.zrevrange(index, 0, MAX_LISTED as isize - 1).await?)
+}
+
+/// The ids in the app's own index, newest first; `None` while installations made before that
+/// index may still be missing from it ([`index_by_app`] has not finished yet).
+async fn ids_of_app(conn: &mut RedisConn, app_id: &str) -> Result<Option<Vec<String>>> {
+    let (ready, ids): (bool, Vec<String>) = redis::pipe()
+        .exists(redis_keys::INSTALLATIONS_BY_APP_READY)
+        .zrevrange(
+            redis_keys::installations_of_app(app_id),
+            0,
+            MAX_LISTED as isize - 1,
+        )
+        .query_async(conn)
+        .await?;
+    Ok(ready.then_some(ids))
+}
+
+/// Installations read from the panel-wide index per round trip of [`index_by_app`].
+const BACKFILL_CHUNK: usize = 500;
+
+/// Puts every installation made before the per-app index into its app's set, once (then
+/// marks the index complete). Installations made meanwhile index themselves, and a second
+/// run adds nothing twice. Returns how many were looked at.
+pub async fn index_by_app(conn: &mut RedisConn) -> Result<usize> {
+    let ready: bool = conn.exists(redis_keys::INSTALLATIONS_BY_APP_READY).await?;
+    if ready {
+        return Ok(0);
+    }
+    let all: Vec<(String, i64)> = conn
+        .zrange_withscores(redis_keys::INSTALLATIONS_INDEX, 0, -1)
+        .await?;
+    for chunk in all.chunks(BACKFILL_CHUNK) {
+        index_chunk(conn, chunk).await?;
+    }
+    let _: () = conn.set(redis_keys::INSTALLATIONS_BY_APP_READY, 1).await?;
+    Ok(all.len())
+}
+
+/// [`index_by_app`] for some (id, creation time) of the panel-wide index.
+async fn index_chunk(conn: &mut RedisConn, chunk: &[(String, i64)]) -> Result<()> {
+    let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+    let (agents, apps): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
+        .cmd("HMGET")
+        .arg(redis_keys::INSTALLATION_AGENT)
+        .arg(&ids)
+        .cmd("HMGET")
+        .arg(redis_keys::INSTALLATION_APP)
+        .arg(&ids)
+        .query_async(conn)
+        .await?;
+    // Older still, without an app entry either: the record names the app.
+    let unnamed: Vec<(&str, String)> = ids
+        .iter()
+        .zip(agents.into_iter().zip(&apps))
+        .filter(|(_, (_, app))| app.is_none())
+        .filter_map(|(id, (agent, _))| Some((*id, agent?)))
+        .collect();
+    let mut read = redis::pipe();
+    for (id, agent) in &unnamed {
+        read.add_command(read_record(agent, id));
+    }
+    let records: Vec<(Option<String>, Option<u64>)> = if unnamed.is_empty() {
+        Vec::new()
+    } else {
+        read.query_async(conn).await?
+    };
+    let mut named: HashMap<&str, String> = HashMap::new();
+    for ((id, _), (data, rev)) in unnamed.iter().zip(records) {
+        if let Some(inst) = parse_record(id, data, rev)? {
+            named.insert(id, inst.app_id);
+        }
+    }
+    let mut write = redis::pipe();
+    for ((id, created), app) in chunk.iter().zip(apps) {
+        if let Some(app) = app.or_else(|| named.remove(id.as_str())) {
+            write
+                .zadd(redis_keys::installations_of_app(&app), id, *created)
+                .ignore();
+        }
+    }
+    let _: () = write.query_async(conn).await?;
+    Ok(())
+}
+
+/// [`index_by_app`] at a panel's start, tried again until Redis answers.
+pub async fn run_index_by_app(mut conn: RedisConn) {
+    loop {
+        match index_by_app(&mut conn).await {
+            Ok(0) => return,
+            Ok(n) => {
+                tracing::info!(installations = n, "indexed the installations by app");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "indexing the installations by app failed; trying again");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        }
+    }
 }
 
 /// The history of an installation, newest first.

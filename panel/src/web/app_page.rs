@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use outfitter_contract::inputs::coerce_form;
 use outfitter_contract::manifest::Bundle;
+use serde::Serialize;
 
 use super::app_form;
 use super::{
@@ -81,9 +82,49 @@ fn settings_form(
         render_html(state, "settings_fields.html", &ctx)
     };
     match submitted {
-        None if problems.fields.is_empty() => catalog.once_per_app(bundle.id(), render),
+        None if problems.fields.is_empty() => catalog.once_per_app("settings", bundle.id(), render),
         _ => render().map(Arc::from),
     }
+}
+
+/// The app's facts (manifest and conformance result), which only change with the scan.
+fn facts(state: &AppState, catalog: &Offered, bundle: &Bundle) -> WebResult<Arc<str>> {
+    catalog.once_per_app("facts", bundle.id(), || {
+        let mut ctx = tera::Context::new();
+        // The page's picker has the agents; the facts do not show them.
+        let app = app_view::detail(bundle, catalog.conformance(bundle.id()), Vec::new());
+        ctx.insert("app", &app);
+        render_html(state, "app_facts.html", &ctx)
+    })
+}
+
+/// The target-server picker, for `selected` among `fits`.
+fn picker(
+    state: &AppState,
+    catalog: &Offered,
+    bundle: &Bundle,
+    fits: &[AgentFit],
+    selected: &str,
+) -> WebResult<Arc<str>> {
+    // The fits and the choice are all the picker shows: a fleet whose statuses did not
+    // change since the last view gets the same HTML without rendering it again.
+    let input = serde_json::to_string(&(fits, selected))
+        .map_err(|e| ApiError::new(Code::Internal, format!("agent fits: {e}")))?;
+    catalog.last_per_app("picker", bundle.id(), input, || {
+        let mut ctx = tera::Context::new();
+        ctx.insert("agents", fits);
+        ctx.insert("selected_agent", selected);
+        ctx.insert("any_eligible", &fits.iter().any(|f| f.eligible));
+        render_html(state, "agent_picker.html", &ctx)
+    })
+}
+
+/// What the rest of the page reads of the app.
+#[derive(Serialize)]
+struct PageApp<'a> {
+    id: &'a str,
+    name: &'a str,
+    multiple_instances: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -103,17 +144,26 @@ fn page_for(
         .map(str::to_owned)
         .or_else(|| fits.iter().find(|f| f.eligible).map(|f| f.id.clone()))
         .unwrap_or_default();
+    let can_install = caller.role >= Role::Operator;
     let mut ctx = base_context(Some(caller));
     ctx.insert("installations", installations);
     ctx.insert("any_eligible", &fits.iter().any(|f| f.eligible));
-    ctx.insert("agents", fits);
-    // The picker reads `agents`; the detail's own copy would be serialized for nothing.
+    if can_install {
+        ctx.insert(
+            "picker_html",
+            &*picker(state, catalog, bundle, fits, &selected)?,
+        );
+    }
+    ctx.insert("facts_html", &*facts(state, catalog, bundle)?);
     ctx.insert(
         "app",
-        &app_view::detail(bundle, catalog.conformance(bundle.id()), Vec::new()),
+        &PageApp {
+            id: bundle.id(),
+            name: &bundle.manifest.name,
+            multiple_instances: bundle.manifest.multiple_instances,
+        },
     );
-    ctx.insert("selected_agent", &selected);
-    ctx.insert("can_install", &(caller.role >= Role::Operator));
+    ctx.insert("can_install", &can_install);
     ctx.insert(
         "settings_html",
         &*settings_form(state, catalog, bundle, submitted, problems)?,

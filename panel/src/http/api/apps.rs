@@ -77,26 +77,24 @@ pub async fn list(
     let catalog = state.catalog.current();
     let listing = catalog.listing();
     let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
-    let answer = if blank(&query.q)
-        && blank(&query.category)
-        && query.limit.is_none()
-        && blank(&query.after)
-    {
+    let after = query.after.as_deref().filter(|a| !a.is_empty());
+    let limit = query.limit.unwrap_or(usize::MAX);
+    let key = || {
+        format!(
+            "{:?}|{:?}|{limit}|{:?}",
+            query.q, query.category, query.after
+        )
+    };
+    let unfiltered = blank(&query.q) && blank(&query.category);
+    let answer = if unfiltered && query.limit.is_none() && after.is_none() {
         listing.full()
+    } else if unfiltered {
+        // No search to run: the page is a run of the listing as built.
+        listing.page_all(after, limit, &key())
     } else {
         let found = catalog.search(query.q.as_deref(), query.category.as_deref());
         let ids: Vec<&str> = found.iter().map(|b| b.id()).collect();
-        let limit = query.limit.unwrap_or(usize::MAX);
-        let key = format!(
-            "{:?}|{:?}|{limit}|{:?}",
-            query.q, query.category, query.after
-        );
-        listing.page(
-            &ids,
-            query.after.as_deref().filter(|a| !a.is_empty()),
-            limit,
-            &key,
-        )
+        listing.page(&ids, after, limit, &key())
     };
     let unchanged = req
         .headers()
