@@ -165,15 +165,7 @@ pub async fn list(conn: &mut RedisConn, filter: &Filter) -> Result<Vec<Installat
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let (agents, apps): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
-        .cmd("HMGET")
-        .arg(redis_keys::INSTALLATION_AGENT)
-        .arg(&ids)
-        .cmd("HMGET")
-        .arg(redis_keys::INSTALLATION_APP)
-        .arg(&ids)
-        .query_async(conn)
-        .await?;
+    let (agents, apps) = agents_and_apps(conn, &ids).await?;
     let wanted: Vec<(&String, String)> = ids
         .iter()
         .zip(agents.into_iter().zip(apps))
@@ -202,6 +194,23 @@ pub async fn list(conn: &mut RedisConn, filter: &Filter) -> Result<Vec<Installat
         }
     }
     Ok(out)
+}
+
+/// The id → agent and id → app index entries of `ids` (`None` where an installation predates
+/// the entry), in one round trip.
+async fn agents_and_apps<S: redis::ToRedisArgs + Sync>(
+    conn: &mut RedisConn,
+    ids: &[S],
+) -> Result<(Vec<Option<String>>, Vec<Option<String>>)> {
+    Ok(redis::pipe()
+        .cmd("HMGET")
+        .arg(redis_keys::INSTALLATION_AGENT)
+        .arg(ids)
+        .cmd("HMGET")
+        .arg(redis_keys::INSTALLATION_APP)
+        .arg(ids)
+        .query_async(conn)
+        .await?)
 }
 
 async fn newest_ids(conn: &mut RedisConn, index: &str) -> Result<Vec<String>> {
@@ -247,15 +256,7 @@ pub async fn index_by_app(conn: &mut RedisConn) -> Result<usize> {
 /// [`index_by_app`] for some (id, creation time) of the panel-wide index.
 async fn index_chunk(conn: &mut RedisConn, chunk: &[(String, i64)]) -> Result<()> {
     let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
-    let (agents, apps): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
-        .cmd("HMGET")
-        .arg(redis_keys::INSTALLATION_AGENT)
-        .arg(&ids)
-        .cmd("HMGET")
-        .arg(redis_keys::INSTALLATION_APP)
-        .arg(&ids)
-        .query_async(conn)
-        .await?;
+    let (agents, apps) = agents_and_apps(conn, &ids).await?;
     // Older still, without an app entry either: the record names the app.
     let unnamed: Vec<(&str, String)> = ids
         .iter()
