@@ -128,42 +128,33 @@ pub(crate) async fn measure(ctx: &mut Ctx) -> Result<Figure> {
             ),
         );
     }
-    rows.push(
+    // The runner alone, queue filled first, against the raw spawn that bounds it.
+    let queue_filled = |setting: &str, run: &Run, bound_name: &str, bound: f64| {
         Row::new(
             format!(
-                "1 agent, queue filled first: runner alone ({} jobs)",
-                drain.jobs
+                "1 agent, queue filled first{setting}: runner alone ({} jobs)",
+                run.jobs
             ),
-            Rate(drain.rate).to_string(),
+            Rate(run.rate).to_string(),
         )
         .against(
-            format!("raw spawn, one loop: {}", Rate(raw_one)),
-            percent(drain.rate, raw_one),
-        ),
-    );
-    rows.push(
-        Row::new(
-            format!(
-                "1 agent, queue filled first, runner `concurrency = {cores}` (= cores; default 1): runner alone ({} jobs)",
-                overlapped.jobs
-            ),
-            Rate(overlapped.rate).to_string(),
+            format!("raw spawn, {bound_name}: {}", Rate(bound)),
+            percent(run.rate, bound),
         )
-        .against(format!("raw spawn, all cores: {}", Rate(raw_all)), percent(overlapped.rate, raw_all)),
-    );
-    rows.push(
-        Row::new(
-            format!(
-                "1 agent, queue filled first, `cgroups = false` (their price, not a goal's setting): runner alone ({} jobs)",
-                uncontained.jobs
-            ),
-            Rate(uncontained.rate).to_string(),
-        )
-        .against(
-            format!("raw spawn, one loop: {}", Rate(raw_one)),
-            percent(uncontained.rate, raw_one),
-        ),
-    );
+    };
+    rows.push(queue_filled("", &drain, "one loop", raw_one));
+    rows.push(queue_filled(
+        &format!(", runner `concurrency = {cores}` (= cores; default 1)"),
+        &overlapped,
+        "all cores",
+        raw_all,
+    ));
+    rows.push(queue_filled(
+        ", `cgroups = false` (their price, not a goal's setting)",
+        &uncontained,
+        "one loop",
+        raw_one,
+    ));
     rows.push(Row::new(
         format!("cost: one scan of /proc ({procs} processes: list, read every `stat`), p50 / p99"),
         format!(

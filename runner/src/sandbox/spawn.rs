@@ -334,7 +334,7 @@ pub fn spawn(launch: &Launch, limits: &Limits) -> std::io::Result<Script> {
     let (stdout_read, stdout_write) = output_pipe()?;
     let (stderr_read, stderr_write) = output_pipe()?;
     let plan = ChildPlan {
-        shell: c_string(SHELL)?,
+        shell: args[0].clone(),
         argv: null_terminated(&args),
         envp: null_terminated(&vars),
         cwd: c_path(&launch.cwd)?,

@@ -9,19 +9,27 @@ use tokio::io::AsyncReadExt;
 use super::{Launch, Program, spawn};
 use crate::config::Limits;
 
+/// `bash -c <line>` from `/`, with nothing in its environment and no cgroup.
+fn launch(line: &str) -> Launch {
+    Launch {
+        program: Program::Command(line.to_owned()),
+        cwd: PathBuf::from("/"),
+        env: Vec::new(),
+        cgroup_procs: Vec::new(),
+    }
+}
+
 /// Runs `line` under bash through [`spawn`]; returns stdout, stderr and the exit status.
 async fn run(
     line: &str,
-    launch: impl FnOnce(&mut Launch),
+    adjust: impl FnOnce(&mut Launch),
     limits: &Limits,
 ) -> (String, String, i32) {
     let mut l = Launch {
-        program: Program::Command(line.to_owned()),
-        cwd: PathBuf::from("/"),
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-        cgroup_procs: Vec::new(),
+        ..launch(line)
     };
-    launch(&mut l);
+    adjust(&mut l);
     let mut script = spawn(&l, limits).expect("spawn");
     let (mut out, mut err) = (String::new(), String::new());
     let mut stdout = script.stdout.take().unwrap();
@@ -115,13 +123,7 @@ async fn the_script_runs_with_every_restriction_and_nothing_of_the_runner() {
 
 #[tokio::test]
 async fn a_signal_ends_the_script_with_its_number_and_the_status_is_kept() {
-    let l = Launch {
-        program: Program::Command("kill -KILL $$".into()),
-        cwd: PathBuf::from("/"),
-        env: Vec::new(),
-        cgroup_procs: Vec::new(),
-    };
-    let mut script = spawn(&l, &Limits::default()).unwrap();
+    let mut script = spawn(&launch("kill -KILL $$"), &Limits::default()).unwrap();
     let status = script.wait().await.unwrap();
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&status),
@@ -134,10 +136,8 @@ async fn a_signal_ends_the_script_with_its_number_and_the_status_is_kept() {
 #[tokio::test]
 async fn a_child_that_cannot_start_names_the_step_and_leaves_no_zombie() {
     let l = Launch {
-        program: Program::Command("true".into()),
         cwd: PathBuf::from("/nonexistent/outfitter-cwd"),
-        env: Vec::new(),
-        cgroup_procs: Vec::new(),
+        ..launch("true")
     };
     let e = spawn(&l, &Limits::default()).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
@@ -146,15 +146,7 @@ async fn a_child_that_cannot_start_names_the_step_and_leaves_no_zombie() {
             .starts_with("chdir to the working directory: "),
         "{e}"
     );
-    let e = spawn(
-        &Launch {
-            program: Program::Command("nul\0byte".into()),
-            cwd: PathBuf::from("/"),
-            ..l
-        },
-        &Limits::default(),
-    )
-    .unwrap_err();
+    let e = spawn(&launch("nul\0byte"), &Limits::default()).unwrap_err();
     assert!(e.to_string().contains("NUL"), "{e}");
     // The failed child was reaped by spawn: no child of this process is a zombie.
     let me = std::process::id();
